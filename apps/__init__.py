@@ -1,0 +1,1 @@
+"""The four thin apps: worker, api, sse, web."""

@@ -1,0 +1,1 @@
+"""Server-Sent Event streams fed from NATS (FastAPI + sse-starlette)."""

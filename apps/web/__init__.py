@@ -1,0 +1,1 @@
+"""The Jinja-rendered drop site and its /api and /events proxy."""

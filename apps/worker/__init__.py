@@ -1,0 +1,1 @@
+"""Restate-sdk services holding every durable handler of a drop."""

@@ -1,0 +1,27 @@
+"""A tiny service that proves the whole path: ingress → handler → journaled NATS publish."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import restate
+
+from apps.worker.runtime import current
+from drop import events
+
+diagnostics = restate.Service("Diagnostics")
+
+
+@diagnostics.handler()
+async def echo(ctx: restate.Context, message: str) -> dict[str, Any]:
+    """Publish `message` on `system.echo` and return the stream sequence it got."""
+    msg_id = f"echo:{ctx.request().id}"
+    event = events.Event(id=msg_id, type="echoed", data={"message": message})
+
+    async def publish() -> int:
+        return await current().bus.publish(
+            events.system_subject("echo"), event.model_dump(), msg_id
+        )
+
+    seq = await ctx.run_typed("publish", publish)
+    return {"id": msg_id, "seq": seq}

@@ -1,0 +1,33 @@
+"""What handlers need from the process: the NATS bus and the settings.
+
+The restate-sdk ASGI app has no lifespan of its own, so `apps.worker.app` wraps it and
+installs a `WorkerRuntime` here at start-up; handlers reach it through `current()`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from drop.adapters.nats_bus import Bus
+from drop.settings import QueueSettings, SecretSettings
+
+
+@dataclass
+class WorkerRuntime:
+    bus: Bus
+    secrets: SecretSettings
+    queue: QueueSettings
+
+
+_current: WorkerRuntime | None = None
+
+
+def install(runtime: WorkerRuntime | None) -> None:
+    global _current
+    _current = runtime
+
+
+def current() -> WorkerRuntime:
+    if _current is None:
+        raise RuntimeError("worker runtime not started (NATS not connected yet)")
+    return _current

@@ -1,0 +1,1 @@
+"""Product Drop: limited-inventory drops run as provably fair lotteries."""

@@ -1,0 +1,1 @@
+"""Adapters to the outside world: NATS (JetStream, key-value) and Restate ingress."""

@@ -1,0 +1,109 @@
+"""NATS connection, JetStream streams and key-value buckets, in one place."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import nats
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.api import KeyValueConfig, RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import BucketNotFoundError, NotFoundError
+from nats.js.kv import KeyValue
+
+from drop import events
+
+log = logging.getLogger(__name__)
+
+DAY = 24 * 3600
+# JetStream drops a repeated Nats-Msg-Id inside this window; it must outlast the time a
+# handler can take to be retried and replayed after a crash.
+DUPLICATE_WINDOW_S = 15 * 60
+
+STREAMS: tuple[tuple[str, list[str], int], ...] = (
+    (events.DROPS_STREAM, ["drop.>"], 7 * DAY),
+    (events.QUEUE_STREAM, ["queue.>"], DAY),
+    (events.SYSTEM_STREAM, ["system.>"], DAY),
+)
+
+BUCKETS: tuple[tuple[str, int], ...] = (
+    (events.DROPS_INDEX_BUCKET, 0),
+    (events.POW_BUCKET, 5 * 60),
+    (events.RATE_LIMIT_BUCKET, 2 * 60),
+    (events.QUEUE_TOKENS_BUCKET, 15 * 60),
+    (events.IDEMPOTENCY_BUCKET, DAY),
+)
+
+
+@dataclass
+class Bus:
+    """A connected NATS client with the project's streams and buckets ready."""
+
+    nc: Client
+    js: JetStreamContext
+    _kv: dict[str, KeyValue] = field(default_factory=dict)
+
+    async def publish(self, subject: str, payload: dict[str, Any], msg_id: str) -> int:
+        """Publish through JetStream; returns the stream sequence (duplicates return the first)."""
+        ack = await self.js.publish(
+            subject,
+            json.dumps(payload, separators=(",", ":")).encode(),
+            headers={"Nats-Msg-Id": msg_id},
+        )
+        return int(ack.seq)
+
+    async def kv(self, bucket: str) -> KeyValue:
+        if bucket not in self._kv:
+            self._kv[bucket] = await self.js.key_value(bucket)
+        return self._kv[bucket]
+
+    async def close(self) -> None:
+        if not self.nc.is_closed:
+            await self.nc.drain()
+
+
+async def ensure_layout(js: JetStreamContext) -> None:
+    """Create the streams and buckets if missing (idempotent, safe from every service)."""
+    for name, subjects, max_age in STREAMS:
+        config = StreamConfig(
+            name=name,
+            subjects=subjects,
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            max_age=float(max_age),
+            duplicate_window=float(DUPLICATE_WINDOW_S),
+        )
+        try:
+            await js.stream_info(name)
+        except NotFoundError:
+            await js.add_stream(config)
+    for bucket, ttl in BUCKETS:
+        try:
+            await js.key_value(bucket)
+        except BucketNotFoundError:
+            await js.create_key_value(
+                KeyValueConfig(bucket=bucket, ttl=float(ttl) if ttl else None, history=1)
+            )
+
+
+async def connect(url: str, name: str, *, reconnect: bool = True) -> Bus:
+    """Connect to NATS (retrying forever in the background when `reconnect`)."""
+
+    async def on_error(exc: Exception) -> None:
+        log.warning("nats error: %s", exc)
+
+    nc = await nats.connect(
+        url,
+        name=name,
+        allow_reconnect=reconnect,
+        max_reconnect_attempts=-1 if reconnect else 0,
+        reconnect_time_wait=0.5,
+        connect_timeout=2,
+        error_cb=on_error,
+    )
+    js = nc.jetstream()
+    await ensure_layout(js)
+    return Bus(nc=nc, js=js)

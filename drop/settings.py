@@ -1,0 +1,126 @@
+"""Configuration read from the environment (and a `.env` file), one class per concern.
+
+Nothing here is instantiated at import time: each app's entry point builds the settings it
+needs and passes them down, so tests can build apps with other settings.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "dev-insecure-secret-change-me"
+
+_COMMON = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+
+class MissingSecretError(RuntimeError):
+    """A secret has no value in production mode."""
+
+
+class RuntimeSettings(BaseSettings):
+    """Where this process runs and how it logs."""
+
+    model_config = _COMMON
+
+    drop_env: Literal["development", "production", "test"] = "development"
+    log_level: str = "INFO"
+    host: str = "127.0.0.1"
+    port: int | None = None
+
+    @property
+    def production(self) -> bool:
+        return self.drop_env == "production"
+
+
+class ConnectionSettings(BaseSettings):
+    """Addresses of the servers and services this process talks to."""
+
+    model_config = _COMMON
+
+    nats_url: str = "nats://127.0.0.1:4222"
+    restate_ingress_url: str = "http://127.0.0.1:8080"
+    restate_admin_url: str = "http://127.0.0.1:9070"
+    internal_api_url: str = "http://127.0.0.1:3003"
+    internal_sse_url: str = "http://127.0.0.1:3004"
+    worker_url: str = "http://127.0.0.1:9080"
+    restate_timeout_seconds: float = 30.0
+
+
+class SecretSettings(BaseSettings):
+    """Secrets. Development gets a loud default; production refuses to start without them."""
+
+    model_config = _COMMON
+
+    drop_env: Literal["development", "production", "test"] = "development"
+    admin_secret: str = ""
+    purchase_token_secret: str = ""
+    ip_hash_salt: str = ""
+    session_secret: str = ""
+
+    @model_validator(mode="after")
+    def _fill_or_refuse(self) -> SecretSettings:
+        for name in ("admin_secret", "purchase_token_secret", "ip_hash_salt"):
+            if getattr(self, name):
+                continue
+            if self.drop_env == "production":
+                raise MissingSecretError(
+                    f"{name.upper()} must be set when DROP_ENV=production; refusing to start"
+                )
+            setattr(self, name, f"{DEV_SECRET}-{name}")
+        if not self.session_secret:
+            # Sessions are signed with the purchase-token secret unless given their own.
+            self.session_secret = f"session:{self.purchase_token_secret}"
+        return self
+
+
+class ApiSettings(BaseSettings):
+    """Behaviour of the public REST API."""
+
+    model_config = _COMMON
+
+    cors_origins: str = "http://localhost:3000,http://127.0.0.1:3000"
+    pow_difficulty: int = Field(default=4, ge=0, le=8)
+    pow_challenge_ttl_seconds: int = 300
+    min_trust_score: float = Field(default=50.0, ge=0, le=100)
+    rate_limit_window_seconds: int = 60
+    rate_limit_default: int = 10
+    rate_limit_register: int = 5
+    skip_rate_limit: bool = False
+    session_cookie_name: str = "drop_session"
+    session_cookie_secure: bool = False
+    session_ttl_seconds: int = 7 * 24 * 3600
+    idempotency_ttl_seconds: int = 24 * 3600
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+
+class QueueSettings(BaseSettings):
+    """The waiting room in front of registration."""
+
+    model_config = _COMMON
+
+    queue_enabled: bool = True
+    queue_admission_rate: float = Field(default=20.0, gt=0)
+    queue_max_concurrent: int = Field(default=50, ge=1)
+    queue_ready_window: int = Field(default=30, ge=1, description="seconds")
+    queue_max_age: float = Field(default=10.0, gt=0, description="minutes")
+    queue_min_behavior_score: float = Field(default=30.0, ge=0, le=100)
+    queue_max_per_fingerprint: int = 1
+    queue_max_per_ip: int = 3
+
+
+class SseSettings(BaseSettings):
+    """Event streams."""
+
+    model_config = _COMMON
+
+    sse_heartbeat_seconds: float = 15.0
+    sse_retry_ms: int = 3000
+    sse_max_connections: int = 20000
+    sse_client_buffer: int = 256
+    sse_drops_coalesce_ms: int = 200

@@ -1,0 +1,217 @@
+"""`make dev`: the whole stack on localhost, prefixed logs, a demo drop, clean Ctrl-C.
+
+Ports come from the same variables the apps read (NATS_URL, RESTATE_INGRESS_URL, ...), so a
+`.env` file or the environment moves them. Data lives under `.data/`.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from drop import devstack
+from drop.devstack import Proc, StackError
+from drop.settings import ConnectionSettings, SecretSettings
+
+DATA = devstack.ROOT / ".data"
+COLORS = {"nats": 36, "restate": 35, "worker": 33, "api": 32, "sse": 34, "web": 31, "dev": 37}
+
+
+def _port(url: str) -> int:
+    port = urlparse(url).port
+    if port is None:
+        raise SystemExit(f"no port in {url}")
+    return port
+
+
+@dataclass(frozen=True)
+class DevPorts:
+    nats: int
+    nats_monitor: int
+    ingress: int
+    admin: int
+    node: int
+    worker: int
+    api: int
+    sse: int
+    web: int
+
+    @classmethod
+    def from_settings(cls, c: ConnectionSettings) -> DevPorts:
+        return cls(
+            nats=_port(c.nats_url),
+            nats_monitor=int(os.environ.get("NATS_MONITOR_PORT", "8222")),
+            ingress=_port(c.restate_ingress_url),
+            admin=_port(c.restate_admin_url),
+            node=int(os.environ.get("RESTATE_NODE_PORT", "5122")),
+            worker=_port(c.worker_url),
+            api=_port(c.internal_api_url),
+            sse=_port(c.internal_sse_url),
+            web=int(os.environ.get("WEB_PORT", "3000")),
+        )
+
+    def named(self) -> dict[str, int]:
+        return {
+            "nats": self.nats,
+            "nats monitor": self.nats_monitor,
+            "restate ingress": self.ingress,
+            "restate admin": self.admin,
+            "restate node": self.node,
+            "worker": self.worker,
+            "api": self.api,
+            "sse": self.sse,
+            "web": self.web,
+        }
+
+
+def say(name: str, line: str) -> None:
+    color = COLORS.get(name, 37)
+    prefix = f"\033[{color}m{name:>7} |\033[0m " if sys.stdout.isatty() else f"{name:>7} | "
+    sys.stdout.write(prefix + line.rstrip() + "\n")
+    sys.stdout.flush()
+
+
+def pump(proc: Proc) -> None:
+    assert proc.popen is not None and proc.popen.stdout is not None
+    for raw in proc.popen.stdout:
+        say(proc.name, raw.decode(errors="replace"))
+
+
+def start(proc: Proc) -> Proc:
+    proc.start(pipe=True)
+    threading.Thread(target=pump, args=(proc,), daemon=True).start()
+    return proc
+
+
+def seed_demo_drop(api_url: str, admin_secret: str) -> str | None:
+    """Create a demo drop unless one is already open; returns its id."""
+    with httpx.Client(base_url=api_url, timeout=30) as client:
+        active = client.get("/api/drops/active")
+        if active.status_code == 404:
+            say("dev", "the API has no drops routes yet: no demo drop seeded")
+            return None
+        drops = active.json().get("drops", [])
+        if drops:
+            drop_id: str = drops[0]["dropId"]
+            return drop_id
+        now = int(time.time() * 1000)
+        drop_id = f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
+        body = {
+            "dropId": drop_id,
+            "productName": "Aurora Shell Jacket",
+            "productDescription": "Limited run of 25 waterproof shells.",
+            "imageUrl": "/static/img/jacket.svg",
+            "inventory": 25,
+            "registrationStart": now,
+            "registrationEnd": now + 10 * 60_000,
+            "purchaseWindow": 900,
+        }
+        r = client.post(
+            "/api/drops", json=body, headers={"Authorization": f"Bearer {admin_secret}"}
+        )
+        r.raise_for_status()
+        return drop_id
+
+
+def main() -> int:
+    connections = ConnectionSettings()
+    secrets = SecretSettings()
+    ports = DevPorts.from_settings(connections)
+    taken = [
+        f"{name} ({port})" for name, port in ports.named().items() if devstack.port_in_use(port)
+    ]
+    if taken:
+        print(
+            f"port already in use: {', '.join(taken)}. Is `make dev` already running? "
+            "Stop it, or move the service with its variable (see README).",
+            file=sys.stderr,
+        )
+        return 1
+    DATA.mkdir(exist_ok=True)
+    procs: list[Proc] = []
+    stopping = threading.Event()
+
+    def stop_all(*_: object) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGINT, stop_all)
+    signal.signal(signal.SIGTERM, stop_all)
+    env = {
+        "NATS_URL": f"nats://127.0.0.1:{ports.nats}",
+        "RESTATE_INGRESS_URL": f"http://127.0.0.1:{ports.ingress}",
+        "RESTATE_ADMIN_URL": f"http://127.0.0.1:{ports.admin}",
+        "INTERNAL_API_URL": f"http://127.0.0.1:{ports.api}",
+        "INTERNAL_SSE_URL": f"http://127.0.0.1:{ports.sse}",
+    }
+    try:
+        procs.append(start(devstack.nats_proc(ports.nats, ports.nats_monitor, DATA / "nats", None)))
+        procs.append(
+            start(
+                devstack.restate_proc(
+                    ports.ingress, ports.admin, ports.node, DATA / "restate", None
+                )
+            )
+        )
+        devstack.wait_nats(ports.nats_monitor)
+        devstack.wait_restate(ports.ingress, ports.admin)
+        for name, port in (
+            ("worker", ports.worker),
+            ("api", ports.api),
+            ("sse", ports.sse),
+            ("web", ports.web),
+        ):
+            procs.append(start(devstack.app_proc(name, port, env, None)))
+        devstack.wait_http(f"http://127.0.0.1:{ports.worker}/health", "worker")
+        devstack.register_worker(ports.admin, f"http://127.0.0.1:{ports.worker}")
+        say("dev", "worker registered with restate")
+        for name, port in (("api", ports.api), ("sse", ports.sse), ("web", ports.web)):
+            devstack.wait_http(f"http://127.0.0.1:{port}/health", name)
+        drop_id = seed_demo_drop(f"http://127.0.0.1:{ports.api}", secrets.admin_secret)
+        print_urls(ports, drop_id)
+        while not stopping.is_set():
+            dead = [p.name for p in procs if not p.alive]
+            if dead:
+                say("dev", f"{', '.join(dead)} exited; stopping the stack")
+                return 1
+            stopping.wait(0.5)
+        return 0
+    except (StackError, httpx.HTTPError) as exc:
+        say("dev", f"failed: {exc}")
+        return 1
+    finally:
+        say("dev", "stopping...")
+        for proc in reversed(procs):
+            proc.terminate()
+        for proc in reversed(procs):
+            proc.stop()
+        say("dev", "stopped")
+
+
+def print_urls(ports: DevPorts, drop_id: str | None) -> None:
+    lines = [
+        f"site         http://localhost:{ports.web}/",
+        f"api          http://localhost:{ports.api}/docs",
+        f"sse          http://localhost:{ports.sse}/health",
+        f"nats         nats://localhost:{ports.nats} (monitor http://localhost:{ports.nats_monitor})",
+        f"restate      http://localhost:{ports.ingress} (admin http://localhost:{ports.admin})",
+    ]
+    if drop_id:
+        lines.append(f"demo drop    http://localhost:{ports.web}/drop/{drop_id}")
+    say("dev", "stack is up:")
+    for line in lines:
+        say("dev", "  " + line)
+    say("dev", "Ctrl-C stops everything")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,31 @@
+"""Fixtures that start the real servers: one stack per test session, on free ports."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from drop.adapters import nats_bus
+from drop.adapters.nats_bus import Bus
+from tests.support.stack import Stack
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    root: Path = tmp_path_factory.mktemp("stack")
+    s = Stack(root)
+    try:
+        s.start_servers()
+        s.start_app("worker")
+        yield s
+    finally:
+        s.stop()
+
+
+@pytest.fixture(scope="session")
+async def bus(stack: Stack) -> AsyncIterator[Bus]:
+    b = await nats_bus.connect(stack.nats_url, "tests")
+    yield b
+    await b.close()

@@ -1,0 +1,103 @@
+"""The real stack for tests: nats-server, restate-server and the apps on free ports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from drop import devstack
+from drop.devstack import Proc
+
+
+@dataclass
+class Stack:
+    """Servers and apps running in `root`; each app started on demand, at most once."""
+
+    root: Path
+    nats_port: int = field(default_factory=devstack.free_port)
+    nats_monitor: int = field(default_factory=devstack.free_port)
+    ingress_port: int = field(default_factory=devstack.free_port)
+    admin_port: int = field(default_factory=devstack.free_port)
+    node_port: int = field(default_factory=devstack.free_port)
+    procs: dict[str, Proc] = field(default_factory=dict)
+    ports: dict[str, int] = field(default_factory=dict)
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def nats_url(self) -> str:
+        return f"nats://127.0.0.1:{self.nats_port}"
+
+    @property
+    def ingress_url(self) -> str:
+        return f"http://127.0.0.1:{self.ingress_port}"
+
+    @property
+    def admin_url(self) -> str:
+        return f"http://127.0.0.1:{self.admin_port}"
+
+    def url(self, app: str) -> str:
+        return f"http://127.0.0.1:{self.ports[app]}"
+
+    def app_env(self) -> dict[str, str]:
+        return {
+            "NATS_URL": self.nats_url,
+            "RESTATE_INGRESS_URL": self.ingress_url,
+            "RESTATE_ADMIN_URL": self.admin_url,
+            "DROP_ENV": "test",
+            "ADMIN_SECRET": "test-admin-secret",
+            "PURCHASE_TOKEN_SECRET": "test-purchase-secret",
+            "IP_HASH_SALT": "test-salt",
+            "LOG_LEVEL": "INFO",
+            **{k: f"http://127.0.0.1:{p}" for k, p in self._internal_urls().items()},
+            **self.extra_env,
+        }
+
+    def _internal_urls(self) -> dict[str, int]:
+        urls = {}
+        if "api" in self.ports:
+            urls["INTERNAL_API_URL"] = self.ports["api"]
+        if "sse" in self.ports:
+            urls["INTERNAL_SSE_URL"] = self.ports["sse"]
+        return urls
+
+    def log(self, name: str) -> Path:
+        return self.root / f"{name}.log"
+
+    def start_servers(self) -> None:
+        self.procs["nats"] = devstack.nats_proc(
+            self.nats_port, self.nats_monitor, self.root / "nats", self.log("nats")
+        ).start()
+        self.procs["restate"] = devstack.restate_proc(
+            self.ingress_port,
+            self.admin_port,
+            self.node_port,
+            self.root / "restate",
+            self.log("restate"),
+        ).start()
+        devstack.wait_nats(self.nats_monitor)
+        devstack.wait_restate(self.ingress_port, self.admin_port)
+
+    def start_app(self, name: str) -> str:
+        if name not in self.procs:
+            port = self.ports.setdefault(name, devstack.free_port())
+            self.procs[name] = devstack.app_proc(name, port, self.app_env(), self.log(name)).start()
+            devstack.wait_http(f"{self.url(name)}/health", name)
+            if name == "worker":
+                devstack.register_worker(self.admin_port, self.url("worker"))
+        return self.url(name)
+
+    def restart(self, name: str, *, kill: bool = False) -> None:
+        proc = self.procs[name]
+        if kill:
+            proc.kill()
+        proc.restart()
+        if name == "nats":
+            devstack.wait_nats(self.nats_monitor)
+        elif name == "restate":
+            devstack.wait_restate(self.ingress_port, self.admin_port)
+        else:
+            devstack.wait_http(f"{self.url(name)}/health", name)
+
+    def stop(self) -> None:
+        for name in reversed(list(self.procs)):
+            self.procs[name].stop()
