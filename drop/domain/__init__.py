@@ -1,0 +1,1 @@
+"""Pure core domain of Product Drop: rules, pricing, fairness. Standard library only."""

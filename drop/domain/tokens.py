@@ -1,0 +1,136 @@
+"""HMAC-SHA256 signed tokens: single-use purchase tokens and user sessions.
+
+A token is ``base64url(payload) + "." + base64url(signature)``. The payload is a compact
+JSON array whose first item names the token kind, and the signature covers a per-kind
+domain-separation prefix as well, so a session can never pass as a purchase token (or
+the other way round) even when both are signed with the same secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+
+_PURCHASE_DOMAIN = b"product-drop/purchase-token/v1\x00"
+_SESSION_DOMAIN = b"product-drop/session/v1\x00"
+_PURCHASE_KIND = "pt1"
+_SESSION_KIND = "s1"
+# Sessions stamped slightly in the future are accepted to tolerate clock skew.
+_SESSION_SKEW_MS = 60_000
+
+
+@dataclass(frozen=True)
+class TokenCheck:
+    """Outcome of a purchase-token check; ``reason`` is set when ``ok`` is False."""
+
+    ok: bool
+    reason: str | None
+
+
+def _b64encode(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _b64decode(text: str) -> bytes:
+    padded = text + "=" * (-len(text) % 4)
+    return base64.urlsafe_b64decode(padded.encode("ascii"))
+
+
+def _signature(secret: str, domain: bytes, payload_b64: str) -> bytes:
+    return hmac.new(secret.encode(), domain + payload_b64.encode("ascii"), hashlib.sha256).digest()
+
+
+def _sign(secret: str, domain: bytes, payload: list[object]) -> str:
+    if not secret:
+        raise ValueError("a non-empty signing secret is required")
+    body = _b64encode(json.dumps(payload, separators=(",", ":")).encode())
+    return f"{body}.{_b64encode(_signature(secret, domain, body))}"
+
+
+def _open(secret: str, domain: bytes, token: str) -> tuple[str, list[object] | None]:
+    """Return ``("ok", payload)`` or ``(reason, None)``; the signature is checked first."""
+    if not isinstance(token, str) or token.count(".") != 1 or not secret:
+        return "malformed", None
+    body, sig_text = token.split(".")
+    try:
+        expected = _b64encode(_signature(secret, domain, body))
+    except UnicodeEncodeError:
+        return "malformed", None
+    # Compare the canonical encodings, not decoded bytes: base64 decoders ignore the unused
+    # low bits of the last character, which would let several strings pass for one MAC.
+    if not hmac.compare_digest(sig_text.encode(), expected.encode()):
+        return "bad_signature", None
+    try:
+        payload = json.loads(_b64decode(body))
+    except (ValueError, binascii.Error):
+        return "malformed", None
+    if not isinstance(payload, list):
+        return "malformed", None
+    return "ok", payload
+
+
+def sign_purchase_token(
+    secret: str, drop_id: str, user_id: str, expires_at_ms: int, nonce: str
+) -> str:
+    """Sign a purchase token bound to drop, user, expiry and a single-use nonce."""
+    return _sign(secret, _PURCHASE_DOMAIN, [_PURCHASE_KIND, drop_id, user_id, expires_at_ms, nonce])
+
+
+def purchase_token_nonce(token: str) -> str | None:
+    """The nonce inside a token (unverified): the key to record single use under."""
+    try:
+        payload = json.loads(_b64decode(token.split(".")[0]))
+    except (ValueError, binascii.Error, IndexError, AttributeError):
+        return None
+    if isinstance(payload, list) and len(payload) == 5 and isinstance(payload[4], str):
+        return payload[4]
+    return None
+
+
+def verify_purchase_token(
+    secret: str, token: str, drop_id: str, user_id: str, now_ms: int
+) -> TokenCheck:
+    """Check signature (constant-time), drop, user and expiry of a purchase token.
+
+    Reasons: "malformed", "bad_signature", "wrong_drop", "wrong_user", "expired".
+    Single use is not checked here: the caller records the nonce once used.
+    """
+    status, payload = _open(secret, _PURCHASE_DOMAIN, token)
+    if payload is None:
+        return TokenCheck(ok=False, reason=status)
+    if len(payload) != 5 or payload[0] != _PURCHASE_KIND:
+        return TokenCheck(ok=False, reason="malformed")
+    _, token_drop, token_user, expires_at, _nonce = payload
+    if not isinstance(expires_at, int) or isinstance(expires_at, bool):
+        return TokenCheck(ok=False, reason="malformed")
+    if token_drop != drop_id:
+        return TokenCheck(ok=False, reason="wrong_drop")
+    if token_user != user_id:
+        return TokenCheck(ok=False, reason="wrong_user")
+    if now_ms >= expires_at:
+        return TokenCheck(ok=False, reason="expired")
+    return TokenCheck(ok=True, reason=None)
+
+
+def sign_session(secret: str, user_id: str, issued_at_ms: int) -> str:
+    """Sign a session token for ``user_id`` issued at ``issued_at_ms``."""
+    return _sign(secret, _SESSION_DOMAIN, [_SESSION_KIND, user_id, issued_at_ms])
+
+
+def verify_session(secret: str, token: str, now_ms: int, ttl_ms: int) -> str | None:
+    """Return the session's user id, or None when invalid, forged or older than ``ttl_ms``."""
+    _status, payload = _open(secret, _SESSION_DOMAIN, token)
+    if payload is None or len(payload) != 3 or payload[0] != _SESSION_KIND:
+        return None
+    _, user_id, issued_at = payload
+    if not isinstance(user_id, str) or not user_id:
+        return None
+    if not isinstance(issued_at, int) or isinstance(issued_at, bool):
+        return None
+    if issued_at - _SESSION_SKEW_MS > now_ms or now_ms - issued_at >= ttl_ms:
+        return None
+    return user_id
