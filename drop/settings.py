@@ -76,6 +76,15 @@ class SecretSettings(BaseSettings):
         return self
 
 
+class DropPolicySettings(BaseSettings):
+    """Limits on drop configuration enforced by the worker."""
+
+    model_config = _COMMON
+
+    # Tests and demos run a whole drop in seconds; production keeps SPEC's 60 s floor.
+    min_purchase_window: int = Field(default=60, ge=1)
+
+
 class ApiSettings(BaseSettings):
     """Behaviour of the public REST API."""
 

@@ -1,15 +1,61 @@
-"""The api app factory."""
+"""The API app factory: settings are read here (or passed in by tests) and handed down."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from apps.api import errors
+from apps.api.routes import drops, health, purchase
+from apps.api.state import ApiState
+from drop.adapters.restate_ingress import RestateIngress
+from drop.settings import ApiSettings, ConnectionSettings, QueueSettings, SecretSettings
 
 
-def create_app() -> FastAPI:
-    app = FastAPI(title="Product Drop API")
+def create_app(
+    connections: ConnectionSettings | None = None,
+    secrets: SecretSettings | None = None,
+    api: ApiSettings | None = None,
+    queue: QueueSettings | None = None,
+) -> FastAPI:
+    connections = connections or ConnectionSettings()
+    api = api or ApiSettings()
+    state = ApiState(
+        connections=connections,
+        secrets=secrets or SecretSettings(),
+        api=api,
+        queue=queue or QueueSettings(),
+        ingress=RestateIngress.create(
+            connections.restate_ingress_url, connections.restate_timeout_seconds
+        ),
+    )
 
-    @app.get("/health")
-    async def health() -> dict[str, str]:
-        return {"status": "ok", "service": "api"}
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state.start()
+        yield
+        await state.stop()
 
+    app = FastAPI(
+        title="Product Drop API",
+        description="Limited-inventory drops run as provably fair lotteries.",
+        version="1.0",
+        lifespan=lifespan,
+    )
+    app.state.api = state
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=api.cors_origin_list,
+        allow_credentials=True,
+        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+        expose_headers=["X-Session-Token", "Retry-After"],
+    )
+    errors.install(app)
+    app.include_router(health.router)
+    app.include_router(drops.router)
+    app.include_router(purchase.router)
     return app

@@ -9,12 +9,24 @@ import restate
 
 from apps.worker import runtime
 from apps.worker.diagnostics import diagnostics
+from apps.worker.drop_object import drop_object
+from apps.worker.participant import participant
+from apps.worker.settlement import settlement
+from apps.worker.user_loyalty import user_loyalty
+from apps.worker.user_rollover import user_rollover
 from drop.adapters import nats_bus
-from drop.settings import ConnectionSettings, QueueSettings, SecretSettings
+from drop.settings import ConnectionSettings, DropPolicySettings, QueueSettings, SecretSettings
 
 log = logging.getLogger("worker")
 
-SERVICES: list[Any] = [diagnostics]
+SERVICES: list[Any] = [
+    diagnostics,
+    drop_object,
+    participant,
+    user_rollover,
+    user_loyalty,
+    settlement,
+]
 
 Scope = dict[str, Any]
 
@@ -36,7 +48,11 @@ def build_app(
             message = await receive()
             if message["type"] == "lifespan.startup":
                 bus = await nats_bus.connect(connections.nats_url, "drop-worker")
-                runtime.install(runtime.WorkerRuntime(bus=bus, secrets=secrets, queue=queue))
+                runtime.install(
+                    runtime.WorkerRuntime(
+                        bus=bus, secrets=secrets, queue=queue, policy=DropPolicySettings()
+                    )
+                )
                 log.info("worker connected to NATS at %s", connections.nats_url)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":

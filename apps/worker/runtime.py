@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from drop.adapters.nats_bus import Bus
-from drop.settings import QueueSettings, SecretSettings
+from drop.settings import DropPolicySettings, QueueSettings, SecretSettings
 
 
 @dataclass
@@ -17,6 +17,7 @@ class WorkerRuntime:
     bus: Bus
     secrets: SecretSettings
     queue: QueueSettings
+    policy: DropPolicySettings
 
 
 _current: WorkerRuntime | None = None

@@ -52,8 +52,12 @@ def _in_range(value: float, low: float, high: float) -> bool:
     return math.isfinite(value) and low <= value <= high
 
 
-def validate_rules(r: DropRules) -> None:
-    """Raise ``DomainError`` (400) naming the first rule the configuration breaks."""
+def validate_rules(r: DropRules, *, min_purchase_window_s: int = MIN_PURCHASE_WINDOW_S) -> None:
+    """Raise ``DomainError`` (400) naming the first rule the configuration breaks.
+
+    ``min_purchase_window_s`` is lowered only by tests and demos that run a whole drop in
+    seconds; production keeps the 60 s floor.
+    """
     _require(
         MIN_INVENTORY <= r.inventory <= MAX_INVENTORY,
         "invalid_inventory",
@@ -65,9 +69,9 @@ def validate_rules(r: DropRules) -> None:
         "registrationEnd must be after registrationStart",
     )
     _require(
-        MIN_PURCHASE_WINDOW_S <= r.purchase_window_s <= MAX_PURCHASE_WINDOW_S,
+        min_purchase_window_s <= r.purchase_window_s <= MAX_PURCHASE_WINDOW_S,
         "invalid_purchase_window",
-        f"purchaseWindow must be between {MIN_PURCHASE_WINDOW_S} and "
+        f"purchaseWindow must be between {min_purchase_window_s} and "
         f"{MAX_PURCHASE_WINDOW_S} seconds, got {r.purchase_window_s}",
     )
     _require(

@@ -1,0 +1,55 @@
+"""Dependencies shared by the routes, as `Annotated` aliases."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+
+from apps.api.errors import ApiError
+from apps.api.sessions import session_user
+from apps.api.state import ApiState
+from drop.adapters.nats_bus import Bus
+from drop.contracts import ID_PATTERN
+
+
+def get_state(request: Request) -> ApiState:
+    state: ApiState = request.app.state.api
+    return state
+
+
+State = Annotated[ApiState, Depends(get_state)]
+
+DropId = Annotated[str, Path(pattern=ID_PATTERN, description="the drop's id")]
+UserId = Annotated[str, Path(pattern=ID_PATTERN, description="the user's id")]
+
+
+def get_bus(state: State) -> Bus:
+    if state.bus is None or not state.bus.nc.is_connected:
+        raise ApiError(503, "nats_unavailable", "event bus unavailable", {"Retry-After": "2"})
+    return state.bus
+
+
+NatsBus = Annotated[Bus, Depends(get_bus)]
+
+
+def require_admin(request: Request, state: State) -> None:
+    auth = request.headers.get("authorization", "")
+    given = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+    if not given:
+        raise ApiError(401, "admin_required", "admin routes need Authorization: Bearer <secret>")
+    if not hmac.compare_digest(given.encode(), state.secrets.admin_secret.encode()):
+        raise ApiError(403, "bad_admin_secret", "the admin secret is wrong")
+
+
+Admin = Depends(require_admin)
+
+
+def require_session_for(request: Request, state: State, user_id: str) -> None:
+    """The caller must hold the signed session of `user_id` (cookie or bearer)."""
+    holder = session_user(request, state.api, state.secrets)
+    if holder is None:
+        raise ApiError(401, "session_required", "sign in by registering for this drop first")
+    if holder != user_id:
+        raise ApiError(403, "wrong_user", "this session belongs to another user")

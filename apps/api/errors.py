@@ -1,0 +1,64 @@
+"""Every failure answers JSON with a reason: 400 validation, the durable layer's own status,
+504 on its timeout — never a bare 500."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from drop.adapters.restate_ingress import DurableCallError
+
+log = logging.getLogger("api")
+
+
+class ApiError(Exception):
+    def __init__(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.headers = status, code, message, headers
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "path", "query", "header")]
+    return ".".join(parts) or "body"
+
+
+async def _validation(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    details = [{"path": _path(tuple(e["loc"])), "message": e["msg"]} for e in exc.errors()]
+    return JSONResponse({"error": "Validation failed", "details": details}, status_code=400)
+
+
+async def _durable(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DurableCallError)
+    return JSONResponse({"error": exc.message, "code": exc.code}, status_code=exc.status)
+
+
+async def _api(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return JSONResponse(
+        {"error": exc.message, "code": exc.code}, status_code=exc.status, headers=exc.headers
+    )
+
+
+async def _http(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return JSONResponse({"error": "internal error", "code": "internal"}, status_code=502)
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(DurableCallError, _durable)
+    app.add_exception_handler(ApiError, _api)
+    app.add_exception_handler(HTTPException, _http)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,135 @@
+"""Drops: create, read, register, draw, proofs."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+from apps.api import guards, idempotency, sessions
+from apps.api.deps import Admin, DropId, NatsBus, State, UserId
+from apps.api.errors import ApiError
+from drop.contracts import DropConfig, RegisterIn
+
+router = APIRouter(prefix="/api")
+
+
+def server_time() -> int:
+    return int(time.time() * 1000)
+
+
+async def drop_state(state: State, drop_id: str) -> dict[str, Any]:
+    """From the in-memory index; a drop created a moment ago may only be in Restate yet."""
+    known = state.index.get(drop_id)
+    if known is not None:
+        return known
+    fresh: dict[str, Any] = await state.ingress.call("Drop", "getState", key=drop_id)
+    state.index.apply(fresh)
+    return fresh
+
+
+@router.post("/drops", dependencies=[Admin], status_code=201)
+async def create_drop(body: DropConfig, state: State) -> dict[str, Any]:
+    """Create a drop (admin). Idempotent: the same config again returns the same commitment."""
+    answer: dict[str, Any] = await state.ingress.call(
+        "Drop", "initialize", body.wire(), key=body.drop_id
+    )
+    return answer
+
+
+@router.get("/drops/active")
+async def active_drops(state: State) -> dict[str, Any]:
+    """Drops in registration or purchase, soonest deadline first."""
+    return {"drops": state.index.active(), "serverTime": server_time()}
+
+
+@router.get("/drop/rollover/{userId}")
+async def rollover(userId: UserId, state: State) -> dict[str, Any]:
+    """A user's rollover credit balance."""
+    answer: dict[str, Any] = await state.ingress.call("UserRollover", "getBalance", key=userId)
+    return answer
+
+
+@router.get("/drop/loyalty/{userId}")
+async def loyalty(userId: UserId, state: State) -> dict[str, Any]:
+    """A user's loyalty tier, multiplier and streak."""
+    answer: dict[str, Any] = await state.ingress.call("UserLoyalty", "getMultiplier", key=userId)
+    return answer
+
+
+@router.get("/drop/{dropId}/status")
+async def status(dropId: DropId, state: State) -> dict[str, Any]:
+    """The drop's published state, with the server's clock for countdowns."""
+    return {**await drop_state(state, dropId), "serverTime": server_time()}
+
+
+@router.post("/drop/{dropId}/register")
+async def register(
+    dropId: DropId,
+    body: RegisterIn,
+    request: Request,
+    response: Response,
+    state: State,
+    bus: NatsBus,
+) -> Any:
+    """Enter the drop. Binds `userId` to a signed session (HttpOnly cookie and
+    `X-Session-Token` header) that purchase calls require."""
+    key = idempotency.scoped_key(request, f"register:{dropId}:{body.user_id}")
+    replayed = await idempotency.replay(bus, key)
+    if replayed is not None:
+        if replayed.status_code == 200:
+            sessions.issue(replayed, body.user_id, state.api, state.secrets)
+        return replayed
+    await drop_state(state, dropId)
+    await guards.check_registration(request, state, bus, dropId, body)
+    payload = {
+        "dropId": dropId,
+        "userId": body.user_id,
+        "tickets": body.tickets,
+        "location": body.location.wire() if body.location else None,
+    }
+    answer: dict[str, Any] = await state.ingress.call(
+        "Participant",
+        "register",
+        payload,
+        key=f"{dropId}:{body.user_id}",
+        idempotency_key=key,
+    )
+    await guards.after_registration(request, state, bus, dropId, body)
+    await idempotency.remember(bus, key, 200, answer)
+    sessions.issue(response, body.user_id, state.api, state.secrets)
+    return answer
+
+
+@router.post("/drop/{dropId}/lottery", dependencies=[Admin])
+async def run_lottery(dropId: DropId, state: State) -> dict[str, Any]:
+    """Run the draw now (admin); closes registration early if it is still open."""
+    answer: dict[str, Any] = await state.ingress.call(
+        "Drop", "runLottery", {"trigger": "admin"}, key=dropId
+    )
+    return answer
+
+
+@router.post("/drop/{dropId}/promote", dependencies=[Admin])
+async def promote(dropId: DropId, state: State) -> dict[str, Any]:
+    """Promote the next backup winner by hand (admin)."""
+    answer: dict[str, Any] = await state.ingress.call("Drop", "promoteBackup", key=dropId)
+    return answer
+
+
+@router.get("/drop/{dropId}/lottery-proof")
+async def lottery_proof(dropId: DropId, state: State) -> dict[str, Any]:
+    """The commitment before the draw; the whole proof after it."""
+    answer: dict[str, Any] = await state.ingress.call("Drop", "getLotteryProof", key=dropId)
+    return answer
+
+
+@router.get("/drop/{dropId}/inclusion-proof/{userId}")
+async def inclusion_proof(dropId: DropId, userId: UserId, state: State) -> Any:
+    """A participant's Merkle inclusion proof against the published root."""
+    answer = await state.ingress.call("Drop", "getInclusionProof", {"userId": userId}, key=dropId)
+    if not answer.get("available") and state.index.get(dropId) is None:
+        raise ApiError(404, "drop_not_found", f"drop {dropId} does not exist")
+    return JSONResponse(answer)

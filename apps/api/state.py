@@ -1,0 +1,51 @@
+"""What the API holds while it runs: settings, the NATS bus, the Restate client, the index."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+
+from apps.api.snapshots import DropIndex
+from drop.adapters import nats_bus
+from drop.adapters.nats_bus import Bus
+from drop.adapters.restate_ingress import RestateIngress
+from drop.settings import ApiSettings, ConnectionSettings, QueueSettings, SecretSettings
+
+log = logging.getLogger("api")
+
+
+@dataclass
+class ApiState:
+    connections: ConnectionSettings
+    secrets: SecretSettings
+    api: ApiSettings
+    queue: QueueSettings
+    ingress: RestateIngress
+    index: DropIndex = field(default_factory=DropIndex)
+    bus: Bus | None = None
+    _connector: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._connector = asyncio.create_task(self._connect())
+
+    async def _connect(self) -> None:
+        """Connect to NATS, retrying: the API starts (and reports unhealthy) without it."""
+        while self.bus is None:
+            try:
+                self.bus = await nats_bus.connect(self.connections.nats_url, "drop-api")
+            except Exception as exc:
+                log.warning("NATS not reachable yet (%s); retrying", exc)
+                await asyncio.sleep(1.0)
+        self.index.start(self.bus)
+
+    async def stop(self) -> None:
+        if self._connector is not None:
+            self._connector.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._connector
+        await self.index.stop()
+        if self.bus is not None:
+            await self.bus.close()
+        await self.ingress.close()

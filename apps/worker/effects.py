@@ -1,0 +1,66 @@
+"""Side effects every handler journals: clock, secure randomness, NATS publishes.
+
+Each goes through `ctx.run_typed` with a step name, so a replay after a crash reuses the
+recorded result instead of repeating the effect. Publishes carry a stable message id, so
+even an effect retried before it was journaled is dropped by JetStream as a duplicate.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any
+
+import restate
+from restate.exceptions import TerminalError
+
+from apps.worker.runtime import current
+from drop import events
+from drop.domain.errors import DomainError
+
+
+async def now_ms(ctx: restate.Context, step: str = "now") -> int:
+    def read() -> int:
+        return int(time.time() * 1000)
+
+    return await ctx.run_typed(step, read)
+
+
+async def random_hex(ctx: restate.Context, step: str, nbytes: int) -> str:
+    """Cryptographically secure randomness (ctx.random() is seeded from the invocation id)."""
+
+    def draw() -> str:
+        return secrets.token_hex(nbytes)
+
+    return await ctx.run_typed(step, draw)
+
+
+async def publish(
+    ctx: restate.Context,
+    subject: str,
+    event_type: str,
+    data: dict[str, Any],
+    msg_id: str,
+    *,
+    index_key: str | None = None,
+) -> None:
+    """Publish one event (and optionally write it to the drops index) exactly once."""
+
+    async def action() -> None:
+        bus = current().bus
+        event = events.Event(id=msg_id, type=event_type, data=data, at=int(time.time() * 1000))
+        await bus.publish(subject, event.model_dump(), msg_id)
+        if index_key is not None:
+            kv = await bus.kv(events.DROPS_INDEX_BUCKET)
+            await kv.put(index_key, event.model_dump_json().encode())
+
+    await ctx.run_typed(f"publish {event_type} {msg_id}", action)
+
+
+def terminal(error: DomainError) -> TerminalError:
+    """A rule broken by the caller: not retried, status kept for the API answer."""
+    return TerminalError(f"{error.code}: {error.message}", status_code=error.status)
+
+
+def fail(code: str, message: str, status: int) -> TerminalError:
+    return TerminalError(f"{code}: {message}", status_code=status)

@@ -1,0 +1,48 @@
+"""UserRollover (key = userId): rollover credits carried across drops (SPEC §1.2)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import restate
+
+from drop.domain import rollover
+
+user_rollover = restate.VirtualObject("UserRollover")
+
+
+async def _balance(ctx: restate.ObjectSharedContext | restate.ObjectContext) -> int:
+    return await ctx.get("balance", type_hint=int) or 0
+
+
+@user_rollover.handler(kind="shared")
+async def getBalance(ctx: restate.ObjectSharedContext) -> dict[str, Any]:
+    return {"balance": await _balance(ctx)}
+
+
+@user_rollover.handler()
+async def consumeRollover(ctx: restate.ObjectContext, req: dict[str, Any]) -> dict[str, Any]:
+    """Use up to `wanted` credits for `dropId`; a repeat for that drop gets the first answer."""
+    done_key = f"consumed:{req['dropId']}"
+    done = await ctx.get(done_key, type_hint=dict)
+    if done is not None:
+        return dict(done)
+    used, balance = rollover.consume(await _balance(ctx), int(req["wanted"]))
+    answer = {"used": used, "balance": balance}
+    ctx.set("balance", balance)
+    ctx.set(done_key, answer)
+    return answer
+
+
+@user_rollover.handler()
+async def addRollover(ctx: restate.ObjectContext, req: dict[str, Any]) -> dict[str, Any]:
+    """Credit `credits` earned in `dropId` (once per drop), capped at the rollover maximum."""
+    done_key = f"credited:{req['dropId']}"
+    done = await ctx.get(done_key, type_hint=dict)
+    if done is not None:
+        return dict(done)
+    balance = rollover.add_credits(await _balance(ctx), int(req["credits"]))
+    answer = {"balance": balance, "credited": int(req["credits"])}
+    ctx.set("balance", balance)
+    ctx.set(done_key, answer)
+    return answer
