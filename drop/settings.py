@@ -133,3 +133,8 @@ class SseSettings(BaseSettings):
     sse_max_connections: int = 20000
     sse_client_buffer: int = 256
     sse_drops_coalesce_ms: int = 200
+    sse_replay_limit: int = Field(
+        default=1000, ge=1, description="past this many missed events, send a fresh snapshot"
+    )
+    sse_retry_after_seconds: int = Field(default=5, ge=1, description="503 hint past the cap")
+    sse_shutdown_grace_seconds: float = Field(default=2.0, ge=0)

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from drop.adapters import nats_bus
 from drop.adapters.nats_bus import Bus
+from tests.support.api_client import DropApi
 from tests.support.stack import Stack
 
 
@@ -29,3 +31,10 @@ async def bus(stack: Stack) -> AsyncIterator[Bus]:
     b = await nats_bus.connect(stack.nats_url, "tests")
     yield b
     await b.close()
+
+
+@pytest.fixture(scope="session")
+async def api(stack: Stack) -> AsyncIterator[DropApi]:
+    base = stack.start_app("api")
+    async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+        yield DropApi(client)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,8 +90,17 @@ async def ensure_layout(js: JetStreamContext) -> None:
             )
 
 
-async def connect(url: str, name: str, *, reconnect: bool = True) -> Bus:
-    """Connect to NATS (retrying forever in the background when `reconnect`)."""
+async def connect(
+    url: str,
+    name: str,
+    *,
+    reconnect: bool = True,
+    reconnected_cb: Callable[[], Awaitable[None]] | None = None,
+) -> Bus:
+    """Connect to NATS (retrying forever in the background when `reconnect`).
+
+    `reconnected_cb` runs after each reconnection, e.g. to resume JetStream consumers.
+    """
 
     async def on_error(exc: Exception) -> None:
         log.warning("nats error: %s", exc)
@@ -103,6 +113,7 @@ async def connect(url: str, name: str, *, reconnect: bool = True) -> Bus:
         reconnect_time_wait=0.5,
         connect_timeout=2,
         error_cb=on_error,
+        reconnected_cb=reconnected_cb,
     )
     js = nc.jetstream()
     await ensure_layout(js)

@@ -48,6 +48,11 @@ class Stack:
             "PURCHASE_TOKEN_SECRET": "test-purchase-secret",
             "IP_HASH_SALT": "test-salt",
             "LOG_LEVEL": "INFO",
+            # Whole drops run in seconds in tests; guards are tested with their own API.
+            "MIN_PURCHASE_WINDOW": "1",
+            "QUEUE_ENABLED": "false",
+            "SKIP_RATE_LIMIT": "true",
+            "BOT_CHECK_ENABLED": "false",
             **{k: f"http://127.0.0.1:{p}" for k, p in self._internal_urls().items()},
             **self.extra_env,
         }

@@ -1,0 +1,125 @@
+"""In-memory fan-out: one NATS feed per stream, routed by subject to bounded listeners."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(slots=True, eq=False)
+class Item:
+    """One event read from JetStream: its stream sequence (the SSE id) and its envelope."""
+
+    seq: int
+    subject: str
+    type: str
+    data: dict[str, Any]
+    # Encoded SSE frames, by variant, shared by every listener that sends this item.
+    frames: dict[str, bytes] = field(default_factory=dict)
+
+    @property
+    def version(self) -> int:
+        value = self.data.get("version", 0)
+        return value if isinstance(value, int) else 0
+
+    @classmethod
+    def parse(cls, seq: int, subject: str, body: bytes | None) -> Item | None:
+        """Read an `Event` envelope; None for a body that is not one."""
+        try:
+            envelope = json.loads(body or b"")
+        except ValueError:
+            return None
+        if not isinstance(envelope, dict) or not isinstance(envelope.get("data"), dict):
+            return None
+        return cls(seq, subject, str(envelope.get("type", "")), envelope["data"])
+
+
+class Listener(Generic[T]):
+    """One client's bounded buffer. Overflow closes it: a stuck reader never holds others up."""
+
+    __slots__ = ("_items", "_limit", "_waiter", "closed", "on_overflow")
+
+    def __init__(self, limit: int) -> None:
+        self._items: deque[T] = deque()
+        self._limit = limit
+        self._waiter: asyncio.Future[None] | None = None
+        self.closed: str | None = None
+        self.on_overflow: Callable[[], None] | None = None
+
+    def push(self, item: T) -> None:
+        if self.closed is not None:
+            return
+        if len(self._items) >= self._limit:
+            self.close("overflow")
+            if self.on_overflow is not None:
+                self.on_overflow()
+            return
+        self._items.append(item)
+        self._wake()
+
+    def close(self, reason: str) -> None:
+        if self.closed is None:
+            self.closed = reason
+            self._wake()
+
+    def set(self) -> None:
+        """Server shutdown (called by sse-starlette as the stream's `shutdown_event`)."""
+        self.close("shutdown")
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def take(self) -> list[T] | None:
+        """Everything buffered (waiting for at least one item); None once closed."""
+        while not self._items:
+            if self.closed is not None:
+                return None
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        if self.closed is not None:
+            return None
+        items = list(self._items)
+        self._items.clear()
+        return items
+
+
+class Hub:
+    """Routes each item to the listeners of its subject; one feed serves every client."""
+
+    def __init__(self) -> None:
+        self._routes: dict[str, set[Listener[Item]]] = {}
+
+    def add(self, subjects: Iterable[str], listener: Listener[Item]) -> None:
+        for subject in subjects:
+            self._routes.setdefault(subject, set()).add(listener)
+
+    def remove(self, subjects: Iterable[str], listener: Listener[Item]) -> None:
+        for subject in subjects:
+            listeners = self._routes.get(subject)
+            if listeners is not None:
+                listeners.discard(listener)
+                if not listeners:
+                    del self._routes[subject]
+
+    def dispatch(self, item: Item) -> None:
+        listeners = self._routes.get(item.subject)
+        if listeners:
+            # A copy: an overflowing listener may be removed while we iterate.
+            for listener in tuple(listeners):
+                listener.push(item)
+
+    def close_all(self, reason: str) -> None:
+        for listeners in list(self._routes.values()):
+            for listener in tuple(listeners):
+                listener.close(reason)

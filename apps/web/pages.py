@@ -1,0 +1,58 @@
+"""The public pages: the list of live drops and one drop's page, rendered on the server."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from apps.web.state import web_state
+from apps.web.upstream import UpstreamError
+
+router = APIRouter(include_in_schema=False)
+
+DROP_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
+
+
+def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
+    templates = request.app.state.templates
+    response: Response = templates.TemplateResponse(request, name, context, status_code=status)
+    return response
+
+
+def error_page(request: Request, status: int, title: str, message: str) -> Response:
+    return render(request, "error.html", {"title": title, "message": message}, status)
+
+
+@router.get("/", response_class=HTMLResponse)
+async def home(request: Request) -> Response:
+    """Active drops with their phase, countdown, stock and entries; live once JS runs."""
+    try:
+        data = await web_state(request).upstreams.get_json("/api/drops/active")
+    except UpstreamError as exc:
+        return error_page(request, 503, "Drops are unavailable", exc.message)
+    context = {"drops": data.get("drops", []), "server_time": int(data["serverTime"])}
+    return render(request, "home.html", context)
+
+
+@router.get("/drop/{drop_id}", response_class=HTMLResponse)
+async def drop_page(request: Request, drop_id: str) -> Response:
+    """One drop: the whole journey from entry to purchase, and its fairness proof."""
+    if not DROP_ID.match(drop_id):
+        return error_page(request, 404, "No such drop", "That drop address is not valid.")
+    try:
+        data = await web_state(request).upstreams.get_json(f"/api/drop/{drop_id}/status")
+    except UpstreamError as exc:
+        if exc.status == 404:
+            return error_page(request, 404, "No such drop", f"There is no drop called {drop_id}.")
+        return error_page(request, 503, "This drop is unavailable", exc.message)
+    server_time = int(data.pop("serverTime"))
+    context = {"drop": data, "server_time": server_time}
+    return render(request, "drop.html", context)
+
+
+@router.get("/health")
+async def health() -> dict[str, str]:
+    return {"status": "ok", "service": "web"}

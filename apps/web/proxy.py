@@ -1,0 +1,111 @@
+"""Same-origin proxy: `/api/*` to the API, `/events/*` to the event streams.
+
+Both directions stream: response bytes are passed on as they arrive (no buffering, no
+re-encoding), so an event reaches the browser the moment the SSE service writes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from apps.web.state import web_state
+
+router = APIRouter(include_in_schema=False)
+
+MAX_BODY_BYTES = 1_000_000
+METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]
+
+# Hop-by-hop headers (RFC 9110 §7.6.1) belong to one connection and are never forwarded.
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+NOT_FORWARDED_UP = HOP_BY_HOP | {"host", "content-length", "x-forwarded-for"}
+
+
+def _forward_headers(request: Request, *, stream: bool) -> list[tuple[str, str]]:
+    headers = [(k, v) for k, v in request.headers.items() if k not in NOT_FORWARDED_UP]
+    if stream:
+        # Compression would make the SSE service (or a middlebox) hold bytes back.
+        headers = [(k, v) for k, v in headers if k != "accept-encoding"]
+        headers.append(("accept-encoding", "identity"))
+    peer = request.client.host if request.client else ""
+    chain = request.headers.get("x-forwarded-for", "")
+    forwarded_for = f"{chain}, {peer}" if chain and peer else chain or peer
+    if forwarded_for:
+        headers.append(("x-forwarded-for", forwarded_for))
+    headers.append(("x-forwarded-proto", request.url.scheme))
+    if "host" in request.headers:
+        headers.append(("x-forwarded-host", request.headers["host"]))
+    return headers
+
+
+def _backward_headers(upstream: httpx.Response, *, stream: bool) -> list[tuple[bytes, bytes]]:
+    skip = HOP_BY_HOP | ({"content-length"} if stream else set())
+    raw = [
+        (k.encode("latin-1"), v.encode("latin-1"))
+        for k, v in upstream.headers.multi_items()
+        if k.lower() not in skip
+    ]
+    if stream:
+        raw.append((b"x-accel-buffering", b"no"))
+        if "cache-control" not in upstream.headers:
+            raw.append((b"cache-control", b"no-cache"))
+    return raw
+
+
+async def _relay(upstream: httpx.Response) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in upstream.aiter_raw():
+            yield chunk
+    except httpx.HTTPError:
+        # The upstream went away mid-stream: end the response; EventSource reconnects.
+        return
+    finally:
+        await upstream.aclose()
+
+
+async def _proxy(request: Request, base: str, client: httpx.AsyncClient, stream: bool) -> Response:
+    body = await request.body()
+    if len(body) > MAX_BODY_BYTES:
+        return JSONResponse({"error": "request body too large"}, status_code=413)
+    outgoing = client.build_request(
+        request.method,
+        httpx.URL(f"{base}{request.url.path}", query=request.url.query.encode("latin-1")),
+        headers=_forward_headers(request, stream=stream),
+        content=body or None,
+    )
+    try:
+        upstream = await client.send(outgoing, stream=True)
+    except httpx.TimeoutException:
+        return JSONResponse({"error": "upstream timed out"}, status_code=504)
+    except httpx.HTTPError:
+        return JSONResponse({"error": "upstream unavailable"}, status_code=502)
+    response = StreamingResponse(_relay(upstream), status_code=upstream.status_code)
+    response.raw_headers = _backward_headers(upstream, stream=stream)
+    return response
+
+
+@router.api_route("/api/{path:path}", methods=METHODS)
+async def api(request: Request) -> Response:
+    state = web_state(request)
+    return await _proxy(request, state.upstreams.api_url, state.upstreams.api, stream=False)
+
+
+@router.api_route("/events/{path:path}", methods=["GET", "HEAD"])
+async def events(request: Request) -> Response:
+    state = web_state(request)
+    return await _proxy(request, state.upstreams.sse_url, state.upstreams.events, stream=True)

@@ -1,0 +1,147 @@
+"""docker-compose.yml: valid Compose, and wired to the apps' real settings."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
+from urllib.parse import urlparse
+
+import jsonschema
+import yaml
+
+from drop.settings import ConnectionSettings
+
+from .support import BUILT, FLY, ROOT, settings_env_names
+
+RESTATE_OWN = {"RESTATE_NODE_NAME", "RESTATE_BASE_DIR"}
+
+
+@cache
+def compose() -> dict[str, Any]:
+    loaded = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+def service(name: str) -> dict[str, Any]:
+    found: dict[str, Any] = compose()["services"][name]
+    return found
+
+
+def local_ports() -> dict[str, int]:
+    """The apps' default local ports, as drop.settings knows them (plus web's 3000)."""
+    defaults = ConnectionSettings.model_fields
+
+    def port(field: str) -> int:
+        value = urlparse(str(defaults[field].default)).port
+        assert value is not None
+        return value
+
+    return {
+        "worker": port("worker_url"),
+        "api": port("internal_api_url"),
+        "sse": port("internal_sse_url"),
+        "web": 3000,
+    }
+
+
+def test_compose_file_follows_the_compose_specification() -> None:
+    # check-jsonschema vendors the Compose specification's JSON schema.
+    vendored = resources.files("check_jsonschema.builtin_schemas.vendor") / "compose-spec.json"
+    schema = json.loads(vendored.read_text())
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(compose())]
+    assert not errors
+
+
+def test_the_whole_stack_is_there() -> None:
+    assert set(compose()["services"]) == {"nats", "restate", *BUILT, "setup"}
+    assert set(compose()["volumes"]) == {"nats_data", "restate_data"}
+
+
+def test_apps_are_built_from_their_fly_dockerfiles_on_their_local_ports() -> None:
+    ports = local_ports()
+    for name in BUILT:
+        svc = service(name)
+        assert svc["build"] == {"context": ".", "dockerfile": f"fly/{name}/Dockerfile"}
+        env = svc["environment"]
+        assert int(env["PORT"]) == ports[name]
+        assert env["HOST"] == "0.0.0.0"
+        assert f"localhost:{ports[name]}/health" in " ".join(svc["healthcheck"]["test"])
+        unknown = set(env) - settings_env_names()
+        assert not unknown, f"{name}: not read by drop.settings: {unknown}"
+    assert "3000:3000" in service("web")["ports"]
+
+
+def test_internal_addresses_point_at_the_right_services_and_ports() -> None:
+    ports = local_ports()
+    env = service("api")["environment"]
+    expected = {
+        "NATS_URL": ("nats", 4222),
+        "RESTATE_INGRESS_URL": ("restate", 8080),
+        "RESTATE_ADMIN_URL": ("restate", 9070),
+        "INTERNAL_API_URL": ("api", ports["api"]),
+        "INTERNAL_SSE_URL": ("sse", ports["sse"]),
+    }
+    for variable, (host, port) in expected.items():
+        url = urlparse(env[variable])
+        assert (url.hostname, url.port) == (host, port), variable
+    origins = env["CORS_ORIGINS"].split(",")
+    assert f"http://localhost:{ports['web']}" in origins
+
+
+def test_health_checks_and_startup_order() -> None:
+    services = compose()["services"]
+    for name, svc in services.items():
+        for dependency, rule in svc.get("depends_on", {}).items():
+            assert dependency in services
+            if rule["condition"] == "service_healthy":
+                assert "healthcheck" in services[dependency], dependency
+        if name != "setup":
+            assert "healthcheck" in svc, name
+    healthy = "service_healthy"
+    assert service("api")["depends_on"] == {
+        "nats": {"condition": healthy},
+        "restate": {"condition": healthy},
+    }
+    assert service("setup")["depends_on"] == {
+        "restate": {"condition": healthy},
+        "worker": {"condition": healthy},
+        "api": {"condition": healthy},
+    }
+    assert service("web")["depends_on"]["setup"] == {"condition": "service_completed_successfully"}
+
+
+def test_nats_runs_jetstream_on_a_volume_with_a_monitor_check() -> None:
+    nats = service("nats")
+    command = nats["command"]
+    assert "--jetstream" in command
+    store = command[command.index("--store_dir") + 1]
+    assert f"nats_data:{store}" in nats["volumes"]
+    assert command[command.index("--http_port") + 1] == "8222"
+    assert "http://localhost:8222/healthz" in nats["healthcheck"]["test"]
+
+
+def test_restate_keeps_its_data_on_a_volume() -> None:
+    restate = service("restate")
+    assert restate["image"].startswith("docker.restate.dev/restatedev/restate:1.")
+    assert set(restate["environment"]) <= RESTATE_OWN
+    assert f"restate_data:{restate['environment']['RESTATE_BASE_DIR']}" in restate["volumes"]
+    assert "http://localhost:9070/health" in restate["healthcheck"]["test"]
+
+
+def test_setup_registers_the_worker_and_seeds_a_drop() -> None:
+    ports = local_ports()
+    setup = service("setup")
+    assert setup["restart"] == "no"
+    (mount,) = setup["volumes"]
+    source, target, _ = mount.split(":")
+    assert (ROOT / source).resolve() == FLY / "bootstrap.py"
+    command = setup["command"]
+    assert command[:3] == ["python", target, "all"]
+    assert "--admin-url=http://restate:9070" in command
+    assert f"--worker-url=http://worker:{ports['worker']}" in command
+    assert f"--api-url=http://api:{ports['api']}" in command
+    assert setup["environment"]["ADMIN_SECRET"] == service("api")["environment"]["ADMIN_SECRET"]

@@ -1,0 +1,330 @@
+"""fly/deploy.py against a fake flyctl first on PATH."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+from .support import DEPLOY, SERVICES, FakeFly
+
+PREFIX = "acme-drop"
+
+
+def deploys(argvs: list[list[str]]) -> list[str]:
+    """The apps deployed, in order."""
+    return [argv[argv.index("--app") + 1] for argv in argvs if argv[0] == "deploy"]
+
+
+def option_values(argv: list[str], name: str) -> list[str]:
+    return [argv[i + 1] for i, arg in enumerate(argv) if arg == name]
+
+
+def test_first_run_creates_everything_and_deploys_in_order(fake_fly: FakeFly) -> None:
+    result = fake_fly.run()
+    assert result.returncode == 0, result.stderr
+
+    argvs = fake_fly.argvs()
+    assert argvs[0] == ["auth", "whoami"]
+    created = [argv[2] for argv in argvs if argv[:2] == ["apps", "create"]]
+    assert created == [f"{PREFIX}-{service}" for service in SERVICES]
+    for argv in argvs:
+        if argv[:2] == ["apps", "create"]:
+            assert option_values(argv, "--org") == ["personal"]
+
+    volumes = {
+        (argv[2], argv[argv.index("--app") + 1], argv[argv.index("--size") + 1])
+        for argv in argvs
+        if argv[:2] == ["volumes", "create"]
+    }
+    assert volumes == {
+        ("nats_data", f"{PREFIX}-nats", "1"),
+        ("restate_data", f"{PREFIX}-restate", "10"),
+    }
+    for argv in argvs:
+        if argv[:2] == ["volumes", "create"]:
+            assert option_values(argv, "--region") == ["sjc"]
+
+    # nats -> restate -> worker -> registration -> api -> sse -> web
+    timeline = [
+        ("register:" if argv[0] == "ssh" else "") + argv[argv.index("--app") + 1]
+        for argv in argvs
+        if argv[0] == "deploy" or argv[:2] == ["ssh", "console"]
+    ]
+    assert timeline == [
+        f"{PREFIX}-nats",
+        f"{PREFIX}-restate",
+        f"{PREFIX}-worker",
+        f"register:{PREFIX}-restate",
+        f"{PREFIX}-api",
+        f"{PREFIX}-sse",
+        f"{PREFIX}-web",
+    ]
+    # each app and volume exists before its deploy
+    for service in SERVICES:
+        app = f"{PREFIX}-{service}"
+        create_at = argvs.index(["apps", "create", app, "--org", "personal"])
+        deploy_at = next(i for i, a in enumerate(argvs) if a[0] == "deploy" and app in a)
+        assert create_at < deploy_at
+
+
+def test_deploy_sets_internal_urls_from_the_prefix(fake_fly: FakeFly) -> None:
+    assert fake_fly.run().returncode == 0
+    env: dict[str, dict[str, str]] = {}
+    for argv in fake_fly.argvs():
+        if argv[0] == "deploy":
+            app = argv[argv.index("--app") + 1]
+            env[app] = dict(item.split("=", 1) for item in option_values(argv, "--env"))
+            service = app.removeprefix(f"{PREFIX}-")
+            assert option_values(argv, "--config") == [f"fly/{service}/fly.toml"]
+            if service in ("worker", "api", "sse", "web"):
+                assert option_values(argv, "--dockerfile") == [f"fly/{service}/Dockerfile"]
+            else:
+                assert "--dockerfile" not in argv
+    nats = f"nats://{PREFIX}-nats.internal:4222"
+    ingress = f"http://{PREFIX}-restate.internal:8080"
+    cors = f"https://{PREFIX}-web.fly.dev"
+    assert env[f"{PREFIX}-worker"] == {"NATS_URL": nats}
+    for service in ("api", "sse"):
+        assert env[f"{PREFIX}-{service}"] == {
+            "NATS_URL": nats,
+            "RESTATE_INGRESS_URL": ingress,
+            "CORS_ORIGINS": cors,
+        }
+    assert env[f"{PREFIX}-web"] == {
+        "INTERNAL_API_URL": f"http://{PREFIX}-api.internal:8080",
+        "INTERNAL_SSE_URL": f"http://{PREFIX}-sse.internal:8080",
+    }
+
+
+def test_registration_goes_through_restate_with_the_worker_uri(fake_fly: FakeFly) -> None:
+    assert fake_fly.run().returncode == 0
+    (ssh,) = [argv for argv in fake_fly.argvs() if argv[:2] == ["ssh", "console"]]
+    assert option_values(ssh, "--app") == [f"{PREFIX}-restate"]
+    remote = shlex.split(option_values(ssh, "--command")[0])
+    assert remote[0] == "curl"
+    assert "http://localhost:9070/deployments" in remote
+    body = json.loads(remote[remote.index("--data") + 1])
+    assert body == {"uri": f"http://{PREFIX}-worker.internal:8080", "force": True}
+
+
+def test_secrets_are_staged_through_stdin_never_argv(fake_fly: FakeFly) -> None:
+    result = fake_fly.run()
+    assert result.returncode == 0
+    assert "warning" not in result.stderr
+    imports = [c for c in fake_fly.calls() if c["argv"][:2] == ["secrets", "import"]]
+    assert sorted(c["argv"][c["argv"].index("--app") + 1] for c in imports) == sorted(
+        f"{PREFIX}-{s}" for s in ("worker", "api", "sse", "web")
+    )
+    for call in imports:
+        assert "--stage" in call["argv"]
+        assert set(call["stdin"].splitlines()) == {
+            "ADMIN_SECRET=s3cret-admin",
+            "PURCHASE_TOKEN_SECRET=s3cret-token",
+            "IP_HASH_SALT=s3cret-salt",
+        }
+    everything = json.dumps(fake_fly.argvs()) + result.stdout + result.stderr
+    assert "s3cret" not in everything
+
+
+def test_missing_secrets_are_warned_about(fake_fly: FakeFly) -> None:
+    result = fake_fly.run(ADMIN_SECRET="", IP_HASH_SALT="")
+    assert result.returncode == 0
+    assert "ADMIN_SECRET" in result.stderr and "IP_HASH_SALT" in result.stderr
+    assert "PURCHASE_TOKEN_SECRET" not in result.stderr
+    for call in fake_fly.calls():
+        if call["argv"][:2] == ["secrets", "import"]:
+            assert call["stdin"] == "PURCHASE_TOKEN_SECRET=s3cret-token\n"
+
+
+def test_second_run_creates_nothing_and_redeploys(fake_fly: FakeFly) -> None:
+    assert fake_fly.run().returncode == 0
+    fake_fly.clear_log()
+    result = fake_fly.run()
+    assert result.returncode == 0, result.stderr
+    argvs = fake_fly.argvs()
+    assert not [a for a in argvs if a[1:2] == ["create"]]
+    assert deploys(argvs) == [f"{PREFIX}-{s}" for s in SERVICES]
+    assert sum(a[:2] == ["ssh", "console"] for a in argvs) == 1
+
+
+def test_only_api_touches_only_the_api_app(fake_fly: FakeFly) -> None:
+    result = fake_fly.run("--only", "api")
+    assert result.returncode == 0, result.stderr
+    app = f"{PREFIX}-api"
+    for argv in fake_fly.argvs():
+        if argv[:2] in (["auth", "whoami"], ["apps", "list"]):
+            continue
+        apps = option_values(argv, "--app") or argv[2:3]
+        assert apps == [app], argv
+    assert deploys(fake_fly.argvs()) == [app]
+
+
+def test_only_worker_redeploys_and_registers_again(fake_fly: FakeFly) -> None:
+    assert fake_fly.run().returncode == 0
+    fake_fly.clear_log()
+    assert fake_fly.run("--only", "worker").returncode == 0
+    argvs = fake_fly.argvs()
+    assert deploys(argvs) == [f"{PREFIX}-worker"]
+    assert [a[:2] for a in argvs if a[0] in ("deploy", "ssh")] == [
+        ["deploy", "."],
+        ["ssh", "console"],
+    ]
+
+
+def test_plan_runs_nothing_and_prints_every_command(fake_fly: FakeFly) -> None:
+    result = fake_fly.run("--plan")
+    assert result.returncode == 0, result.stderr
+    assert fake_fly.calls() == []
+    lines = [line for line in result.stdout.splitlines() if line.startswith("flyctl ")]
+    deploy_lines = [line for line in lines if line.startswith("flyctl deploy ")]
+    assert [shlex.split(line)[shlex.split(line).index("--app") + 1] for line in deploy_lines] == [
+        f"{PREFIX}-{s}" for s in SERVICES
+    ]
+    assert sum(line.startswith("flyctl apps create ") for line in lines) == 6
+    assert sum(line.startswith("flyctl volumes create ") for line in lines) == 2
+    assert any(line.startswith("flyctl ssh console ") for line in lines)
+    assert "s3cret" not in result.stdout
+
+
+def test_plan_needs_no_flyctl(fake_fly: FakeFly, tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = fake_fly.run("--plan", "--only", "sse", PATH=str(empty))
+    assert result.returncode == 0, result.stderr
+    assert f"flyctl deploy . --config fly/sse/fly.toml --app {PREFIX}-sse" in result.stdout
+
+
+def test_prefix_region_and_org_come_from_the_environment(fake_fly: FakeFly) -> None:
+    result = fake_fly.run(APP_PREFIX="shop", FLY_REGION="ams", FLY_ORG="acme")
+    assert result.returncode == 0, result.stderr
+    argvs = fake_fly.argvs()
+    assert ["apps", "create", "shop-api", "--org", "acme"] in argvs
+    assert all(
+        option_values(a, "--region") == ["ams"] for a in argvs if a[:2] == ["volumes", "create"]
+    )
+
+
+def test_default_prefix_is_the_user_name(fake_fly: FakeFly) -> None:
+    env = {**fake_fly.env, "LOGNAME": "Ada.Lovelace", "USER": "Ada.Lovelace"}
+    del env["APP_PREFIX"]
+    result = subprocess.run(
+        [sys.executable, str(DEPLOY), "--plan"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "flyctl apps create ada-lovelace-drop-nats" in result.stdout
+
+
+def test_an_invalid_prefix_is_refused(fake_fly: FakeFly) -> None:
+    result = fake_fly.run("--plan", APP_PREFIX="Not A Name!")
+    assert result.returncode != 0
+    assert "APP_PREFIX" in result.stderr
+
+
+def test_missing_flyctl_is_a_clear_error(fake_fly: FakeFly, tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = fake_fly.run(PATH=str(empty))
+    assert result.returncode != 0
+    assert "flyctl is not installed" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_logged_out_flyctl_is_a_clear_error(fake_fly: FakeFly) -> None:
+    result = fake_fly.run(FAKE_FLY_LOGGED_OUT="1")
+    assert result.returncode != 0
+    assert "not logged in" in result.stderr and "flyctl auth login" in result.stderr
+    assert fake_fly.argvs() == [["auth", "whoami"]]
+
+
+def test_a_failing_deploy_stops_with_the_step_and_flyctls_message(fake_fly: FakeFly) -> None:
+    result = fake_fly.run(FAKE_FLY_FAIL_DEPLOY=f"{PREFIX}-worker")
+    assert result.returncode != 0
+    assert "step 'deploy worker' failed" in result.stderr
+    assert f"boom in {PREFIX}-worker" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert deploys(fake_fly.argvs()) == [f"{PREFIX}-nats", f"{PREFIX}-restate", f"{PREFIX}-worker"]
+    assert not [a for a in fake_fly.argvs() if a[:2] == ["ssh", "console"]]
+
+
+def test_registration_is_retried_until_restate_answers(fake_fly: FakeFly) -> None:
+    result = fake_fly.run("--retry-delay", "0", FAKE_FLY_SSH_FAILURES="3")
+    assert result.returncode == 0, result.stderr
+    assert sum(a[:2] == ["ssh", "console"] for a in fake_fly.argvs()) == 4
+    assert deploys(fake_fly.argvs())[-1] == f"{PREFIX}-web"
+
+
+def test_registration_gives_up_with_restates_message(fake_fly: FakeFly) -> None:
+    result = fake_fly.run("--only", "worker", "--retry-delay", "0", FAKE_FLY_SSH_FAILURES="999")
+    assert result.returncode != 0
+    assert "step 'register worker with restate' failed" in result.stderr
+    assert "Connection refused" in result.stderr
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    received: ClassVar[list[dict[str, Any]]] = []
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("content-length", "0"))
+        self.received.append(
+            {
+                "path": self.path,
+                "auth": self.headers.get("authorization"),
+                "body": json.loads(self.rfile.read(length)),
+            }
+        )
+        self.send_response(201)
+        self.send_header("content-type", "application/json")
+        self.end_headers()
+        self.wfile.write(b'{"ok": true}')
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def fake_api() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    received: list[dict[str, Any]] = []
+    handler = type("Handler", (_Recorder,), {"received": received})
+    server = HTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", received
+    server.shutdown()
+    server.server_close()
+
+
+def test_init_drop_creates_a_demo_drop_through_the_api(
+    fake_fly: FakeFly, fake_api: tuple[str, list[dict[str, Any]]]
+) -> None:
+    url, received = fake_api
+    result = fake_fly.run("--only", "web", "--init-drop", "--api-url", url)
+    assert result.returncode == 0, result.stderr
+    (request,) = received
+    assert request["path"] == "/api/drops"
+    assert request["auth"] == "Bearer s3cret-admin"
+    body = request["body"]
+    assert body["dropId"].startswith("demo-")
+    assert body["registrationEnd"] > body["registrationStart"] > 1_600_000_000_000
+    assert {"productName", "imageUrl", "inventory", "purchaseWindow"} <= body.keys()
+    assert "created demo drop" in result.stdout
+
+
+def test_init_drop_needs_the_admin_secret(fake_fly: FakeFly) -> None:
+    result = fake_fly.run("--init-drop", ADMIN_SECRET="")
+    assert result.returncode != 0
+    assert "ADMIN_SECRET" in result.stderr
+    assert fake_fly.calls() == []

@@ -1,0 +1,165 @@
+"""fly/<app>/Dockerfile: shape, and each image's own command started here, answering /health."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+import tomllib
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from .support import BUILT, FLY, ROOT, dockerfile, exec_form
+
+FLY_PORT = {"worker": 8080, "api": 8080, "sse": 8080, "web": 3000}
+
+
+def instructions(service: str, name: str) -> list[str]:
+    return [args for instruction, args in dockerfile(service) if instruction == name]
+
+
+def env_of(service: str) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for args in instructions(service, "ENV"):
+        for item in shlex.split(args):
+            name, _, value = item.partition("=")
+            env[name] = value
+    return env
+
+
+@pytest.mark.parametrize("service", BUILT)
+def test_slim_python_non_root_with_the_apps_command(service: str) -> None:
+    assert instructions(service, "FROM") == ["python:3.11-slim"]
+    (user,) = instructions(service, "USER")
+    assert user not in ("root", "0")
+    (cmd,) = instructions(service, "CMD")
+    assert exec_form(cmd) == ["python", "-m", f"apps.{service}"]
+    assert int(env_of(service)["PORT"]) == FLY_PORT[service]
+    assert instructions(service, "EXPOSE") == [str(FLY_PORT[service])]
+    with (FLY / service / "fly.toml").open("rb") as f:
+        assert int(tomllib.load(f)["env"]["PORT"]) == FLY_PORT[service]
+
+
+@pytest.mark.parametrize("service", BUILT)
+def test_dependencies_have_their_own_cached_layer(service: str) -> None:
+    steps = [(i, a) for i, a in dockerfile(service) if i in ("COPY", "RUN")]
+    assert steps[0] == ("COPY", "pyproject.toml ./")
+    assert steps[1][0] == "RUN" and "pip install -r" in steps[1][1]
+    copies = [a.split()[0] for i, a in steps[2:] if i == "COPY"]
+    assert copies == ["drop", "apps"]
+    assert any(i == "RUN" and "pip install --no-deps ." in a for i, a in steps[2:])
+    for source in ("pyproject.toml", *copies):
+        assert (ROOT / source).exists()
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert not {"pyproject.toml", "drop", "apps"} & set(ignored)
+
+
+def test_the_dependency_layer_lists_exactly_the_projects_dependencies() -> None:
+    (run,) = [a for a in instructions("api", "RUN") if "requirements.txt" in a]
+    match = re.search(r'python -c "(.*?)" >', run)
+    assert match is not None
+    code = match.group(1).replace("\\n", "\n").replace("'\n'", "'\\n'")
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    with (ROOT / "pyproject.toml").open("rb") as f:
+        assert out == tomllib.load(f)["project"]["dependencies"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def as_local(command: list[str]) -> list[str]:
+    """The image's command with this virtualenv's python in place of the image's."""
+    return [sys.executable if part == "python" else part for part in command]
+
+
+@pytest.fixture
+def started() -> Iterator[list[subprocess.Popen[bytes]]]:
+    processes: list[subprocess.Popen[bytes]] = []
+    yield processes
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def wait_healthy(
+    url: str, process: subprocess.Popen[bytes], log: Callable[[], str], seconds: float
+) -> None:
+    deadline = time.monotonic() + seconds
+    last = ""
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"exited with {process.returncode} before {url} answered:\n{log()}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+                last = f"HTTP {response.status}"
+        except OSError as error:
+            last = str(error)
+        time.sleep(0.25)
+    pytest.fail(f"{url} did not answer 200 within {seconds}s ({last}):\n{log()}")
+
+
+@pytest.mark.parametrize("service", BUILT)
+def test_the_images_command_starts_and_answers_its_health_check(
+    service: str, started: list[subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    if not (ROOT / "apps" / service / "__main__.py").exists():
+        pytest.skip(f"apps/{service}/__main__.py does not exist yet")
+    (cmd,) = instructions(service, "CMD")
+    port = free_port()
+    unused = free_port()  # nothing listens here: NATS and restate are down
+    env = {
+        **os.environ,
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "DROP_ENV": "development",
+        "NATS_URL": f"nats://127.0.0.1:{unused}",
+        "RESTATE_INGRESS_URL": f"http://127.0.0.1:{unused}",
+        "RESTATE_ADMIN_URL": f"http://127.0.0.1:{unused}",
+        "INTERNAL_API_URL": f"http://127.0.0.1:{unused}",
+        "INTERNAL_SSE_URL": f"http://127.0.0.1:{unused}",
+    }
+    log_path = tmp_path / f"{service}.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            as_local(exec_form(cmd)), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    started.append(process)
+
+    def output() -> str:
+        with open(log_path, errors="replace") as f:
+            return f.read()[-4000:]
+
+    wait_healthy(f"http://127.0.0.1:{port}/health", process, output, seconds=30)
+
+    # The image's own HEALTHCHECK command agrees.
+    (healthcheck,) = instructions(service, "HEALTHCHECK")
+    check = subprocess.run(
+        as_local(exec_form(healthcheck.split(" CMD ", 1)[1])),
+        env={**env, "PORT": str(port)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert check.returncode == 0, check.stderr + output()

@@ -1,0 +1,126 @@
+"""Every fly/<app>/fly.toml against the apps' real settings and fly/deploy.py."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from typing import Any
+
+import pytest
+
+from .support import BUILT, FLY, SERVICES, load_deploy_module, settings_env_names
+
+FLY_PORT = {"worker": 8080, "api": 8080, "sse": 8080, "web": 3000}
+PUBLIC = ("api", "sse", "web")
+RESTATE_OWN = {
+    "RESTATE_NODE_NAME",
+    "RESTATE_BASE_DIR",
+    "RESTATE_INGRESS__BIND_ADDRESS",
+    "RESTATE_ADMIN__BIND_ADDRESS",
+}
+
+
+def fly_toml(service: str) -> dict[str, Any]:
+    with (FLY / service / "fly.toml").open("rb") as f:
+        return tomllib.load(f)
+
+
+def checks(config: dict[str, Any]) -> list[dict[str, Any]]:
+    """Top-level [checks.*] and [[http_service.checks]] together."""
+    found = list(config.get("checks", {}).values())
+    return found + list(config.get("http_service", {}).get("checks", []))
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_each_app_has_a_fly_toml_named_after_the_default_prefix(service: str) -> None:
+    config = fly_toml(service)
+    assert config["app"] == f"drop-{service}"
+    assert config["primary_region"] == "sjc"
+    assert config["vm"][0]["size"].startswith("shared-cpu")
+
+
+@pytest.mark.parametrize("service", BUILT)
+def test_python_apps_bind_ipv6_on_their_fly_port(service: str) -> None:
+    env = fly_toml(service)["env"]
+    assert env["HOST"] == "::"
+    assert int(env["PORT"]) == FLY_PORT[service]
+    assert env["DROP_ENV"] == "production"
+
+
+@pytest.mark.parametrize("service", BUILT)
+def test_env_names_are_real_settings(service: str) -> None:
+    unknown = set(fly_toml(service)["env"]) - settings_env_names()
+    assert not unknown, f"{service}: not read by drop.settings: {unknown}"
+
+
+@pytest.mark.parametrize("service", PUBLIC)
+def test_public_apps_serve_their_port_with_a_health_check(service: str) -> None:
+    config = fly_toml(service)
+    http = config["http_service"]
+    assert http["internal_port"] == int(config["env"]["PORT"]) == FLY_PORT[service]
+    assert http["force_https"] is True
+    assert {"method": "GET", "path": "/health"}.items() <= http["checks"][0].items()
+
+
+def test_worker_is_private_and_checked_on_its_port() -> None:
+    config = fly_toml("worker")
+    assert "http_service" not in config and "services" not in config
+    (check,) = checks(config)
+    assert check["type"] == "http"
+    assert check["port"] == int(config["env"]["PORT"]) == load_deploy_module().PRIVATE_PORT
+    assert check["path"] == "/health"
+
+
+def test_sse_is_tuned_for_long_lived_streams() -> None:
+    http = fly_toml("sse")["http_service"]
+    assert http["concurrency"]["type"] == "connections"
+    assert http["concurrency"]["hard_limit"] >= 1000
+    assert http["concurrency"]["soft_limit"] <= http["concurrency"]["hard_limit"]
+    assert http["http_options"]["idle_timeout"] >= 60
+    assert http["auto_stop_machines"] == "off"
+    heartbeat = float(fly_toml("sse")["env"]["SSE_HEARTBEAT_SECONDS"])
+    assert heartbeat < http["http_options"]["idle_timeout"]
+
+
+def test_nats_runs_jetstream_on_its_volume_with_a_monitor_check() -> None:
+    config = fly_toml("nats")
+    assert config["build"]["image"].startswith("nats:2.")
+    command = config["processes"]["app"].split()
+    for flag, value in (("--addr", "::"), ("--store_dir", "/data"), ("--http_port", "8222")):
+        assert command[command.index(flag) + 1] == value
+    assert "--jetstream" in command
+    volume, _ = load_deploy_module().VOLUMES["nats"]
+    assert config["mounts"] == {"source": volume, "destination": "/data"}
+    (check,) = checks(config)
+    assert (check["type"], check["port"], check["path"]) == ("http", 8222, "/healthz")
+
+
+def test_restate_is_pinned_listens_on_ipv6_and_keeps_its_data_on_the_volume() -> None:
+    config = fly_toml("restate")
+    assert re.fullmatch(
+        r"docker\.restate\.dev/restatedev/restate:1\.\d+(\.\d+)?", config["build"]["image"]
+    )
+    env = config["env"]
+    assert set(env) <= RESTATE_OWN
+    assert env["RESTATE_INGRESS__BIND_ADDRESS"] == "[::]:8080"
+    assert env["RESTATE_ADMIN__BIND_ADDRESS"] == "[::]:9070"
+    volume, _ = load_deploy_module().VOLUMES["restate"]
+    assert config["mounts"] == {"source": volume, "destination": env["RESTATE_BASE_DIR"]}
+    ports = {check["port"] for check in checks(config)}
+    assert 8080 in ports
+
+
+def test_deploy_script_names_only_real_settings_and_known_ports() -> None:
+    deploy = load_deploy_module()
+    cfg = deploy.Config(prefix="x-drop")
+    names = settings_env_names()
+    for service in SERVICES:
+        assert set(cfg.env_for(service)) <= names
+    assert set(deploy.SECRETS) <= names
+    assert deploy.VOLUMES == {"nats": ("nats_data", 1), "restate": ("restate_data", 10)}
+    assert deploy.PRIVATE_PORT == FLY_PORT["api"] == FLY_PORT["sse"] == FLY_PORT["worker"]
+    # deploy.py addresses each app on the port its fly.toml serves
+    web = cfg.env_for("web")
+    assert web["INTERNAL_API_URL"].endswith(f":{fly_toml('api')['http_service']['internal_port']}")
+    assert web["INTERNAL_SSE_URL"].endswith(f":{fly_toml('sse')['http_service']['internal_port']}")
+    assert cfg.env_for("api")["NATS_URL"] == "nats://x-drop-nats.internal:4222"

@@ -1,0 +1,134 @@
+"""A thin test client for the API, plus awaiting events on NATS instead of sleeping."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from drop.adapters.nats_bus import Bus
+
+ADMIN = {"Authorization": "Bearer test-admin-secret"}
+
+
+def uid(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass
+class DropApi:
+    client: httpx.AsyncClient
+    sessions: dict[str, str] = field(default_factory=dict)
+
+    async def create(self, drop_id: str, **overrides: Any) -> dict[str, Any]:
+        start = now_ms()
+        body = {
+            "dropId": drop_id, "inventory": 5, "registrationStart": start,
+            "registrationEnd": start + 5000, "purchaseWindow": 4, **overrides,
+        }
+        r = await self.client.post("/api/drops", json=body, headers=ADMIN)
+        assert r.status_code == 201, r.text
+        return dict(r.json())
+
+    async def register(self, drop_id: str, user_id: str, tickets: int, **extra: Any) -> httpx.Response:
+        body = {"userId": user_id, "tickets": tickets, **extra}
+        r = await self.client.post(f"/api/drop/{drop_id}/register", json=body)
+        self.client.cookies.clear()  # one client plays many users: sessions go by bearer
+        if r.status_code == 200:
+            self.sessions[user_id] = r.headers["x-session-token"]
+        return r
+
+    def auth(self, user_id: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.sessions[user_id]}"}
+
+    async def start_purchase(self, drop_id: str, user_id: str, as_user: str | None = None) -> httpx.Response:
+        return await self.client.post(
+            f"/api/drop/{drop_id}/purchase/start", json={"userId": user_id},
+            headers=self.auth(as_user or user_id),
+        )
+
+    async def purchase(self, drop_id: str, user_id: str, token: str, as_user: str | None = None) -> httpx.Response:
+        return await self.client.post(
+            f"/api/drop/{drop_id}/purchase", json={"userId": user_id, "purchaseToken": token},
+            headers=self.auth(as_user or user_id),
+        )
+
+    async def buy(self, drop_id: str, user_id: str) -> dict[str, Any]:
+        started = await self.start_purchase(drop_id, user_id)
+        assert started.status_code == 200, started.text
+        done = await self.purchase(drop_id, user_id, started.json()["purchaseToken"])
+        assert done.status_code == 200, done.text
+        return dict(done.json())
+
+    async def status(self, drop_id: str) -> dict[str, Any]:
+        r = await self.client.get(f"/api/drop/{drop_id}/status")
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
+    async def me(self, drop_id: str, user_id: str) -> dict[str, Any]:
+        r = await self.client.get(f"/api/drop/{drop_id}/me/{user_id}", headers=self.auth(user_id))
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
+    async def proof(self, drop_id: str) -> dict[str, Any]:
+        r = await self.client.get(f"/api/drop/{drop_id}/lottery-proof")
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
+
+@asynccontextmanager
+async def events(bus: Bus, subject: str) -> AsyncIterator[EventLog]:
+    """Collect every event on `subject` while the block runs."""
+    log = EventLog()
+    sub = await bus.nc.subscribe(subject, cb=log.on_msg)
+    try:
+        yield log
+    finally:
+        await sub.unsubscribe()
+
+
+@dataclass
+class EventLog:
+    items: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def on_msg(self, msg: Any) -> None:
+        self.items.append((msg.subject, json.loads(msg.data)))
+        self.changed.set()
+
+    async def wait_for(
+        self, predicate: Callable[[str, dict[str, Any]], bool], timeout: float = 30.0
+    ) -> dict[str, Any]:
+        """The first event (seen so far or arriving) that satisfies `predicate`."""
+        deadline = time.monotonic() + timeout
+        seen = 0
+        while True:
+            for subject, event in self.items[seen:]:
+                if predicate(subject, event):
+                    return event
+            seen = len(self.items)
+            self.changed.clear()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"no matching event in {timeout}s; saw {len(self.items)}")
+            await asyncio.wait_for(self.changed.wait(), remaining)
+
+    async def phase(self, drop_id: str, phase: str, timeout: float = 30.0) -> dict[str, Any]:
+        event = await self.wait_for(
+            lambda s, e: s == f"drop.{drop_id}.state" and e["data"]["phase"] == phase, timeout
+        )
+        return dict(event["data"])
+
+    def ids(self) -> list[str]:
+        return [e["id"] for _, e in self.items]
