@@ -87,7 +87,9 @@ async def test_full_lifecycle(api: DropApi, bus: Bus, stack: Stack, tmp_path: Pa
         final = await log.phase(drop_id, "completed")
         assert final["inventory"] == 0
 
-    assert all(s["inventory"] >= 0 for s in (e["data"] for _, e in log.items if "inventory" in e["data"]))
+    assert all(
+        s["inventory"] >= 0 for s in (e["data"] for _, e in log.items if "inventory" in e["data"])
+    )
     assert len(log.ids()) == len(set(log.ids())), "an event id was delivered twice"
 
     proof_file = tmp_path / "proof.json"
@@ -116,9 +118,7 @@ async def test_consecutive_drops_carry_rollover_and_loyalty(api: DropApi, bus: B
             assert (await api.register(first, user, 6)).status_code == 200
         await log.phase(first, "completed", timeout=30)  # nobody buys: the window lapses
         for user in winner_pool:
-            await log.wait_for(
-                lambda s, e, u=user: s.endswith(f".user.{u}") and e["type"] in FINAL
-            )
+            await log.wait_for(lambda s, e, u=user: s.endswith(f".user.{u}") and e["type"] in FINAL)
     credits = {}
     for user in winner_pool:
         me = await api.me(first, user)
@@ -180,7 +180,11 @@ async def test_concurrent_purchases_never_oversell(api: DropApi, bus: Bus) -> No
             victim = winners[n % len(winners)]
             attempts.append((who, api.purchase(drop_id, who, tokens[victim])))
     results = await asyncio.gather(*(a for _, a in attempts))
-    ok = [(who, r.json()) for (who, _), r in zip(attempts, results, strict=True) if r.status_code == 200]
+    ok = [
+        (who, r.json())
+        for (who, _), r in zip(attempts, results, strict=True)
+        if r.status_code == 200
+    ]
     assert len(ok) == 10
     assert len({who for who, _ in ok}) == 10
     assert {r.status_code for r in results} <= {200, 403, 409, 410}
@@ -190,7 +194,11 @@ async def test_concurrent_purchases_never_oversell(api: DropApi, bus: Bus) -> No
 
 async def test_bad_input_is_a_clear_4xx(api: DropApi) -> None:
     drop_id = uid("bad")
-    r = await api.client.post("/api/drops", json={"dropId": drop_id}, headers={"Authorization": "Bearer test-admin-secret"})
+    r = await api.client.post(
+        "/api/drops",
+        json={"dropId": drop_id},
+        headers={"Authorization": "Bearer test-admin-secret"},
+    )
     assert r.status_code == 400 and r.json()["error"] == "Validation failed"
     assert {d["path"] for d in r.json()["details"]} >= {"inventory", "registrationEnd"}
     await api.create(drop_id)
@@ -206,7 +214,9 @@ async def test_bad_input_is_a_clear_4xx(api: DropApi) -> None:
         assert r.status_code == status, (body, r.text)
         assert "error" in r.json()
     bad_json = await api.client.post(
-        f"/api/drop/{drop_id}/register", content=b"{nope", headers={"content-type": "application/json"}
+        f"/api/drop/{drop_id}/register",
+        content=b"{nope",
+        headers={"content-type": "application/json"},
     )
     assert bad_json.status_code == 400
     assert (await api.client.get("/api/drop/no-such-drop/status")).status_code == 404

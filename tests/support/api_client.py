@@ -34,14 +34,20 @@ class DropApi:
     async def create(self, drop_id: str, **overrides: Any) -> dict[str, Any]:
         start = now_ms()
         body = {
-            "dropId": drop_id, "inventory": 5, "registrationStart": start,
-            "registrationEnd": start + 5000, "purchaseWindow": 4, **overrides,
+            "dropId": drop_id,
+            "inventory": 5,
+            "registrationStart": start,
+            "registrationEnd": start + 5000,
+            "purchaseWindow": 4,
+            **overrides,
         }
         r = await self.client.post("/api/drops", json=body, headers=ADMIN)
         assert r.status_code == 201, r.text
         return dict(r.json())
 
-    async def register(self, drop_id: str, user_id: str, tickets: int, **extra: Any) -> httpx.Response:
+    async def register(
+        self, drop_id: str, user_id: str, tickets: int, **extra: Any
+    ) -> httpx.Response:
         body = {"userId": user_id, "tickets": tickets, **extra}
         r = await self.client.post(f"/api/drop/{drop_id}/register", json=body)
         self.client.cookies.clear()  # one client plays many users: sessions go by bearer
@@ -52,15 +58,21 @@ class DropApi:
     def auth(self, user_id: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.sessions[user_id]}"}
 
-    async def start_purchase(self, drop_id: str, user_id: str, as_user: str | None = None) -> httpx.Response:
+    async def start_purchase(
+        self, drop_id: str, user_id: str, as_user: str | None = None
+    ) -> httpx.Response:
         return await self.client.post(
-            f"/api/drop/{drop_id}/purchase/start", json={"userId": user_id},
+            f"/api/drop/{drop_id}/purchase/start",
+            json={"userId": user_id},
             headers=self.auth(as_user or user_id),
         )
 
-    async def purchase(self, drop_id: str, user_id: str, token: str, as_user: str | None = None) -> httpx.Response:
+    async def purchase(
+        self, drop_id: str, user_id: str, token: str, as_user: str | None = None
+    ) -> httpx.Response:
         return await self.client.post(
-            f"/api/drop/{drop_id}/purchase", json={"userId": user_id, "purchaseToken": token},
+            f"/api/drop/{drop_id}/purchase",
+            json={"userId": user_id, "purchaseToken": token},
             headers=self.auth(as_user or user_id),
         )
 

@@ -1,0 +1,112 @@
+"""Crashes lose nothing: kill -9 the worker mid-draw and mid-purchase, restart Restate."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+import pytest
+
+from drop.adapters.nats_bus import Bus
+from drop.domain import lottery
+from tests.support.api_client import DropApi, EventLog, events, now_ms, uid
+from tests.support.stack import Stack
+
+pytestmark = pytest.mark.integration
+
+
+def expected_draw(proof: dict[str, object], inventory: int) -> lottery.LotteryProof:
+    """What an uninterrupted run yields from the same secret and entries."""
+    participants = [
+        lottery.Participant(p["userId"], p["effectiveTickets"])  # type: ignore[index]
+        for p in proof["participants"]  # type: ignore[attr-defined]
+    ]
+    return lottery.run_draw(
+        str(proof["dropId"]), str(proof["secret"]), participants, inventory, 1.5, 0
+    )
+
+
+def assert_no_duplicates(log: EventLog) -> None:
+    repeated = [i for i, n in Counter(log.ids()).items() if n > 1]
+    assert not repeated, f"event ids delivered twice: {repeated}"
+
+
+async def run_in_thread(fn: object) -> None:
+    await asyncio.to_thread(fn)  # type: ignore[arg-type]
+
+
+async def test_worker_killed_during_the_draw(api: DropApi, bus: Bus, stack: Stack) -> None:
+    drop_id = uid("crash-draw")
+    users = [uid("c") for _ in range(120)]
+    registration_end = now_ms() + 4000
+    async with events(bus, f"drop.{drop_id}.>") as log:
+        await api.create(drop_id, inventory=20, registrationEnd=registration_end, purchaseWindow=60)
+        answers = await asyncio.gather(
+            *(api.register(drop_id, u, 1 + n % 10) for n, u in enumerate(users))
+        )
+        assert all(r.status_code == 200 for r in answers)
+        # Crash the worker as the draw timer fires, keep it down a moment, bring it back.
+        await asyncio.sleep(max(0.0, (registration_end - now_ms()) / 1000))
+        stack.procs["worker"].kill()
+        await asyncio.sleep(1.0)
+        await run_in_thread(lambda: stack.restart("worker"))
+        drawn = await log.phase(drop_id, "purchase", timeout=60)
+        proof = (await api.proof(drop_id))["proof"]
+        for winner in proof["winners"]:
+            await log.wait_for(
+                lambda s, e, w=winner: s.endswith(f".user.{w}") and e["type"] == "winner"
+            )
+    assert drawn["winnerCount"] == 20
+    again = expected_draw(proof, inventory=20)
+    assert list(again.winners) == proof["winners"]
+    assert list(again.backups) == proof["backups"]
+    winner_events = Counter(s for s, e in log.items if e["type"] == "winner")
+    assert set(winner_events.values()) == {1}
+    assert_no_duplicates(log)
+
+
+async def test_worker_killed_during_a_purchase(api: DropApi, bus: Bus, stack: Stack) -> None:
+    drop_id = uid("crash-buy")
+    users = [uid("p") for _ in range(6)]
+    async with events(bus, f"drop.{drop_id}.>") as log:
+        await api.create(drop_id, inventory=3, registrationEnd=now_ms() + 2500, purchaseWindow=60)
+        await asyncio.gather(*(api.register(drop_id, u, 1) for u in users))
+        await log.phase(drop_id, "purchase")
+        winners = (await api.proof(drop_id))["proof"]["winners"]
+        tokens = {
+            w: (await api.start_purchase(drop_id, w)).json()["purchaseToken"] for w in winners
+        }
+        buying = asyncio.gather(*(api.purchase(drop_id, w, tokens[w]) for w in winners))
+        for _ in range(3):
+            await asyncio.sleep(0.005)  # let the calls leave; the crash lands while they run
+        stack.procs["worker"].kill()
+        done_before_crash = sum(e["type"] == "purchased" for _, e in log.items)
+        await run_in_thread(lambda: stack.restart("worker"))
+        results = await buying
+        await log.phase(drop_id, "completed", timeout=60)
+    assert done_before_crash < 3, "the crash came after every purchase had finished"
+    assert [r.status_code for r in results] == [200, 200, 200], [r.text for r in results]
+    assert sorted(r.json()["orderId"] for r in results) == [f"{drop_id}-{n}" for n in (1, 2, 3)]
+    assert (await api.status(drop_id))["inventory"] == 0
+    purchased = Counter(s for s, e in log.items if e["type"] == "purchased")
+    assert sorted(purchased) == sorted(f"drop.{drop_id}.user.{w}" for w in winners)
+    assert set(purchased.values()) == {1}
+    assert_no_duplicates(log)
+
+
+async def test_restate_restarted_during_registration(api: DropApi, bus: Bus, stack: Stack) -> None:
+    drop_id = uid("crash-rs")
+    early, late = [uid("e") for _ in range(5)], [uid("l") for _ in range(5)]
+    registration_end = now_ms() + 12_000
+    async with events(bus, f"drop.{drop_id}.state") as log:
+        await api.create(drop_id, inventory=3, registrationEnd=registration_end, purchaseWindow=60)
+        for user in early:
+            assert (await api.register(drop_id, user, 2)).status_code == 200
+        await run_in_thread(lambda: stack.restart("restate"))
+        for user in late:
+            assert (await api.register(drop_id, user, 2)).status_code == 200
+        drawn = await log.phase(drop_id, "purchase", timeout=60)
+    assert drawn["participantCount"] == 10
+    proof = (await api.proof(drop_id))["proof"]
+    fired_late_ms = proof["timestamp"] - registration_end
+    assert 0 <= fired_late_ms < 3000, f"draw fired {fired_late_ms} ms after registrationEnd"

@@ -1,0 +1,509 @@
+"""The SSE service against real NATS: snapshots, live fan-out, replay, sessions, back-pressure."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, contextmanager, suppress
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from apps.sse.app import create_app
+from drop import devstack, events
+from drop.adapters.nats_bus import Bus
+from drop.contracts import DropState, TicketPricing, UserState
+from drop.domain.tokens import sign_session
+from drop.settings import ConnectionSettings, SecretSettings, SseSettings
+from tests.support.stack import Stack
+
+pytestmark = pytest.mark.integration
+
+SECRETS = SecretSettings(purchase_token_secret="test-purchase-secret", drop_env="test")
+
+
+# --- a minimal SSE client -------------------------------------------------------------
+
+
+@dataclass
+class Sse:
+    event: str
+    data: Any
+    id: str | None
+
+
+@dataclass
+class Stream:
+    """An open event stream read in the background into a queue."""
+
+    response: httpx.Response
+    events: asyncio.Queue[Sse] = field(default_factory=asyncio.Queue)
+    comments: list[str] = field(default_factory=list)
+    retry: list[int] = field(default_factory=list)
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+    error: BaseException | None = None
+
+    async def pump(self) -> None:
+        fields: dict[str, str] = {}
+        try:
+            async for line in self.response.aiter_lines():
+                if line.startswith(":"):
+                    self.comments.append(line)
+                elif line == "":
+                    if "data" in fields:
+                        data = json.loads(fields["data"])
+                        await self.events.put(
+                            Sse(fields.get("event", "message"), data, fields.get("id"))
+                        )
+                    fields = {}
+                else:
+                    name, _, value = line.partition(":")
+                    value = value.removeprefix(" ")
+                    if name == "retry":
+                        self.retry.append(int(value))
+                    else:
+                        fields[name] = value
+        except (httpx.HTTPError, asyncio.CancelledError) as exc:
+            self.error = exc
+        finally:
+            self.ended.set()
+
+    async def next(self, timeout: float = 10.0) -> Sse:
+        return await asyncio.wait_for(self.events.get(), timeout)
+
+    async def take(self, n: int, timeout: float = 10.0) -> list[Sse]:
+        return [await self.next(timeout) for _ in range(n)]
+
+    async def nothing_more(self, within: float = 0.5) -> None:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(self.events.get(), within)
+
+
+@asynccontextmanager
+async def open_stream(
+    base: str, path: str, headers: dict[str, str] | None = None
+) -> AsyncIterator[Stream]:
+    async with (
+        httpx.AsyncClient(base_url=base, timeout=httpx.Timeout(10, read=None)) as client,
+        client.stream("GET", path, headers={"accept-encoding": "gzip", **(headers or {})}) as r,
+    ):
+        assert r.status_code == 200, await r.aread()
+        stream = Stream(r)
+        task = asyncio.create_task(stream.pump())
+        try:
+            yield stream
+        finally:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+
+
+# --- an in-process server, for tests that need other settings -------------------------
+
+
+class _QuietServer(uvicorn.Server):
+    @contextmanager
+    def capture_signals(self) -> Any:  # the test runner keeps its own signal handlers
+        yield
+
+
+@asynccontextmanager
+async def serve(app: FastAPI) -> AsyncIterator[str]:
+    port = devstack.free_port()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_config=None, timeout_graceful_shutdown=2
+    )
+    server = _QuietServer(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        assert not task.done(), "server failed to start"
+        await asyncio.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+def sse_app(stack: Stack, **overrides: Any) -> FastAPI:
+    return create_app(
+        SseSettings(**overrides),
+        ConnectionSettings(nats_url=stack.nats_url),
+        SECRETS,
+    )
+
+
+async def connections(base: str) -> int:
+    async with httpx.AsyncClient(base_url=base) as client:
+        count: int = (await client.get("/health")).json()["connections"]
+        return count
+
+
+# --- publishing test events straight to JetStream ------------------------------------
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def drop_state(drop_id: str, version: int, **changes: Any) -> dict[str, Any]:
+    now = int(time.time() * 1000)
+    state = DropState(
+        drop_id=drop_id,
+        phase="registration",
+        inventory=10,
+        initial_inventory=10,
+        registration_start=now,
+        registration_end=now + 600_000,
+        purchase_window=300,
+        ticket_pricing=TicketPricing(price_unit=1.0, max_tickets=10, costs=[0, 0, 1, 5]),
+        lottery_commitment="c0ffee",
+        version=version,
+    )
+    return state.model_copy(update=changes).wire()
+
+
+async def publish_state(bus: Bus, drop_id: str, version: int, **changes: Any) -> int:
+    data = drop_state(drop_id, version, **changes)
+    envelope = events.Event(id=f"{drop_id}:state:{version}", type="drop_state", data=data)
+    seq = await bus.publish(events.drop_state_subject(drop_id), envelope.model_dump(), envelope.id)
+    kv = await bus.kv(events.DROPS_INDEX_BUCKET)
+    await kv.put(drop_id, envelope.model_dump_json().encode())
+    return seq
+
+
+async def publish_user(
+    bus: Bus, drop_id: str, user_id: str, version: int, kind: str = "registered", **changes: Any
+) -> int:
+    state = UserState(drop_id=drop_id, user_id=user_id, version=version)
+    data = state.model_copy(update={"status": kind, **changes}).wire()
+    msg_id = f"{drop_id}:user:{user_id}:{version}"
+    envelope = events.Event(id=msg_id, type=kind, data=data)
+    return await bus.publish(
+        events.drop_user_subject(drop_id, user_id), envelope.model_dump(), msg_id
+    )
+
+
+def session_cookie(user_id: str) -> dict[str, str]:
+    token = sign_session(SECRETS.session_secret, user_id, int(time.time() * 1000))
+    return {"cookie": f"drop_session={token}"}
+
+
+def bearer(user_id: str) -> dict[str, str]:
+    token = sign_session(SECRETS.session_secret, user_id, int(time.time() * 1000))
+    return {"authorization": f"Bearer {token}"}
+
+
+@pytest.fixture(scope="module")
+async def sse(stack: Stack, bus: Bus) -> AsyncIterator[str]:
+    """One in-process sse app with default settings but a short heartbeat."""
+    async with serve(sse_app(stack, sse_heartbeat_seconds=0.3)) as base:
+        yield base
+
+
+# --- /events/{dropId}/{userId} ---------------------------------------------------------
+
+
+async def test_connect_sends_snapshot_then_live_drop_and_user_events(sse: str, bus: Bus) -> None:
+    drop_id, user_id = new_id("d"), new_id("u")
+    await publish_state(bus, drop_id, 1)
+    async with open_stream(sse, f"/events/{drop_id}/{user_id}") as s:
+        headers = s.response.headers
+        assert headers["content-type"].startswith("text/event-stream")
+        assert headers["x-accel-buffering"] == "no"
+        assert "content-encoding" not in headers
+        connected, user = await s.take(2)
+        assert connected.event == "connected" and user.event == "user"
+        for name in ("dropId", "phase", "participantCount", "totalTickets", "inventory",
+                     "initialInventory", "registrationEnd", "purchaseEnd", "serverTime",
+                     "lotteryCommitment", "ticketPricing", "geoFence", "geoFenceMode",
+                     "geoFenceBonusMultiplier"):  # fmt: skip
+            assert name in connected.data, name
+        assert connected.data["dropId"] == drop_id and connected.data["phase"] == "registration"
+        assert user.data["status"] == "not_registered" and "serverTime" in user.data
+        assert connected.id is not None and connected.id == user.id
+        assert s.retry == [3000]
+
+        seq_user = await publish_user(bus, drop_id, user_id, 1, tickets=3)
+        seq_drop = await publish_state(bus, drop_id, 2, participant_count=1, total_tickets=3)
+        await publish_user(bus, drop_id, new_id("other"), 1)  # another user's: not for us
+        live_user, live_drop = await s.take(2)
+        assert (live_user.event, live_user.id) == ("user", str(seq_user))
+        assert live_user.data["status"] == "registered" and live_user.data["tickets"] == 3
+        assert live_user.data["reason"] == "registered"
+        assert (live_drop.event, live_drop.id) == ("drop", str(seq_drop))
+        assert live_drop.data["participantCount"] == 1
+        await s.nothing_more(0.3)
+
+
+async def test_unknown_drop_is_404_and_bad_ids_are_400(sse: str) -> None:
+    async with httpx.AsyncClient(base_url=sse) as client:
+        missing = await client.get(f"/events/{new_id('nope')}/u1")
+        assert missing.status_code == 404
+        bad = await client.get("/events/a.b/u1")
+        assert bad.status_code == 400
+        assert bad.json()["error"] == "Validation failed"
+
+
+async def test_older_drop_versions_are_ignored(sse: str, bus: Bus) -> None:
+    drop_id = new_id("d")
+    await publish_state(bus, drop_id, 5)
+    async with open_stream(sse, f"/events/{drop_id}/u1") as s:
+        await s.take(2)
+        await publish_state(bus, drop_id, 4, participant_count=99)  # a late, older state
+        seq = await publish_state(bus, drop_id, 6, participant_count=7)
+        drop = await s.next()
+        assert (drop.id, drop.data["participantCount"]) == (str(seq), 7)
+
+
+async def test_purchase_token_only_reaches_the_session_holder(sse: str, bus: Bus) -> None:
+    drop_id, user_id = new_id("d"), new_id("u")
+    await publish_state(bus, drop_id, 1)
+    await publish_user(bus, drop_id, user_id, 1, "winner", token="tok-1", token_expires_at=1)
+    path = f"/events/{drop_id}/{user_id}"
+    async with (
+        open_stream(sse, path, session_cookie(user_id)) as owner,
+        open_stream(sse, path, bearer(user_id)) as owner_bearer,
+        open_stream(sse, path) as stranger,
+        open_stream(sse, path, session_cookie(new_id("someone-else"))) as other,
+        open_stream(sse, path, {"cookie": "drop_session=forged.token"}) as forged,
+    ):
+        watchers = (stranger, other, forged)
+        for s in (owner, owner_bearer):
+            user = (await s.take(2))[1]
+            assert user.data["token"] == "tok-1" and user.data["tokenExpiresAt"] == 1
+        for s in watchers:
+            user = (await s.take(2))[1]
+            assert user.data["status"] == "winner"
+            assert user.data["token"] is None and user.data["tokenExpiresAt"] is None
+
+        await publish_user(bus, drop_id, user_id, 2, "token_issued", token="tok-2")
+        for s in (owner, owner_bearer):
+            assert (await s.next()).data["token"] == "tok-2"
+        for s in watchers:
+            live = await s.next()
+            assert live.data["token"] is None
+            assert "tok-2" not in json.dumps(live.data)
+
+
+async def test_reconnect_with_last_event_id_receives_exactly_what_was_missed(
+    sse: str, bus: Bus
+) -> None:
+    drop_id, user_id = new_id("d"), new_id("u")
+    await publish_state(bus, drop_id, 1)
+    path = f"/events/{drop_id}/{user_id}"
+    async with open_stream(sse, path) as s:
+        await s.take(2)
+        await publish_user(bus, drop_id, user_id, 1)
+        last_seen = (await s.next()).id
+    assert last_seen is not None
+
+    missed = []
+    for n in range(10):  # 20 events on both subjects, interleaved with other drops' traffic
+        missed.append(("drop", await publish_state(bus, drop_id, 2 + n, participant_count=n)))
+        await publish_user(bus, drop_id, new_id("other"), 1)
+        missed.append(("user", await publish_user(bus, drop_id, user_id, 2 + n, tickets=n)))
+
+    async with open_stream(sse, path, {"last-event-id": last_seen}) as s:
+        replayed = await s.take(20)
+        assert [(e.event, int(e.id or 0)) for e in replayed] == missed
+        assert [e.data["version"] for e in replayed if e.event == "user"] == list(range(2, 12))
+        # The hand-over to the live feed neither loses nor repeats anything.
+        seq = await publish_user(bus, drop_id, user_id, 12)
+        live = await s.next()
+        assert (live.event, live.id) == ("user", str(seq))
+        await s.nothing_more(0.3)
+
+
+async def test_reconnect_gets_a_fresh_snapshot_when_the_gap_cannot_be_replayed(
+    stack: Stack, bus: Bus
+) -> None:
+    drop_id, user_id = new_id("d"), new_id("u")
+    await publish_state(bus, drop_id, 1)
+    async with serve(sse_app(stack, sse_replay_limit=5)) as base:
+        path = f"/events/{drop_id}/{user_id}"
+        async with open_stream(base, path) as s:
+            first = (await s.take(2))[0]
+        for n in range(8):  # more than the replay limit
+            await publish_user(bus, drop_id, user_id, n + 1, tickets=n)
+        for last in (first.id or "", "999999999999", "not-a-number"):
+            async with open_stream(base, path, {"last-event-id": last}) as s:
+                connected, user = await s.take(2)
+                assert (connected.event, user.event) == ("connected", "user")
+                assert user.data["tickets"] == 7
+
+
+# --- back-pressure, heartbeats, the connection cap -----------------------------------
+
+
+async def test_a_client_that_never_reads_does_not_delay_a_healthy_one(
+    stack: Stack, bus: Bus
+) -> None:
+    drop_id = new_id("d")
+    await publish_state(bus, drop_id, 1)
+    async with serve(sse_app(stack, sse_client_buffer=8)) as base:
+        port = int(base.rsplit(":", 1)[1])
+        stuck = socket.socket()
+        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stuck.connect(("127.0.0.1", port))
+        stuck.sendall(f"GET /events/{drop_id}/stuck HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        try:
+            async with open_stream(base, f"/events/{drop_id}/healthy") as healthy:
+                await healthy.take(2)
+                assert await connections(base) == 2
+                padding = "x" * 4000
+                delays = []
+                for n in range(200):
+                    sent = time.perf_counter()
+                    await publish_state(bus, drop_id, n + 2, product_description=padding)
+                    event = await healthy.next(timeout=2)
+                    delays.append(time.perf_counter() - sent)
+                    assert event.data["version"] == n + 2
+                assert max(delays) < 1.0, max(delays)
+                # The stuck client overflowed its buffer and was cut off.
+                for _ in range(100):
+                    if await connections(base) == 1:
+                        break
+                    await asyncio.sleep(0.05)
+                assert await connections(base) == 1
+        finally:
+            stuck.close()
+
+
+async def test_heartbeats_arrive_on_an_idle_stream(sse: str, bus: Bus) -> None:
+    drop_id = new_id("d")
+    await publish_state(bus, drop_id, 1)
+    async with open_stream(sse, f"/events/{drop_id}/u1") as s:
+        await s.take(2)
+        started = time.monotonic()
+        while len(s.comments) < 3:
+            assert time.monotonic() - started < 3, "no heartbeat"
+            await asyncio.sleep(0.05)
+        assert all(c.startswith(": ping") for c in s.comments)
+
+
+async def test_connection_cap_answers_503_with_retry_after(stack: Stack, bus: Bus) -> None:
+    drop_id = new_id("d")
+    await publish_state(bus, drop_id, 1)
+    async with serve(sse_app(stack, sse_max_connections=2)) as base:
+        async with open_stream(base, "/events/drops"), open_stream(base, f"/events/{drop_id}/u"):
+            async with httpx.AsyncClient(base_url=base) as client:
+                refused = await client.get("/events/drops")
+            assert refused.status_code == 503
+            assert refused.headers["retry-after"] == "5"
+        for _ in range(100):
+            if await connections(base) == 0:
+                break
+            await asyncio.sleep(0.02)
+        async with open_stream(base, "/events/drops") as again:
+            assert (await again.next()).event == "drops"
+
+
+# --- /events/drops and /events/queue -------------------------------------------------
+
+
+async def test_drops_stream_sends_the_active_list_coalesced(sse: str, bus: Bus) -> None:
+    soon, later = new_id("soon"), new_id("later")
+    now = int(time.time() * 1000)
+    await publish_state(bus, later, 1, registration_end=now + 900_000)
+    async with open_stream(sse, "/events/drops") as s:
+        first = await s.next()
+        assert first.event == "drops" and "serverTime" in first.data
+        assert later in [d["dropId"] for d in first.data["drops"]]
+        started = time.monotonic()
+        for n in range(30):
+            await publish_state(bus, soon, n + 1, registration_end=now + 1000, participant_count=n)
+        lists = []
+        while True:
+            event = await s.next(timeout=3)
+            lists.append((time.monotonic(), event))
+            ours = [d for d in event.data["drops"] if d["dropId"] == soon]
+            if ours and ours[0]["participantCount"] == 29:
+                break
+        assert len(lists) <= max(2, int((time.monotonic() - started) / 0.2) + 2)
+        gaps = [b[0] - a[0] for a, b in zip(lists, lists[1:], strict=False)]
+        assert all(gap > 0.15 for gap in gaps), gaps
+        ids = [d["dropId"] for d in lists[-1][1].data["drops"]]
+        assert ids.index(soon) < ids.index(later)  # soonest deadline first
+        await publish_state(bus, soon, 31, phase="completed")
+        while soon in [d["dropId"] for d in (await s.next(timeout=3)).data["drops"]]:
+            pass
+
+
+async def test_queue_stream_sends_current_state_then_live_events(sse: str, bus: Bus) -> None:
+    drop_id, token, fresh = new_id("d"), new_id("t"), new_id("t")
+    subject = events.queue_subject(drop_id, token)
+    position = {"position": 4, "estimatedWaitSeconds": 2, "aheadOfYou": 3, "totalInQueue": 9}
+    envelope = events.Event(id=new_id("q"), type="queue_position", data=position)
+    await bus.publish(subject, envelope.model_dump(), envelope.id)
+    kv = await bus.kv(events.QUEUE_TOKENS_BUCKET)
+    await kv.put(f"{drop_id}.{fresh}", json.dumps({"status": "waiting", "position": 2}).encode())
+    async with (
+        open_stream(sse, f"/events/queue/{drop_id}/{token}") as s,
+        open_stream(sse, f"/events/queue/{drop_id}/{fresh}") as f,
+    ):
+        snap = await s.next()
+        assert (snap.event, snap.data) == ("queue_position", position)
+        from_kv = await f.next()
+        assert from_kv.event == "queue_position" and from_kv.data["position"] == 2
+        ready = events.Event(
+            id=new_id("q"), type="queue_ready", data={"token": token, "expiresAt": 5}
+        )
+        seq = await bus.publish(subject, ready.model_dump(), ready.id)
+        live = await s.next()
+        assert (live.event, live.id, live.data) == ("queue_ready", str(seq), ready.data)
+        await f.nothing_more(0.2)
+    async with open_stream(
+        sse, f"/events/queue/{drop_id}/{token}", {"last-event-id": snap.id or ""}
+    ) as s:
+        again = await s.next()
+        assert (again.event, again.id) == ("queue_ready", str(seq))
+
+
+# --- the real process: NATS restarts, shutdown ---------------------------------------
+
+
+async def test_stream_survives_a_nats_restart_without_losing_events(stack: Stack, bus: Bus) -> None:
+    base = stack.start_app("sse")
+    drop_id, user_id = new_id("d"), new_id("u")
+    await publish_state(bus, drop_id, 1)
+    async with open_stream(base, f"/events/{drop_id}/{user_id}") as s:
+        await s.take(2)
+        seqs = [await publish_user(bus, drop_id, user_id, 1)]
+        assert (await s.next()).id == str(seqs[0])
+        await asyncio.to_thread(stack.restart, "nats")
+        for n in range(5):  # published as soon as NATS is back, before sse has resumed
+            seqs.append(await publish_user(bus, drop_id, user_id, n + 2))
+        received = await s.take(5, timeout=15)
+        assert [int(e.id or 0) for e in received] == seqs[1:]
+        await s.nothing_more(0.3)
+        assert s.error is None and not s.ended.is_set()
+
+
+async def test_shutdown_ends_streams_cleanly(stack: Stack, bus: Bus) -> None:
+    drop_id = new_id("d")
+    await publish_state(bus, drop_id, 1)
+    port = devstack.free_port()
+    proc = devstack.app_proc("sse", port, stack.app_env(), stack.log("sse-shutdown")).start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        await asyncio.to_thread(devstack.wait_http, f"{base}/health", "sse")
+        async with open_stream(base, f"/events/{drop_id}/u1") as s:
+            await s.take(2)
+            assert proc.popen is not None
+            proc.popen.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(s.ended.wait(), 8)
+            assert s.error is None  # the chunked body was terminated, not torn
+        code = await asyncio.to_thread(proc.popen.wait, 10)
+        assert code == 0
+    finally:
+        proc.stop()
