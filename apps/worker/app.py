@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -11,6 +13,7 @@ from apps.worker import runtime
 from apps.worker.diagnostics import diagnostics
 from apps.worker.drop_object import drop_object
 from apps.worker.participant import participant
+from apps.worker.queue_admission import queue_admission
 from apps.worker.settlement import settlement
 from apps.worker.user_loyalty import user_loyalty
 from apps.worker.user_rollover import user_rollover
@@ -26,6 +29,7 @@ SERVICES: list[Any] = [
     user_rollover,
     user_loyalty,
     settlement,
+    queue_admission,
 ]
 
 Scope = dict[str, Any]
@@ -43,23 +47,37 @@ def build_app(
             return
         await restate_app(scope, receive, send)
 
+    async def _connect() -> None:
+        """Connect to NATS in the background so the worker answers /health at once;
+        handlers that need NATS before it is up fail and Restate retries them."""
+        while True:
+            try:
+                bus = await nats_bus.connect(connections.nats_url, "drop-worker")
+            except Exception as exc:
+                log.warning("NATS not reachable yet (%s); retrying", exc)
+                await asyncio.sleep(1.0)
+                continue
+            runtime.install(
+                runtime.WorkerRuntime(
+                    bus=bus, secrets=secrets, queue=queue, policy=DropPolicySettings()
+                )
+            )
+            log.info("worker connected to NATS at %s", connections.nats_url)
+            return
+
     async def _lifespan(receive: Any, send: Any) -> None:
+        connector: asyncio.Task[None] | None = None
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                bus = await nats_bus.connect(connections.nats_url, "drop-worker")
-                runtime.install(
-                    runtime.WorkerRuntime(
-                        bus=bus, secrets=secrets, queue=queue, policy=DropPolicySettings()
-                    )
-                )
-                log.info("worker connected to NATS at %s", connections.nats_url)
+                connector = asyncio.create_task(_connect())
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                try:
+                if connector is not None:
+                    connector.cancel()
+                with contextlib.suppress(RuntimeError):
                     await runtime.current().bus.close()
-                finally:
-                    runtime.install(None)
+                runtime.install(None)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 

@@ -25,3 +25,9 @@ async def echo(ctx: restate.Context, message: str) -> dict[str, Any]:
 
     seq = await ctx.run_typed("publish", publish)
     return {"id": msg_id, "seq": seq}
+
+
+@diagnostics.handler()
+async def ping(ctx: restate.Context) -> str:
+    """Does nothing: the Restate round trip floor for benchmarks."""
+    return "pong"

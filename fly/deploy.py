@@ -1,0 +1,404 @@
+#!/usr/bin/env python3
+"""Deploy Product Drop to Fly.io: six apps, two volumes, one registration, in order.
+
+Standard library only, so it runs before anything is installed:
+
+    python fly/deploy.py                 # create what is missing, deploy everything
+    python fly/deploy.py --only api      # redeploy one service
+    python fly/deploy.py --plan          # print every flyctl command, run none
+    python fly/deploy.py --init-drop     # ... then create a demo drop through the API
+
+Environment: APP_PREFIX (default `<user>-drop`), FLY_REGION (sjc), FLY_ORG (personal), and
+the secrets ADMIN_SECRET, PURCHASE_TOKEN_SECRET, IP_HASH_SALT (set on the apps when given).
+Every flyctl call is an argument list; a failing step stops the run with its name and
+flyctl's own message. See fly/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+FLY_DIR = Path(__file__).resolve().parent
+ROOT = FLY_DIR.parent
+sys.path.insert(0, str(FLY_DIR))
+
+import bootstrap  # noqa: E402  (fly/bootstrap.py, also standard library only)
+
+FLYCTL = "flyctl"
+SERVICES = ("nats", "restate", "worker", "api", "sse", "web")
+BUILT = frozenset({"worker", "api", "sse", "web"})  # the apps with a Dockerfile of ours
+STATEFUL = frozenset({"nats", "restate"})  # one machine each, pinned to its volume
+VOLUMES: Mapping[str, tuple[str, int]] = {"nats": ("nats_data", 1), "restate": ("restate_data", 10)}
+SECRETS = ("ADMIN_SECRET", "PURCHASE_TOKEN_SECRET", "IP_HASH_SALT")
+PRIVATE_PORT = 8080  # worker, api and sse listen here on Fly; restate's ingress too
+RESTATE_ADMIN_PORT = 9070
+NATS_PORT = 4222
+REGISTER_ATTEMPTS = 30
+PREFIX_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,40}$")
+
+
+class DeployError(Exception):
+    """A step failed; the message names the step and carries flyctl's words."""
+
+
+@dataclass(frozen=True)
+class Config:
+    prefix: str
+    region: str = "sjc"
+    org: str = "personal"
+    secrets: Mapping[str, str] = field(default_factory=dict)
+    api_url: str = ""
+
+    def app(self, service: str) -> str:
+        return f"{self.prefix}-{service}"
+
+    def internal(self, service: str, port: int, scheme: str = "http") -> str:
+        return f"{scheme}://{self.app(service)}.internal:{port}"
+
+    @property
+    def public_api_url(self) -> str:
+        return self.api_url or f"https://{self.app('api')}.fly.dev"
+
+    def env_for(self, service: str) -> dict[str, str]:
+        """The prefix-dependent variables each app gets at deploy time (`--env`)."""
+        nats = self.internal("nats", NATS_PORT, scheme="nats")
+        ingress = self.internal("restate", PRIVATE_PORT)
+        cors = f"https://{self.app('web')}.fly.dev"
+        table: dict[str, dict[str, str]] = {
+            "worker": {"NATS_URL": nats},
+            "api": {"NATS_URL": nats, "RESTATE_INGRESS_URL": ingress, "CORS_ORIGINS": cors},
+            "sse": {"NATS_URL": nats, "RESTATE_INGRESS_URL": ingress, "CORS_ORIGINS": cors},
+            "web": {
+                "INTERNAL_API_URL": self.internal("api", PRIVATE_PORT),
+                "INTERNAL_SSE_URL": self.internal("sse", PRIVATE_PORT),
+            },
+        }
+        return table.get(service, {})
+
+
+@dataclass(frozen=True)
+class Existing:
+    """What Fly already has: app names, and volume names per app."""
+
+    apps: frozenset[str] = frozenset()
+    volumes: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One thing to do: a flyctl command (argv) or, for `action`, a local Python call."""
+
+    name: str
+    argv: tuple[str, ...] = ()
+    stdin: str | None = None
+    shown_stdin: str = ""
+    attempts: int = 1
+    note: str = ""
+    action: Callable[[], str] | None = None
+
+    def render(self) -> str:
+        if self.action is not None:
+            return self.note
+        text = shlex.join(self.argv)
+        if self.shown_stdin:
+            text += f"  <<< {self.shown_stdin}"
+        return f"{text}  # {self.note}" if self.note else text
+
+
+# --- building the plan -------------------------------------------------------------------
+
+
+def create_steps(cfg: Config, service: str, existing: Existing | None) -> list[Step]:
+    """Create the app and its volume, only when missing (`existing=None`: not known, print)."""
+    steps: list[Step] = []
+    app = cfg.app(service)
+    note = "only if missing" if existing is None else ""
+    if existing is None or app not in existing.apps:
+        create = (FLYCTL, "apps", "create", app, "--org", cfg.org)
+        steps.append(Step(f"create app {app}", create, note=note))
+    if service in VOLUMES:
+        volume, size = VOLUMES[service]
+        have = frozenset() if existing is None else existing.volumes.get(app, frozenset())
+        if existing is None or volume not in have:
+            argv = (
+                *(FLYCTL, "volumes", "create", volume, "--app", app),
+                *("--region", cfg.region, "--size", str(size), "--yes"),
+            )
+            steps.append(Step(f"create volume {volume} on {app}", argv, note=note))
+    return steps
+
+
+def secret_step(cfg: Config, service: str) -> list[Step]:
+    """Stage the secrets given in our environment; values go through stdin, never argv."""
+    given = {name: cfg.secrets[name] for name in SECRETS if cfg.secrets.get(name)}
+    if service not in BUILT or not given:
+        return []
+    app = cfg.app(service)
+    lines = "".join(f"{name}={value}\n" for name, value in given.items())
+    shown = ", ".join(f"{name}=***" for name in given)
+    argv = (FLYCTL, "secrets", "import", "--app", app, "--stage")
+    return [Step(f"set secrets on {app}", argv, stdin=lines, shown_stdin=shown)]
+
+
+def deploy_step(cfg: Config, service: str) -> Step:
+    app = cfg.app(service)
+    config = f"fly/{service}/fly.toml"
+    argv: tuple[str, ...] = (FLYCTL, "deploy", ".", "--config", config, "--app", app)
+    if service in BUILT:
+        argv += ("--dockerfile", f"fly/{service}/Dockerfile")
+    if service in STATEFUL:
+        argv += ("--ha=false",)
+    argv += ("--remote-only", "--yes")
+    for name, value in cfg.env_for(service).items():
+        argv += ("--env", f"{name}={value}")
+    return Step(f"deploy {service}", argv)
+
+
+def register_step(cfg: Config) -> Step:
+    """Register the worker with restate's admin API, which is private: ask restate's machine
+    to call its own admin port over `flyctl ssh console`. Retried until restate answers."""
+    body = json.dumps(
+        {"uri": cfg.internal("worker", PRIVATE_PORT), "force": True}, separators=(",", ":")
+    )
+    curl = ["curl", "--silent", "--show-error", "--fail-with-body", "--max-time", "20"]
+    curl += ["-X", "POST", f"http://localhost:{RESTATE_ADMIN_PORT}/deployments"]
+    curl += ["-H", "content-type:application/json", "--data", body]
+    argv = (FLYCTL, "ssh", "console", "--app", cfg.app("restate"), "--command", shlex.join(curl))
+    return Step("register worker with restate", argv, attempts=REGISTER_ATTEMPTS)
+
+
+def init_drop_step(cfg: Config) -> Step:
+    url = cfg.public_api_url
+
+    def create() -> str:
+        try:
+            drop = bootstrap.seed_drop(url, cfg.secrets.get("ADMIN_SECRET", ""), tries=5)
+        except bootstrap.BootstrapError as error:
+            raise DeployError(f"step 'create demo drop' failed: {error}") from error
+        return f"created demo drop {drop['dropId']}"
+
+    note = f"POST {url}/api/drops  (Authorization: Bearer $ADMIN_SECRET, a demo drop)"
+    return Step("create demo drop", note=note, action=create)
+
+
+def build_plan(
+    cfg: Config, services: Sequence[str], existing: Existing | None, init_drop: bool = False
+) -> list[Step]:
+    """Every step, in order: nats, restate, worker, registration, api, sse, web."""
+    steps: list[Step] = []
+    for service in SERVICES:
+        if service not in services:
+            continue
+        steps += create_steps(cfg, service, existing)
+        steps += secret_step(cfg, service)
+        steps.append(deploy_step(cfg, service))
+        if service == "worker":
+            steps.append(register_step(cfg))
+    if init_drop:
+        steps.append(init_drop_step(cfg))
+    return steps
+
+
+# --- talking to flyctl ---------------------------------------------------------------------
+
+
+def check_flyctl() -> None:
+    if shutil.which(FLYCTL) is None:
+        raise DeployError(
+            "flyctl is not installed (or not on PATH). Install it with "
+            "`curl -L https://fly.io/install.sh | sh`, then run `flyctl auth login`."
+        )
+    argv = [FLYCTL, "auth", "whoami"]
+    result = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    if result.returncode != 0:
+        message = (result.stderr or result.stdout).strip()
+        raise DeployError(
+            f"flyctl is not logged in ({message or 'no account'}). Run `flyctl auth login`."
+        )
+    print(f"==> flyctl logged in as {result.stdout.strip()}")
+
+
+def query_json(name: str, argv: Sequence[str]) -> object:
+    result = subprocess.run(
+        list(argv), stdin=subprocess.DEVNULL, capture_output=True, text=True, cwd=ROOT
+    )
+    if result.returncode != 0:
+        raise DeployError(f"step '{name}' failed: {(result.stderr or result.stdout).strip()}")
+    try:
+        parsed: object = json.loads(result.stdout or "[]")
+    except json.JSONDecodeError as error:
+        raise DeployError(f"step '{name}': flyctl did not answer JSON ({error})") from error
+    return parsed
+
+
+def names_in(listing: object) -> frozenset[str]:
+    """`Name`/`name` of each entry of a flyctl `--json` listing."""
+    if not isinstance(listing, list):
+        return frozenset()
+    names = set()
+    for entry in listing:
+        if isinstance(entry, dict):
+            name = entry.get("Name", entry.get("name"))
+            if isinstance(name, str):
+                names.add(name)
+    return frozenset(names)
+
+
+def discover(cfg: Config, services: Sequence[str]) -> Existing:
+    apps = names_in(query_json("list apps", [FLYCTL, "apps", "list", "--json"]))
+    volumes: dict[str, frozenset[str]] = {}
+    for service in services:
+        app = cfg.app(service)
+        if service in VOLUMES and app in apps:
+            argv = [FLYCTL, "volumes", "list", "--app", app, "--json"]
+            volumes[app] = names_in(query_json(f"list volumes of {app}", argv))
+    return Existing(apps=apps, volumes=volumes)
+
+
+def run_command(argv: Sequence[str], stdin: str | None) -> tuple[int, str]:
+    """Run, echoing flyctl's output as it comes; return the exit code and the output's tail."""
+    tail: deque[str] = deque(maxlen=25)
+    with subprocess.Popen(
+        list(argv),
+        cwd=ROOT,
+        stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as process:
+        if stdin is not None and process.stdin is not None:
+            process.stdin.write(stdin)
+            process.stdin.close()
+        assert process.stdout is not None
+        for line in process.stdout:
+            sys.stdout.write(f"    {line}")
+            tail.append(line.rstrip())
+    sys.stdout.flush()
+    return process.returncode, "\n".join(line for line in tail if line)
+
+
+def execute(step: Step, retry_delay: float) -> None:
+    print(f"==> {step.name}\n    $ {step.render()}", flush=True)
+    if step.action is not None:
+        print(f"    {step.action()}")
+        return
+    for attempt in range(1, step.attempts + 1):
+        code, output = run_command(step.argv, step.stdin)
+        if code == 0:
+            return
+        if attempt < step.attempts:
+            print(f"    (attempt {attempt}/{step.attempts} failed; retrying in {retry_delay:g}s)")
+            time.sleep(retry_delay)
+            continue
+        raise DeployError(f"step '{step.name}' failed (flyctl exit {code}):\n{output}")
+
+
+# --- the command line ----------------------------------------------------------------------
+
+
+def default_prefix() -> str:
+    user = re.sub(r"[^a-z0-9-]+", "-", getpass.getuser().lower()).strip("-") or "me"
+    return f"{user}-drop"
+
+
+def config_from_env(env: Mapping[str, str], api_url: str = "") -> Config:
+    prefix = env.get("APP_PREFIX") or default_prefix()
+    if not PREFIX_RE.match(prefix):
+        raise DeployError(
+            f"APP_PREFIX {prefix!r} is not a valid Fly app name prefix "
+            "(lowercase letters, digits and dashes)"
+        )
+    return Config(
+        prefix=prefix,
+        region=env.get("FLY_REGION") or "sjc",
+        org=env.get("FLY_ORG") or "personal",
+        secrets={name: env[name] for name in SECRETS if env.get(name)},
+        api_url=api_url,
+    )
+
+
+def warn_missing_secrets(cfg: Config) -> None:
+    for name in SECRETS:
+        if name not in cfg.secrets:
+            print(
+                f"warning: {name} is not set here. The apps run with DROP_ENV=production and "
+                f"refuse to start without it, unless it is already a Fly secret "
+                f"(`flyctl secrets list --app {cfg.app('api')}`).",
+                file=sys.stderr,
+            )
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="fly/deploy.py", description="Deploy Product Drop to Fly.io (see fly/README.md)."
+    )
+    parser.add_argument(
+        "--only",
+        choices=SERVICES,
+        metavar="SERVICE",
+        help=f"redeploy one service: {', '.join(SERVICES)}",
+    )
+    parser.add_argument(
+        "--plan", action="store_true", help="print every flyctl command without running any"
+    )
+    parser.add_argument(
+        "--init-drop",
+        action="store_true",
+        help="after deploying, create a demo drop through the public API",
+    )
+    parser.add_argument(
+        "--api-url",
+        default="",
+        help="API base URL for --init-drop (default https://<prefix>-api.fly.dev)",
+    )
+    parser.add_argument(
+        "--retry-delay",
+        type=float,
+        default=5.0,
+        help="seconds between attempts to register the worker (default 5)",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    services = [args.only] if args.only else list(SERVICES)
+    try:
+        cfg = config_from_env(os.environ, args.api_url)
+        print(f"==> apps {cfg.app('*')} in region {cfg.region}, organization {cfg.org}")
+        warn_missing_secrets(cfg)
+        if args.plan:
+            for step in build_plan(cfg, services, None, args.init_drop):
+                print(step.render())
+            return 0
+        if args.init_drop and "ADMIN_SECRET" not in cfg.secrets:
+            raise DeployError("--init-drop needs ADMIN_SECRET in the environment")
+        check_flyctl()
+        plan = build_plan(cfg, services, discover(cfg, services), args.init_drop)
+        for step in plan:
+            execute(step, args.retry_delay)
+    except DeployError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    print(f"==> done: https://{cfg.app('web')}.fly.dev")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
