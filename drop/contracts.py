@@ -201,3 +201,23 @@ class ErrorOut(Wire):
     error: str
     code: str | None = None
     details: list[ErrorDetail] | None = None
+
+
+class QueueConfig(StrictWire):
+    """The waiting room's parameters, sent by the API (from its settings) with every join."""
+
+    rate: float = Field(gt=0, le=100_000, description="admissions per second")
+    max_concurrent: int = Field(ge=1, le=100_000)
+    ready_window_s: float = Field(gt=0, le=86_400)
+    max_age_s: float = Field(gt=0, le=7 * 86_400)
+    max_per_fingerprint: int = Field(default=1, ge=1, le=1_000)
+    max_per_ip: int = Field(default=3, ge=1, le=1_000)
+
+
+class QueueJoinIn(StrictWire):
+    fingerprint: str = Field(min_length=1, max_length=200)
+
+
+class QueueHeartbeatIn(StrictWire):
+    token: str = Field(min_length=1, max_length=200)
+    behavior_signals: BehaviorSignalsIn | None = None

@@ -6,6 +6,7 @@ stack on free ports in a temporary directory while `make dev` uses the ports of 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -84,9 +85,12 @@ def wait_until(
     raise StackError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
-def http_ok(url: str) -> bool:
+def http_ok(url: str, *, h2: bool = False) -> bool:
+    """True when `url` answers below 500; `h2` speaks HTTP/2 with prior knowledge (the
+    worker's only protocol)."""
     try:
-        return httpx.get(url, timeout=1.0).status_code < 500
+        with httpx.Client(http1=not h2, http2=h2, timeout=1.0) as client:
+            return client.get(url).status_code < 500
     except httpx.HTTPError:
         return False
 
@@ -125,9 +129,11 @@ class Proc:
         return self.popen is not None and self.popen.poll() is None
 
     def kill(self) -> None:
-        """SIGKILL: the crash the durable layer must survive."""
+        """SIGKILL to the whole process group (a server's worker processes too): the crash
+        the durable layer must survive."""
         if self.popen is not None and self.alive:
-            self.popen.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.popen.pid, signal.SIGKILL)
             self.popen.wait()
 
     def terminate(self) -> None:
@@ -142,8 +148,9 @@ class Proc:
             try:
                 self.popen.wait(timeout)
             except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait()
+                self.kill()
+        with contextlib.suppress(ProcessLookupError):  # stragglers of a finished server
+            os.killpg(self.popen.pid, signal.SIGKILL)
         if self._log is not None:
             self._log.close()
             self._log = None
@@ -215,7 +222,8 @@ def wait_restate(ingress: int, admin: int, timeout: float = 60.0) -> None:
 
 
 def wait_http(url: str, what: str, timeout: float = 30.0) -> None:
-    wait_until(lambda: http_ok(url), timeout, what)
+    h2 = what == "worker"
+    wait_until(lambda: http_ok(url, h2=h2), timeout, what)
 
 
 def register_worker(admin: int, worker_url: str, timeout: float = 30.0) -> None:

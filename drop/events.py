@@ -14,6 +14,7 @@ DROPS_INDEX_BUCKET = "drops_index"
 POW_BUCKET = "pow_challenges"
 RATE_LIMIT_BUCKET = "rate_limits"
 QUEUE_TOKENS_BUCKET = "queue_tokens"
+QUEUE_BEHAVIOR_BUCKET = "queue_behavior"
 IDEMPOTENCY_BUCKET = "idempotency"
 
 

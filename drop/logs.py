@@ -39,3 +39,5 @@ def setup_logging(service: str, level: str, *, json_lines: bool) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # One line per outgoing request drowns the useful lines (and costs time under load).
+    logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -20,6 +20,8 @@ def run(service: str, app: Any, default_port: int, **uvicorn_options: Any) -> No
         log_config=None,
         access_log=False,
         proxy_headers=True,
-        forwarded_allow_ips="*",
+        # Only a proxy we run may say who the client is; anyone else could fake
+        # X-Forwarded-For to slip past the per-IP limits.
+        forwarded_allow_ips=rt.forwarded_allow_ips,
         **uvicorn_options,
     )

@@ -29,6 +29,8 @@ class RuntimeSettings(BaseSettings):
     log_level: str = "INFO"
     host: str = "127.0.0.1"
     port: int | None = None
+    # Addresses whose X-Forwarded-For is believed (the web proxy); comma separated.
+    forwarded_allow_ips: str = "127.0.0.1,::1"
 
     @property
     def production(self) -> bool:
@@ -98,6 +100,8 @@ class ApiSettings(BaseSettings):
     rate_limit_default: int = 10
     rate_limit_register: int = 5
     skip_rate_limit: bool = False
+    # Load tests only: registration without proof-of-work and trust score (logged loudly).
+    bot_check_enabled: bool = True
     session_cookie_name: str = "drop_session"
     session_cookie_secure: bool = False
     session_ttl_seconds: int = 7 * 24 * 3600
@@ -137,4 +141,13 @@ class SseSettings(BaseSettings):
         default=1000, ge=1, description="past this many missed events, send a fresh snapshot"
     )
     sse_retry_after_seconds: int = Field(default=5, ge=1, description="503 hint past the cap")
-    sse_shutdown_grace_seconds: float = Field(default=2.0, ge=0)
+
+
+class WebSettings(BaseSettings):
+    """The server-rendered site."""
+
+    model_config = _COMMON
+
+    # First paints of / and /drop/{id} share one API call per path for this long (0: off);
+    # the page's live stream corrects anything older within a moment of loading.
+    web_page_cache_seconds: float = Field(default=1.0, ge=0, le=30)

@@ -75,8 +75,8 @@ def register_worker(
 ) -> dict[str, Any]:
     """Tell restate's admin API where the worker is; retries until restate answers.
 
-    The worker speaks HTTP/2 cleartext, restate's default for `http://` URIs, so only the
-    URI is given. `force` lets a re-registration replace a deployment with the same URI.
+    The worker speaks HTTP/2 cleartext (granian), restate's default for `http://` URIs, so
+    only the URI is given. `force` lets a re-registration replace a deployment with the same URI.
     """
     body = {"uri": worker_url, "force": True}
     url = admin_url.rstrip("/") + "/deployments"

@@ -8,8 +8,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from apps.api import errors
-from apps.api.routes import drops, health, purchase
+from apps.api import errors, guards
+from apps.api.routes import drops, health, pow, purchase
+from apps.api.routes import queue as queue_routes
 from apps.api.state import ApiState
 from drop.adapters.restate_ingress import RestateIngress
 from drop.settings import ApiSettings, ConnectionSettings, QueueSettings, SecretSettings
@@ -35,6 +36,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        guards.warn_if_relaxed(state)
         state.start()
         yield
         await state.stop()
@@ -58,4 +60,6 @@ def create_app(
     app.include_router(health.router)
     app.include_router(drops.router)
     app.include_router(purchase.router)
+    app.include_router(pow.router)
+    app.include_router(queue_routes.router)
     return app

@@ -1,24 +1,242 @@
-"""Guards in front of registration (rate limit, waiting room, bot checks).
+"""Guards in front of registration and the waiting room: rate limit, queue token, bot checks.
 
-The waiting room and bot defense fill these in; until then registration is unguarded.
+Registration runs them in this order, each refusing with a clear 4xx:
+  1. rate limit per hashed IP (429 with Retry-After);
+  2. the queue token is ready and belongs to this drop (checked read-only, so a refused
+     token never costs the caller their proof-of-work challenge);
+  3. bot validation: the single-use PoW challenge is spent (compare-and-set delete), its
+     difficulty checked, then the trust score (behaviour signals from the body, else the
+     last heartbeat's) must pass;
+  4. the queue token is marked used, atomically in the drop's QueueAdmission object and
+     bound to the user, so one token never lets two users in.
+
+Every guard fails closed: when NATS cannot be reached they answer 503, never "allow".
+IPs and device fingerprints are only ever stored or sent on as HMAC-SHA256 digests keyed
+with IP_HASH_SALT.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import nats.errors
 from fastapi import Request
 
+from apps.api.errors import ApiError
 from apps.api.state import ApiState
+from drop import events
+from drop.adapters.behavior_store import BehaviorStore
 from drop.adapters.nats_bus import Bus
-from drop.contracts import RegisterIn
+from drop.adapters.pow_store import IssuedChallenge, PowStore
+from drop.adapters.rate_limit import RateLimitContention, RateLimiter
+from drop.contracts import BehaviorSignalsIn, QueueConfig, RegisterIn
+from drop.domain import pow as pow_rules
+from drop.domain import trust
+from drop.domain.errors import ValidationFailed
+from drop.domain.queue_rules import token_belongs_to, token_is_well_formed
+
+log = logging.getLogger("api.guards")
+
+DIGEST_LENGTH = 32
+
+
+def warn_if_relaxed(state: ApiState) -> None:
+    """The switches that turn guards off are for load tests only: say so loudly."""
+    if state.api.skip_rate_limit:
+        log.warning("SKIP_RATE_LIMIT is set: rate limits are OFF (load tests only)")
+    if not state.queue.queue_enabled:
+        log.warning("QUEUE_ENABLED=false: registration needs no queue token (load tests only)")
+    if not state.api.bot_check_enabled:
+        log.warning("BOT_CHECK_ENABLED=false: no proof-of-work or trust score (load tests only)")
+
+
+def digest(state: ApiState, kind: str, value: str) -> str:
+    """Keyed hash (HMAC-SHA256 with IP_HASH_SALT) of an IP or fingerprint."""
+    key = state.secrets.ip_hash_salt.encode()
+    mac = hmac.new(key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
+    return mac[:DIGEST_LENGTH]
+
+
+def client_ip_hash(request: Request, state: ApiState) -> str:
+    host = request.client.host if request.client else "unknown"
+    return digest(state, "ip", host)
+
+
+def queue_config(state: ApiState) -> QueueConfig:
+    """The waiting room's parameters from this API's settings, sent with every join."""
+    q = state.queue
+    return QueueConfig(
+        rate=q.queue_admission_rate,
+        max_concurrent=q.queue_max_concurrent,
+        ready_window_s=q.queue_ready_window,
+        max_age_s=q.queue_max_age * 60,
+        max_per_fingerprint=q.queue_max_per_fingerprint,
+        max_per_ip=q.queue_max_per_ip,
+    )
+
+
+@asynccontextmanager
+async def fail_closed(what: str) -> AsyncIterator[None]:
+    """A guard that cannot reach its store refuses (503) instead of letting the call in."""
+    try:
+        yield
+    except (nats.errors.Error, OSError, TimeoutError) as exc:
+        log.warning("%s unavailable, refusing: %r", what, exc)
+        raise ApiError(
+            503, "guard_unavailable", f"{what} is unavailable, try again", {"Retry-After": "2"}
+        ) from exc
+
+
+async def rate_limit(
+    request: Request, state: ApiState, bus: Bus, scope: str, limit: int | None = None
+) -> None:
+    """Count this request against its hashed IP's budget in `scope`; 429 past the limit."""
+    if state.api.skip_rate_limit:
+        return
+    allowed = state.api.rate_limit_default if limit is None else limit
+    async with fail_closed("rate limiter"):
+        limiter = RateLimiter(await bus.kv(events.RATE_LIMIT_BUCKET))
+        try:
+            decision = await limiter.hit(
+                scope, client_ip_hash(request, state), allowed, state.api.rate_limit_window_seconds
+            )
+        except RateLimitContention as exc:
+            raise ApiError(429, "rate_limited", "too many requests", {"Retry-After": "1"}) from exc
+    if not decision.allowed:
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"at most {allowed} requests per {state.api.rate_limit_window_seconds}s; "
+            f"retry in {decision.retry_after_s}s",
+            {"Retry-After": str(decision.retry_after_s)},
+        )
 
 
 async def check_registration(
     request: Request, state: ApiState, bus: Bus, drop_id: str, body: RegisterIn
 ) -> None:
-    """Refuse the registration (raise ApiError) unless every guard passes."""
+    """Refuse the registration (raise ApiError) unless every guard passes, in order."""
+    await rate_limit(request, state, bus, "register", state.api.rate_limit_register)
+    token = await _ready_token(state, drop_id, body) if state.queue.queue_enabled else None
+    if state.api.bot_check_enabled:
+        await _bot_check(state, bus, drop_id, body, token)
+    if token is not None:
+        await state.ingress.call(
+            "QueueAdmission",
+            "markTokenUsed",
+            {"token": token, "userId": body.user_id},
+            key=drop_id,
+        )
 
 
 async def after_registration(
     request: Request, state: ApiState, bus: Bus, drop_id: str, body: RegisterIn
 ) -> None:
-    """Consume what a successful registration used up (the queue token)."""
+    """Nothing left to consume: the queue token was spent (bound to this user) before the
+    registration ran, so a registration that failed can be retried by the same user."""
+
+
+async def _ready_token(state: ApiState, drop_id: str, body: RegisterIn) -> str:
+    token = body.queue_token
+    if not token:
+        raise ApiError(403, "queue_token_required", "join the waiting room first (queueToken)")
+    answer = await state.ingress.call("QueueAdmission", "checkToken", {"token": token}, key=drop_id)
+    if not answer.get("found"):
+        if token_belongs_to(token, drop_id) or not token_is_well_formed(token):
+            raise ApiError(403, "queue_token_invalid", "this queue token does not exist")
+        raise ApiError(403, "queue_token_wrong_drop", "this queue token is for another drop")
+    status = answer.get("status")
+    if status == "used" and answer.get("usedBy") != body.user_id:
+        raise ApiError(409, "queue_token_used", "this queue token has already been used")
+    if status == "expired":
+        raise ApiError(410, "queue_token_expired", "this queue token has expired; join again")
+    if status == "waiting":
+        raise ApiError(403, "queue_token_not_ready", "wait until the waiting room admits you")
+    return token
+
+
+async def _bot_check(
+    state: ApiState, bus: Bus, drop_id: str, body: RegisterIn, token: str | None
+) -> None:
+    bot = body.bot_validation
+    if bot is None:
+        raise ApiError(400, "bot_validation_required", "botValidation is required")
+    issued = await _spend_pow(state, bus, bot.pow_challenge, bot.pow_solution)
+    behavior = await _behavior(state, bus, drop_id, body.behavior_signals, token)
+    decision = trust.decide_trust(
+        bot.fingerprint,
+        bot.fingerprint_confidence,
+        bot.timing_ms,
+        pow_valid=issued is not None,
+        min_score=state.api.min_trust_score,
+        behavior=behavior,
+        min_behavior=state.queue.queue_min_behavior_score,
+    )
+    if not decision.passed:
+        log.info("registration refused as a bot: %s (score %s)", decision.reason, decision.score)
+        raise ApiError(403, "bot_suspected", f"bot check failed: {decision.reason}")
+
+
+async def _spend_pow(state: ApiState, bus: Bus, challenge: str, nonce: str) -> IssuedChallenge:
+    try:
+        pow_rules.parse_challenge(challenge)
+    except ValidationFailed as exc:
+        raise ApiError(403, "pow_invalid", "malformed proof-of-work challenge") from exc
+    ttl_ms = state.api.pow_challenge_ttl_seconds * 1000
+    if not pow_rules.is_fresh(challenge, int(time.time() * 1000), ttl_ms):
+        raise ApiError(403, "pow_expired", "this proof-of-work challenge has expired")
+    async with fail_closed("proof-of-work store"):
+        store = PowStore(await bus.kv(events.POW_BUCKET))
+        found = await store.find(challenge)
+        if found == "spent":
+            raise ApiError(403, "pow_replayed", "this proof-of-work challenge was already used")
+        if not isinstance(found, IssuedChallenge):
+            raise ApiError(403, "pow_invalid", "this proof-of-work challenge was not issued here")
+        if not pow_rules.verify_solution(challenge, nonce, found.difficulty):
+            raise ApiError(403, "pow_invalid", "the proof-of-work solution is wrong")
+        if not await store.spend(found):
+            raise ApiError(403, "pow_replayed", "this proof-of-work challenge was already used")
+    return found
+
+
+def behavior_score(signals: BehaviorSignalsIn) -> float:
+    return trust.behavior_score(trust.BehaviorSignals(**signals.model_dump()))
+
+
+async def _behavior(
+    state: ApiState, bus: Bus, drop_id: str, signals: BehaviorSignalsIn | None, token: str | None
+) -> float | None:
+    if signals is not None:
+        return behavior_score(signals)
+    if token is None:
+        return None
+    async with fail_closed("behaviour store"):
+        return await BehaviorStore(await bus.kv(events.QUEUE_BEHAVIOR_BUCKET)).score(drop_id, token)
+
+
+async def record_behavior(
+    state: ApiState, bus: Bus, drop_id: str, token: str, signals: BehaviorSignalsIn
+) -> float:
+    """Score a heartbeat's behaviour signals and keep them for the registration's trust
+    decision."""
+    score = behavior_score(signals)
+    async with fail_closed("behaviour store"):
+        store = BehaviorStore(await bus.kv(events.QUEUE_BEHAVIOR_BUCKET))
+        await store.save(drop_id, token, score, signals.wire())
+    return score
+
+
+async def issue_challenge(state: ApiState, bus: Bus) -> dict[str, object]:
+    """A fresh single-use proof-of-work challenge, remembered for its lifetime."""
+    now = int(time.time() * 1000)
+    challenge = pow_rules.make_challenge(now, secrets.token_hex(16))
+    async with fail_closed("proof-of-work store"):
+        store = PowStore(await bus.kv(events.POW_BUCKET))
+        await store.issue(challenge, state.api.pow_difficulty, now)
+    return {"challenge": challenge, "difficulty": state.api.pow_difficulty, "timestamp": now}

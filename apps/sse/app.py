@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
-from typing import Any, cast
+from typing import Any
 
-import anyio
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from sse_starlette import EventSourceResponse
 from starlette.types import Receive, Scope, Send
 
 from apps.sse import snapshots, streams
 from apps.sse.fanout import Item, Listener
+from apps.sse.response import RAW_SEND, EventStream
 from apps.sse.runtime import Runtime
 from apps.sse.sessions import SessionCheck
 from drop import events
 from drop.contracts import ID_PATTERN
 from drop.settings import ApiSettings, ConnectionSettings, SecretSettings, SseSettings
+
+log = logging.getLogger("sse")
 
 _ID = re.compile(ID_PATTERN)
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
@@ -33,47 +37,15 @@ class SseApp(FastAPI):
         if scope["type"] == "http":
             # uvicorn passes its protocol's bound `send`; other servers simply get no abort.
             scope[_TRANSPORT] = getattr(getattr(send, "__self__", None), "transport", None)
+            scope[RAW_SEND] = send
         await super().__call__(scope, receive, send)
 
 
-class SseStream(EventSourceResponse):
-    """An event stream holding one gate slot and one listener until it ends, however it ends."""
-
-    def __init__(
-        self,
-        body: AsyncIterator[bytes],
-        settings: SseSettings,
-        listener: Listener[Any],
-        release: Callable[[], None],
-    ) -> None:
-        super().__init__(
-            body,
-            ping=settings.sse_heartbeat_seconds,
-            sep="\n",
-            headers={"X-Accel-Buffering": "no", "Cache-Control": "no-store"},
-            # The listener doubles as the shutdown event: set() ends the stream cleanly.
-            shutdown_event=cast(anyio.Event, listener),
-            shutdown_grace_period=settings.sse_shutdown_grace_seconds,
-        )
-        self._listener = listener
-        self._release = release
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            with anyio.CancelScope() as cancel:
-                self._listener.on_overflow = lambda: _cut_off(scope, cancel)
-                await super().__call__(scope, receive, send)
-        finally:
-            self._listener.close("ended")
-            self._release()
-
-
-def _cut_off(scope: Scope, cancel: anyio.CancelScope) -> None:
+def _cut_off(scope: Scope) -> None:
+    """Drop a client whose buffer overflowed, as if it had hung up: its stream then ends."""
     transport = scope.get(_TRANSPORT)
     if transport is not None:
-        transport.abort()  # as if the client hung up: the stream ends through its usual path
-    else:
-        cancel.cancel()
+        transport.abort()
 
 
 def _invalid(path: str) -> JSONResponse:
@@ -102,15 +74,46 @@ def create_app(
     )
     holder: dict[str, Runtime] = {}
 
+    async def connect() -> None:
+        """Start the NATS feeds, retrying: the service answers /health (and 503 on streams)
+        while NATS is not reachable yet."""
+        while True:
+            try:
+                holder["rt"] = await Runtime.start(sse, sessions, nats_url)
+                return
+            except Exception as exc:
+                log.warning("NATS not reachable yet (%s); retrying", exc)
+                await asyncio.sleep(1.0)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        holder["rt"] = await Runtime.start(sse, sessions, nats_url)
+        starting = asyncio.create_task(connect())
         try:
             yield
         finally:
-            await holder.pop("rt").stop()
+            starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await starting
+            if "rt" in holder:
+                await holder.pop("rt").stop()
 
     app = SseApp(title="Product Drop sse", lifespan=lifespan)
+
+    def open_stream(
+        rt: Runtime,
+        listener: Listener[Any],
+        opening: Coroutine[Any, Any, bytes],
+        render: Callable[[list[Any]], bytes],
+        release: Callable[[], None],
+    ) -> EventStream:
+        rt.listeners.add(listener)
+
+        def release_all() -> None:
+            rt.listeners.discard(listener)
+            release()
+            rt.gate.leave()
+
+        return EventStream(opening, listener, render, release_all, _cut_off)
 
     def busy() -> JSONResponse:
         headers = {"Retry-After": str(sse.sse_retry_after_seconds)}
@@ -126,51 +129,54 @@ def create_app(
             "nats": bool(rt and rt.bus.nc.is_connected),
         }
 
-    @app.get("/events/drops", response_model=None)
+    # The streams are plain Starlette routes: FastAPI's per-request machinery (exit stacks,
+    # dependency state) would stay alive for the whole life of every stream.
     async def drops(request: Request) -> Response:
         """The active drops, on connect and after each change (at most every 200 ms)."""
-        rt = holder["rt"]
-        if not rt.gate.enter():
+        rt = holder.get("rt")
+        if rt is None:
+            return busy()
+        if rt.draining or not rt.gate.enter():
             return busy()
         listener: Listener[bytes] = Listener(sse.sse_client_buffer)
         rt.board.listeners.add(listener)
+        opening = streams.drops_opening(rt)
+        return open_stream(
+            rt, listener, opening, streams.newest, lambda: rt.board.listeners.discard(listener)
+        )
 
-        def release() -> None:
-            rt.board.listeners.discard(listener)
-            rt.gate.leave()
-
-        return SseStream(streams.drops_events(rt, listener), sse, listener, release)
-
-    @app.get("/events/queue/{drop_id}/{token}", response_model=None)
-    async def queue(request: Request, drop_id: str, token: str) -> Response:
+    async def queue(request: Request) -> Response:
         """A waiting-room token's position, readiness and expiry."""
+        drop_id, token = request.path_params["drop_id"], request.path_params["token"]
         if not _ID.match(drop_id) or not _TOKEN.match(token):
             return _invalid("dropId" if not _ID.match(drop_id) else "token")
-        rt = holder["rt"]
-        if not rt.gate.enter():
+        rt = holder.get("rt")
+        if rt is None:
+            return busy()
+        if rt.draining or not rt.gate.enter():
             return busy()
         subjects = [events.queue_subject(drop_id, token)]
         listener: Listener[Item] = Listener(sse.sse_client_buffer)
         rt.hub.add(subjects, listener)
         at = rt.queue.last_seq
+        view = streams.QueueView(at)
+        opening = streams.queue_opening(rt, view, drop_id, token, at, _last_event_id(request))
+        return open_stream(
+            rt, listener, opening, view.batch, lambda: rt.hub.remove(subjects, listener)
+        )
 
-        def release() -> None:
-            rt.hub.remove(subjects, listener)
-            rt.gate.leave()
-
-        body = streams.queue_events(rt, listener, drop_id, token, at, _last_event_id(request))
-        return SseStream(body, sse, listener, release)
-
-    @app.get("/events/{drop_id}/{user_id}", response_model=None)
-    async def drop_user(request: Request, drop_id: str, user_id: str) -> Response:
+    async def drop_user(request: Request) -> Response:
         """The drop and one user's status; the purchase token only with that user's session."""
+        drop_id, user_id = request.path_params["drop_id"], request.path_params["user_id"]
         if not _ID.match(drop_id) or not _ID.match(user_id):
             return _invalid("dropId" if not _ID.match(drop_id) else "userId")
-        rt = holder["rt"]
+        rt = holder.get("rt")
+        if rt is None:
+            return busy()
         known = rt.board.state(drop_id) or await snapshots.indexed_drop(rt.index, drop_id)
         if known is None:
             return JSONResponse({"error": "Drop not found"}, status_code=404)
-        if not rt.gate.enter():
+        if rt.draining or not rt.gate.enter():
             return busy()
         subjects = [events.drop_state_subject(drop_id), events.drop_user_subject(drop_id, user_id)]
         listener: Listener[Item] = Listener(sse.sse_client_buffer)
@@ -179,14 +185,15 @@ def create_app(
         at = rt.drops.last_seq
         state = rt.board.state(drop_id) or known
 
-        def release() -> None:
-            rt.hub.remove(subjects, listener)
-            rt.gate.leave()
-
-        with_token = rt.sessions.caller(request) == user_id
-        body = streams.user_events(
-            rt, listener, drop_id, user_id, with_token, state, at, _last_event_id(request)
+        view = streams.UserView(rt.sessions.caller(request) == user_id, at)
+        opening = streams.user_opening(
+            rt, view, drop_id, user_id, state, at, _last_event_id(request)
         )
-        return SseStream(body, sse, listener, release)
+        return open_stream(
+            rt, listener, opening, view.batch, lambda: rt.hub.remove(subjects, listener)
+        )
 
+    app.add_route("/events/drops", drops, methods=["GET"])
+    app.add_route("/events/queue/{drop_id}/{token}", queue, methods=["GET"])
+    app.add_route("/events/{drop_id}/{user_id}", drop_user, methods=["GET"])
     return app

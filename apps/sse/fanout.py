@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -43,14 +42,16 @@ class Item:
 class Listener(Generic[T]):
     """One client's bounded buffer. Overflow closes it: a stuck reader never holds others up."""
 
-    __slots__ = ("_items", "_limit", "_waiter", "closed", "on_overflow")
+    __slots__ = ("_items", "_limit", "_waiter", "busy", "closed", "on_overflow", "ping_due")
 
     def __init__(self, limit: int) -> None:
-        self._items: deque[T] = deque()
+        self._items: list[T] = []  # a list: an empty deque costs a 64-slot block
         self._limit = limit
         self._waiter: asyncio.Future[None] | None = None
         self.closed: str | None = None
         self.on_overflow: Callable[[], None] | None = None
+        self.busy = False  # something was sent since the last heartbeat tick
+        self.ping_due = False
 
     def push(self, item: T) -> None:
         if self.closed is not None:
@@ -68,9 +69,13 @@ class Listener(Generic[T]):
             self.closed = reason
             self._wake()
 
-    def set(self) -> None:
-        """Server shutdown (called by sse-starlette as the stream's `shutdown_event`)."""
-        self.close("shutdown")
+    def tick(self) -> None:
+        """Heartbeat clock: ask for a comment unless the stream sent something since last tick."""
+        if self.busy:
+            self.busy = False
+        else:
+            self.ping_due = True
+            self._wake()
 
     def _wake(self) -> None:
         waiter = self._waiter
@@ -78,10 +83,11 @@ class Listener(Generic[T]):
             waiter.set_result(None)
 
     async def take(self) -> list[T] | None:
-        """Everything buffered (waiting for at least one item); None once closed."""
-        while not self._items:
-            if self.closed is not None:
-                return None
+        """Everything buffered, waiting for at least one item or a heartbeat tick (then `[]`).
+
+        None once closed.
+        """
+        while not self._items and not self.ping_due and self.closed is None:
             self._waiter = asyncio.get_running_loop().create_future()
             try:
                 await self._waiter
@@ -89,8 +95,9 @@ class Listener(Generic[T]):
                 self._waiter = None
         if self.closed is not None:
             return None
-        items = list(self._items)
-        self._items.clear()
+        self.ping_due = False
+        self.busy = bool(self._items)
+        items, self._items = self._items, []
         return items
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 from nats.js.kv import KeyValue
+from sse_starlette.sse import AppStatus
 
 from apps.sse.board import Board
-from apps.sse.fanout import Hub, Item
+from apps.sse.fanout import Hub, Item, Listener
 from apps.sse.sessions import SessionCheck
 from apps.sse.tail import StreamTail
 from drop import events
@@ -48,9 +51,33 @@ class Runtime:
     index: KeyValue
     queue_tokens: KeyValue
     gate: Gate = field(init=False)
+    listeners: set[Listener[Any]] = field(default_factory=set)
+    draining: bool = False
+    _clock: asyncio.Task[None] | None = None
 
     def __post_init__(self) -> None:
         self.gate = Gate(self.settings.sse_max_connections)
+
+    async def _run_clock(self) -> None:
+        """Heartbeats for idle streams, and a clean end of every stream when the server stops.
+
+        Ticking twice per heartbeat period bounds the silence on any stream by the period.
+        """
+        loop = asyncio.get_running_loop()
+        period = self.settings.sse_heartbeat_seconds / 2
+        next_tick = loop.time() + period
+        while True:
+            await asyncio.sleep(min(0.25, period))
+            # sse-starlette flags uvicorn's exit signal; uvicorn then waits for open
+            # responses, so ending the streams here is what lets it finish promptly.
+            if AppStatus.should_exit and not self.draining:
+                self.draining = True
+                for listener in tuple(self.listeners):
+                    listener.close("shutdown")
+            if loop.time() >= next_tick:
+                next_tick = loop.time() + period
+                for listener in tuple(self.listeners):
+                    listener.tick()
 
     @classmethod
     async def start(cls, settings: SseSettings, sessions: SessionCheck, nats_url: str) -> Runtime:
@@ -79,7 +106,7 @@ class Runtime:
         await queue.prime()
         for tail in tails:
             await tail.start()
-        return cls(
+        runtime = cls(
             settings=settings,
             sessions=sessions,
             bus=bus,
@@ -90,8 +117,14 @@ class Runtime:
             index=index,
             queue_tokens=await bus.kv(events.QUEUE_TOKENS_BUCKET),
         )
+        runtime._clock = asyncio.get_running_loop().create_task(runtime._run_clock())
+        return runtime
 
     async def stop(self) -> None:
+        if self._clock is not None:
+            self._clock.cancel()
+        for listener in tuple(self.listeners):
+            listener.close("shutdown")
         self.hub.close_all("shutdown")
         self.board.close()
         for tail in (self.drops, self.queue):

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from apps.sse import frames, snapshots
-from apps.sse.fanout import Item, Listener
+from apps.sse.fanout import Item
 from apps.sse.runtime import Runtime
 from drop import events
 from drop.contracts import UserState
@@ -69,8 +68,13 @@ class UserView:
         self.user_floor, self.user_version = item.seq, max(item.version, self.user_version)
         return user_frame(item, self.with_token)
 
+    def batch(self, items: list[Item]) -> bytes:
+        return b"".join(frame for frame in map(self.render, items) if frame)
+
 
 class QueueView:
+    """Per-client filter of `/events/queue/...`: stream order, no duplicates."""
+
     __slots__ = ("floor",)
 
     def __init__(self, floor: int) -> None:
@@ -81,6 +85,9 @@ class QueueView:
             return None
         self.floor = item.seq
         return queue_frame(item)
+
+    def batch(self, items: list[Item]) -> bytes:
+        return b"".join(frame for frame in map(self.render, items) if frame)
 
 
 async def _user_snapshot(
@@ -101,17 +108,19 @@ async def _user_snapshot(
     )
 
 
-async def user_events(
+async def user_opening(
     rt: Runtime,
-    listener: Listener[Item],
+    view: UserView,
     drop_id: str,
     user_id: str,
-    with_token: bool,
     state: dict[str, Any],
     at: int,
     last_event_id: int | None,
-) -> AsyncIterator[bytes]:
-    """`/events/{dropId}/{userId}`; `listener` was subscribed when the live point `at` was read."""
+) -> bytes:
+    """`/events/{dropId}/{userId}` up to the live point `at` (read when the client subscribed).
+
+    Either what a reconnecting client missed, or `connected` and `user` snapshots.
+    """
     subjects = [events.drop_state_subject(drop_id), events.drop_user_subject(drop_id, user_id)]
     missed = None
     if last_event_id is not None:
@@ -125,27 +134,19 @@ async def user_events(
         )
     head = [frames.retry(rt.settings.sse_retry_ms)]
     if missed is None:
-        view = UserView(with_token, at)
         head.append(await _user_snapshot(rt, view, drop_id, user_id, state, at))
     else:
-        view = UserView(with_token, last_event_id or 0)
-        head.extend(chunk for chunk in map(view.render, missed) if chunk)
+        view.drop_floor = view.user_floor = last_event_id or 0
+        head.append(view.batch(missed))
         view.drop_floor = max(view.drop_floor, at)
         view.user_floor = max(view.user_floor, at)
-    yield b"".join(head)
-    async for chunk in _live(listener, view.render):
-        yield chunk
+    return b"".join(head)
 
 
-async def queue_events(
-    rt: Runtime,
-    listener: Listener[Item],
-    drop_id: str,
-    token: str,
-    at: int,
-    last_event_id: int | None,
-) -> AsyncIterator[bytes]:
-    """`/events/queue/{dropId}/{token}`: the current queue state, then live queue events."""
+async def queue_opening(
+    rt: Runtime, view: QueueView, drop_id: str, token: str, at: int, last_event_id: int | None
+) -> bytes:
+    """`/events/queue/{dropId}/{token}`: what was missed, or the token's current state."""
     subject = events.queue_subject(drop_id, token)
     missed = None
     if last_event_id is not None:
@@ -158,16 +159,13 @@ async def queue_events(
             rt.settings.sse_replay_limit,
         )
     head = [frames.retry(rt.settings.sse_retry_ms)]
-    view = QueueView(last_event_id or 0)
     if missed is None:
-        view.floor = at
         head.append(await _queue_snapshot(rt, view, drop_id, token, at))
     else:
-        head.extend(chunk for chunk in map(view.render, missed) if chunk)
+        view.floor = last_event_id or 0
+        head.append(view.batch(missed))
         view.floor = max(view.floor, at)
-    yield b"".join(head)
-    async for chunk in _live(listener, view.render):
-        yield chunk
+    return b"".join(head)
 
 
 async def _queue_snapshot(rt: Runtime, view: QueueView, drop_id: str, token: str, at: int) -> bytes:
@@ -195,17 +193,10 @@ async def _queue_snapshot(rt: Runtime, view: QueueView, drop_id: str, token: str
     return frames.frame("queue_position", data, at)
 
 
-async def drops_events(rt: Runtime, listener: Listener[bytes]) -> AsyncIterator[bytes]:
+async def drops_opening(rt: Runtime) -> bytes:
     """`/events/drops`: the whole list is the snapshot, so a reconnect needs no replay."""
-    yield frames.retry(rt.settings.sse_retry_ms) + rt.board.frame()
-    while (chunks := await listener.take()) is not None:
-        yield chunks[-1]  # each is the full list: only the newest matters
+    return frames.retry(rt.settings.sse_retry_ms) + rt.board.frame()
 
 
-async def _live(
-    listener: Listener[Item], render: Callable[[Item], bytes | None]
-) -> AsyncIterator[bytes]:
-    while (items := await listener.take()) is not None:
-        chunk = b"".join(frame for frame in map(render, items) if frame)
-        if chunk:
-            yield chunk
+def newest(lists: list[bytes]) -> bytes:
+    return lists[-1]  # each is the full list: only the newest matters

@@ -150,10 +150,24 @@ async def create_drop(request: Request) -> Response:
     return _back(notice=f"Created {body['dropId']}")
 
 
+@router.post("/by-id/{action}")
+async def action_by_id(request: Request, action: str) -> Response:
+    if (refused := _guard(request)) is not None:
+        return refused
+    drop_id = (await _form(request)).get("dropId", "").strip()
+    if not drop_id:
+        return _back(error="Give the drop's id")
+    return await _act(request, drop_id, action)
+
+
 @router.post("/drops/{drop_id}/{action}")
 async def drop_action(request: Request, drop_id: str, action: str) -> Response:
     if (refused := _guard(request)) is not None:
         return refused
+    return await _act(request, drop_id, action)
+
+
+async def _act(request: Request, drop_id: str, action: str) -> Response:
     if action not in ("lottery", "promote"):
         return _back(error=f"Unknown action {action}")
     state = web_state(request)
@@ -164,7 +178,8 @@ async def drop_action(request: Request, drop_id: str, action: str) -> Response:
     except UpstreamError as exc:
         return _back(error=f"{drop_id}: {exc.message}")
     if action == "lottery":
-        return _back(notice=f"Drew {drop_id}: {answer.get('winnerCount', 0)} winners")
+        winners = int(answer.get("winnerCount", 0))
+        return _back(notice=f"Drew {drop_id}: {winners} winner{'' if winners == 1 else 's'}")
     return _back(notice=f"Promoted {answer.get('promoted')} in {drop_id}")
 
 

@@ -1,15 +1,54 @@
-"""The web app factory."""
+"""The web app factory: settings are read here (or passed in by tests) and handed down."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from apps.web import admin, pages, proxy
+from apps.web.headers import SecurityHeaders
+from apps.web.page_cache import PageCache
+from apps.web.state import WebState
+from apps.web.upstream import Upstreams
+from apps.web.views import STATIC_DIR, build_templates
+from drop.settings import ConnectionSettings, RuntimeSettings, SecretSettings, WebSettings
 
 
-def create_app() -> FastAPI:
-    app = FastAPI(title="Product Drop web")
+def create_app(
+    connections: ConnectionSettings | None = None,
+    secrets: SecretSettings | None = None,
+    web: WebSettings | None = None,
+) -> FastAPI:
+    connections = connections or ConnectionSettings()
+    secrets = secrets or SecretSettings()
+    web = web or WebSettings()
+    upstreams = Upstreams.create(connections.internal_api_url, connections.internal_sse_url)
+    state = WebState(
+        upstreams=upstreams,
+        admin_secret=secrets.admin_secret,
+        pages=PageCache(upstreams.get_json, web.web_page_cache_seconds),
+    )
 
-    @app.get("/health")
-    async def health() -> dict[str, str]:
-        return {"status": "ok", "service": "web"}
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await state.upstreams.close()
 
+    app = FastAPI(
+        title="Product Drop web",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.web = state
+    app.state.templates = build_templates(reload=RuntimeSettings().drop_env == "development")
+    app.add_middleware(SecurityHeaders)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(pages.router)
+    app.include_router(admin.router)
+    app.include_router(proxy.router)
     return app

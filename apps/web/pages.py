@@ -22,6 +22,11 @@ def render(request: Request, name: str, context: dict[str, Any], status: int = 2
     return response
 
 
+def server_time(data: dict[str, Any], age: float) -> int:
+    """The API's clock now: its stamp on a shared answer plus how long ago that was."""
+    return int(data["serverTime"]) + int(age * 1000)
+
+
 def error_page(request: Request, status: int, title: str, message: str) -> Response:
     return render(request, "error.html", {"title": title, "message": message}, status)
 
@@ -30,10 +35,10 @@ def error_page(request: Request, status: int, title: str, message: str) -> Respo
 async def home(request: Request) -> Response:
     """Active drops with their phase, countdown, stock and entries; live once JS runs."""
     try:
-        data = await web_state(request).upstreams.get_json("/api/drops/active")
+        data, age = await web_state(request).pages.get("/api/drops/active")
     except UpstreamError as exc:
         return error_page(request, 503, "Drops are unavailable", exc.message)
-    context = {"drops": data.get("drops", []), "server_time": int(data["serverTime"])}
+    context = {"drops": data.get("drops", []), "server_time": server_time(data, age)}
     return render(request, "home.html", context)
 
 
@@ -43,13 +48,13 @@ async def drop_page(request: Request, drop_id: str) -> Response:
     if not DROP_ID.match(drop_id):
         return error_page(request, 404, "No such drop", "That drop address is not valid.")
     try:
-        data = await web_state(request).upstreams.get_json(f"/api/drop/{drop_id}/status")
+        data, age = await web_state(request).pages.get(f"/api/drop/{drop_id}/status")
     except UpstreamError as exc:
         if exc.status == 404:
             return error_page(request, 404, "No such drop", f"There is no drop called {drop_id}.")
         return error_page(request, 503, "This drop is unavailable", exc.message)
-    server_time = int(data.pop("serverTime"))
-    context = {"drop": data, "server_time": server_time}
+    drop = {k: v for k, v in data.items() if k != "serverTime"}
+    context = {"drop": drop, "server_time": server_time(data, age)}
     return render(request, "drop.html", context)
 
 

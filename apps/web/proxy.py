@@ -42,15 +42,26 @@ def _forward_headers(request: Request, *, stream: bool) -> list[tuple[str, str]]
         # Compression would make the SSE service (or a middlebox) hold bytes back.
         headers = [(k, v) for k, v in headers if k != "accept-encoding"]
         headers.append(("accept-encoding", "identity"))
-    peer = request.client.host if request.client else ""
-    chain = request.headers.get("x-forwarded-for", "")
-    forwarded_for = f"{chain}, {peer}" if chain and peer else chain or peer
+    forwarded_for = _forwarded_for(request)
     if forwarded_for:
         headers.append(("x-forwarded-for", forwarded_for))
     headers.append(("x-forwarded-proto", request.url.scheme))
     if "host" in request.headers:
         headers.append(("x-forwarded-host", request.headers["host"]))
     return headers
+
+
+def _forwarded_for(request: Request) -> str:
+    """The incoming chain plus the client's address.
+
+    uvicorn already replaced the peer address with the client named by a trusted proxy's
+    chain; that address is in the chain, so it is not appended a second time.
+    """
+    client = request.client.host if request.client else ""
+    hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",") if h.strip()]
+    if client and client not in hops:
+        hops.append(client)
+    return ", ".join(hops)
 
 
 def _backward_headers(upstream: httpx.Response, *, stream: bool) -> list[tuple[bytes, bytes]]:
@@ -61,7 +72,8 @@ def _backward_headers(upstream: httpx.Response, *, stream: bool) -> list[tuple[b
         if k.lower() not in skip
     ]
     if stream:
-        raw.append((b"x-accel-buffering", b"no"))
+        if "x-accel-buffering" not in upstream.headers:
+            raw.append((b"x-accel-buffering", b"no"))
         if "cache-control" not in upstream.headers:
             raw.append((b"cache-control", b"no-cache"))
     return raw

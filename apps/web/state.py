@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
+from apps.web.page_cache import PageCache
 from apps.web.upstream import Upstreams
 
 
@@ -13,6 +14,7 @@ from apps.web.upstream import Upstreams
 class WebState:
     upstreams: Upstreams
     admin_secret: str
+    pages: PageCache
 
 
 def web_state(request: Request) -> WebState:

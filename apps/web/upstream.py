@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from http.cookiejar import CookieJar, CookiePolicy
 from typing import Any
 
 import httpx
@@ -11,6 +12,32 @@ import httpx
 # browser keeps them, so they get no read timeout at all.
 API_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
 STREAM_TIMEOUT = httpx.Timeout(connect=5.0, read=None, write=10.0, pool=5.0)
+
+
+class _NoCookies(CookiePolicy):
+    """Never store or send cookies: one upstream client serves every visitor, so a jar
+    would hand one user's session to the next. Browsers' cookies travel as plain headers."""
+
+    netscape = True
+    rfc2965 = False
+    hide_cookie2 = True
+
+    def set_ok(self, cookie: object, request: object) -> bool:
+        return False
+
+    def return_ok(self, cookie: object, request: object) -> bool:
+        return False
+
+    def domain_return_ok(self, domain: str, request: object) -> bool:
+        return False
+
+    def path_return_ok(self, path: str, request: object) -> bool:
+        return False
+
+
+def _no_cookies() -> CookieJar:
+    # A jar, not httpx.Cookies: httpx copies a Cookies object into a default jar.
+    return CookieJar(policy=_NoCookies())
 
 
 class UpstreamError(Exception):
@@ -24,33 +51,48 @@ class UpstreamError(Exception):
 
 @dataclass
 class Upstreams:
-    """Pooled HTTP clients for the API and the SSE service, created once per app."""
+    """Pooled HTTP clients for the API and the SSE service, created once per app.
+
+    `reads` serves the site's own calls (first paints, admin actions) with a small pool:
+    httpx spends far more CPU per request when dozens of connections are in flight than
+    when a few are reused (measured in bench/web.py). `api` and `events` relay visitors'
+    calls and streams, where a small pool would make one slow call hold up others.
+    """
 
     api_url: str
     sse_url: str
+    reads: httpx.AsyncClient
     api: httpx.AsyncClient
     events: httpx.AsyncClient
 
     @classmethod
     def create(cls, api_url: str, sse_url: str) -> Upstreams:
-        api = httpx.AsyncClient(
+        reads = httpx.AsyncClient(
+            cookies=_no_cookies(),
             timeout=API_TIMEOUT,
-            limits=httpx.Limits(max_connections=256, max_keepalive_connections=128),
+            limits=httpx.Limits(max_connections=8, max_keepalive_connections=8),
+        )
+        api = httpx.AsyncClient(
+            cookies=_no_cookies(),
+            timeout=API_TIMEOUT,
+            limits=httpx.Limits(max_connections=512, max_keepalive_connections=64),
         )
         events = httpx.AsyncClient(
+            cookies=_no_cookies(),
             timeout=STREAM_TIMEOUT,
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=32),
         )
-        return cls(api_url.rstrip("/"), sse_url.rstrip("/"), api, events)
+        return cls(api_url.rstrip("/"), sse_url.rstrip("/"), reads, api, events)
 
     async def close(self) -> None:
+        await self.reads.aclose()
         await self.api.aclose()
         await self.events.aclose()
 
     async def get_json(self, path: str) -> Any:
         """GET an API path and decode it; UpstreamError on a non-2xx answer or no answer."""
         try:
-            response = await self.api.get(f"{self.api_url}{path}")
+            response = await self.reads.get(f"{self.api_url}{path}")
         except httpx.TimeoutException as exc:
             raise UpstreamError(504, "the drop service took too long to answer") from exc
         except httpx.HTTPError as exc:
@@ -62,7 +104,7 @@ class Upstreams:
     async def admin_post(self, path: str, secret: str, body: Any = None) -> Any:
         """POST to an admin API route with the admin bearer."""
         try:
-            response = await self.api.post(
+            response = await self.reads.post(
                 f"{self.api_url}{path}",
                 json=body,
                 headers={"Authorization": f"Bearer {secret}"},

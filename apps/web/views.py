@@ -61,7 +61,9 @@ def format_duration(ms: int) -> str:
     days, rest = divmod(total, 86_400)
     hours, rest = divmod(rest, 3_600)
     minutes, seconds = divmod(rest, 60)
-    clock = f"{hours:02d}:{minutes:02d}:{seconds:02d}" if hours or days else f"{minutes:02d}:{seconds:02d}"
+    clock = f"{minutes:02d}:{seconds:02d}"
+    if hours or days:
+        clock = f"{hours:02d}:{clock}"
     return f"{days}d {clock}" if days else clock
 
 
@@ -103,9 +105,10 @@ def fence_summary(drop: dict[str, Any]) -> str | None:
     return f"Entries from {name} count {bonus:g}× in the draw."
 
 
-def build_templates() -> Jinja2Templates:
+def build_templates(*, reload: bool = False) -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(TEMPLATE_DIR))
     env = templates.env
+    env.auto_reload = reload  # a stat() per template per render otherwise
     env.filters.update(
         duration=format_duration,
         money=format_money,

@@ -1,38 +1,34 @@
-"""Serve the worker with hypercorn over HTTP/2 cleartext (h2c).
+"""Serve the worker with granian over HTTP/2 cleartext (h2c).
 
-HTTP/2 lets Restate keep one bidirectional stream per invocation, so a handler that awaits
-a call or a timer keeps running instead of suspending and replaying; Restate registers the
-worker with its plain URL (HTTP/2 is its default, no `use_http_11`).
+HTTP/2 lets Restate keep one bidirectional stream per invocation, so a handler awaiting a
+call, a state read or a timer keeps running instead of suspending and being replayed; the
+worker is registered with its plain URL (HTTP/2 is Restate's default). We use granian
+rather than hypercorn: under load hypercorn's h2 code drops the whole connection on a
+KeyError for data arriving on an already closed stream (hypercorn#197/#329, also hit by
+restate's sdk-python#205), which bench/registration.py reproduced here.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
+from granian import Granian
+from granian.constants import HTTPModes, Interfaces
 
-from hypercorn.asyncio import serve
-from hypercorn.config import Config
-
-from apps.worker.app import build_app
-from drop.logs import setup_logging
-from drop.settings import ConnectionSettings, QueueSettings, RuntimeSettings, SecretSettings
+from drop.settings import RuntimeSettings
 
 DEFAULT_PORT = 9080
 
 
 def main() -> None:
     rt = RuntimeSettings()
-    setup_logging("worker", rt.log_level, json_lines=rt.production)
-    app = build_app(ConnectionSettings(), SecretSettings(), QueueSettings())
-    config = Config()
-    host = rt.host
-    port = rt.port or DEFAULT_PORT
-    config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
-    config.keep_alive_timeout = 75
-    config.graceful_timeout = 5
-    config.accesslog = None
-    logging.getLogger("worker").info("worker listening on %s (h2c)", config.bind[0])
-    asyncio.run(serve(app, config))
+    Granian(
+        "apps.worker.asgi:create",
+        address=rt.host,
+        port=rt.port or DEFAULT_PORT,
+        interface=Interfaces.ASGI,
+        http=HTTPModes.auto,
+        factory=True,
+        log_access=False,
+    ).serve()
 
 
 if __name__ == "__main__":

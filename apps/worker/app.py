@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import signal
 from typing import Any
 
 import restate
+from restate.server import install_shutdown_hook
 
 from apps.worker import runtime
 from apps.worker.diagnostics import diagnostics
@@ -70,6 +73,7 @@ def build_app(
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                _exit_on_sigterm()
                 connector = asyncio.create_task(_connect())
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
@@ -82,3 +86,18 @@ def build_app(
                 return
 
     return app
+
+
+def _exit_on_sigterm() -> None:
+    """restate-sdk takes over SIGTERM on its first request (to tell open invocations to
+    wind down), which leaves the HTTP server deaf to it. Registering through the same hook
+    first, we get called too and leave shortly after: anything still running is retried by
+    Restate from its journal, which is what a durable worker is for."""
+    loop = asyncio.get_running_loop()
+
+    def leave() -> None:
+        log.info("SIGTERM: worker exiting")
+        loop.call_later(0.5, os._exit, 0)
+
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+        install_shutdown_hook(loop, leave, signal.SIGTERM)

@@ -35,6 +35,7 @@ BUCKETS: tuple[tuple[str, int], ...] = (
     (events.POW_BUCKET, 5 * 60),
     (events.RATE_LIMIT_BUCKET, 2 * 60),
     (events.QUEUE_TOKENS_BUCKET, 15 * 60),
+    (events.QUEUE_BEHAVIOR_BUCKET, 15 * 60),
     (events.IDEMPOTENCY_BUCKET, DAY),
 )
 

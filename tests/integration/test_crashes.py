@@ -44,7 +44,7 @@ async def test_worker_killed_during_the_draw(api: DropApi, bus: Bus, stack: Stac
         answers = await asyncio.gather(
             *(api.register(drop_id, u, 1 + n % 10) for n, u in enumerate(users))
         )
-        assert all(r.status_code == 200 for r in answers)
+        assert all(r.status_code == 200 for r in answers), {r.status_code: r.text for r in answers}
         # Crash the worker as the draw timer fires, keep it down a moment, bring it back.
         await asyncio.sleep(max(0.0, (registration_end - now_ms()) / 1000))
         stack.procs["worker"].kill()

@@ -5,8 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
+
 from drop import devstack
 from drop.devstack import Proc
+
+
+def nats_ready(health_url: str) -> bool:
+    """Apps answer /health at once and connect to NATS behind it; this waits for that."""
+    try:
+        return httpx.get(health_url, timeout=2).json().get("nats") in (True, "ok")
+    except (httpx.HTTPError, ValueError):
+        return False
 
 
 @dataclass
@@ -87,6 +97,10 @@ class Stack:
             port = self.ports.setdefault(name, devstack.free_port())
             self.procs[name] = devstack.app_proc(name, port, self.app_env(), self.log(name)).start()
             devstack.wait_http(f"{self.url(name)}/health", name)
+            if name in ("api", "sse"):
+                devstack.wait_until(
+                    lambda: nats_ready(f"{self.url(name)}/health"), 30, f"{name} on NATS"
+                )
             if name == "worker":
                 devstack.register_worker(self.admin_port, self.url("worker"))
         return self.url(name)

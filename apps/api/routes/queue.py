@@ -1,0 +1,115 @@
+"""The waiting room: join, follow your place in line, report behaviour, read the counters."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request
+
+from apps.api import guards
+from apps.api.deps import DropId, NatsBus, State
+from apps.api.errors import ApiError
+from apps.api.routes.drops import drop_state
+from drop.contracts import ID_PATTERN, QueueHeartbeatIn, QueueJoinIn
+
+router = APIRouter(prefix="/api/queue")
+
+Token = Annotated[str, Path(pattern=ID_PATTERN, description="the queue token")]
+
+STATUS_FIELDS = ("status", "position", "aheadOfYou", "totalInQueue", "estimatedWaitSeconds")
+
+
+def _status(answer: dict[str, Any]) -> dict[str, Any]:
+    if not answer.get("found"):
+        return {
+            "found": False,
+            "status": None,
+            "position": None,
+            "estimatedWaitSeconds": None,
+            "expiresAt": None,
+            "readyAt": None,
+            "queueEnabled": True,
+        }
+    return {
+        "found": True,
+        **{k: answer[k] for k in STATUS_FIELDS},
+        "expiresAt": answer.get("expiresAt"),
+        "readyAt": answer.get("readyAt"),
+        "queueEnabled": True,
+    }
+
+
+def _disabled_status() -> dict[str, Any]:
+    return {
+        "found": False,
+        "status": "ready",
+        "position": 0,
+        "estimatedWaitSeconds": 0,
+        "expiresAt": None,
+        "readyAt": None,
+        "queueEnabled": False,
+    }
+
+
+@router.post("/{dropId}/join")
+async def join(
+    dropId: DropId, body: QueueJoinIn, request: Request, state: State, bus: NatsBus
+) -> dict[str, Any]:
+    """Take a place in the drop's waiting room: one per device, three per network."""
+    await guards.rate_limit(request, state, bus, "join")
+    if not state.queue.queue_enabled:
+        return {
+            "success": True,
+            "token": None,
+            "position": 0,
+            "estimatedWaitSeconds": 0,
+            "status": "ready",
+            "queueEnabled": False,
+        }
+    drop = await drop_state(state, dropId)
+    if drop.get("phase") != "registration":
+        raise ApiError(409, "registration_closed", "this drop no longer takes entries")
+    answer: dict[str, Any] = await state.ingress.call(
+        "QueueAdmission",
+        "joinQueue",
+        {
+            "fingerprintHash": guards.digest(state, "fp", body.fingerprint),
+            "ipHash": guards.client_ip_hash(request, state),
+            "config": guards.queue_config(state).wire(),
+        },
+        key=dropId,
+    )
+    return {**answer, "queueEnabled": True}
+
+
+@router.get("/{dropId}/status/{token}")
+async def status(dropId: DropId, token: Token, state: State) -> dict[str, Any]:
+    """Your exact place in line and estimated wait, or when your ready window ends."""
+    if not state.queue.queue_enabled:
+        return _disabled_status()
+    answer = await state.ingress.call("QueueAdmission", "checkToken", {"token": token}, key=dropId)
+    return _status(answer)
+
+
+@router.post("/{dropId}/heartbeat")
+async def heartbeat(
+    dropId: DropId, body: QueueHeartbeatIn, request: Request, state: State, bus: NatsBus
+) -> dict[str, Any]:
+    """Say you are still here; the behaviour signals it carries are scored and kept for the
+    bot check at registration. Answers like the status route."""
+    await guards.rate_limit(request, state, bus, "heartbeat")
+    if not state.queue.queue_enabled:
+        return _disabled_status()
+    answer = await state.ingress.call(
+        "QueueAdmission", "checkToken", {"token": body.token}, key=dropId
+    )
+    if answer.get("found") and body.behavior_signals is not None:
+        await guards.record_behavior(state, bus, dropId, body.token, body.behavior_signals)
+    return _status(answer)
+
+
+@router.get("/{dropId}/stats")
+async def stats(dropId: DropId, state: State) -> dict[str, Any]:
+    """Counters of the drop's waiting room."""
+    answer: dict[str, Any] = await state.ingress.call("QueueAdmission", "getQueueStats", key=dropId)
+    return {**answer, "queueEnabled": state.queue.queue_enabled}

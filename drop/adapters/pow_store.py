@@ -1,0 +1,56 @@
+"""Issued proof-of-work challenges in the NATS key-value bucket `pow_challenges` (TTL 5 min).
+
+A challenge is spent with a get followed by a compare-and-set delete on the revision read,
+so two requests replaying one challenge at the same moment cannot both spend it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from nats.js.errors import APIError, KeyNotFoundError
+from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
+
+
+@dataclass(frozen=True)
+class IssuedChallenge:
+    challenge: str
+    difficulty: int
+    issued_at: int
+    revision: int
+
+
+def _key(challenge: str) -> str:
+    return hashlib.sha256(challenge.encode()).hexdigest()
+
+
+@dataclass
+class PowStore:
+    kv: KeyValue
+
+    async def issue(self, challenge: str, difficulty: int, issued_at: int) -> None:
+        value = {"challenge": challenge, "difficulty": difficulty, "issuedAt": issued_at}
+        await self.kv.create(_key(challenge), json.dumps(value).encode())
+
+    async def find(self, challenge: str) -> IssuedChallenge | str:
+        """The issued challenge, or why not: "spent" (deleted) or "unknown"."""
+        try:
+            entry = await self.kv.get(_key(challenge))
+        except KeyNotFoundError as exc:
+            return "spent" if getattr(exc, "op", None) in (KV_DEL, KV_PURGE) else "unknown"
+        saved = json.loads(entry.value or b"{}")
+        if saved.get("challenge") != challenge:
+            return "unknown"
+        return IssuedChallenge(
+            challenge, int(saved["difficulty"]), int(saved["issuedAt"]), int(entry.revision or 0)
+        )
+
+    async def spend(self, issued: IssuedChallenge) -> bool:
+        """Delete the challenge if nobody spent it since it was read; False if someone did."""
+        try:
+            await self.kv.delete(_key(issued.challenge), last=issued.revision)
+        except APIError:
+            return False
+        return True

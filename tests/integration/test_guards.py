@@ -1,0 +1,411 @@
+"""Guards on registration and the waiting room's routes, through an API started with the
+guards on (the session API runs with them off for the lifecycle tests).
+
+Requests name their client IP with X-Forwarded-For (the API trusts its proxy), so each test
+plays as many networks as it needs without tripping over another test's rate limits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from drop import devstack, events
+from drop.adapters import nats_bus
+from drop.adapters.rate_limit import RateLimiter
+from drop.devstack import Proc
+from drop.domain import pow as pow_rules
+from drop.domain.queue_rules import make_queue_token
+from tests.support.api_client import ADMIN, DropApi, now_ms, uid
+from tests.support.stack import Stack
+
+pytestmark = pytest.mark.integration
+
+GUARDS_ON = {
+    "QUEUE_ENABLED": "true",
+    "SKIP_RATE_LIMIT": "false",
+    "BOT_CHECK_ENABLED": "true",
+    "POW_DIFFICULTY": "1",
+    "RATE_LIMIT_REGISTER": "5",
+    "RATE_LIMIT_DEFAULT": "10",
+    "QUEUE_ADMISSION_RATE": "50",
+    "QUEUE_MAX_CONCURRENT": "3",
+    "QUEUE_READY_WINDOW": "30",
+    "MIN_TRUST_SCORE": "50",
+}
+HUMAN_SIGNALS = {
+    "mouseMoves": 40,
+    "scrolls": 4,
+    "keyPresses": 6,
+    "focusChanges": 1,
+    "visibilityChanges": 1,
+    "timeOnPageMs": 9000,
+    "interactionVariance": 0.5,
+}
+
+
+def start_api(stack: Stack, name: str, env: dict[str, str]) -> tuple[str, Proc]:
+    port = devstack.free_port()
+    proc = devstack.app_proc("api", port, {**stack.app_env(), **env}, stack.log(name)).start()
+    url = f"http://127.0.0.1:{port}"
+    devstack.wait_http(f"{url}/health", name)
+    return url, proc
+
+
+@pytest.fixture(scope="module")
+def guarded_url(stack: Stack) -> Iterator[str]:
+    url, proc = start_api(stack, "api-guarded", GUARDS_ON)
+    try:
+        yield url
+    finally:
+        proc.stop()
+
+
+@pytest.fixture
+async def client(guarded_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=guarded_url, timeout=60) as c:
+        yield c
+
+
+def new_ip() -> str:
+    return ".".join(["10", *(str(random.randint(0, 255)) for _ in range(3))])
+
+
+def from_ip(ip: str) -> dict[str, str]:
+    return {"X-Forwarded-For": ip}
+
+
+async def create_drop(client: httpx.AsyncClient) -> str:
+    drop_id = uid("guard")
+    start = now_ms()
+    body = {
+        "dropId": drop_id,
+        "inventory": 5,
+        "registrationStart": start,
+        "registrationEnd": start + 120_000,
+        "purchaseWindow": 60,
+    }
+    r = await client.post("/api/drops", json=body, headers=ADMIN)
+    assert r.status_code == 201, r.text
+    return drop_id
+
+
+async def join(client: httpx.AsyncClient, drop_id: str, ip: str | None = None) -> dict[str, Any]:
+    r = await client.post(
+        f"/api/queue/{drop_id}/join",
+        json={"fingerprint": uid("fp")},
+        headers=from_ip(ip or new_ip()),
+    )
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+async def status(client: httpx.AsyncClient, drop_id: str, token: str) -> dict[str, Any]:
+    r = await client.get(f"/api/queue/{drop_id}/status/{token}")
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+async def ready_token(client: httpx.AsyncClient, drop_id: str) -> str:
+    token = str((await join(client, drop_id))["token"])
+    deadline = time.monotonic() + 10
+    while (await status(client, drop_id, token))["status"] != "ready":
+        assert time.monotonic() < deadline, "the token was never admitted"
+        await asyncio.sleep(0.05)
+    return token
+
+
+async def solved(client: httpx.AsyncClient, ip: str | None = None) -> tuple[str, str]:
+    r = await client.get("/api/pow/challenge", headers=from_ip(ip or new_ip()))
+    assert r.status_code == 200, r.text
+    challenge, difficulty = r.json()["challenge"], r.json()["difficulty"]
+    return challenge, pow_rules.solve(challenge, difficulty)
+
+
+def bot(pow_: tuple[str, str], confidence: float = 0.9, timing_ms: int = 4000) -> dict[str, Any]:
+    return {
+        "fingerprint": uid("fp"),
+        "fingerprintConfidence": confidence,
+        "timingMs": timing_ms,
+        "powChallenge": pow_[0],
+        "powSolution": pow_[1],
+    }
+
+
+async def register(
+    client: httpx.AsyncClient,
+    drop_id: str,
+    *,
+    token: str | None,
+    pow_: tuple[str, str],
+    user: str | None = None,
+    ip: str | None = None,
+    **extra: Any,
+) -> httpx.Response:
+    body: dict[str, Any] = {
+        "userId": user or uid("u"),
+        "tickets": 1,
+        "botValidation": extra.pop("botValidation", None) or bot(pow_),
+        **extra,
+    }
+    if token is not None:
+        body["queueToken"] = token
+    return await client.post(
+        f"/api/drop/{drop_id}/register", json=body, headers=from_ip(ip or new_ip())
+    )
+
+
+def refused(r: httpx.Response, status: int, code: str) -> None:
+    assert (r.status_code, r.json().get("code")) == (status, code), r.text
+
+
+async def test_challenge_route(client: httpx.AsyncClient) -> None:
+    r = await client.get("/api/pow/challenge", headers=from_ip(new_ip()))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["difficulty"] == 1 and abs(body["timestamp"] - now_ms()) < 5000
+    assert pow_rules.parse_challenge(body["challenge"]) == body["timestamp"]
+
+
+async def test_valid_registration_passes_and_spends_the_token(client: httpx.AsyncClient) -> None:
+    drop_id = await create_drop(client)
+    token = await ready_token(client, drop_id)
+    r = await register(client, drop_id, token=token, pow_=await solved(client))
+    assert r.status_code == 200, r.text
+    assert (await status(client, drop_id, token))["status"] == "used"
+    r = await register(client, drop_id, token=token, pow_=await solved(client))
+    refused(r, 409, "queue_token_used")
+
+
+async def test_queue_refusals_do_not_spend_the_challenge(client: httpx.AsyncClient) -> None:
+    drop_id, other_drop = await create_drop(client), await create_drop(client)
+    pow_ = await solved(client)
+    refused(await register(client, drop_id, token=None, pow_=pow_), 403, "queue_token_required")
+    foreign = await ready_token(client, other_drop)
+    refused(
+        await register(client, drop_id, token=foreign, pow_=pow_), 403, "queue_token_wrong_drop"
+    )
+    forged = make_queue_token(drop_id, "ab" * 16)
+    refused(await register(client, drop_id, token=forged, pow_=pow_), 403, "queue_token_invalid")
+    admitted = [await ready_token(client, drop_id) for _ in range(3)]  # the room holds 3
+    waiting = (await join(client, drop_id))["token"]
+    assert (await status(client, drop_id, waiting))["status"] == "waiting"
+    refused(await register(client, drop_id, token=waiting, pow_=pow_), 403, "queue_token_not_ready")
+    # None of those refusals spent the challenge: it still lets a good request in.
+    r = await register(client, drop_id, token=admitted[0], pow_=pow_)
+    assert r.status_code == 200, r.text
+
+
+async def test_proof_of_work_refusals(client: httpx.AsyncClient) -> None:
+    drop_id = await create_drop(client)
+    token = await ready_token(client, drop_id)
+    challenge, nonce = await solved(client)
+    wrong = next(
+        str(n) for n in range(10_000) if not pow_rules.verify_solution(challenge, str(n), 1)
+    )
+    refused(
+        await register(client, drop_id, token=token, pow_=(challenge, wrong)), 403, "pow_invalid"
+    )
+    stale = pow_rules.make_challenge(now_ms() - 6 * 60_000, "cd" * 16)
+    stale_pow = (stale, pow_rules.solve(stale, 1))
+    refused(await register(client, drop_id, token=token, pow_=stale_pow), 403, "pow_expired")
+    never_issued = pow_rules.make_challenge(now_ms(), "ef" * 16)
+    forged = (never_issued, pow_rules.solve(never_issued, 1))
+    refused(await register(client, drop_id, token=token, pow_=forged), 403, "pow_invalid")
+    refused(await register(client, drop_id, token=token, pow_=("garbage", "1")), 403, "pow_invalid")
+    r = await register(client, drop_id, token=token, pow_=(challenge, nonce))
+    assert r.status_code == 200, r.text
+    second = await ready_token(client, drop_id)
+    replay = await register(client, drop_id, token=second, pow_=(challenge, nonce))
+    refused(replay, 403, "pow_replayed")
+
+
+async def test_a_challenge_replayed_concurrently_is_spent_once(client: httpx.AsyncClient) -> None:
+    drop_id = await create_drop(client)
+    tokens = [await ready_token(client, drop_id) for _ in range(3)]
+    pow_ = await solved(client)
+    answers = await asyncio.gather(*(register(client, drop_id, token=t, pow_=pow_) for t in tokens))
+    codes = sorted(r.status_code for r in answers)
+    assert codes == [200, 403, 403], [r.text for r in answers]
+    assert all(r.json()["code"] == "pow_replayed" for r in answers if r.status_code == 403)
+
+
+async def test_low_trust_is_refused_and_heartbeat_signals_count(client: httpx.AsyncClient) -> None:
+    drop_id = await create_drop(client)
+    token = await ready_token(client, drop_id)
+    fast_and_unsure = {"botValidation": bot(await solved(client), confidence=0.1, timing_ms=200)}
+    r = await register(client, drop_id, token=token, pow_=("", ""), **fast_and_unsure)
+    refused(r, 403, "bot_suspected")
+    no_behaviour = {key: 0 for key in HUMAN_SIGNALS}
+    r = await register(
+        client, drop_id, token=token, pow_=await solved(client), behaviorSignals=no_behaviour
+    )
+    refused(r, 403, "bot_suspected")
+    # Signals from heartbeats are kept and used when the registration carries none.
+    beat = await client.post(
+        f"/api/queue/{drop_id}/heartbeat",
+        json={"token": token, "behaviorSignals": no_behaviour},
+        headers=from_ip(new_ip()),
+    )
+    assert beat.status_code == 200 and beat.json()["status"] == "ready", beat.text
+    refused(
+        await register(client, drop_id, token=token, pow_=await solved(client)),
+        403,
+        "bot_suspected",
+    )
+    beat = await client.post(
+        f"/api/queue/{drop_id}/heartbeat",
+        json={"token": token, "behaviorSignals": HUMAN_SIGNALS},
+        headers=from_ip(new_ip()),
+    )
+    assert beat.status_code == 200, beat.text
+    r = await register(client, drop_id, token=token, pow_=await solved(client))
+    assert r.status_code == 200, r.text
+
+
+async def test_30_concurrent_registrations_from_one_ip_5_pass_the_limit(
+    client: httpx.AsyncClient,
+) -> None:
+    drop_id = await create_drop(client)
+    ip = new_ip()
+    answers = await asyncio.gather(
+        *(register(client, drop_id, token=None, pow_=("x", "1"), ip=ip) for _ in range(30))
+    )
+    limited = [r for r in answers if r.status_code == 429]
+    assert len(limited) == 25 and len(answers) - len(limited) == 5
+    assert all(r.json()["code"] == "rate_limited" for r in limited)
+    assert all(1 <= int(r.headers["retry-after"]) <= 60 for r in limited)
+    assert all(r.json()["code"] == "queue_token_required" for r in answers if r.status_code != 429)
+
+
+async def test_rate_counter_loses_no_update_under_concurrency(stack: Stack) -> None:
+    bus = await nats_bus.connect(stack.nats_url, "test-rate")
+    try:
+        limiter = RateLimiter(await bus.kv(events.RATE_LIMIT_BUCKET))
+        subject = uid("ip")
+        hits = await asyncio.gather(*(limiter.hit("test", subject, 5, 60) for _ in range(30)))
+        assert sum(h.allowed for h in hits) == 5
+        assert sorted(h.count for h in hits if h.allowed) == [1, 2, 3, 4, 5]
+        assert all(h.retry_after_s >= 1 for h in hits if not h.allowed)
+    finally:
+        await bus.close()
+
+
+async def test_join_routes_limits_and_shapes(client: httpx.AsyncClient, stack: Stack) -> None:
+    drop_id = await create_drop(client)
+    ip, fp = new_ip(), uid("fp")
+    first = await client.post(
+        f"/api/queue/{drop_id}/join", json={"fingerprint": fp}, headers=from_ip(ip)
+    )
+    assert first.status_code == 200, first.text
+    body = first.json()
+    assert body["success"] and body["queueEnabled"] and body["position"] >= 1
+    assert set(body) >= {"token", "position", "estimatedWaitSeconds", "status"}
+    again = await client.post(
+        f"/api/queue/{drop_id}/join", json={"fingerprint": fp}, headers=from_ip(new_ip())
+    )
+    refused(again, 409, "queue_fingerprint_limit")
+    for _ in range(2):
+        await join(client, drop_id, ip)
+    fourth = await client.post(
+        f"/api/queue/{drop_id}/join", json={"fingerprint": uid("fp")}, headers=from_ip(ip)
+    )
+    refused(fourth, 409, "queue_ip_limit")
+    seen = await status(client, drop_id, body["token"])
+    assert set(seen) == {
+        "found",
+        "status",
+        "position",
+        "aheadOfYou",
+        "totalInQueue",
+        "estimatedWaitSeconds",
+        "expiresAt",
+        "readyAt",
+        "queueEnabled",
+    }
+    assert (await status(client, drop_id, "nope"))["found"] is False
+    stats = (await client.get(f"/api/queue/{drop_id}/stats")).json()
+    assert stats["totalIssued"] == 3 and stats["queueEnabled"] is True
+    assert {"waitingCount", "readyCount", "totalAdmitted", "admissionLoopActive"} <= set(stats)
+    unknown = await client.post(
+        f"/api/queue/{uid('nodrop')}/join",
+        json={"fingerprint": uid("fp")},
+        headers=from_ip(new_ip()),
+    )
+    assert unknown.status_code == 404, unknown.text
+    # The raw IP is stored nowhere: not in the durable object's state, not in the bucket.
+    async with httpx.AsyncClient(base_url=stack.admin_url, timeout=30) as admin:
+        sql = (
+            "SELECT key, value_utf8 FROM state WHERE service_name = 'QueueAdmission' "
+            f"AND service_key = '{drop_id}'"
+        )
+        rows = await admin.post(
+            "/query", json={"query": sql}, headers={"Accept": "application/json"}
+        )
+    assert rows.status_code == 200, rows.text
+    keys = {row["key"] for row in rows.json()["rows"]}
+    assert any(k.startswith("ip:") for k in keys) and any(k.startswith("fp:") for k in keys)
+    assert ip not in rows.text and fp not in rows.text
+
+
+async def test_join_heartbeat_and_challenge_are_rate_limited(client: httpx.AsyncClient) -> None:
+    ip = new_ip()
+    codes = [
+        (await client.get("/api/pow/challenge", headers=from_ip(ip))).status_code for _ in range(11)
+    ]
+    assert codes == [200] * 10 + [429]
+
+
+async def test_guards_fail_closed_without_nats(stack: Stack, tmp_path: Any) -> None:
+    nats_port, monitor = devstack.free_port(), devstack.free_port()
+    nats = devstack.nats_proc(nats_port, monitor, tmp_path / "nats", tmp_path / "nats.log").start()
+    devstack.wait_nats(monitor)
+    url, api = start_api(
+        stack, "api-own-nats", {**GUARDS_ON, "NATS_URL": f"nats://127.0.0.1:{nats_port}"}
+    )
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as c:
+            drop_id = await create_drop(c)
+            deadline = time.monotonic() + 10
+            while (await c.get("/api/pow/challenge", headers=from_ip(new_ip()))).status_code != 200:
+                assert time.monotonic() < deadline, "the API never reached its NATS"
+                await asyncio.sleep(0.1)
+            nats.kill()
+            calls = [
+                c.get("/api/pow/challenge", headers=from_ip(new_ip())),
+                c.post(
+                    f"/api/queue/{drop_id}/join",
+                    json={"fingerprint": "f"},
+                    headers=from_ip(new_ip()),
+                ),
+                c.post(
+                    f"/api/queue/{drop_id}/heartbeat",
+                    json={"token": "t", "behaviorSignals": HUMAN_SIGNALS},
+                    headers=from_ip(new_ip()),
+                ),
+                c.post(
+                    f"/api/drop/{drop_id}/register",
+                    json={"userId": uid("u"), "tickets": 1},
+                    headers=from_ip(new_ip()),
+                ),
+            ]
+            for answer in await asyncio.gather(*calls):
+                assert answer.status_code == 503, answer.text
+    finally:
+        api.stop()
+        nats.stop()
+
+
+async def test_relaxed_switches_are_announced_and_honoured(api: DropApi, stack: Stack) -> None:
+    joined = await api.client.post(f"/api/queue/{uid('any')}/join", json={"fingerprint": "f"})
+    assert joined.status_code == 200, joined.text
+    assert (joined.json()["queueEnabled"], joined.json()["token"]) == (False, None)
+    logged = stack.log("api").read_text()
+    for switch in ("SKIP_RATE_LIMIT", "QUEUE_ENABLED=false", "BOT_CHECK_ENABLED=false"):
+        assert switch in logged
