@@ -16,6 +16,7 @@ RATE_LIMIT_BUCKET = "rate_limits"
 QUEUE_TOKENS_BUCKET = "queue_tokens"
 QUEUE_BEHAVIOR_BUCKET = "queue_behavior"
 IDEMPOTENCY_BUCKET = "idempotency"
+LOYALTY_BUCKET = "loyalty"
 
 
 def drop_state_subject(drop_id: str) -> str:

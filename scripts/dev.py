@@ -23,7 +23,7 @@ from drop import devstack
 from drop.devstack import Proc, StackError
 from drop.settings import ConnectionSettings, SecretSettings
 
-DATA = devstack.ROOT / ".data"
+DATA = Path(os.environ.get("DEV_DATA_DIR", str(devstack.ROOT / ".data")))
 COLORS = {"nats": 36, "restate": 35, "worker": 33, "api": 32, "sse": 34, "web": 31, "dev": 37}
 
 

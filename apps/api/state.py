@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass, field
 
 from apps.api.snapshots import DropIndex
@@ -26,6 +27,16 @@ class ApiState:
     index: DropIndex = field(default_factory=DropIndex)
     bus: Bus | None = None
     _connector: asyncio.Task[None] | None = None
+    _restate_checked: tuple[float, bool] = (0.0, False)
+
+    async def restate_reachable(self, max_age_s: float = 1.0) -> bool:
+        """Restate's health, asked at most once a second however often /health is hit."""
+        at, ok = self._restate_checked
+        now = time.monotonic()
+        if now - at > max_age_s:
+            ok = await self.ingress.healthy()
+            self._restate_checked = (now, ok)
+        return ok
 
     def start(self) -> None:
         self._connector = asyncio.create_task(self._connect())

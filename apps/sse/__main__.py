@@ -1,4 +1,4 @@
 from apps.sse.app import create_app
 from drop.serve import run
 
-run("sse", create_app(), 3004, timeout_graceful_shutdown=5)
+run("sse", create_app, 3004, timeout_graceful_shutdown=5)

@@ -13,13 +13,15 @@ from __future__ import annotations
 from granian import Granian
 from granian.constants import HTTPModes, Interfaces
 
-from drop.settings import RuntimeSettings
+from drop.serve import build_or_exit
+from drop.settings import RuntimeSettings, SecretSettings
 
 DEFAULT_PORT = 9080
 
 
 def main() -> None:
     rt = RuntimeSettings()
+    build_or_exit("worker", SecretSettings)  # refuse to start before spawning workers
     Granian(
         "apps.worker.asgi:create",
         address=rt.host,

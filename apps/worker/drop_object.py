@@ -5,7 +5,6 @@ registration costs the same with 10 or 20,000 participants. Keys:
   config            the DropConfig (wire form), immutable after initialize
   core              phase, counters, commitment, secret, lottery times, backup cursor
   entries:{n}       chunks of CHUNK entries [userId, tickets, effectiveTickets]
-  reg:{userId}      the user's 1-based position (duplicate check)
   proof             the published lottery proof (wire form)
   backups           ordered backup user ids
   winner:{userId}   {deadline, promoted, state: active|purchased|expired}
@@ -32,7 +31,7 @@ from drop.domain.errors import DomainError
 
 drop_object = restate.VirtualObject("Drop", state_preload=False)
 
-CHUNK = 256
+CHUNK = 100
 Core = dict[str, Any]
 
 
@@ -179,14 +178,11 @@ async def addEntry(ctx: restate.ObjectContext, req: dict[str, Any]) -> dict[str,
         drop_rules.check_can_register(Phase(core["phase"]), now, _rules(config))
     except DomainError as exc:
         raise effects.terminal(exc) from exc
-    if await ctx.get(f"reg:{user_id}", type_hint=int) is not None:
-        raise effects.fail("already_registered", f"{user_id} is already registered", 409)
     position = core["participantCount"] + 1
     chunk_key = f"entries:{(position - 1) // CHUNK}"
     chunk = list(await ctx.get(chunk_key, type_hint=list) or [])
     chunk.append([user_id, int(req["tickets"]), int(req["effectiveTickets"])])
     ctx.set(chunk_key, chunk)
-    ctx.set(f"reg:{user_id}", position)
     core["participantCount"] = position
     core["totalTickets"] += int(req["tickets"])
     core["totalEffectiveTickets"] += int(req["effectiveTickets"])

@@ -7,11 +7,13 @@ even an effect retried before it was journaled is dropped by JetStream as a dupl
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from typing import Any
 
 import restate
+from nats.js.errors import KeyNotFoundError
 from restate.exceptions import TerminalError
 
 from apps.worker.runtime import current
@@ -55,6 +57,34 @@ async def publish(
             await kv.put(index_key, event.model_dump_json().encode())
 
     await ctx.run_typed(f"publish {event_type} {msg_id}", action)
+
+
+async def read_kv(ctx: restate.Context, bucket: str, key: str) -> dict[str, Any] | None:
+    """A JSON value from a key-value bucket, read once and journaled (None when absent)."""
+
+    async def read() -> dict[str, Any] | None:
+        kv = await current().bus.kv(bucket)
+        try:
+            entry = await kv.get(key)
+        except KeyNotFoundError:
+            return None
+        if not entry.value:
+            return None
+        value: dict[str, Any] = json.loads(entry.value)
+        return value
+
+    return await ctx.run_typed(f"read {bucket}/{key}", read)
+
+
+async def published_drop(ctx: restate.Context, drop_id: str) -> dict[str, Any] | None:
+    """The drop's latest published snapshot, from the drops index.
+
+    Registration needs only the drop's fixed rules (pricing, limits, fence) from it, so
+    reading the index spares an invocation of the drop; `Drop.addEntry` still decides
+    whether the entry is on time.
+    """
+    envelope = await read_kv(ctx, events.DROPS_INDEX_BUCKET, drop_id)
+    return None if envelope is None else dict(envelope["data"])
 
 
 def terminal(error: DomainError) -> TerminalError:

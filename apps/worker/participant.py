@@ -60,13 +60,18 @@ async def register(ctx: restate.ObjectContext, req: dict[str, Any]) -> dict[str,
     tickets = int(req["tickets"])
     if await _record(ctx) is not None:
         raise effects.fail("already_registered", f"{user_id} is already registered", 409)
-    drop = DropState.model_validate(await ctx.object_call(drop_object.getState, drop_id, None))
+    published = await effects.published_drop(ctx, drop_id)
+    if published is None:  # not indexed yet: ask the drop itself
+        published = await ctx.object_call(drop_object.getState, drop_id, None)
+    drop = DropState.model_validate(published)
     try:
         pricing.validate_ticket_count(tickets, drop.ticket_pricing.max_tickets)
         decision = _geo(drop, req.get("location"))
     except DomainError as exc:
         raise effects.terminal(exc) from exc
-    loyal = await ctx.object_call(user_loyalty.getMultiplier, user_id, None)
+    loyal = user_loyalty.published_or_default(
+        await effects.read_kv(ctx, events.LOYALTY_BUCKET, user_id)
+    )
     effective = effective_tickets(tickets, float(loyal["multiplier"]), decision.bonus)
     entry = await ctx.object_call(
         drop_object.addEntry,

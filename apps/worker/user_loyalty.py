@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 from typing import Any
 
 import restate
 
+from apps.worker.runtime import current
+from drop import events
 from drop.domain import loyalty
 from drop.domain.loyalty import LoyaltyStats
 
@@ -44,4 +47,21 @@ async def recordParticipation(ctx: restate.ObjectContext, req: dict[str, Any]) -
     after = loyalty.record_participation(before, str(req["dropId"]), int(req["atMs"]))
     if after != before:
         ctx.set("stats", asdict(after))
+        await _publish(ctx, after)
     return _wire(after)
+
+
+async def _publish(ctx: restate.ObjectContext, stats: LoyaltyStats) -> None:
+    """Mirror the stats to the `loyalty` bucket: registrations read it there instead of
+    invoking this object (it changes only when a lottery runs)."""
+
+    async def put() -> None:
+        kv = await current().bus.kv(events.LOYALTY_BUCKET)
+        await kv.put(ctx.key(), json.dumps(_wire(stats)).encode())
+
+    await ctx.run_typed("publish loyalty", put)
+
+
+def published_or_default(value: dict[str, Any] | None) -> dict[str, Any]:
+    """What `getMultiplier` answers, from the mirror (no history yet: bronze, 1.0x)."""
+    return value if value is not None else _wire(LoyaltyStats())

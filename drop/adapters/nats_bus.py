@@ -37,6 +37,7 @@ BUCKETS: tuple[tuple[str, int], ...] = (
     (events.QUEUE_TOKENS_BUCKET, 15 * 60),
     (events.QUEUE_BEHAVIOR_BUCKET, 15 * 60),
     (events.IDEMPOTENCY_BUCKET, DAY),
+    (events.LOYALTY_BUCKET, 0),
 )
 
 

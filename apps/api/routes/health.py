@@ -19,5 +19,5 @@ async def health(state: State) -> dict[str, Any]:
         "status": "ok",
         "service": "api",
         "nats": "ok" if nats_ok else "unreachable",
-        "restate": "ok" if await state.ingress.healthy() else "unreachable",
+        "restate": "ok" if await state.restate_reachable() else "unreachable",
     }

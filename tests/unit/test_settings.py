@@ -1,0 +1,49 @@
+"""Settings: development works out of the box; production refuses to start without secrets."""
+
+from __future__ import annotations
+
+import pytest
+
+from drop.settings import ApiSettings, MissingSecretError, QueueSettings, SecretSettings
+
+SECRETS = ("ADMIN_SECRET", "PURCHASE_TOKEN_SECRET", "IP_HASH_SALT", "SESSION_SECRET")
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (*SECRETS, "DROP_ENV"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir("/")  # no .env file from the working tree
+
+
+def test_development_fills_every_secret() -> None:
+    s = SecretSettings()
+    assert s.admin_secret and s.purchase_token_secret and s.ip_hash_salt and s.session_secret
+    assert s.session_secret != s.purchase_token_secret
+
+
+@pytest.mark.parametrize("missing", ["ADMIN_SECRET", "PURCHASE_TOKEN_SECRET", "IP_HASH_SALT"])
+def test_production_names_the_missing_secret(monkeypatch: pytest.MonkeyPatch, missing: str) -> None:
+    monkeypatch.setenv("DROP_ENV", "production")
+    for name in ("ADMIN_SECRET", "PURCHASE_TOKEN_SECRET", "IP_HASH_SALT"):
+        if name != missing:
+            monkeypatch.setenv(name, "a-real-secret")
+    with pytest.raises(MissingSecretError, match=missing):
+        SecretSettings()
+
+
+def test_production_with_every_secret_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DROP_ENV", "production")
+    for name in ("ADMIN_SECRET", "PURCHASE_TOKEN_SECRET", "IP_HASH_SALT"):
+        monkeypatch.setenv(name, f"{name}-value")
+    assert SecretSettings().admin_secret == "ADMIN_SECRET-value"
+
+
+def test_environment_overrides_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QUEUE_ADMISSION_RATE", "7.5")
+    monkeypatch.setenv("CORS_ORIGINS", "https://a.example, https://b.example")
+    monkeypatch.setenv("POW_DIFFICULTY", "2")
+    assert QueueSettings().queue_admission_rate == 7.5
+    api = ApiSettings()
+    assert api.cors_origin_list == ["https://a.example", "https://b.example"]
+    assert api.pow_difficulty == 2
