@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 
+from drop.settings import QueueSettings
+
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,100}$"
 Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 
@@ -212,6 +214,17 @@ class QueueConfig(StrictWire):
     max_age_s: float = Field(gt=0, le=7 * 86_400)
     max_per_fingerprint: int = Field(default=1, ge=1, le=1_000)
     max_per_ip: int = Field(default=3, ge=1, le=1_000)
+
+    @classmethod
+    def from_settings(cls, q: QueueSettings) -> QueueConfig:
+        return cls(
+            rate=q.queue_admission_rate,
+            max_concurrent=q.queue_max_concurrent,
+            ready_window_s=q.queue_ready_window,
+            max_age_s=q.queue_max_age * 60,
+            max_per_fingerprint=q.queue_max_per_fingerprint,
+            max_per_ip=q.queue_max_per_ip,
+        )
 
 
 class QueueJoinIn(StrictWire):

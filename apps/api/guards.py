@@ -70,15 +70,7 @@ def client_ip_hash(request: Request, state: ApiState) -> str:
 
 def queue_config(state: ApiState) -> QueueConfig:
     """The waiting room's parameters from this API's settings, sent with every join."""
-    q = state.queue
-    return QueueConfig(
-        rate=q.queue_admission_rate,
-        max_concurrent=q.queue_max_concurrent,
-        ready_window_s=q.queue_ready_window,
-        max_age_s=q.queue_max_age * 60,
-        max_per_fingerprint=q.queue_max_per_fingerprint,
-        max_per_ip=q.queue_max_per_ip,
-    )
+    return QueueConfig.from_settings(state.queue)
 
 
 @asynccontextmanager

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
-from nats.js.errors import KeyNotFoundError
 
 from drop import events
 from drop.adapters.nats_bus import Bus
@@ -29,19 +29,22 @@ def scoped_key(request: Request, scope: str) -> str | None:
 
 
 async def replay(bus: Bus, key: str | None) -> JSONResponse | None:
-    if key is None:
+    saved = None if key is None else await bus.get_json(events.IDEMPOTENCY_BUCKET, key)
+    if saved is None:
         return None
-    kv = await bus.kv(events.IDEMPOTENCY_BUCKET)
-    try:
-        entry = await kv.get(key)
-    except KeyNotFoundError:
-        return None
-    if not entry.value:
-        return None
-    saved = json.loads(entry.value)
     response = JSONResponse(saved["body"], status_code=saved["status"])
     response.headers["Idempotent-Replayed"] = "true"
     return response
+
+
+async def once(bus: Bus, key: str | None, call: Callable[[], Awaitable[Any]]) -> Any:
+    """The first answer for `key` if there was one, else `call()`'s, remembered."""
+    replayed = await replay(bus, key)
+    if replayed is not None:
+        return replayed
+    answer = await call()
+    await remember(bus, key, 200, answer)
+    return answer
 
 
 async def remember(bus: Bus, key: str | None, status: int, body: Any) -> None:

@@ -7,13 +7,11 @@ even an effect retried before it was journaled is dropped by JetStream as a dupl
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
 from typing import Any
 
 import restate
-from nats.js.errors import KeyNotFoundError
 from restate.exceptions import TerminalError
 
 from apps.worker.runtime import current
@@ -63,14 +61,7 @@ async def read_kv(ctx: restate.Context, bucket: str, key: str) -> dict[str, Any]
     """A JSON value from a key-value bucket, read once and journaled (None when absent)."""
 
     async def read() -> dict[str, Any] | None:
-        kv = await current().bus.kv(bucket)
-        try:
-            entry = await kv.get(key)
-        except KeyNotFoundError:
-            return None
-        if not entry.value:
-            return None
-        value: dict[str, Any] = json.loads(entry.value)
+        value: dict[str, Any] | None = await current().bus.get_json(bucket, key)
         return value
 
     return await ctx.run_typed(f"read {bucket}/{key}", read)

@@ -83,15 +83,7 @@ AnyCtx = restate.ObjectContext | restate.ObjectSharedContext
 
 
 def _default_config() -> QueueConfig:
-    q = current().queue
-    return QueueConfig(
-        rate=q.queue_admission_rate,
-        max_concurrent=q.queue_max_concurrent,
-        ready_window_s=q.queue_ready_window,
-        max_age_s=q.queue_max_age * 60,
-        max_per_fingerprint=q.queue_max_per_fingerprint,
-        max_per_ip=q.queue_max_per_ip,
-    )
+    return QueueConfig.from_settings(current().queue)
 
 
 def _config(meta: Meta) -> QueueConfig:

@@ -12,7 +12,7 @@ import nats
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, RetentionPolicy, StorageType, StreamConfig
-from nats.js.errors import BucketNotFoundError, NotFoundError
+from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NotFoundError
 from nats.js.kv import KeyValue
 
 from drop import events
@@ -62,6 +62,15 @@ class Bus:
         if bucket not in self._kv:
             self._kv[bucket] = await self.js.key_value(bucket)
         return self._kv[bucket]
+
+    async def get_json(self, bucket: str, key: str) -> Any:
+        """A key's JSON value, or None when the key is absent or deleted."""
+        kv = await self.kv(bucket)
+        try:
+            entry = await kv.get(key)
+        except KeyNotFoundError:
+            return None
+        return json.loads(entry.value) if entry.value else None
 
     async def close(self) -> None:
         if not self.nc.is_closed:

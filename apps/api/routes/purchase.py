@@ -24,14 +24,14 @@ async def start_purchase(
     """Issue the winner's purchase token (the same one again if asked twice)."""
     require_session_for(request, state, body.user_id)
     key = idempotency.scoped_key(request, f"purchase-start:{dropId}:{body.user_id}")
-    replayed = await idempotency.replay(bus, key)
-    if replayed is not None:
-        return replayed
-    answer = await state.ingress.call(
-        "Drop", "startPurchase", {"userId": body.user_id}, key=dropId, idempotency_key=key
+    payload = {"userId": body.user_id}
+    return await idempotency.once(
+        bus,
+        key,
+        lambda: state.ingress.call(
+            "Drop", "startPurchase", payload, key=dropId, idempotency_key=key
+        ),
     )
-    await idempotency.remember(bus, key, 200, answer)
-    return answer
 
 
 @router.post("/purchase")
@@ -45,14 +45,13 @@ async def complete_purchase(
     """Spend the token: one order, inventory minus one."""
     require_session_for(request, state, body.user_id)
     key = idempotency.scoped_key(request, f"purchase:{dropId}:{body.user_id}")
-    replayed = await idempotency.replay(bus, key)
-    if replayed is not None:
-        return replayed
-    answer = await state.ingress.call(
-        "Drop", "completePurchase", body.wire(), key=dropId, idempotency_key=key
+    return await idempotency.once(
+        bus,
+        key,
+        lambda: state.ingress.call(
+            "Drop", "completePurchase", body.wire(), key=dropId, idempotency_key=key
+        ),
     )
-    await idempotency.remember(bus, key, 200, answer)
-    return answer
 
 
 @router.get("/me/{userId}")
