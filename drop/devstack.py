@@ -197,7 +197,7 @@ def restate_proc(
             "RESTATE_DISABLE_TELEMETRY": "true",
             "RESTATE_ROCKSDB_TOTAL_MEMORY_SIZE": "512MB",
             "RESTATE_LOG_FORMAT": "compact",
-            "RESTATE_LOG_FILTER": "warn,restate=info",
+            "RESTATE_LOG_FILTER": "warn,octocrab=off",
             "NO_COLOR": "1",
         }
     )

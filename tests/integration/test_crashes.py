@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Callable
+from functools import partial
 
 import pytest
 
@@ -31,8 +33,9 @@ def assert_no_duplicates(log: EventLog) -> None:
     assert not repeated, f"event ids delivered twice: {repeated}"
 
 
-async def run_in_thread(fn: object) -> None:
-    await asyncio.to_thread(fn)  # type: ignore[arg-type]
+async def run_in_thread(fn: Callable[[], None]) -> None:
+    """Restarts block while the server comes up; keep the event loop (and NATS) going."""
+    await asyncio.to_thread(fn)
 
 
 async def test_worker_killed_during_the_draw(api: DropApi, bus: Bus, stack: Stack) -> None:
@@ -49,7 +52,7 @@ async def test_worker_killed_during_the_draw(api: DropApi, bus: Bus, stack: Stac
         await asyncio.sleep(max(0.0, (registration_end - now_ms()) / 1000))
         stack.procs["worker"].kill()
         await asyncio.sleep(1.0)
-        await run_in_thread(lambda: stack.restart("worker"))
+        await run_in_thread(partial(stack.restart, "worker"))
         drawn = await log.phase(drop_id, "purchase", timeout=60)
         proof = (await api.proof(drop_id))["proof"]
         for winner in proof["winners"]:
@@ -81,7 +84,7 @@ async def test_worker_killed_during_a_purchase(api: DropApi, bus: Bus, stack: St
             await asyncio.sleep(0.005)  # let the calls leave; the crash lands while they run
         stack.procs["worker"].kill()
         done_before_crash = sum(e["type"] == "purchased" for _, e in log.items)
-        await run_in_thread(lambda: stack.restart("worker"))
+        await run_in_thread(partial(stack.restart, "worker"))
         results = await buying
         await log.phase(drop_id, "completed", timeout=60)
     assert done_before_crash < 3, "the crash came after every purchase had finished"
@@ -102,7 +105,7 @@ async def test_restate_restarted_during_registration(api: DropApi, bus: Bus, sta
         await api.create(drop_id, inventory=3, registrationEnd=registration_end, purchaseWindow=60)
         for user in early:
             assert (await api.register(drop_id, user, 2)).status_code == 200
-        await run_in_thread(lambda: stack.restart("restate"))
+        await run_in_thread(partial(stack.restart, "restate"))
         for user in late:
             assert (await api.register(drop_id, user, 2)).status_code == 200
         drawn = await log.phase(drop_id, "purchase", timeout=60)

@@ -170,7 +170,6 @@ async def test_concurrent_purchases_never_oversell(api: DropApi, bus: Bus) -> No
     for w in winners:
         r = await api.start_purchase(drop_id, w)
         tokens[w] = r.json()["purchaseToken"]
-    outsider = users[0] if users[0] not in winners else users[-1]
     attempts = []
     for n in range(100):
         who = users[n % len(users)]
@@ -189,7 +188,6 @@ async def test_concurrent_purchases_never_oversell(api: DropApi, bus: Bus) -> No
     assert len({who for who, _ in ok}) == 10
     assert {r.status_code for r in results} <= {200, 403, 409, 410}
     assert (await api.status(drop_id))["inventory"] == 0
-    assert outsider in users
 
 
 async def test_bad_input_is_a_clear_4xx(api: DropApi) -> None:
