@@ -23,7 +23,6 @@ from apps.worker import effects, payment, settlement
 from apps.worker.participant import applyOutcome, participant_key, tokenIssued
 from apps.worker.participant import register as participant_register
 from apps.worker.runtime import current
-from drop import events
 from drop.contracts import DropConfig, DropState, TicketPricing
 from drop.domain import drop_rules, geo, lottery, pricing, tokens
 from drop.domain.drop_rules import DropRules, Phase
@@ -93,19 +92,17 @@ def _snapshot(config: DropConfig, core: Core) -> DropState:
     )
 
 
-async def _commit(ctx: restate.ObjectContext, config: DropConfig, core: Core) -> DropState:
-    """Save the core, bump its version and publish the snapshot (stream + drops index)."""
+def _save(ctx: restate.ObjectContext, config: DropConfig, core: Core) -> DropState:
+    """Save the core with a new version; the snapshot it returns is still to be published."""
     core["version"] = core.get("version", 0) + 1
     ctx.set("core", core)
-    snap = _snapshot(config, core)
-    await effects.publish(
-        ctx,
-        events.drop_state_subject(config.drop_id),
-        "drop_state",
-        snap.wire(),
-        f"{config.drop_id}:state:{core['version']}",
-        index_key=config.drop_id,
-    )
+    return _snapshot(config, core)
+
+
+async def _commit(ctx: restate.ObjectContext, config: DropConfig, core: Core) -> DropState:
+    """Save the core and publish the snapshot (stream + drops index)."""
+    snap = _save(ctx, config, core)
+    await effects.publish_drop_state(ctx, snap)
     return snap
 
 
@@ -169,15 +166,15 @@ async def register(ctx: restate.ObjectSharedContext, req: dict[str, Any]) -> dic
 
 @drop_object.handler()
 async def addEntry(ctx: restate.ObjectContext, req: dict[str, Any]) -> dict[str, Any]:
-    """Append one entry (the only per-registration step serialised on the drop)."""
+    """Append one entry: the only per-registration step serialised on the drop, so it reads
+    no clock and publishes nothing. The caller checked the time when the request arrived
+    and publishes the snapshot returned here; an entry queued behind the draw (which the
+    timer enqueues at registrationEnd) finds the phase moved on and is refused."""
     config = await _config(ctx)
     core = await _core(ctx)
     user_id = str(req["userId"])
-    now = await effects.now_ms(ctx)
-    try:
-        drop_rules.check_can_register(Phase(core["phase"]), now, _rules(config))
-    except DomainError as exc:
-        raise effects.terminal(exc) from exc
+    if core["phase"] != Phase.REGISTRATION.value:
+        raise effects.fail("registration_closed", "registration for this drop is closed", 409)
     position = core["participantCount"] + 1
     chunk_key = f"entries:{(position - 1) // CHUNK}"
     chunk = list(await ctx.get(chunk_key, type_hint=list) or [])
@@ -186,12 +183,13 @@ async def addEntry(ctx: restate.ObjectContext, req: dict[str, Any]) -> dict[str,
     core["participantCount"] = position
     core["totalTickets"] += int(req["tickets"])
     core["totalEffectiveTickets"] += int(req["effectiveTickets"])
-    await _commit(ctx, config, core)
+    snap = _save(ctx, config, core)
     return {
         "position": position,
         "participantCount": position,
         "totalTickets": core["totalTickets"],
         "totalEffectiveTickets": core["totalEffectiveTickets"],
+        "snapshot": snap.wire(),
     }
 
 

@@ -7,6 +7,7 @@ even an effect retried before it was journaled is dropped by JetStream as a dupl
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from typing import Any
@@ -16,6 +17,7 @@ from restate.exceptions import TerminalError
 
 from apps.worker.runtime import current
 from drop import events
+from drop.contracts import DropState
 from drop.domain.errors import DomainError
 
 
@@ -41,20 +43,39 @@ async def publish(
     event_type: str,
     data: dict[str, Any],
     msg_id: str,
-    *,
-    index_key: str | None = None,
 ) -> None:
-    """Publish one event (and optionally write it to the drops index) exactly once."""
+    """Publish one event exactly once."""
+
+    async def action() -> None:
+        event = events.Event(id=msg_id, type=event_type, data=data, at=int(time.time() * 1000))
+        await current().bus.publish(subject, event.model_dump(), msg_id)
+
+    await ctx.run_typed(f"publish {event_type} {msg_id}", action)
+
+
+async def publish_drop_state(ctx: restate.Context, snap: DropState) -> None:
+    """Publish a drop snapshot on its subject and into the drops index.
+
+    Snapshots of concurrent registrations are published by their participants, so they may
+    arrive out of order: the index only ever moves to a newer version, and every reader
+    keeps the newest version it has seen.
+    """
+    msg_id = f"{snap.drop_id}:state:{snap.version}"
 
     async def action() -> None:
         bus = current().bus
-        event = events.Event(id=msg_id, type=event_type, data=data, at=int(time.time() * 1000))
-        await bus.publish(subject, event.model_dump(), msg_id)
-        if index_key is not None:
-            kv = await bus.kv(events.DROPS_INDEX_BUCKET)
-            await kv.put(index_key, event.model_dump_json().encode())
+        event = events.Event(
+            id=msg_id, type="drop_state", data=snap.wire(), at=int(time.time() * 1000)
+        )
+        await bus.publish(events.drop_state_subject(snap.drop_id), event.model_dump(), msg_id)
+        await bus.put_if_newer(
+            events.DROPS_INDEX_BUCKET,
+            snap.drop_id,
+            event.model_dump_json().encode(),
+            lambda stored: int(json.loads(stored)["data"]["version"]) < snap.version,
+        )
 
-    await ctx.run_typed(f"publish {event_type} {msg_id}", action)
+    await ctx.run_typed(f"publish drop_state {msg_id}", action)
 
 
 async def read_kv(ctx: restate.Context, bucket: str, key: str) -> dict[str, Any] | None:

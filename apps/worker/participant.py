@@ -14,6 +14,7 @@ from apps.worker import effects, user_loyalty, user_rollover
 from drop import events
 from drop.contracts import DropState, UserState
 from drop.domain import geo, pricing, rollover
+from drop.domain.drop_rules import Phase, check_entry_time
 from drop.domain.errors import DomainError
 from drop.domain.loyalty import effective_tickets
 
@@ -64,7 +65,9 @@ async def register(ctx: restate.ObjectContext, req: dict[str, Any]) -> dict[str,
     if published is None:  # not indexed yet: ask the drop itself
         published = await ctx.object_call(drop_object.getState, drop_id, None)
     drop = DropState.model_validate(published)
+    arrived = await effects.now_ms(ctx, "arrival")
     try:
+        check_entry_time(Phase(drop.phase), arrived, drop.registration_start, drop.registration_end)
         pricing.validate_ticket_count(tickets, drop.ticket_pricing.max_tickets)
         decision = _geo(drop, req.get("location"))
     except DomainError as exc:
@@ -78,6 +81,7 @@ async def register(ctx: restate.ObjectContext, req: dict[str, Any]) -> dict[str,
         drop_id,
         {"userId": user_id, "tickets": tickets, "effectiveTickets": effective},
     )
+    await effects.publish_drop_state(ctx, DropState.model_validate(entry["snapshot"]))
     spent = await ctx.object_call(
         user_rollover.consumeRollover, user_id, {"dropId": drop_id, "wanted": tickets}
     )

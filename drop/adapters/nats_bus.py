@@ -12,7 +12,12 @@ import nats
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, RetentionPolicy, StorageType, StreamConfig
-from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NotFoundError
+from nats.js.errors import (
+    BucketNotFoundError,
+    KeyNotFoundError,
+    KeyWrongLastSequenceError,
+    NotFoundError,
+)
 from nats.js.kv import KeyValue
 
 from drop import events
@@ -71,6 +76,31 @@ class Bus:
         except KeyNotFoundError:
             return None
         return json.loads(entry.value) if entry.value else None
+
+    async def put_if_newer(
+        self, bucket: str, key: str, value: bytes, replaces: Callable[[bytes], bool]
+    ) -> bool:
+        """Write `value` unless the stored one should stay (`replaces(stored)` is False).
+
+        Compare-and-set on the key's revision, retried on conflict, so concurrent writers
+        never move the key back to an older value. Returns whether `value` was written.
+        """
+        kv = await self.kv(bucket)
+        while True:
+            try:
+                entry = await kv.get(key)
+            except KeyNotFoundError:
+                entry = None
+            try:
+                if entry is None or not entry.value:
+                    await kv.create(key, value)
+                    return True
+                if not replaces(entry.value):
+                    return False
+                await kv.update(key, value, last=entry.revision)
+                return True
+            except KeyWrongLastSequenceError:
+                continue  # somebody wrote in between: look again
 
     async def close(self) -> None:
         if not self.nc.is_closed:

@@ -120,9 +120,14 @@ def _validate_geo(r: DropRules) -> None:
 
 def check_can_register(phase: Phase, now_ms: int, r: DropRules) -> None:
     """Raise 409 ``not_open`` before the start, 409 ``registration_closed`` once closed."""
-    if phase is not Phase.REGISTRATION or now_ms >= r.registration_end:
+    check_entry_time(phase, now_ms, r.registration_start, r.registration_end)
+
+
+def check_entry_time(phase: Phase, now_ms: int, start_ms: int, end_ms: int) -> None:
+    """The same rule from the published times alone (what a registration sees)."""
+    if phase is not Phase.REGISTRATION or now_ms >= end_ms:
         raise Conflict("registration_closed", "registration for this drop is closed")
-    if now_ms < r.registration_start:
+    if now_ms < start_ms:
         raise Conflict("not_open", "registration for this drop has not opened yet")
 
 
