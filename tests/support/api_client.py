@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from nats.js.api import DeliverPolicy
 
 from drop.adapters.nats_bus import Bus
 
@@ -101,9 +102,16 @@ class DropApi:
 
 @asynccontextmanager
 async def events(bus: Bus, subject: str) -> AsyncIterator[EventLog]:
-    """Collect every event on `subject` while the block runs."""
+    """Collect every event stored on `subject` while the block runs.
+
+    Read through a JetStream consumer, as every real consumer (the SSE service) reads them:
+    a publish retried after a crash reaches plain core subscribers twice, but JetStream
+    keeps it once (same `Nats-Msg-Id`), and that is the delivery that must not repeat.
+    """
     log = EventLog()
-    sub = await bus.nc.subscribe(subject, cb=log.on_msg)
+    sub = await bus.js.subscribe(
+        subject, cb=log.on_msg, ordered_consumer=True, deliver_policy=DeliverPolicy.NEW
+    )
     try:
         yield log
     finally:
