@@ -24,7 +24,7 @@ setup: $(VENV)/.installed .tools/node_modules/.bin/restate-server
 dev: setup
 	$(BIN)/python scripts/dev.py
 
-test: setup
+test: setup browser
 	$(BIN)/pytest
 
 test-fast: setup
@@ -41,7 +41,8 @@ bench: setup
 
 # Debian's Chromium for the browser tests (Playwright cannot download its own browser here).
 browser:
-	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium chromium-driver)
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium chromium-driver) \
+		|| (echo "browser tests need Chromium: apt-get install chromium chromium-driver (as root)"; exit 1)
 
 clean:
 	rm -rf .data
