@@ -17,6 +17,7 @@ QUEUE_TOKENS_BUCKET = "queue_tokens"
 QUEUE_BEHAVIOR_BUCKET = "queue_behavior"
 IDEMPOTENCY_BUCKET = "idempotency"
 LOYALTY_BUCKET = "loyalty"
+ROLLOVER_BUCKET = "rollover"
 
 
 def drop_state_subject(drop_id: str) -> str:

@@ -82,9 +82,7 @@ async def register(ctx: restate.ObjectContext, req: dict[str, Any]) -> dict[str,
         {"userId": user_id, "tickets": tickets, "effectiveTickets": effective},
     )
     await effects.publish_drop_state(ctx, DropState.model_validate(entry["snapshot"]))
-    spent = await ctx.object_call(
-        user_rollover.consumeRollover, user_id, {"dropId": drop_id, "wanted": tickets}
-    )
+    spent = await _spend_rollover(ctx, drop_id, user_id, tickets)
     breakdown = pricing.entry_breakdown(tickets, int(spent["used"]), drop.ticket_pricing.price_unit)
     state = UserState(
         drop_id=drop_id,
@@ -118,6 +116,21 @@ async def register(ctx: restate.ObjectContext, req: dict[str, Any]) -> dict[str,
         "geoBonus": decision.bonus,
         "inGeoZone": decision.in_zone,
     }
+
+
+async def _spend_rollover(
+    ctx: restate.ObjectContext, drop_id: str, user_id: str, tickets: int
+) -> dict[str, Any]:
+    """Credits are spent through the user's `UserRollover` (exact under concurrency); its
+    mirror lets a user with nothing to spend skip that call. A credit landing in the same
+    instant is not lost: it waits for the user's next registration."""
+    mirrored = await effects.read_kv(ctx, events.ROLLOVER_BUCKET, user_id)
+    if mirrored is None or int(mirrored["balance"]) <= 0:
+        return {"used": 0, "balance": 0}
+    answer: dict[str, Any] = await ctx.object_call(
+        user_rollover.consumeRollover, user_id, {"dropId": drop_id, "wanted": tickets}
+    )
+    return answer
 
 
 async def _credit(ctx: restate.ObjectContext, state: UserState, credits: int) -> UserState:

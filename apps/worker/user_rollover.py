@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import restate
 
+from apps.worker.runtime import current
+from drop import events
 from drop.domain import rollover
 
 user_rollover = restate.VirtualObject("UserRollover")
@@ -31,6 +34,7 @@ async def consumeRollover(ctx: restate.ObjectContext, req: dict[str, Any]) -> di
     answer = {"used": used, "balance": balance}
     ctx.set("balance", balance)
     ctx.set(done_key, answer)
+    await _publish(ctx, balance)
     return answer
 
 
@@ -45,4 +49,16 @@ async def addRollover(ctx: restate.ObjectContext, req: dict[str, Any]) -> dict[s
     answer = {"balance": balance, "credited": int(req["credits"])}
     ctx.set("balance", balance)
     ctx.set(done_key, answer)
+    await _publish(ctx, balance)
     return answer
+
+
+async def _publish(ctx: restate.ObjectContext, balance: int) -> None:
+    """Mirror the balance to the `rollover` bucket, so a registration can see without an
+    invocation that a user has no credits to spend (most users, most of the time)."""
+
+    async def put() -> None:
+        kv = await current().bus.kv(events.ROLLOVER_BUCKET)
+        await kv.put(ctx.key(), json.dumps({"balance": balance}).encode())
+
+    await ctx.run_typed("publish balance", put)

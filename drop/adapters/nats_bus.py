@@ -43,6 +43,7 @@ BUCKETS: tuple[tuple[str, int], ...] = (
     (events.QUEUE_BEHAVIOR_BUCKET, 15 * 60),
     (events.IDEMPOTENCY_BUCKET, DAY),
     (events.LOYALTY_BUCKET, 0),
+    (events.ROLLOVER_BUCKET, 0),
 )
 
 
