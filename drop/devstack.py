@@ -85,12 +85,9 @@ def wait_until(
     raise StackError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
-def http_ok(url: str, *, h2: bool = False) -> bool:
-    """True when `url` answers below 500; `h2` speaks HTTP/2 with prior knowledge (the
-    worker's only protocol)."""
+def http_ok(url: str) -> bool:
     try:
-        with httpx.Client(http1=not h2, http2=h2, timeout=1.0) as client:
-            return client.get(url).status_code < 500
+        return httpx.get(url, timeout=1.0).status_code < 500
     except httpx.HTTPError:
         return False
 
@@ -222,8 +219,7 @@ def wait_restate(ingress: int, admin: int, timeout: float = 60.0) -> None:
 
 
 def wait_http(url: str, what: str, timeout: float = 30.0) -> None:
-    h2 = what == "worker"
-    wait_until(lambda: http_ok(url, h2=h2), timeout, what)
+    wait_until(lambda: http_ok(url), timeout, what)
 
 
 def register_worker(admin: int, worker_url: str, timeout: float = 30.0) -> None:

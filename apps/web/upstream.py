@@ -91,24 +91,17 @@ class Upstreams:
 
     async def get_json(self, path: str) -> Any:
         """GET an API path and decode it; UpstreamError on a non-2xx answer or no answer."""
-        try:
-            response = await self.reads.get(f"{self.api_url}{path}")
-        except httpx.TimeoutException as exc:
-            raise UpstreamError(504, "the drop service took too long to answer") from exc
-        except httpx.HTTPError as exc:
-            raise UpstreamError(502, "the drop service is unreachable") from exc
-        if response.is_success:
-            return response.json()
-        raise UpstreamError(response.status_code, _error_message(response))
+        return await self._json("GET", path)
 
     async def admin_post(self, path: str, secret: str, body: Any = None) -> Any:
         """POST to an admin API route with the admin bearer."""
+        return await self._json(
+            "POST", path, json=body, headers={"Authorization": f"Bearer {secret}"}
+        )
+
+    async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
-            response = await self.reads.post(
-                f"{self.api_url}{path}",
-                json=body,
-                headers={"Authorization": f"Bearer {secret}"},
-            )
+            response = await self.reads.request(method, f"{self.api_url}{path}", **kwargs)
         except httpx.TimeoutException as exc:
             raise UpstreamError(504, "the drop service took too long to answer") from exc
         except httpx.HTTPError as exc:

@@ -404,14 +404,16 @@ async def checkWinnerExpiry(ctx: restate.ObjectContext, req: dict[str, Any]) -> 
     ctx.object_send(
         applyOutcome, participant_key(ctx.key(), user_id), {"outcome": "expired", "atMs": now}
     )
-    promoted = await _promote_next(ctx, core, now)
-    await _commit(ctx, await _config(ctx), core)
+    config = await _config(ctx)
+    promoted = await _promote_next(ctx, config, core, now)
+    await _commit(ctx, config, core)
     return {"expired": True, "promoted": promoted}
 
 
-async def _promote_next(ctx: restate.ObjectContext, core: Core, now: int) -> str | None:
+async def _promote_next(
+    ctx: restate.ObjectContext, config: DropConfig, core: Core, now: int
+) -> str | None:
     backups = list(await ctx.get("backups", type_hint=list) or [])
-    config = await _config(ctx)
     purchase_end = int(core["purchaseEnd"])
     if core["nextBackup"] >= len(backups) or now >= purchase_end:
         return None
@@ -428,10 +430,11 @@ async def promoteBackup(ctx: restate.ObjectContext) -> dict[str, Any]:
     core = await _core(ctx)
     _require_purchase_phase(core)
     now = await effects.now_ms(ctx)
-    promoted = await _promote_next(ctx, core, now)
+    config = await _config(ctx)
+    promoted = await _promote_next(ctx, config, core, now)
     if promoted is None:
         raise effects.fail("no_backup", "there is no backup left to promote", 409)
-    await _commit(ctx, await _config(ctx), core)
+    await _commit(ctx, config, core)
     return {"promoted": promoted}
 
 

@@ -37,6 +37,10 @@ async def random_hex(ctx: restate.Context, step: str, nbytes: int) -> str:
     return await ctx.run_typed(step, draw)
 
 
+def _event(msg_id: str, event_type: str, data: dict[str, Any]) -> events.Event:
+    return events.Event(id=msg_id, type=event_type, data=data, at=int(time.time() * 1000))
+
+
 async def publish(
     ctx: restate.Context,
     subject: str,
@@ -47,8 +51,7 @@ async def publish(
     """Publish one event exactly once."""
 
     async def action() -> None:
-        event = events.Event(id=msg_id, type=event_type, data=data, at=int(time.time() * 1000))
-        await current().bus.publish(subject, event.model_dump(), msg_id)
+        await current().bus.publish(subject, _event(msg_id, event_type, data).model_dump(), msg_id)
 
     await ctx.run_typed(f"publish {event_type} {msg_id}", action)
 
@@ -64,9 +67,7 @@ async def publish_drop_state(ctx: restate.Context, snap: DropState) -> None:
 
     async def action() -> None:
         bus = current().bus
-        event = events.Event(
-            id=msg_id, type="drop_state", data=snap.wire(), at=int(time.time() * 1000)
-        )
+        event = _event(msg_id, "drop_state", snap.wire())
         await bus.publish(events.drop_state_subject(snap.drop_id), event.model_dump(), msg_id)
         await bus.put_if_newer(
             events.DROPS_INDEX_BUCKET,

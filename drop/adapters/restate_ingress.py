@@ -95,17 +95,3 @@ def _error_from(response: httpx.Response) -> DurableCallError:
     if status == 500:
         status = 502
     return DurableCallError(status, message, code)
-
-
-async def register_deployment(
-    admin_url: str, worker_url: str, *, use_http_11: bool = False, timeout_s: float = 30.0
-) -> dict[str, Any]:
-    """Register (or re-register, forcing) the worker with Restate's admin API."""
-    body: dict[str, Any] = {"uri": worker_url, "force": True}
-    if use_http_11:
-        body["use_http_11"] = True
-    async with httpx.AsyncClient(timeout=timeout_s) as client:
-        response = await client.post(f"{admin_url}/deployments", json=body)
-        response.raise_for_status()
-        result: dict[str, Any] = response.json()
-        return result

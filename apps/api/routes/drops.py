@@ -31,12 +31,9 @@ async def drop_state(state: State, drop_id: str) -> dict[str, Any]:
 
 
 @router.post("/drops", dependencies=[Admin], status_code=201)
-async def create_drop(body: DropConfig, state: State) -> dict[str, Any]:
+async def create_drop(body: DropConfig, state: State) -> Any:
     """Create a drop (admin). Idempotent: the same config again returns the same commitment."""
-    answer: dict[str, Any] = await state.ingress.call(
-        "Drop", "initialize", body.wire(), key=body.drop_id
-    )
-    return answer
+    return await state.ingress.call("Drop", "initialize", body.wire(), key=body.drop_id)
 
 
 @router.get("/drops/active")
@@ -46,17 +43,15 @@ async def active_drops(state: State) -> dict[str, Any]:
 
 
 @router.get("/drop/rollover/{userId}")
-async def rollover(userId: UserId, state: State) -> dict[str, Any]:
+async def rollover(userId: UserId, state: State) -> Any:
     """A user's rollover credit balance."""
-    answer: dict[str, Any] = await state.ingress.call("UserRollover", "getBalance", key=userId)
-    return answer
+    return await state.ingress.call("UserRollover", "getBalance", key=userId)
 
 
 @router.get("/drop/loyalty/{userId}")
-async def loyalty(userId: UserId, state: State) -> dict[str, Any]:
+async def loyalty(userId: UserId, state: State) -> Any:
     """A user's loyalty tier, multiplier and streak."""
-    answer: dict[str, Any] = await state.ingress.call("UserLoyalty", "getMultiplier", key=userId)
-    return answer
+    return await state.ingress.call("UserLoyalty", "getMultiplier", key=userId)
 
 
 @router.get("/drop/{dropId}/status")
@@ -104,26 +99,21 @@ async def register(
 
 
 @router.post("/drop/{dropId}/lottery", dependencies=[Admin])
-async def run_lottery(dropId: DropId, state: State) -> dict[str, Any]:
+async def run_lottery(dropId: DropId, state: State) -> Any:
     """Run the draw now (admin); closes registration early if it is still open."""
-    answer: dict[str, Any] = await state.ingress.call(
-        "Drop", "runLottery", {"trigger": "admin"}, key=dropId
-    )
-    return answer
+    return await state.ingress.call("Drop", "runLottery", {"trigger": "admin"}, key=dropId)
 
 
 @router.post("/drop/{dropId}/promote", dependencies=[Admin])
-async def promote(dropId: DropId, state: State) -> dict[str, Any]:
+async def promote(dropId: DropId, state: State) -> Any:
     """Promote the next backup winner by hand (admin)."""
-    answer: dict[str, Any] = await state.ingress.call("Drop", "promoteBackup", key=dropId)
-    return answer
+    return await state.ingress.call("Drop", "promoteBackup", key=dropId)
 
 
 @router.get("/drop/{dropId}/lottery-proof")
-async def lottery_proof(dropId: DropId, state: State) -> dict[str, Any]:
+async def lottery_proof(dropId: DropId, state: State) -> Any:
     """The commitment before the draw; the whole proof after it."""
-    answer: dict[str, Any] = await state.ingress.call("Drop", "getLotteryProof", key=dropId)
-    return answer
+    return await state.ingress.call("Drop", "getLotteryProof", key=dropId)
 
 
 @router.get("/drop/{dropId}/inclusion-proof/{userId}")
