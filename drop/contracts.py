@@ -81,6 +81,15 @@ class RegisterIn(StrictWire):
     location: LatLngIn | None = None
 
 
+class EntryIn(Wire):
+    """One entry of a registration batch, as the API hands it to the durable layer."""
+
+    user_id: Id
+    tickets: int = Field(ge=1, le=100)
+    location: dict[str, Any] | None = None
+    queue_token: str | None = Field(default=None, max_length=200)
+
+
 class RegisterOut(Wire):
     success: bool = True
     participant_count: int

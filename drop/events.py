@@ -18,6 +18,9 @@ QUEUE_BEHAVIOR_BUCKET = "queue_behavior"
 IDEMPOTENCY_BUCKET = "idempotency"
 LOYALTY_BUCKET = "loyalty"
 ROLLOVER_BUCKET = "rollover"
+# Object store of published lottery proofs (name = dropId): written once by the draw,
+# served by the API from memory.
+PROOFS_STORE = "proofs"
 
 
 def drop_state_subject(drop_id: str) -> str:

@@ -28,6 +28,7 @@ from contextlib import asynccontextmanager
 import nats.errors
 from fastapi import Request
 
+from apps.api import queue_view
 from apps.api.errors import ApiError
 from apps.api.state import ApiState
 from drop import events
@@ -112,33 +113,24 @@ async def rate_limit(
 
 async def check_registration(
     request: Request, state: ApiState, bus: Bus, drop_id: str, body: RegisterIn
-) -> None:
-    """Refuse the registration (raise ApiError) unless every guard passes, in order."""
+) -> str | None:
+    """Refuse the registration (raise ApiError) unless every guard passes, in order; the
+    queue token to spend comes back (None when the waiting room is off)."""
     await rate_limit(request, state, bus, "register", state.api.rate_limit_register)
-    token = await _ready_token(state, drop_id, body) if state.queue.queue_enabled else None
+    token = await _ready_token(bus, drop_id, body) if state.queue.queue_enabled else None
     if state.api.bot_check_enabled:
         await _bot_check(state, bus, drop_id, body, token)
-    if token is not None:
-        await state.ingress.call(
-            "QueueAdmission",
-            "markTokenUsed",
-            {"token": token, "userId": body.user_id},
-            key=drop_id,
-        )
+    return token
 
 
-async def after_registration(
-    request: Request, state: ApiState, bus: Bus, drop_id: str, body: RegisterIn
-) -> None:
-    """Nothing left to consume: the queue token was spent (bound to this user) before the
-    registration ran, so a registration that failed can be retried by the same user."""
-
-
-async def _ready_token(state: ApiState, drop_id: str, body: RegisterIn) -> str:
+async def _ready_token(bus: Bus, drop_id: str, body: RegisterIn) -> str:
+    """The token's state from the waiting room's mirror. The registration batch spends it
+    for real (bound to this user, so a registration that failed can be retried by them)."""
     token = body.queue_token
     if not token:
         raise ApiError(403, "queue_token_required", "join the waiting room first (queueToken)")
-    answer = await state.ingress.call("QueueAdmission", "checkToken", {"token": token}, key=drop_id)
+    async with fail_closed("queue token store"):
+        answer = await queue_view.token_view(bus, drop_id, token)
     if not answer.get("found"):
         if token_belongs_to(token, drop_id) or not token_is_well_formed(token):
             raise ApiError(403, "queue_token_invalid", "this queue token does not exist")

@@ -8,10 +8,12 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+from apps.api.batching import GroupCommit, Item, Result
 from apps.api.snapshots import DropIndex
 from drop.adapters import nats_bus
 from drop.adapters.nats_bus import Bus
 from drop.adapters.restate_ingress import RestateIngress
+from drop.contracts import QueueConfig
 from drop.settings import ApiSettings, ConnectionSettings, QueueSettings, SecretSettings
 
 log = logging.getLogger("api")
@@ -25,9 +27,34 @@ class ApiState:
     queue: QueueSettings
     ingress: RestateIngress
     index: DropIndex = field(default_factory=DropIndex)
+    registrations: GroupCommit = field(init=False)
+    joins: GroupCommit = field(init=False)
     bus: Bus | None = None
     _connector: asyncio.Task[None] | None = None
     _restate_checked: tuple[float, bool] = (0.0, False)
+
+    def __post_init__(self) -> None:
+        self.registrations = GroupCommit(self._register_batch)
+        self.joins = GroupCommit(self._join_batch)
+
+    async def _join_batch(self, drop_id: str, items: list[Item], batch_id: str) -> list[Result]:
+        config = QueueConfig.from_settings(self.queue).wire()
+        answer = await self.ingress.call(
+            "QueueAdmission",
+            "joinBatch",
+            {"joins": items, "config": config},
+            key=drop_id,
+            idempotency_key=batch_id,
+        )
+        results: list[Result] = answer["results"]
+        return results
+
+    async def _register_batch(self, drop_id: str, items: list[Item], batch_id: str) -> list[Result]:
+        answer = await self.ingress.call(
+            "Drop", "registerBatch", {"entries": items}, key=drop_id, idempotency_key=batch_id
+        )
+        results: list[Result] = answer["results"]
+        return results
 
     async def restate_reachable(self, max_age_s: float = 1.0) -> bool:
         """Restate's health, asked at most once a second however often /health is hit."""
@@ -56,6 +83,8 @@ class ApiState:
             self._connector.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._connector
+        await self.registrations.close()
+        await self.joins.close()
         await self.index.stop()
         if self.bus is not None:
             await self.bus.close()

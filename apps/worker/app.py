@@ -14,9 +14,9 @@ from restate.server import install_shutdown_hook
 
 from apps.worker import runtime
 from apps.worker.diagnostics import diagnostics
-from apps.worker.drop_object import drop_object
+from apps.worker.drops import drop_object
 from apps.worker.participant import participant
-from apps.worker.queue_admission import queue_admission
+from apps.worker.queue import queue_admission
 from apps.worker.settlement import settlement
 from apps.worker.user_loyalty import user_loyalty
 from apps.worker.user_rollover import user_rollover

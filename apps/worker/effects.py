@@ -7,6 +7,7 @@ even an effect retried before it was journaled is dropped by JetStream as a dupl
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import time
@@ -17,15 +18,17 @@ from restate.exceptions import TerminalError
 
 from apps.worker.runtime import current
 from drop import events
-from drop.contracts import DropState
+from drop.adapters.nats_bus import Bus
+from drop.contracts import DropState, UserState
 from drop.domain.errors import DomainError
 
 
-async def now_ms(ctx: restate.Context, step: str = "now") -> int:
-    def read() -> int:
-        return int(time.time() * 1000)
+def wall_clock_ms() -> int:
+    return int(time.time() * 1000)
 
-    return await ctx.run_typed(step, read)
+
+async def now_ms(ctx: restate.Context, step: str = "now") -> int:
+    return await ctx.run_typed(step, wall_clock_ms)
 
 
 async def random_hex(ctx: restate.Context, step: str, nbytes: int) -> str:
@@ -66,17 +69,56 @@ async def publish_drop_state(ctx: restate.Context, snap: DropState) -> None:
     msg_id = f"{snap.drop_id}:state:{snap.version}"
 
     async def action() -> None:
-        bus = current().bus
-        event = _event(msg_id, "drop_state", snap.wire())
-        await bus.publish(events.drop_state_subject(snap.drop_id), event.model_dump(), msg_id)
-        await bus.put_if_newer(
-            events.DROPS_INDEX_BUCKET,
-            snap.drop_id,
-            event.model_dump_json().encode(),
-            lambda stored: int(json.loads(stored)["data"]["version"]) < snap.version,
-        )
+        await _put_drop_state(current().bus, snap)
 
     await ctx.run_typed(f"publish drop_state {msg_id}", action)
+
+
+async def _put_drop_state(bus: Bus, snap: DropState) -> None:
+    msg_id = f"{snap.drop_id}:state:{snap.version}"
+    event = _event(msg_id, "drop_state", snap.wire())
+    await bus.publish(events.drop_state_subject(snap.drop_id), event.model_dump(), msg_id)
+    await bus.put_if_newer(
+        events.DROPS_INDEX_BUCKET,
+        snap.drop_id,
+        event.model_dump_json().encode(),
+        lambda stored: int(json.loads(stored)["data"]["version"]) < snap.version,
+    )
+
+
+def user_event(user: UserState, reason: str) -> tuple[str, dict[str, Any], str]:
+    """(subject, envelope, msg id) of a user's status; the id is stable per version."""
+    msg_id = f"{user.drop_id}:user:{user.user_id}:{user.version}"
+    envelope = _event(msg_id, reason, user.wire()).model_dump()
+    return events.drop_user_subject(user.drop_id, user.user_id), envelope, msg_id
+
+
+async def publish_users(bus: Bus, users: list[UserState], reason: str) -> None:
+    """Publish many users' statuses at once (each deduplicated by its stable id)."""
+    prepared = [user_event(u, reason) for u in users]
+    await asyncio.gather(*(bus.publish(s, e, m) for s, e, m in prepared))
+
+
+async def publish_batch(ctx: restate.Context, snap: DropState, users: list[UserState]) -> None:
+    """One journaled step for a registration batch: the drop's snapshot and every new
+    entrant's status."""
+    msg_id = f"{snap.drop_id}:state:{snap.version}"
+
+    async def action() -> None:
+        bus = current().bus
+        await asyncio.gather(_put_drop_state(bus, snap), publish_users(bus, users, "registered"))
+
+    await ctx.run_typed(f"publish batch {msg_id}", action)
+
+
+async def store_proof(ctx: restate.Context, drop_id: str, proof: dict[str, Any]) -> None:
+    """Keep the published proof in the object store, where the API serves it from."""
+
+    async def action() -> None:
+        data = json.dumps(proof, separators=(",", ":")).encode()
+        await current().bus.put_object(events.PROOFS_STORE, drop_id, data)
+
+    await ctx.run_typed("store proof", action)
 
 
 async def read_kv(ctx: restate.Context, bucket: str, key: str) -> dict[str, Any] | None:

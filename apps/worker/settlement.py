@@ -1,7 +1,9 @@
-"""Settlement (service): fans per-participant messages out in chunks.
+"""Settlement (service): outcomes and credits for the crowd, a chunk of people at a time.
 
-The draw and the close of a drop touch every participant; sending those messages from
-chunk invocations keeps any single journal small however many people entered.
+The draw and the close of a drop touch every participant. The people who were not drawn
+need no object of their own: a chunk publishes all their statuses in one journaled step
+(rebuilt from their entry rows), records their participation for loyalty, and credits
+rollover only to those who paid for entries.
 """
 
 from __future__ import annotations
@@ -10,32 +12,71 @@ from typing import Any
 
 import restate
 
-from apps.worker.participant import applyOutcome, participant_key, settle
+from apps.worker import calls, effects
+from apps.worker.drops.state import user_from_row
+from apps.worker.runtime import current
+from drop.contracts import UserState
+from drop.domain import rollover
 
 settlement = restate.Service("Settlement")
 
-FAN_OUT_CHUNK = 500
+LOST_VERSION = 2
+SETTLED_VERSION = 3
+
+
+async def _publish(ctx: restate.Context, step: str, users: list[UserState], reason: str) -> None:
+    if not users:
+        return
+
+    async def action() -> None:
+        await effects.publish_users(current().bus, users, reason)
+
+    await ctx.run_typed(step, action)
 
 
 @settlement.handler()
-async def notifyLost(ctx: restate.Context, req: dict[str, Any]) -> None:
-    for user_id in req["userIds"]:
-        ctx.object_send(
-            applyOutcome,
-            participant_key(req["dropId"], user_id),
-            {"outcome": "lost", "atMs": req["atMs"]},
-        )
+async def publishOutcomes(ctx: restate.Context, req: dict[str, Any]) -> None:
+    """Tell a chunk of people who were not drawn that they lost."""
+    drop_id, at = str(req["dropId"]), int(req["atMs"])
+    users = [
+        user_from_row(drop_id, int(position), row, status="lost", version=LOST_VERSION)
+        for position, row in req["people"]
+    ]
+    await _publish(ctx, "publish outcomes", users, "lost")
+    for user in users:
+        calls.send(ctx, calls.LOYALTY_RECORD, {"dropId": drop_id, "atMs": at}, key=user.user_id)
 
 
 @settlement.handler()
 async def settleChunk(ctx: restate.Context, req: dict[str, Any]) -> None:
-    for user_id in req["userIds"]:
-        ctx.object_send(settle, participant_key(req["dropId"], user_id), None)
-
-
-def fan_out(
-    ctx: restate.ObjectContext, handler: Any, drop_id: str, user_ids: list[str], now: int
-) -> None:
-    for start in range(0, len(user_ids), FAN_OUT_CHUNK):
-        chunk = user_ids[start : start + FAN_OUT_CHUNK]
-        ctx.service_send(handler, {"dropId": drop_id, "userIds": chunk, "atMs": now})
+    """The drop completed: drawn people settle in their own objects; the others who paid
+    for entries get them back as rollover credit."""
+    drop_id = str(req["dropId"])
+    owed: list[UserState] = []
+    for position, row in req["people"]:
+        drawn = bool(row[-1])
+        if drawn:
+            calls.send(ctx, calls.PARTICIPANT_SETTLE, None, key=f"{drop_id}:{row[0]}")
+            continue
+        user = user_from_row(drop_id, int(position), row[:-1], status="lost")
+        if rollover.credits_for_loser(user.paid_entries) > 0:
+            owed.append(user)
+    credits = [
+        calls.start(
+            ctx,
+            calls.ROLLOVER_ADD,
+            {"dropId": drop_id, "credits": rollover.credits_for_loser(u.paid_entries)},
+            key=u.user_id,
+        )
+        for u in owed
+    ]
+    settled = []
+    for user, future in zip(owed, credits, strict=True):
+        answer = await calls.answer(future)
+        update = {
+            "rollover_balance": int(answer["balance"]),
+            "rollover_earned": rollover.credits_for_loser(user.paid_entries),
+            "version": SETTLED_VERSION,
+        }
+        settled.append(user.model_copy(update=update))
+    await _publish(ctx, "publish settled", settled, "settled")

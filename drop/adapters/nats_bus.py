@@ -11,12 +11,19 @@ from typing import Any
 import nats
 from nats.aio.client import Client
 from nats.js import JetStreamContext
-from nats.js.api import KeyValueConfig, RetentionPolicy, StorageType, StreamConfig
+from nats.js.api import (
+    KeyValueConfig,
+    ObjectStoreConfig,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
 from nats.js.errors import (
     BucketNotFoundError,
     KeyNotFoundError,
     KeyWrongLastSequenceError,
     NotFoundError,
+    ObjectNotFoundError,
 )
 from nats.js.kv import KeyValue
 
@@ -78,6 +85,25 @@ class Bus:
             return None
         return json.loads(entry.value) if entry.value else None
 
+    async def last_on_subject(self, stream: str, subject: str) -> Any:
+        """The JSON of the last message on `subject`, or None when there is none."""
+        try:
+            raw = await self.js.get_last_msg(stream, subject)
+        except NotFoundError:
+            return None
+        return json.loads(raw.data) if raw.data else None
+
+    async def put_object(self, store: str, name: str, data: bytes) -> None:
+        await (await self.js.object_store(store)).put(name, data)
+
+    async def get_object(self, store: str, name: str) -> bytes | None:
+        """An object's bytes, or None when it is not there."""
+        try:
+            found = await (await self.js.object_store(store)).get(name)
+        except (ObjectNotFoundError, NotFoundError):
+            return None
+        return bytes(found.data or b"")
+
     async def put_if_newer(
         self, bucket: str, key: str, value: bytes, replaces: Callable[[bytes], bool]
     ) -> bool:
@@ -123,6 +149,12 @@ async def ensure_layout(js: JetStreamContext) -> None:
             await js.stream_info(name)
         except NotFoundError:
             await js.add_stream(config)
+    try:
+        await js.object_store(events.PROOFS_STORE)
+    except (BucketNotFoundError, NotFoundError):
+        await js.create_object_store(
+            events.PROOFS_STORE, ObjectStoreConfig(storage=StorageType.FILE)
+        )
     for bucket, ttl in BUCKETS:
         try:
             await js.key_value(bucket)

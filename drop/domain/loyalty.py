@@ -70,6 +70,13 @@ def multiplier_for(stats: LoyaltyStats) -> float:
     return round(min(multiplier, MAX_MULTIPLIER), 2)
 
 
+def clamp_multiplier(value: float) -> float:
+    """A multiplier read back from a mirror, forced into the domain's range [1.0, 2.0]."""
+    if not math.isfinite(value):
+        return 1.0
+    return min(max(value, 1.0), MAX_MULTIPLIER)
+
+
 def _exact(value: float) -> Fraction:
     # The shortest repr of a float is what the user meant (1.2, not 1.19999...); going
     # through it makes 10 * 1.2 * 1.5 exactly 18 instead of 17.999...

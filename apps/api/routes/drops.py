@@ -78,21 +78,18 @@ async def register(
             sessions.issue(replayed, body.user_id, state.api, state.secrets)
         return replayed
     await drop_state(state, dropId)
-    await guards.check_registration(request, state, bus, dropId, body)
-    payload = {
-        "dropId": dropId,
+    token = await guards.check_registration(request, state, bus, dropId, body)
+    entry = {
         "userId": body.user_id,
         "tickets": body.tickets,
         "location": body.location.wire() if body.location else None,
+        "queueToken": token,
     }
-    answer: dict[str, Any] = await state.ingress.call(
-        "Participant",
-        "register",
-        payload,
-        key=f"{dropId}:{body.user_id}",
-        idempotency_key=key,
-    )
-    await guards.after_registration(request, state, bus, dropId, body)
+    result = await state.registrations.submit(dropId, entry)
+    if "error" in result:
+        err = result["error"]
+        raise ApiError(int(err["status"]), str(err["code"]), str(err["message"]))
+    answer: dict[str, Any] = result["ok"]
     await idempotency.remember(bus, key, 200, answer)
     sessions.issue(response, body.user_id, state.api, state.secrets)
     return answer

@@ -8,7 +8,9 @@ from fastapi import APIRouter, Request
 
 from apps.api import idempotency
 from apps.api.deps import DropId, NatsBus, State, UserId, require_session_for
-from drop.contracts import PurchaseIn, UserIn
+from apps.api.guards import fail_closed
+from drop import events
+from drop.contracts import PurchaseIn, UserIn, UserState
 
 router = APIRouter(prefix="/api/drop/{dropId}")
 
@@ -55,7 +57,16 @@ async def complete_purchase(
 
 
 @router.get("/me/{userId}")
-async def my_status(dropId: DropId, userId: UserId, request: Request, state: State) -> Any:
-    """The caller's own status in the drop, purchase token included (session required)."""
+async def my_status(
+    dropId: DropId, userId: UserId, request: Request, state: State, bus: NatsBus
+) -> Any:
+    """The caller's own status in the drop, purchase token included (session required).
+    Read from the user's mirror (their last published status), never from a durable
+    object."""
     require_session_for(request, state, userId)
-    return await state.ingress.call("Participant", "getStatus", key=f"{dropId}:{userId}")
+    subject = events.drop_user_subject(dropId, userId)
+    async with fail_closed("status store"):
+        envelope = await bus.last_on_subject(events.DROPS_STREAM, subject)
+    if isinstance(envelope, dict) and isinstance(envelope.get("data"), dict):
+        return envelope["data"]
+    return UserState(drop_id=dropId, user_id=userId).wire()

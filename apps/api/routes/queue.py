@@ -1,4 +1,8 @@
-"""The waiting room: join, follow your place in line, report behaviour, read the counters."""
+"""The waiting room: join, follow your place in line, report behaviour, read the counters.
+
+Joins go to the queue object in batches (group commit); everything else reads the mirror
+the object keeps in NATS KV (`apps.api.queue_view`), never the serialised object.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 
-from apps.api import guards
+from apps.api import guards, queue_view
 from apps.api.deps import DropId, NatsBus, State
 from apps.api.errors import ApiError
 from apps.api.routes.drops import drop_state
@@ -32,7 +36,7 @@ def _status(answer: dict[str, Any]) -> dict[str, Any]:
         }
     return {
         "found": True,
-        **{k: answer[k] for k in STATUS_FIELDS},
+        **{k: answer.get(k) for k in STATUS_FIELDS},
         "expiresAt": answer.get("expiresAt"),
         "readyAt": answer.get("readyAt"),
         "queueEnabled": True,
@@ -55,7 +59,7 @@ def _disabled_status() -> dict[str, Any]:
 async def join(
     dropId: DropId, body: QueueJoinIn, request: Request, state: State, bus: NatsBus
 ) -> dict[str, Any]:
-    """Take a place in the drop's waiting room: one per device, three per network."""
+    """Take a place in the drop's waiting room: one per device, three waiting per network."""
     await guards.rate_limit(request, state, bus, "join")
     if not state.queue.queue_enabled:
         return {
@@ -69,26 +73,26 @@ async def join(
     drop = await drop_state(state, dropId)
     if drop.get("phase") != "registration":
         raise ApiError(409, "registration_closed", "this drop no longer takes entries")
-    answer: dict[str, Any] = await state.ingress.call(
-        "QueueAdmission",
-        "joinQueue",
+    result = await state.joins.submit(
+        dropId,
         {
             "fingerprintHash": guards.digest(state, "fp", body.fingerprint),
             "ipHash": guards.client_ip_hash(request, state),
-            "config": guards.queue_config(state).wire(),
         },
-        key=dropId,
     )
-    return {**answer, "queueEnabled": True}
+    if "error" in result:
+        err = result["error"]
+        raise ApiError(int(err["status"]), str(err["code"]), str(err["message"]))
+    return {**result["ok"], "queueEnabled": True}
 
 
 @router.get("/{dropId}/status/{token}")
-async def status(dropId: DropId, token: Token, state: State) -> dict[str, Any]:
+async def status(dropId: DropId, token: Token, state: State, bus: NatsBus) -> dict[str, Any]:
     """Your exact place in line and estimated wait, or when your ready window ends."""
     if not state.queue.queue_enabled:
         return _disabled_status()
-    answer = await state.ingress.call("QueueAdmission", "checkToken", {"token": token}, key=dropId)
-    return _status(answer)
+    async with guards.fail_closed("queue store"):
+        return _status(await queue_view.token_view(bus, dropId, token))
 
 
 @router.post("/{dropId}/heartbeat")
@@ -100,16 +104,32 @@ async def heartbeat(
     await guards.rate_limit(request, state, bus, "heartbeat")
     if not state.queue.queue_enabled:
         return _disabled_status()
-    answer = await state.ingress.call(
-        "QueueAdmission", "checkToken", {"token": body.token}, key=dropId
-    )
+    async with guards.fail_closed("queue store"):
+        answer = await queue_view.token_view(bus, dropId, body.token)
     if answer.get("found") and body.behavior_signals is not None:
         await guards.record_behavior(state, bus, dropId, body.token, body.behavior_signals)
     return _status(answer)
 
 
 @router.get("/{dropId}/stats")
-async def stats(dropId: DropId, state: State) -> dict[str, Any]:
+async def stats(dropId: DropId, state: State, bus: NatsBus) -> dict[str, Any]:
     """Counters of the drop's waiting room."""
-    answer: dict[str, Any] = await state.ingress.call("QueueAdmission", "getQueueStats", key=dropId)
-    return {**answer, "queueEnabled": state.queue.queue_enabled}
+    async with guards.fail_closed("queue store"):
+        line = await queue_view.meta(bus, dropId)
+    if line is None:
+        answer: dict[str, Any] = await state.ingress.call(
+            "QueueAdmission", "getQueueStats", key=dropId
+        )
+        return {**answer, "queueEnabled": state.queue.queue_enabled}
+    return {
+        "waitingCount": line["waiting"],
+        "readyCount": line["ready"],
+        "totalIssued": line["tail"],
+        "totalAdmitted": line["admitted"],
+        "totalUsed": line["used"],
+        "totalExpired": line["expired"],
+        "admissionLoopActive": line["loopActive"],
+        "admissionRate": line["rate"],
+        "maxConcurrent": line["maxConcurrent"],
+        "queueEnabled": state.queue.queue_enabled,
+    }

@@ -1,0 +1,159 @@
+"""The draw at registrationEnd, and the end of the drop.
+
+Outcomes reach people in order of urgency: winners and backups first (a winner's window
+starts when they are told), through their Participant objects; then everyone else in
+chunks, each chunk publishing hundreds of statuses in one journaled step.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import restate
+
+from apps.worker import calls, effects
+from apps.worker.drops import state
+from apps.worker.drops.object import drop_object
+from drop.contracts import DropConfig
+from drop.domain import lottery
+from drop.domain.drop_rules import Phase
+
+OUTCOME_CHUNK = 500
+
+
+@drop_object.handler()
+async def runLottery(
+    ctx: restate.ObjectContext, req: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Draw winners and backups (once); a second call returns the first draw's summary."""
+    config = await state.config_of(ctx)
+    core = await state.core_of(ctx)
+    if core["phase"] != Phase.REGISTRATION.value:
+        return summary(core)
+    now = await effects.now_ms(ctx, "draw time")
+    rows = await state.all_rows(ctx, core["participantCount"])
+    proof = lottery.run_draw(
+        config.drop_id,
+        core["secret"],
+        (lottery.Participant(str(r[0]), int(r[2])) for r in rows),
+        config.inventory,
+        config.backup_multiplier,
+        now,
+    )
+    wire = proof.to_wire()
+    ctx.set("proof", wire)
+    ctx.set("backups", list(proof.backups))
+    ctx.set("drawn", [*proof.winners, *proof.backups])
+    await effects.store_proof(ctx, config.drop_id, wire)
+    window_ms = config.purchase_window * 1000
+    # Promoted backups get a full window of their own; the drop ends after two windows.
+    purchase_end = now + 2 * window_ms
+    core.update(
+        {
+            "lotteryAt": now,
+            "purchaseEnd": purchase_end,
+            "winnerCount": len(proof.winners),
+            "backupWinnerCount": len(proof.backups),
+            "phase": (Phase.PURCHASE if proof.winners else Phase.COMPLETED).value,
+        }
+    )
+    by_user = {str(r[0]): (i + 1, r) for i, r in enumerate(rows)}
+    deadline = min(now + window_ms, purchase_end)
+    for user_id in proof.winners:
+        make_winner(ctx, user_id, deadline, now, promoted=False, row=by_user[user_id])
+    for i, user_id in enumerate(proof.backups, start=1):
+        outcome = {"outcome": "backup", "backupPosition": i, "atMs": now}
+        _tell(ctx, user_id, outcome, by_user[user_id])
+    drawn = set(proof.winners) | set(proof.backups)
+    _fan_out(
+        ctx, calls.SETTLE_OUTCOMES, [(p, r) for p, r in by_user.values() if r[0] not in drawn], now
+    )
+    if proof.winners:
+        calls.send(
+            ctx, calls.DROP_CLOSE_WINDOW, None, key=ctx.key(), delay=state.later(purchase_end, now)
+        )
+    else:
+        _fan_out(ctx, calls.SETTLE_CHUNK, _flagged(list(by_user.values()), drawn), now)
+    await state.commit(ctx, config, core)
+    return summary(core)
+
+
+def _tell(
+    ctx: restate.ObjectContext, user_id: str, outcome: dict[str, Any], row: tuple[int, state.Row]
+) -> None:
+    """An outcome for a drawn user, with their registration so their object can start."""
+    position, entry = row
+    registered = state.user_from_row(ctx.key(), position, entry).wire()
+    key = f"{ctx.key()}:{user_id}"
+    calls.send(ctx, calls.PARTICIPANT_OUTCOME, {**outcome, "registered": registered}, key=key)
+
+
+def make_winner(
+    ctx: restate.ObjectContext,
+    user_id: str,
+    deadline: int,
+    now: int,
+    *,
+    promoted: bool,
+    row: tuple[int, state.Row] | None = None,
+) -> None:
+    ctx.set(f"winner:{user_id}", {"deadline": deadline, "promoted": promoted, "state": "active"})
+    calls.send(
+        ctx,
+        calls.DROP_CHECK_EXPIRY,
+        {"userId": user_id},
+        key=ctx.key(),
+        delay=state.later(deadline, now),
+    )
+    outcome = {"outcome": "winner", "deadline": deadline, "promoted": promoted, "atMs": now}
+    if row is None:
+        calls.send(ctx, calls.PARTICIPANT_OUTCOME, outcome, key=f"{ctx.key()}:{user_id}")
+    else:
+        _tell(ctx, user_id, outcome, row)
+
+
+def _flagged(people: list[tuple[int, state.Row]], drawn: set[str]) -> list[tuple[int, state.Row]]:
+    """Each person's row with a last flag: drawn (winner or backup, settled by their own
+    object) or not (settled by the chunk itself)."""
+    return [(position, [*row, row[0] in drawn]) for position, row in people]
+
+
+def _fan_out(
+    ctx: restate.ObjectContext,
+    target: calls.Target,
+    people: list[tuple[int, state.Row]],
+    now: int,
+) -> None:
+    for start in range(0, len(people), OUTCOME_CHUNK):
+        chunk = [[position, row] for position, row in people[start : start + OUTCOME_CHUNK]]
+        calls.send(ctx, target, {"dropId": ctx.key(), "people": chunk, "atMs": now})
+
+
+def summary(core: state.Core) -> dict[str, Any]:
+    return {
+        "phase": core["phase"],
+        "winnerCount": core["winnerCount"],
+        "backupWinnerCount": core["backupWinnerCount"],
+        "purchaseEnd": core.get("purchaseEnd"),
+    }
+
+
+async def complete(
+    ctx: restate.ObjectContext, config: DropConfig, core: state.Core, now: int
+) -> None:
+    """End the drop: unbought winners lapse, everyone else is settled (rollover credits)."""
+    core["phase"] = Phase.COMPLETED.value
+    core["completedAt"] = now
+    rows = await state.all_rows(ctx, core["participantCount"])
+    drawn = set(await ctx.get("drawn", type_hint=list) or [])
+    _fan_out(ctx, calls.SETTLE_CHUNK, _flagged(list(enumerate(rows, start=1)), drawn), now)
+    await state.commit(ctx, config, core)
+
+
+@drop_object.handler()
+async def closePurchaseWindow(ctx: restate.ObjectContext) -> dict[str, Any]:
+    config = await state.config_of(ctx)
+    core = await state.core_of(ctx)
+    if core["phase"] == Phase.PURCHASE.value:
+        await complete(ctx, config, core, await effects.now_ms(ctx))
+    return summary(core)

@@ -1,0 +1,242 @@
+"""Registration by group commit: one serialised invocation takes a whole batch of entries.
+
+The API gathers the entries that arrive for a drop while the previous batch is in flight
+and sends them here together (`registerBatch`). Each entry is judged on its own, so one bad
+entry fails only itself; the accepted ones get consecutive positions, their rows, their
+rollover spent exactly once, and one journaled step publishes every status at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+import restate
+from pydantic import ValidationError
+
+from apps.worker import calls, effects
+from apps.worker.drops import state
+from apps.worker.drops.object import CALLER_RETRIES, drop_object
+from apps.worker.runtime import current
+from drop import events
+from drop.contracts import DropConfig, EntryIn, UserState
+from drop.domain import geo, pricing
+from drop.domain.drop_rules import Phase, check_entry_time
+from drop.domain.errors import DomainError
+from drop.domain.loyalty import clamp_multiplier, effective_tickets, tier_for
+
+MAX_BATCH = 500
+Result = dict[str, Any]
+
+
+def refusal(status: int, code: str, message: str) -> Result:
+    return {"error": {"status": status, "code": code, "message": message}}
+
+
+@dataclass
+class Pending:
+    index: int
+    entry: EntryIn
+    bonus: float = 1.0
+    in_zone: bool = False
+
+
+async def _mirrors(user_ids: list[str]) -> dict[str, Any]:
+    """The clock, and each user's loyalty and rollover mirrors, read in one step."""
+    bus = current().bus
+
+    async def both(uid: str) -> tuple[Any, Any]:
+        loyal = await bus.get_json(events.LOYALTY_BUCKET, uid)
+        credit = await bus.get_json(events.ROLLOVER_BUCKET, uid)
+        return loyal, credit
+
+    found = await asyncio.gather(*(both(uid) for uid in user_ids))
+    return {
+        "now": effects.wall_clock_ms(),
+        "loyalty": {uid: f[0] for uid, f in zip(user_ids, found, strict=True) if f[0]},
+        "rollover": {
+            uid: int(f[1]["balance"])
+            for uid, f in zip(user_ids, found, strict=True)
+            if f[1] and int(f[1].get("balance", 0)) > 0
+        },
+    }
+
+
+def _parse(items: list[Any], results: list[Result | None]) -> list[Pending]:
+    pending: list[Pending] = []
+    seen: set[str] = set()
+    for i, raw in enumerate(items):
+        try:
+            entry = EntryIn.model_validate(raw)
+        except ValidationError:
+            results[i] = refusal(400, "invalid_request", "the entry is not valid")
+            continue
+        if entry.user_id in seen:
+            results[i] = refusal(
+                409, "already_registered", f"{entry.user_id} is already registered"
+            )
+            continue
+        seen.add(entry.user_id)
+        pending.append(Pending(i, entry))
+    return pending
+
+
+def _judge(config: DropConfig, now: int, p: Pending) -> Result | None:
+    """The entry's own rules: on time, ticket count, geo-fence."""
+    fence = geo.fence_from_wire(config.geo_fence) if config.geo_fence else None
+    try:
+        check_entry_time(
+            Phase.REGISTRATION, now, config.registration_start, config.registration_end
+        )
+        pricing.validate_ticket_count(p.entry.tickets, config.max_tickets_per_user)
+        point = geo.latlng_from_wire(p.entry.location) if p.entry.location is not None else None
+        decision = geo.decide(
+            fence, config.geo_fence_mode, config.geo_fence_bonus_multiplier, point
+        )
+    except DomainError as exc:
+        return refusal(exc.status, exc.code, exc.message)
+    p.bonus, p.in_zone = decision.bonus, decision.in_zone
+    return None
+
+
+async def _spend_tokens(ctx: restate.ObjectContext, pending: list[Pending]) -> dict[int, Result]:
+    """Spend the queue tokens of the entries that carry one, in one call to the queue."""
+    with_token = [p for p in pending if p.entry.queue_token]
+    if not with_token:
+        return {}
+    uses = [{"token": p.entry.queue_token, "userId": p.entry.user_id} for p in with_token]
+    answer = await calls.call(ctx, calls.QUEUE_USE_TOKENS, {"uses": uses}, key=ctx.key())
+    refused: dict[int, Result] = {}
+    for p, verdict in zip(with_token, answer["results"], strict=True):
+        if "error" in verdict:
+            refused[p.index] = {"error": verdict["error"]}
+    return refused
+
+
+@drop_object.handler(invocation_retry_policy=CALLER_RETRIES)
+async def registerBatch(ctx: restate.ObjectContext, req: dict[str, Any]) -> dict[str, Any]:
+    """Enter a batch of people; `results[i]` is `{"ok": answer}` or `{"error": {...}}`."""
+    items = list(req.get("entries") or [])[:MAX_BATCH]
+    config = await state.config_of(ctx)
+    core = await state.core_of(ctx)
+    results: list[Result | None] = [None] * len(items)
+    if core["phase"] != Phase.REGISTRATION.value:
+        closed = refusal(409, "registration_closed", "registration for this drop is closed")
+        return {"results": [closed] * len(items)}
+    pending = _parse(items, results)
+    known = [ctx.get(f"user:{p.entry.user_id}", type_hint=int) for p in pending]
+    fresh: list[Pending] = []
+    for p, future in zip(pending, known, strict=True):
+        if await future is not None:
+            results[p.index] = refusal(
+                409, "already_registered", f"{p.entry.user_id} is already registered"
+            )
+        else:
+            fresh.append(p)
+    user_ids = [p.entry.user_id for p in fresh]
+
+    async def arrival() -> dict[str, Any]:
+        return await _mirrors(user_ids)
+
+    seen = await ctx.run_typed("arrival", arrival)
+    now = int(seen["now"])
+    judged = []
+    for p in fresh:
+        verdict = _judge(config, now, p)
+        if verdict is None:
+            judged.append(p)
+        else:
+            results[p.index] = verdict
+    refused = await _spend_tokens(ctx, judged)
+    accepted = [p for p in judged if p.index not in refused]
+    for index, verdict in refused.items():
+        results[index] = verdict
+    users = await _enter(ctx, config, core, accepted, seen)
+    snap = state.save(ctx, config, core)
+    await effects.publish_batch(ctx, snap, users)
+    for p, user in zip(accepted, users, strict=True):
+        results[p.index] = {"ok": _answer(user, core)}
+    return {"results": results}
+
+
+async def _enter(
+    ctx: restate.ObjectContext,
+    config: DropConfig,
+    core: state.Core,
+    accepted: list[Pending],
+    seen: dict[str, Any],
+) -> list[UserState]:
+    """Spend rollover where there is some, then append each entry's row."""
+    credits: dict[str, int] = seen["rollover"]
+    spending = {
+        p.entry.user_id: calls.start(
+            ctx,
+            calls.ROLLOVER_CONSUME,
+            {"dropId": ctx.key(), "wanted": p.entry.tickets},
+            key=p.entry.user_id,
+        )
+        for p in accepted
+        if credits.get(p.entry.user_id, 0) > 0
+    }
+    spent = {uid: await calls.answer(f) for uid, f in spending.items()}
+    chunks: dict[str, list[state.Row]] = {}
+    users = []
+    for p in accepted:
+        uid = p.entry.user_id
+        loyal = seen["loyalty"].get(uid) or {}
+        multiplier = clamp_multiplier(float(loyal.get("multiplier", 1.0)))
+        tier = str(loyal.get("tier") or tier_for(0))
+        effective = effective_tickets(p.entry.tickets, multiplier, p.bonus)
+        used = spent.get(uid, {"used": 0, "balance": 0})
+        breakdown = pricing.entry_breakdown(
+            p.entry.tickets, int(used["used"]), config.ticket_price_unit
+        )
+        position = core["participantCount"] + 1
+        core["participantCount"] = position
+        core["totalTickets"] += p.entry.tickets
+        core["totalEffectiveTickets"] += effective
+        user = UserState(
+            drop_id=ctx.key(),
+            user_id=uid,
+            status="registered",
+            tickets=p.entry.tickets,
+            effective_tickets=effective,
+            position=position,
+            rollover_used=breakdown.rollover_used,
+            rollover_balance=int(used["balance"]),
+            paid_entries=breakdown.paid_entries,
+            cost=breakdown.cost,
+            loyalty_tier=tier,
+            loyalty_multiplier=multiplier,
+            geo_bonus=p.bonus,
+            in_geo_zone=p.in_zone,
+            version=1,
+        )
+        key = state.chunk_key(position)
+        if key not in chunks:
+            chunks[key] = list(await ctx.get(key, type_hint=list) or [])
+        chunks[key].append(state.row_of(user))
+        ctx.set(f"user:{uid}", position)
+        users.append(user)
+    for key, rows in chunks.items():
+        ctx.set(key, rows)
+    return users
+
+
+def _answer(user: UserState, core: state.Core) -> dict[str, Any]:
+    return {
+        "success": True,
+        "participantCount": core["participantCount"],
+        "totalTickets": core["totalTickets"],
+        "userTickets": user.tickets,
+        "effectiveTickets": user.effective_tickets,
+        "position": user.position,
+        "rolloverUsed": user.rollover_used,
+        "paidEntries": user.paid_entries,
+        "cost": user.cost,
+        "loyaltyTier": user.loyalty_tier,
+        "loyaltyMultiplier": user.loyalty_multiplier,
+        "geoBonus": user.geo_bonus,
+        "inGeoZone": user.in_geo_zone,
+    }

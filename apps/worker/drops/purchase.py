@@ -1,0 +1,179 @@
+"""Purchases: a winner's token, the order, lapsed windows and backup promotion."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+import restate
+
+from apps.worker import calls, effects, payment
+from apps.worker.drops import state
+from apps.worker.drops.draw import complete, make_winner
+from apps.worker.drops.object import CALLER_RETRIES, drop_object
+from apps.worker.runtime import current
+from drop.contracts import DropConfig
+from drop.domain import tokens
+from drop.domain.drop_rules import Phase
+
+
+async def _winner(ctx: restate.ObjectContext, user_id: str) -> dict[str, Any] | None:
+    raw = await ctx.get(f"winner:{user_id}", type_hint=dict)
+    return dict(raw) if raw else None
+
+
+def _require_purchase_phase(core: state.Core) -> None:
+    if core["phase"] == Phase.PURCHASE.value:
+        return
+    if core["phase"] == Phase.COMPLETED.value:
+        if core["inventory"] <= 0:
+            raise effects.fail("sold_out", "this drop is sold out", 410)
+        raise effects.fail("window_closed", "the purchase window has closed", 410)
+    raise effects.fail("wrong_phase", "the lottery has not been drawn yet", 409)
+
+
+async def _active_winner(
+    ctx: restate.ObjectContext, core: state.Core, user_id: str, now: int
+) -> dict[str, Any]:
+    _require_purchase_phase(core)
+    w = await _winner(ctx, user_id)
+    if w is None:
+        raise effects.fail("not_winner", f"{user_id} is not a winner of this drop", 403)
+    if w["state"] == "purchased":
+        raise effects.fail("already_purchased", f"{user_id} has already purchased", 409)
+    if w["state"] == "expired" or now >= w["deadline"]:
+        raise effects.fail("deadline_passed", "your purchase window has expired", 410)
+    if core["inventory"] <= 0:
+        raise effects.fail("sold_out", "this drop is sold out", 410)
+    return w
+
+
+def _user_of(req: dict[str, Any]) -> str:
+    user_id = req.get("userId") if isinstance(req, dict) else None
+    if not isinstance(user_id, str) or not user_id:
+        raise effects.fail("invalid_request", "userId is required", 400)
+    return user_id
+
+
+@drop_object.handler(invocation_retry_policy=CALLER_RETRIES)
+async def startPurchase(ctx: restate.ObjectContext, req: dict[str, Any]) -> dict[str, Any]:
+    """Issue the winner's signed, single-use purchase token (the same one if asked again)."""
+    user_id = _user_of(req)
+    core = await state.core_of(ctx)
+    now = await effects.now_ms(ctx)
+    w = await _active_winner(ctx, core, user_id, now)
+    issued = await ctx.get(f"tok:{user_id}", type_hint=dict)
+    if issued is not None and not issued["used"]:
+        return {"success": True, "purchaseToken": issued["token"], "expiresAt": issued["expiresAt"]}
+    nonce = await effects.random_hex(ctx, "token nonce", 16)
+    expires_at = int(w["deadline"])
+    token = tokens.sign_purchase_token(
+        current().secrets.purchase_token_secret, ctx.key(), user_id, expires_at, nonce
+    )
+    ctx.set(f"tok:{user_id}", {"token": token, "expiresAt": expires_at, "used": False})
+    calls.send(
+        ctx,
+        calls.PARTICIPANT_TOKEN,
+        {"token": token, "expiresAt": expires_at},
+        key=f"{ctx.key()}:{user_id}",
+    )
+    return {"success": True, "purchaseToken": token, "expiresAt": expires_at}
+
+
+@drop_object.handler(invocation_retry_policy=CALLER_RETRIES)
+async def completePurchase(ctx: restate.ObjectContext, req: dict[str, Any]) -> dict[str, Any]:
+    """Check the token, take payment (seam), decrement inventory, record the order."""
+    user_id, token = _user_of(req), str(req.get("purchaseToken") or "")
+    config = await state.config_of(ctx)
+    core = await state.core_of(ctx)
+    now = await effects.now_ms(ctx)
+    w = await _active_winner(ctx, core, user_id, now)
+    issued = await ctx.get(f"tok:{user_id}", type_hint=dict)
+    if issued is None or not hmac.compare_digest(str(issued["token"]), token):
+        raise effects.fail("invalid_token", "this purchase token was not issued to you", 403)
+    if issued["used"]:
+        raise effects.fail("token_used", "this purchase token has already been used", 409)
+    check = tokens.verify_purchase_token(
+        current().secrets.purchase_token_secret, token, ctx.key(), user_id, now
+    )
+    if not check.ok:
+        status = 410 if check.reason == "expired" else 403
+        raise effects.fail(f"token_{check.reason}", "the purchase token is not valid", status)
+    order_id = f"{ctx.key()}-{config.inventory - core['inventory'] + 1}"
+    order = payment.Order(order_id=order_id, drop_id=ctx.key(), user_id=user_id, amount_units=1)
+    receipt = await ctx.run_typed("payment", payment.capture, restate.RunOptions(), order)
+    core["inventory"] -= 1
+    ctx.set(f"tok:{user_id}", {**issued, "used": True})
+    ctx.set(f"winner:{user_id}", {**w, "state": "purchased", "orderId": order_id})
+    ctx.set(f"order:{user_id}", {"orderId": order_id, "at": now, "payment": receipt})
+    calls.send(
+        ctx,
+        calls.PARTICIPANT_OUTCOME,
+        {"outcome": "purchased", "atMs": now},
+        key=f"{ctx.key()}:{user_id}",
+    )
+    if core["inventory"] <= 0:
+        await complete(ctx, config, core, now)
+    else:
+        await state.commit(ctx, config, core)
+    return {
+        "success": True,
+        "inventory": core["inventory"],
+        "phase": core["phase"],
+        "orderId": order_id,
+    }
+
+
+@drop_object.handler()
+async def checkWinnerExpiry(ctx: restate.ObjectContext, req: dict[str, Any]) -> dict[str, Any]:
+    """At a winner's deadline: if they have not bought, they lapse and a backup steps up."""
+    user_id = _user_of(req)
+    core = await state.core_of(ctx)
+    w = await _winner(ctx, user_id)
+    if core["phase"] != Phase.PURCHASE.value or w is None or w["state"] != "active":
+        return {"expired": False}
+    now = await effects.now_ms(ctx)
+    if now < w["deadline"]:
+        calls.send(
+            ctx, calls.DROP_CHECK_EXPIRY, req, key=ctx.key(), delay=state.later(w["deadline"], now)
+        )
+        return {"expired": False}
+    ctx.set(f"winner:{user_id}", {**w, "state": "expired"})
+    calls.send(
+        ctx,
+        calls.PARTICIPANT_OUTCOME,
+        {"outcome": "expired", "atMs": now},
+        key=f"{ctx.key()}:{user_id}",
+    )
+    config = await state.config_of(ctx)
+    promoted = await _promote_next(ctx, config, core, now)
+    await state.commit(ctx, config, core)
+    return {"expired": True, "promoted": promoted}
+
+
+async def _promote_next(
+    ctx: restate.ObjectContext, config: DropConfig, core: state.Core, now: int
+) -> str | None:
+    backups = list(await ctx.get("backups", type_hint=list) or [])
+    purchase_end = int(core["purchaseEnd"])
+    if core["nextBackup"] >= len(backups) or now >= purchase_end:
+        return None
+    user_id = str(backups[core["nextBackup"]])
+    core["nextBackup"] += 1
+    deadline = min(now + config.purchase_window * 1000, purchase_end)
+    make_winner(ctx, user_id, deadline, now, promoted=True)
+    return user_id
+
+
+@drop_object.handler(invocation_retry_policy=CALLER_RETRIES)
+async def promoteBackup(ctx: restate.ObjectContext) -> dict[str, Any]:
+    """Admin: promote the next backup now (inventory still bounds the orders)."""
+    core = await state.core_of(ctx)
+    _require_purchase_phase(core)
+    now = await effects.now_ms(ctx)
+    config = await state.config_of(ctx)
+    promoted = await _promote_next(ctx, config, core, now)
+    if promoted is None:
+        raise effects.fail("no_backup", "there is no backup left to promote", 409)
+    await state.commit(ctx, config, core)
+    return {"promoted": promoted}

@@ -1,0 +1,171 @@
+"""The Drop's state layout: config and core, snapshots, entry rows."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import restate
+
+from apps.worker import effects
+from apps.worker.runtime import current
+from drop.contracts import DropConfig, DropState, TicketPricing, UserState
+from drop.domain import drop_rules, geo, pricing
+from drop.domain.drop_rules import DropRules
+from drop.domain.errors import DomainError
+
+CHUNK = 100
+Core = dict[str, Any]
+# An entry row: [userId, tickets, effectiveTickets, rolloverUsed, paidEntries, cost,
+# loyaltyTier, loyaltyMultiplier, geoBonus, inGeoZone, rolloverBalance]. The draw reads
+# the first three; the rest lets a batch publish anyone's status without reading more.
+Row = list[Any]
+AnyCtx = restate.ObjectContext | restate.ObjectSharedContext
+
+
+def rules(config: DropConfig) -> DropRules:
+    fence = geo.fence_from_wire(config.geo_fence) if config.geo_fence else None
+    return DropRules(
+        inventory=config.inventory,
+        registration_start=config.registration_start,
+        registration_end=config.registration_end,
+        purchase_window_s=config.purchase_window,
+        price_unit=config.ticket_price_unit,
+        max_tickets=config.max_tickets_per_user,
+        backup_multiplier=config.backup_multiplier,
+        geo_fence=fence,
+        geo_fence_mode=config.geo_fence_mode,
+        geo_bonus=config.geo_fence_bonus_multiplier,
+    )
+
+
+def parse_config(req: dict[str, Any], drop_id: str) -> DropConfig:
+    """A new drop's config, refused terminally (400) when it breaks a rule."""
+    try:
+        config = DropConfig.model_validate({**req, "dropId": drop_id})
+        drop_rules.validate_rules(
+            rules(config), min_purchase_window_s=current().policy.min_purchase_window
+        )
+    except DomainError as exc:
+        raise effects.terminal(exc) from exc
+    except (ValueError, OverflowError) as exc:
+        raise effects.fail("invalid_config", "the drop configuration is invalid", 400) from exc
+    return config
+
+
+def not_found(ctx: AnyCtx) -> restate.TerminalError:
+    return effects.fail("drop_not_found", f"drop {ctx.key()} does not exist", 404)
+
+
+async def config_of(ctx: AnyCtx) -> DropConfig:
+    raw = await ctx.get("config", type_hint=dict)
+    if raw is None:
+        raise not_found(ctx)
+    return DropConfig.model_validate(raw)
+
+
+async def core_of(ctx: AnyCtx) -> Core:
+    """The drop's core; a drop that was never created ends the call with 404 at once (and
+    leaves nothing behind, so the id can still be created)."""
+    raw = await ctx.get("core", type_hint=dict)
+    if not raw:
+        raise not_found(ctx)
+    return dict(raw)
+
+
+def snapshot(config: DropConfig, core: Core) -> DropState:
+    return DropState(
+        drop_id=config.drop_id,
+        phase=core["phase"],
+        inventory=core["inventory"],
+        initial_inventory=config.inventory,
+        participant_count=core["participantCount"],
+        total_tickets=core["totalTickets"],
+        total_effective_tickets=core["totalEffectiveTickets"],
+        winner_count=core["winnerCount"],
+        backup_winner_count=core["backupWinnerCount"],
+        registration_start=config.registration_start,
+        registration_end=config.registration_end,
+        purchase_end=core.get("purchaseEnd"),
+        purchase_window=config.purchase_window,
+        ticket_pricing=TicketPricing(
+            price_unit=config.ticket_price_unit,
+            max_tickets=config.max_tickets_per_user,
+            costs=pricing.costs_table(config.max_tickets_per_user, config.ticket_price_unit),
+        ),
+        lottery_commitment=core["commitment"],
+        geo_fence=config.geo_fence,
+        geo_fence_mode=config.geo_fence_mode,
+        geo_fence_bonus_multiplier=config.geo_fence_bonus_multiplier,
+        product_name=config.product_name,
+        product_description=config.product_description,
+        image_url=config.image_url,
+        version=core["version"],
+    )
+
+
+def save(ctx: restate.ObjectContext, config: DropConfig, core: Core) -> DropState:
+    """Save the core with a new version; the snapshot it returns is still to be published."""
+    core["version"] = core.get("version", 0) + 1
+    ctx.set("core", core)
+    return snapshot(config, core)
+
+
+async def commit(ctx: restate.ObjectContext, config: DropConfig, core: Core) -> DropState:
+    """Save the core and publish the snapshot (stream + drops index)."""
+    snap = save(ctx, config, core)
+    await effects.publish_drop_state(ctx, snap)
+    return snap
+
+
+def later(at_ms: int, now_ms: int) -> timedelta:
+    return timedelta(milliseconds=max(0, at_ms - now_ms))
+
+
+def chunk_key(position: int) -> str:
+    return f"entries:{(position - 1) // CHUNK}"
+
+
+async def all_rows(ctx: restate.ObjectContext, count: int) -> list[Row]:
+    futures = [ctx.get(f"entries:{n}", type_hint=list) for n in range((count + CHUNK - 1) // CHUNK)]
+    out: list[Row] = []
+    for future in futures:
+        out.extend(await future or [])
+    return out
+
+
+def row_of(state: UserState) -> Row:
+    return [
+        state.user_id,
+        state.tickets,
+        state.effective_tickets,
+        state.rollover_used,
+        state.paid_entries,
+        state.cost,
+        state.loyalty_tier,
+        state.loyalty_multiplier,
+        state.geo_bonus,
+        state.in_geo_zone,
+        state.rollover_balance,
+    ]
+
+
+def user_from_row(drop_id: str, position: int, row: Row, **update: Any) -> UserState:
+    """The registered user's status rebuilt from their entry row."""
+    return UserState(
+        drop_id=drop_id,
+        user_id=str(row[0]),
+        status="registered",
+        tickets=int(row[1]),
+        effective_tickets=int(row[2]),
+        position=position,
+        rollover_used=int(row[3]),
+        paid_entries=int(row[4]),
+        cost=float(row[5]),
+        loyalty_tier=str(row[6]),
+        loyalty_multiplier=float(row[7]),
+        geo_bonus=float(row[8]),
+        in_geo_zone=bool(row[9]),
+        rollover_balance=int(row[10]),
+        version=1,
+    ).model_copy(update=update)

@@ -1,0 +1,46 @@
+"""QueueAdmission (key = dropId): the waiting room in front of a drop's registration.
+
+Every join and every admission runs in this one object, so places in line are exact: a
+token's place is computed from its sequence number, the head of the line and the few
+tokens that left it out of order, never from counters raced by several processes. Joins
+arrive in batches (`joinBatch`, the API's group commit) and tokens are spent in batches
+(`useTokens`, from a registration batch), so a crowd costs a few invocations per second,
+not one per person.
+
+State is lazy (`state_preload=False`); a join or a tick touches a handful of keys whatever
+the length of the line. Keys:
+  meta            config, counters, head/tail of the line, holes, admission-loop state
+  ready           {token: expiresAt} of the ready tokens (at most `maxConcurrent`)
+  line:{n}        chunks of CHUNK tokens in join order (sequence number s is at
+                  line:{(s-1)//CHUNK}[(s-1)%CHUNK])
+  tok:{token}     the token's record: seq, status, hashes, times, user who used it
+  fp:{hash}       live tokens of a device fingerprint (hashed by the API)
+  ip:{hash}       live tokens of an IP (hashed with IP_HASH_SALT by the API)
+
+Token states: waiting → ready → used | expired (a waiting token also expires after
+`maxAgeS`). A used token stays bound to the user who used it, so that user can retry a
+registration that failed for another reason; a used token gives its network's waiting
+place back (three *waiting* places per network, not three per drop); an expired token frees
+its device and IP.
+
+The admission loop is a chain of delayed `tick` calls to this object, one generation at a
+time: it starts on the first join, admits at `rate` per second (a token bucket credited for
+the time that really passed) while fewer than `maxConcurrent` tokens are ready, and stops
+when nobody is waiting; the next join starts a new generation. Each tick that admits
+schedules one durable timer (`sweepReady`) at the end of that batch's ready window.
+
+Events on `queue.{dropId}.{token}`: `queue_ready`, `queue_expired` and `queue_position`.
+Positions move for every waiting token whenever the head moves, so publishing all of them
+on every tick would cost O(waiting) per tick. Instead a tick that moved the line publishes
+positions to the first HEAD_WINDOW waiting tokens (about to be admitted, where the number
+matters most) and to SWEEP_BUDGET more taken round-robin from the rest of the line; each
+join publishes the joiner's first position. Status and heartbeat calls always compute the
+exact place on demand, in the API, from the mirror: each token's current view is written to
+the `queue_tokens` key-value bucket under `{dropId}.{token}` and the line's head and
+counters under `{dropId}._meta`, so status, heartbeat and stats never call this object.
+"""
+
+from apps.worker.queue import admission, join, tokens
+from apps.worker.queue.object import queue_admission
+
+__all__ = ["admission", "join", "queue_admission", "tokens"]

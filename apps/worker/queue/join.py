@@ -1,0 +1,147 @@
+"""Joining the line: a batch of people per invocation (the API's group commit).
+
+Each join gets the next sequence number, so places stay exact; the device and network
+limits are checked per person, so one refused join fails only itself.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any
+
+from apps.worker import calls, effects
+from apps.worker.queue.line import Holders
+from apps.worker.queue.object import (
+    STALE_LOOP_MS,
+    TICK,
+    Ctx,
+    Meta,
+    Record,
+    chunk_key,
+    config_of,
+    hash_arg,
+    new_meta,
+    parse_config,
+    queue_admission,
+)
+from apps.worker.queue.views import Emit, announce, emit, view_of
+from drop.contracts import QueueConfig
+from drop.domain.queue_rules import make_queue_token
+
+MAX_BATCH = 500
+JOIN_FIELDS = ("token", "status", "position", "aheadOfYou", "totalInQueue", "estimatedWaitSeconds")
+
+
+def start_loop(ctx: Ctx, meta: Meta, now: int) -> None:
+    """Start a new generation of the admission loop unless one is running."""
+    loop = meta["loop"]
+    if loop["active"] and now - loop["lastTickAt"] < STALE_LOOP_MS:
+        return
+    rate = config_of(meta).rate
+    loop.update(
+        active=True,
+        gen=loop["gen"] + 1,
+        credit=min(1.0, rate * TICK.total_seconds()),
+        lastTickAt=now,
+    )
+    calls.send(ctx, calls.QUEUE_TICK, {"gen": loop["gen"]}, key=ctx.key())
+
+
+def refusal(status: int, code: str, message: str) -> dict[str, Any]:
+    return {"error": {"status": status, "code": code, "message": message}}
+
+
+def _check(item: Any, cfg: QueueConfig, holders: Holders) -> tuple[str, str] | dict[str, Any]:
+    try:
+        fp, ip = hash_arg(item, "fingerprintHash"), hash_arg(item, "ipHash")
+    except Exception:
+        return refusal(400, "invalid_request", "fingerprintHash and ipHash must be hex digests")
+    if len(holders.lists[f"fp:{fp}"]) >= cfg.max_per_fingerprint:
+        return refusal(
+            409, "queue_fingerprint_limit", "this device already has a place in this queue"
+        )
+    if len(holders.lists[f"ip:{ip}"]) >= cfg.max_per_ip:
+        return refusal(
+            409, "queue_ip_limit", f"at most {cfg.max_per_ip} waiting places per network"
+        )
+    return fp, ip
+
+
+def _hashes(item: Any) -> list[str]:
+    if not isinstance(item, dict):
+        return []
+    return [f"fp:{item.get('fingerprintHash')}", f"ip:{item.get('ipHash')}"]
+
+
+@queue_admission.handler()
+async def joinBatch(ctx: Ctx, req: dict[str, Any]) -> dict[str, Any]:
+    """Give each person in the batch a place in line; `results[i]` is `{"ok": ...}` or
+    `{"error": ...}`. `config` carries the API's queue settings."""
+    drop_id = ctx.key()
+    items = list(req.get("joins") or [])[:MAX_BATCH]
+    cfg = parse_config(req.get("config"))
+    meta_f = ctx.get("meta", type_hint=dict)
+    holders = Holders(ctx)
+    await holders.load([k for item in items for k in _hashes(item)])
+    meta = dict(await meta_f or new_meta(cfg))
+    meta["cfg"] = cfg.wire()
+
+    def stamp() -> dict[str, Any]:
+        """The clock and each token's secret part, journaled together."""
+        return {"now": int(time.time() * 1000), "random": [secrets.token_hex(16) for _ in items]}
+
+    drawn = await ctx.run_typed("join stamp", stamp)
+    now = int(drawn["now"])
+    results: list[dict[str, Any]] = []
+    announced: list[Emit] = []
+    chunks: dict[str, list[list[Any]]] = {}
+    for item, random_part in zip(items, drawn["random"], strict=True):
+        checked = _check(item, cfg, holders)
+        if isinstance(checked, dict):
+            results.append(checked)
+            continue
+        fp, ip = checked
+        token = make_queue_token(drop_id, str(random_part))
+        seq = meta["tail"] + 1
+        key = chunk_key(seq)
+        if key not in chunks:
+            chunks[key] = list(await ctx.get(key, type_hint=list) or [])
+        wait_until = now + int(cfg.max_age_s * 1000)
+        chunks[key].append([token, now, wait_until])
+        rec: Record = {
+            "seq": seq,
+            "status": "waiting",
+            "fp": fp,
+            "ip": ip,
+            "joinedAt": now,
+            "waitUntil": wait_until,
+        }
+        meta["tail"], meta["waiting"] = seq, meta["waiting"] + 1
+        ctx.set(f"tok:{token}", rec)
+        holders.lists[f"fp:{fp}"].append(token)
+        holders.lists[f"ip:{ip}"].append(token)
+        view = view_of(drop_id, token, rec, meta, now)
+        announced.append(announce(drop_id, token, view, "queue_position", "j"))
+        answer = {k: view[k] for k in JOIN_FIELDS}
+        results.append({"ok": {"success": True, **answer, "expiresAt": view["expiresAt"]}})
+    for key, chunk in chunks.items():
+        ctx.set(key, chunk)
+    holders.save()
+    if announced:
+        start_loop(ctx, meta, now)
+    ctx.set("meta", meta)
+    await emit(ctx, "join events", drop_id, announced, meta=meta)
+    return {"results": results}
+
+
+@queue_admission.handler()
+async def joinQueue(ctx: Ctx, req: dict[str, Any]) -> dict[str, Any]:
+    """One join (a batch of one), for callers of the SPEC's `QueueAdmission/<id>/joinQueue`."""
+    joins = [{"fingerprintHash": req.get("fingerprintHash"), "ipHash": req.get("ipHash")}]
+    answer = await joinBatch(ctx, {"joins": joins, "config": req.get("config")})
+    result: dict[str, Any] = answer["results"][0]
+    if "error" in result:
+        err = result["error"]
+        raise effects.fail(str(err["code"]), str(err["message"]), int(err["status"]))
+    return dict(result["ok"])

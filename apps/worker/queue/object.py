@@ -1,0 +1,90 @@
+"""QueueAdmission (key = dropId): the object, its state layout and shared parsing."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+import restate
+from pydantic import ValidationError
+
+from apps.worker import effects
+from apps.worker.runtime import current
+from drop.contracts import QueueConfig
+from drop.domain.queue_rules import (
+    token_is_well_formed,
+)
+
+queue_admission = restate.VirtualObject("QueueAdmission", state_preload=False)
+
+TICK = timedelta(milliseconds=250)
+CHUNK = 256
+HEAD_WINDOW = 20
+SWEEP_BUDGET = 40
+# Head steps (admissions and max-age expiries) per tick: bounds the size of one invocation.
+MAX_STEPS = 500
+# Credit saved while a tick waits behind a burst of joins; also the largest admission burst.
+BURST_SECONDS = 2.0
+# A loop whose last tick is older than this is presumed broken and restarted by a join.
+STALE_LOOP_MS = 10_000
+
+_HASH = re.compile(r"^[0-9a-f]{16,128}$")
+
+Meta = dict[str, Any]
+Record = dict[str, Any]
+Ctx = restate.ObjectContext
+AnyCtx = restate.ObjectContext | restate.ObjectSharedContext
+
+
+def default_config() -> QueueConfig:
+    return QueueConfig.from_settings(current().queue)
+
+
+def config_of(meta: Meta) -> QueueConfig:
+    return QueueConfig.model_validate(meta["cfg"])
+
+
+def new_meta(cfg: QueueConfig) -> Meta:
+    return {
+        "cfg": cfg.wire(),
+        "tail": 0,
+        "head": 1,
+        "holes": [],
+        "waiting": 0,
+        "ready": 0,
+        "admitted": 0,
+        "used": 0,
+        "expired": 0,
+        "loop": {"active": False, "gen": 0, "credit": 0.0, "lastTickAt": 0, "ticks": 0},
+        "sweep": 0,
+    }
+
+
+def chunk_key(seq: int) -> str:
+    return f"line:{(seq - 1) // CHUNK}"
+
+
+def hash_arg(req: dict[str, Any], name: str) -> str:
+    value = str(req.get(name) or "")
+    if not _HASH.match(value):
+        raise effects.fail("invalid_request", f"{name} must be a lowercase hex digest", 400)
+    return value
+
+
+def parse_config(raw: Any) -> QueueConfig:
+    if raw is None:
+        return default_config()
+    try:
+        return QueueConfig.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise effects.fail("invalid_request", f"queue config {where}: {first['msg']}", 400) from exc
+
+
+async def record_of(ctx: AnyCtx, token: str) -> Record | None:
+    if not token_is_well_formed(token):
+        return None
+    raw = await ctx.get(f"tok:{token}", type_hint=dict)
+    return dict(raw) if raw else None

@@ -1,0 +1,124 @@
+"""What a token's holder sees, and the mirror and events that carry it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from apps.worker.queue.object import (
+    AnyCtx,
+    Meta,
+    Record,
+    config_of,
+)
+from apps.worker.runtime import current
+from drop import events
+from drop.domain.queue_rules import (
+    estimated_wait_seconds,
+    place_in_line,
+)
+
+
+def view_of(drop_id: str, token: str, rec: Record, meta: Meta, now: int) -> dict[str, Any]:
+    """What the token's holder may see (no hashes, no user id): the exact place in line."""
+    status = rec["status"]
+    position = ahead = wait = 0
+    expires_at: int | None = None
+    if status == "waiting":
+        cfg = config_of(meta)
+        position = place_in_line(rec["seq"], int(meta["head"]), meta["holes"])
+        ahead = position - 1
+        wait = estimated_wait_seconds(position, cfg.rate, meta["ready"], cfg.max_concurrent)
+        expires_at = rec["waitUntil"]
+    elif status == "ready":
+        expires_at = rec["expiresAt"]
+        if now >= rec["expiresAt"]:
+            status = "expired"  # its timer has not run yet, but it can no longer be used
+    return {
+        "token": token,
+        "dropId": drop_id,
+        "seq": rec["seq"],
+        "usedBy": rec.get("usedBy"),
+        "status": status,
+        "position": position,
+        "aheadOfYou": ahead,
+        "totalInQueue": meta["waiting"],
+        "estimatedWaitSeconds": wait,
+        "joinedAt": rec["joinedAt"],
+        "readyAt": rec.get("readyAt"),
+        "expiresAt": expires_at,
+        "updatedAt": now,
+    }
+
+
+@dataclass(frozen=True)
+class Emit:
+    """A token's view to store in `queue_tokens`, and the event announcing it (if any)."""
+
+    token: str
+    view: dict[str, Any]
+    type: str | None = None
+    data: dict[str, Any] | None = None
+    msg_id: str = ""
+
+
+def announce(drop_id: str, token: str, view: dict[str, Any], kind: str, tag: str) -> Emit:
+    data: dict[str, Any]
+    if kind == "queue_position":
+        keys = ("position", "estimatedWaitSeconds", "aheadOfYou", "totalInQueue")
+        data = {k: view[k] for k in keys}
+    elif kind == "queue_ready":
+        data = {"token": token, "expiresAt": view["expiresAt"]}
+    else:
+        data = {"token": token}
+    return Emit(token, view, kind, data, f"{drop_id}:q:{token}:{tag}")
+
+
+def line_view(meta: Meta) -> dict[str, Any]:
+    """The line's head and counters, mirrored so the API computes exact places itself."""
+    cfg = config_of(meta)
+    return {
+        "head": meta["head"],
+        "holes": meta["holes"],
+        "tail": meta["tail"],
+        "waiting": meta["waiting"],
+        "ready": meta["ready"],
+        "admitted": meta["admitted"],
+        "used": meta["used"],
+        "expired": meta["expired"],
+        "loopActive": meta["loop"]["active"],
+        "rate": cfg.rate,
+        "maxConcurrent": cfg.max_concurrent,
+    }
+
+
+async def emit(
+    ctx: AnyCtx, step: str, drop_id: str, *phases: list[Emit], meta: Meta | None = None
+) -> None:
+    """Store the views (and the line's, when given) and publish the events in one
+    journaled step, phase after phase (an expiry is published before the admission that
+    reuses its slot)."""
+    if not any(phases) and meta is None:
+        return
+
+    async def action() -> None:
+        bus = current().bus
+        kv = await bus.kv(events.QUEUE_TOKENS_BUCKET)
+        at = int(time.time() * 1000)
+        if meta is not None:
+            await kv.put(f"{drop_id}._meta", json.dumps(line_view(meta)).encode())
+
+        async def one(item: Emit) -> None:
+            await kv.put(f"{drop_id}.{item.token}", json.dumps(item.view).encode())
+            if item.type is not None:
+                event = events.Event(id=item.msg_id, type=item.type, data=item.data or {}, at=at)
+                subject = events.queue_subject(drop_id, item.token)
+                await bus.publish(subject, event.model_dump(), item.msg_id)
+
+        for phase in phases:
+            await asyncio.gather(*(one(item) for item in phase))
+
+    await ctx.run_typed(step, action)
