@@ -31,6 +31,8 @@ class RuntimeSettings(BaseSettings):
     port: int | None = None
     # Addresses whose X-Forwarded-For is believed (the web proxy); comma separated.
     forwarded_allow_ips: str = "127.0.0.1,::1"
+    # Server processes per app (api, sse, web): one per core where the machine has several.
+    workers: int = Field(default=1, ge=1, le=64)
 
     @property
     def production(self) -> bool:

@@ -1,4 +1,4 @@
 from apps.api.app import create_app
 from drop.serve import run
 
-run("api", create_app, 3003)
+run("api", "apps.entry:api", create_app, 3003)

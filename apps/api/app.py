@@ -57,6 +57,7 @@ def create_app(
         expose_headers=["X-Session-Token", "Retry-After"],
     )
     errors.install(app)
+    app.add_middleware(health.Liveness, state=state)
     app.include_router(health.router)
     app.include_router(drops.router)
     app.include_router(purchase.router)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from dataclasses import dataclass, field
 
 from apps.api.batching import GroupCommit, Item, Result
+from apps.api.proofs import ProofCache
 from apps.api.snapshots import DropIndex
 from drop.adapters import nats_bus
 from drop.adapters.nats_bus import Bus
@@ -29,9 +29,11 @@ class ApiState:
     index: DropIndex = field(default_factory=DropIndex)
     registrations: GroupCommit = field(init=False)
     joins: GroupCommit = field(init=False)
+    proofs: ProofCache = field(default_factory=ProofCache)
     bus: Bus | None = None
     _connector: asyncio.Task[None] | None = None
-    _restate_checked: tuple[float, bool] = (0.0, False)
+    restate_ok: bool = False
+    _probe: asyncio.Task[None] | None = None
 
     def __post_init__(self) -> None:
         self.registrations = GroupCommit(self._register_batch)
@@ -56,17 +58,15 @@ class ApiState:
         results: list[Result] = answer["results"]
         return results
 
-    async def restate_reachable(self, max_age_s: float = 1.0) -> bool:
-        """Restate's health, asked at most once a second however often /health is hit."""
-        at, ok = self._restate_checked
-        now = time.monotonic()
-        if now - at > max_age_s:
-            ok = await self.ingress.healthy()
-            self._restate_checked = (now, ok)
-        return ok
+    async def _probe_restate(self) -> None:
+        """Keep `restate_ok` current (once a second) for the liveness answer."""
+        while True:
+            self.restate_ok = await self.ingress.healthy()
+            await asyncio.sleep(1.0)
 
     def start(self) -> None:
         self._connector = asyncio.create_task(self._connect())
+        self._probe = asyncio.create_task(self._probe_restate())
 
     async def _connect(self) -> None:
         """Connect to NATS, retrying: the API starts (and reports unhealthy) without it."""
@@ -79,10 +79,11 @@ class ApiState:
         self.index.start(self.bus)
 
     async def stop(self) -> None:
-        if self._connector is not None:
-            self._connector.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._connector
+        for task in (self._connector, self._probe):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.registrations.close()
         await self.joins.close()
         await self.index.stop()

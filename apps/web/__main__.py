@@ -1,4 +1,4 @@
 from apps.web.app import create_app
-from drop.serve import run
+from drop.serve import run_streams
 
-run("web", create_app, 3000, timeout_graceful_shutdown=5)
+run_streams("web", create_app, 3000, timeout_graceful_shutdown=5)

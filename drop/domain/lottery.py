@@ -367,10 +367,15 @@ def inclusion_proof(ordered: Sequence[Participant], user_id: str) -> InclusionPr
     index = next((i for i, p in enumerate(ordered) if p.user_id == user_id), None)
     if index is None:
         return None
-    tree = merkle_tree(ordered)
-    text = leaf_text(user_id, ordered[index].effective_tickets, index)
+    return inclusion_at(ordered, merkle_tree(ordered), index)
+
+
+def inclusion_at(ordered: Sequence[Participant], tree: MerkleTree, index: int) -> InclusionProof:
+    """Inclusion proof of the participant at ``index`` from an already built tree: O(log N)."""
+    member = ordered[index]
+    text = leaf_text(member.user_id, member.effective_tickets, index)
     return InclusionProof(
-        user_id=user_id,
+        user_id=member.user_id,
         index=index,
         leaf=text,
         leaf_hash=leaf_hash(text),

@@ -95,7 +95,7 @@ class DropApi:
         return dict(r.json())
 
     async def proof(self, drop_id: str) -> dict[str, Any]:
-        r = await self.client.get(f"/api/drop/{drop_id}/lottery-proof")
+        r = await self.client.get(f"/api/drop/{drop_id}/lottery-proof?participants=true")
         assert r.status_code == 200, r.text
         return dict(r.json())
 

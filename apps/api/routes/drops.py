@@ -6,9 +6,8 @@ import time
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
 
-from apps.api import guards, idempotency, sessions
+from apps.api import guards, idempotency, proofs, sessions
 from apps.api.deps import Admin, DropId, NatsBus, State, UserId
 from apps.api.errors import ApiError
 from drop.contracts import DropConfig, RegisterIn
@@ -107,16 +106,52 @@ async def promote(dropId: DropId, state: State) -> Any:
     return await state.ingress.call("Drop", "promoteBackup", key=dropId)
 
 
+def _known(state: State, drop_id: str) -> dict[str, Any]:
+    """A drop from the index, or 404 at once: unknown ids never reach the durable layer."""
+    known = state.index.get(drop_id)
+    if known is None:
+        raise ApiError(404, "drop_not_found", f"drop {drop_id} does not exist")
+    return known
+
+
+def _cached(request: Request, rendered: proofs.Rendered) -> Response:
+    headers = {"ETag": rendered.etag, "Cache-Control": "public, max-age=31536000, immutable"}
+    if request.headers.get("if-none-match") == rendered.etag:
+        return Response(status_code=304, headers=headers)
+    return Response(rendered.body, media_type="application/json", headers=headers)
+
+
 @router.get("/drop/{dropId}/lottery-proof")
-async def lottery_proof(dropId: DropId, state: State) -> Any:
-    """The commitment before the draw; the whole proof after it."""
-    return await state.ingress.call("Drop", "getLotteryProof", key=dropId)
+async def lottery_proof(
+    dropId: DropId, request: Request, state: State, bus: NatsBus, participants: bool = False
+) -> Any:
+    """The commitment before the draw; the published proof after it (immutable). The
+    participant list, which a verifier needs to recompute the tree, comes with
+    `?participants=true`."""
+    known = _known(state, dropId)
+    async with guards.fail_closed("proof store"):
+        published = await state.proofs.get(bus, dropId)
+    if published is None:
+        if known.get("phase") == "registration":  # (as far as this mirror knows)
+            return {"available": False, "commitment": known.get("lotteryCommitment")}
+        return await state.ingress.call("Drop", "getLotteryProof", key=dropId)
+    return _cached(request, published.full if participants else published.lean)
 
 
 @router.get("/drop/{dropId}/inclusion-proof/{userId}")
-async def inclusion_proof(dropId: DropId, userId: UserId, state: State) -> Any:
+async def inclusion_proof(
+    dropId: DropId, userId: UserId, state: State, bus: NatsBus
+) -> dict[str, Any]:
     """A participant's Merkle inclusion proof against the published root."""
-    answer = await state.ingress.call("Drop", "getInclusionProof", {"userId": userId}, key=dropId)
-    if not answer.get("available") and state.index.get(dropId) is None:
-        raise ApiError(404, "drop_not_found", f"drop {dropId} does not exist")
-    return JSONResponse(answer)
+    known = _known(state, dropId)
+    async with guards.fail_closed("proof store"):
+        published = await state.proofs.get(bus, dropId)
+    if published is None:
+        if known.get("phase") == "registration":
+            return {"available": False}
+        answer: dict[str, Any] = await state.ingress.call(
+            "Drop", "getInclusionProof", {"userId": userId}, key=dropId
+        )
+        return answer
+    found = published.inclusion(userId)
+    return {"available": True, "proof": found} if found is not None else {"available": False}
