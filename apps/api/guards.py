@@ -134,22 +134,28 @@ async def after_registration(
     registration ran, so a registration that failed can be retried by the same user."""
 
 
+# The original service's messages (SPEC §9): clients re-join the waiting room on them.
+TOKEN_REQUIRED = "Queue token required"
+TOKEN_INVALID = "Invalid or expired queue token"
+TOKEN_NOT_READY = "Queue token not ready - please wait for your turn"
+
+
 async def _ready_token(state: ApiState, drop_id: str, body: RegisterIn) -> str:
     token = body.queue_token
     if not token:
-        raise ApiError(403, "queue_token_required", "join the waiting room first (queueToken)")
+        raise ApiError(400, "queue_token_required", TOKEN_REQUIRED)
     answer = await state.ingress.call("QueueAdmission", "checkToken", {"token": token}, key=drop_id)
     if not answer.get("found"):
         if token_belongs_to(token, drop_id) or not token_is_well_formed(token):
-            raise ApiError(403, "queue_token_invalid", "this queue token does not exist")
-        raise ApiError(403, "queue_token_wrong_drop", "this queue token is for another drop")
+            raise ApiError(403, "queue_token_invalid", TOKEN_INVALID)
+        raise ApiError(403, "queue_token_wrong_drop", TOKEN_INVALID)
     status = answer.get("status")
     if status == "used" and answer.get("usedBy") != body.user_id:
-        raise ApiError(409, "queue_token_used", "this queue token has already been used")
+        raise ApiError(403, "queue_token_used", TOKEN_INVALID)
     if status == "expired":
-        raise ApiError(410, "queue_token_expired", "this queue token has expired; join again")
+        raise ApiError(403, "queue_token_expired", TOKEN_INVALID)
     if status == "waiting":
-        raise ApiError(403, "queue_token_not_ready", "wait until the waiting room admits you")
+        raise ApiError(429, "queue_token_not_ready", TOKEN_NOT_READY)
     return token
 
 

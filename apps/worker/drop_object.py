@@ -240,7 +240,7 @@ async def runLottery(
         ctx.object_send(
             applyOutcome,
             participant_key(config.drop_id, user_id),
-            {"outcome": "backup", "backupPosition": i, "atMs": now},
+            {"outcome": "backup_winner", "backupPosition": i, "atMs": now},
         )
     drawn = set(proof.winners) | set(proof.backups)
     losers = [e[0] for e in entries if e[0] not in drawn]

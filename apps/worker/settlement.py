@@ -23,7 +23,7 @@ async def notifyLost(ctx: restate.Context, req: dict[str, Any]) -> None:
         ctx.object_send(
             applyOutcome,
             participant_key(req["dropId"], user_id),
-            {"outcome": "lost", "atMs": req["atMs"]},
+            {"outcome": "loser", "atMs": req["atMs"]},
         )
 
 
