@@ -167,6 +167,16 @@ ParticipantStatus = Literal[
 PARTICIPANT_STATUSES: tuple[ParticipantStatus, ...] = get_args(ParticipantStatus)
 
 
+def backups_ahead(status: object, backup_position: object) -> int | None:
+    """Backups drawn ahead of this one (`backupsAhead`, SPEC §9); None unless a backup winner.
+
+    Counted from the draw order: promotions of those ahead are not subtracted.
+    """
+    if status != "backup_winner" or not isinstance(backup_position, int):
+        return None
+    return max(0, backup_position - 1)
+
+
 class UserState(Wire):
     """A user's status in a drop (the SSE `user` event and `drop.{id}.user.{uid}` payload)."""
 
@@ -195,10 +205,7 @@ class UserState(Wire):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def backups_ahead(self) -> int | None:
-        """Backups drawn ahead of this one (SPEC §9); None unless a backup winner."""
-        if self.status != "backup_winner" or self.backup_position is None:
-            return None
-        return max(0, self.backup_position - 1)
+        return backups_ahead(self.status, self.backup_position)
 
 
 class RolloverOut(Wire):

@@ -35,6 +35,7 @@ from drop.adapters.behavior_store import BehaviorStore
 from drop.adapters.nats_bus import Bus
 from drop.adapters.pow_store import IssuedChallenge, PowStore
 from drop.adapters.rate_limit import RateLimitContention, RateLimiter
+from drop.adapters.restate_ingress import DurableCallError
 from drop.contracts import BehaviorSignalsIn, QueueConfig, RegisterIn
 from drop.domain import pow as pow_rules
 from drop.domain import trust
@@ -119,12 +120,7 @@ async def check_registration(
     if state.api.bot_check_enabled:
         await _bot_check(state, bus, drop_id, body, token)
     if token is not None:
-        await state.ingress.call(
-            "QueueAdmission",
-            "markTokenUsed",
-            {"token": token, "userId": body.user_id},
-            key=drop_id,
-        )
+        await _spend_token(state, drop_id, token, body.user_id)
 
 
 async def after_registration(
@@ -157,6 +153,28 @@ async def _ready_token(state: ApiState, drop_id: str, body: RegisterIn) -> str:
     if status == "waiting":
         raise ApiError(429, "queue_token_not_ready", TOKEN_NOT_READY)
     return token
+
+
+_SPEND_REFUSALS = {
+    "queue_token_invalid": (403, TOKEN_INVALID),
+    "queue_token_used": (403, TOKEN_INVALID),
+    "queue_token_expired": (403, TOKEN_INVALID),
+    "queue_token_not_ready": (429, TOKEN_NOT_READY),
+}
+
+
+async def _spend_token(state: ApiState, drop_id: str, token: str, user_id: str) -> None:
+    """Mark the token used; a token that changed since it was checked (spent by someone
+    else meanwhile, or expired) is refused with the same messages as the check."""
+    try:
+        await state.ingress.call(
+            "QueueAdmission", "markTokenUsed", {"token": token, "userId": user_id}, key=drop_id
+        )
+    except DurableCallError as exc:
+        refusal = _SPEND_REFUSALS.get(exc.code or "")
+        if refusal is None:
+            raise
+        raise ApiError(refusal[0], str(exc.code), refusal[1]) from exc
 
 
 async def _bot_check(
