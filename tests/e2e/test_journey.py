@@ -203,7 +203,9 @@ async def test_two_shoppers_enter_draw_buy_and_verify(browser: Browser, site: We
         assert body["queueToken"], "registered without a waiting-room token"
         pow_ = body["botValidation"]
         assert pow_["powSolution"] and pow_["powChallenge"]
-        assert body["behaviorSignals"]["mouseMoves"] > 0
+        assert body["behaviorSignals"]["mouseMovements"] > 0
+        assert json.loads(body["behaviorSignals"]["interactionPatterns"])["intervals"]
+        assert 1 < pow_["fingerprintConfidence"] <= 100  # the 0-100 scale
         assert body["location"] == {"lat": SOHO["latitude"], "lng": SOHO["longitude"]}
 
         # --- Bob enters too (3 tickets, no location) -------------------------------------
