@@ -20,20 +20,13 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, Request, async_playwright, expect
 
-from tests.e2e.support import ADMIN_SECRET, WebStack, start_web_stack
+from tests.e2e.support import ADMIN_SECRET, CHROMIUM_ARGS, WebStack, start_web_stack
 from tests.support.api_client import uid
 from tests.support.stack import Stack
 
 pytestmark = pytest.mark.e2e
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 SOHO = {"latitude": 51.5136, "longitude": -0.1365}
 # A datetime-local value `hours` from now, in the browser's time zone.
 LOCAL_INPUT = """hours => {
