@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, computed_field
 from pydantic.alias_generators import to_camel
 
 from drop.settings import QueueSettings
@@ -14,6 +14,8 @@ Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 
 
 class Wire(BaseModel):
+    """Unknown fields are ignored, never refused (SPEC §9): clients may send more."""
+
     model_config = ConfigDict(
         alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True
     )
@@ -22,20 +24,12 @@ class Wire(BaseModel):
         return self.model_dump(by_alias=True, mode="json")
 
 
-class StrictWire(Wire):
-    """Request bodies: unknown fields are refused rather than silently ignored."""
-
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
-    )
-
-
-class LatLngIn(StrictWire):
+class LatLngIn(Wire):
     lat: float = Field(ge=-90, le=90)
     lng: float = Field(ge=-180, le=180)
 
 
-class DropConfig(StrictWire):
+class DropConfig(Wire):
     """What creates a drop (SPEC §3), plus the product shown on its page."""
 
     drop_id: Id
@@ -54,25 +48,39 @@ class DropConfig(StrictWire):
     image_url: str = Field(default="", max_length=500)
 
 
-class BotValidation(StrictWire):
+class BotValidation(Wire):
     fingerprint: str = Field(min_length=1, max_length=200)
-    fingerprint_confidence: float = Field(ge=0, le=1)
+    fingerprint_confidence: float = Field(
+        ge=0, le=100, description="0-100 (SPEC §9); 90 means 90 % sure"
+    )
     timing_ms: int = Field(ge=0)
     pow_solution: str = Field(min_length=1, max_length=64)
     pow_challenge: str = Field(min_length=1, max_length=100)
 
 
+MAX_SIGNAL_COUNT = 1_000_000
+MAX_TIME_ON_PAGE_MS = 86_400_000
+MAX_INTERACTION_PATTERNS = 8_192
+SignalCount = Annotated[int, Field(ge=0, le=MAX_SIGNAL_COUNT)]
+
+
 class BehaviorSignalsIn(Wire):
-    mouse_moves: int = Field(default=0, ge=0)
-    scrolls: int = Field(default=0, ge=0)
-    key_presses: int = Field(default=0, ge=0)
-    focus_changes: int = Field(default=0, ge=0)
-    visibility_changes: int = Field(default=0, ge=0)
-    time_on_page_ms: int = Field(default=0, ge=0)
-    interaction_variance: float = Field(default=0.0, ge=0, le=1)
+    """What a browser observed before registering (SPEC §9 names)."""
+
+    mouse_movements: SignalCount = 0
+    scroll_events: SignalCount = 0
+    key_presses: SignalCount = 0
+    focus_blur_events: SignalCount = 0
+    visibility_changes: SignalCount = 0
+    time_on_page: int = Field(default=0, ge=0, le=MAX_TIME_ON_PAGE_MS, description="ms")
+    interaction_patterns: str = Field(
+        default="",
+        max_length=MAX_INTERACTION_PATTERNS,
+        description="JSON-encoded; arrays of numbers in it are read as ms between interactions",
+    )
 
 
-class RegisterIn(StrictWire):
+class RegisterIn(Wire):
     user_id: Id
     tickets: int = Field(ge=1, le=100)
     bot_validation: BotValidation | None = None
@@ -106,11 +114,11 @@ class RegisterOut(Wire):
     in_geo_zone: bool
 
 
-class UserIn(StrictWire):
+class UserIn(Wire):
     user_id: Id
 
 
-class PurchaseIn(StrictWire):
+class PurchaseIn(Wire):
     user_id: Id
     purchase_token: str = Field(min_length=1, max_length=1000)
 
@@ -161,9 +169,21 @@ class DropState(Wire):
     version: int = 0
 
 
+# The only user status values, on streams and in every response (SPEC §9).
 ParticipantStatus = Literal[
-    "registered", "winner", "backup", "purchased", "expired", "lost", "not_registered"
+    "not_registered", "registered", "winner", "backup_winner", "loser", "purchased", "expired"
 ]
+PARTICIPANT_STATUSES: tuple[ParticipantStatus, ...] = get_args(ParticipantStatus)
+
+
+def backups_ahead(status: object, backup_position: object) -> int | None:
+    """Backups drawn ahead of this one (`backupsAhead`, SPEC §9); None unless a backup winner.
+
+    Counted from the draw order: promotions of those ahead are not subtracted.
+    """
+    if status != "backup_winner" or not isinstance(backup_position, int):
+        return None
+    return max(0, backup_position - 1)
 
 
 class UserState(Wire):
@@ -191,6 +211,11 @@ class UserState(Wire):
     in_geo_zone: bool = False
     version: int = 0
 
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def backups_ahead(self) -> int | None:
+        return backups_ahead(self.status, self.backup_position)
+
 
 class RolloverOut(Wire):
     balance: int
@@ -214,7 +239,7 @@ class ErrorOut(Wire):
     details: list[ErrorDetail] | None = None
 
 
-class QueueConfig(StrictWire):
+class QueueConfig(Wire):
     """The waiting room's parameters, sent by the API (from its settings) with every join."""
 
     rate: float = Field(gt=0, le=100_000, description="admissions per second")
@@ -236,10 +261,10 @@ class QueueConfig(StrictWire):
         )
 
 
-class QueueJoinIn(StrictWire):
+class QueueJoinIn(Wire):
     fingerprint: str = Field(min_length=1, max_length=200)
 
 
-class QueueHeartbeatIn(StrictWire):
+class QueueHeartbeatIn(Wire):
     token: str = Field(min_length=1, max_length=200)
     behavior_signals: BehaviorSignalsIn | None = None

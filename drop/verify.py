@@ -1,8 +1,9 @@
-"""Outside verifier of a published lottery proof.
+"""Outside verifier of a published lottery proof or of one participant's inclusion proof.
 
 Usage: ``python -m drop.verify proof.json`` (``-`` reads stdin). The file holds the wire
-form of a lottery proof, or the API response ``{"available": true, "proof": {...}}``.
-Exit status: 0 when every check passes, 1 on any mismatch, 2 when the input is unreadable.
+form of a lottery proof or of an inclusion proof, or the API response
+``{"available": true, "proof": {...}}`` of either. Exit status: 0 when every check passes,
+1 on any mismatch, 2 when the input is unreadable.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import sys
 from collections.abc import Mapping
 from typing import TextIO
 
-from drop.domain.lottery import LotteryProof, check_proof
+from drop.domain.lottery import InclusionProof, LotteryProof, check_proof
 
 EXIT_OK, EXIT_MISMATCH, EXIT_UNREADABLE = 0, 1, 2
 
@@ -25,22 +26,37 @@ def _read(path: str) -> object:
         return json.load(handle)
 
 
-def load_proof(data: object) -> LotteryProof:
+def load_proof(data: object) -> LotteryProof | InclusionProof:
     """Parse a proof, unwrapping an API response; ValueError when it is not one."""
-    if isinstance(data, Mapping) and "proof" in data and "dropId" not in data:
+    if isinstance(data, Mapping) and "available" in data:
         if data.get("available") is False:
             raise ValueError("the response says the proof is not available yet")
-        data = data["proof"]
+        data = data.get("proof")
     if not isinstance(data, Mapping):
         raise ValueError("the proof must be a JSON object")
+    if "leaf" in data:
+        return InclusionProof.from_wire(data)
     return LotteryProof.from_wire(data)
+
+
+def report_inclusion(proof: InclusionProof, out: TextIO) -> bool:
+    """Print the recomputed leaf and whether it links to the root; True when it does."""
+    print(f"Leaf {proof.leaf!r} (index {proof.index}), {len(proof.steps)} steps", file=out)
+    ok = proof.verified()
+    print(
+        f"VERIFIED: the leaf is included under root {proof.root}."
+        if ok
+        else "NOT VERIFIED: the leaf does not link to the root.",
+        file=out,
+    )
+    return ok
 
 
 def report(proof: LotteryProof, out: TextIO) -> bool:
     """Print one line per check and the problems found; True when all checks pass."""
     print(
         f"Drop {proof.drop_id}: {proof.participant_count} participants, "
-        f"{len(proof.winners)} winners, {len(proof.backups)} backups",
+        f"{len(proof.winners)} winners, {len(proof.backups)} backup winners",
         file=out,
     )
     all_ok = True
@@ -70,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as exc:
         print(f"error: cannot read a proof from {args.proof}: {exc}", file=sys.stderr)
         return EXIT_UNREADABLE
+    if isinstance(proof, InclusionProof):
+        return EXIT_OK if report_inclusion(proof, sys.stdout) else EXIT_MISMATCH
     return EXIT_OK if report(proof, sys.stdout) else EXIT_MISMATCH
 
 

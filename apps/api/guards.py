@@ -123,25 +123,48 @@ async def check_registration(
     return token
 
 
+# The original service's messages (SPEC §9): clients re-join the waiting room on them.
+TOKEN_REQUIRED = "Queue token required"
+TOKEN_INVALID = "Invalid or expired queue token"
+TOKEN_NOT_READY = "Queue token not ready - please wait for your turn"
+
+# A token that changed between the check and the spend (in the registration batch) is
+# refused with the same messages as the check.
+_SPEND_REFUSALS = {
+    "queue_token_invalid": (403, TOKEN_INVALID),
+    "queue_token_used": (403, TOKEN_INVALID),
+    "queue_token_expired": (403, TOKEN_INVALID),
+    "queue_token_not_ready": (429, TOKEN_NOT_READY),
+}
+
+
+def refusal(status: int, code: str, message: str) -> ApiError:
+    """The API's answer to a refusal that came back from a batch."""
+    mapped = _SPEND_REFUSALS.get(code)
+    if mapped is not None:
+        return ApiError(mapped[0], code, mapped[1])
+    return ApiError(status, code, message)
+
+
 async def _ready_token(bus: Bus, drop_id: str, body: RegisterIn) -> str:
     """The token's state from the waiting room's mirror. The registration batch spends it
     for real (bound to this user, so a registration that failed can be retried by them)."""
     token = body.queue_token
     if not token:
-        raise ApiError(403, "queue_token_required", "join the waiting room first (queueToken)")
+        raise ApiError(400, "queue_token_required", TOKEN_REQUIRED)
     async with fail_closed("queue token store"):
         answer = await queue_view.token_view(bus, drop_id, token)
     if not answer.get("found"):
         if token_belongs_to(token, drop_id) or not token_is_well_formed(token):
-            raise ApiError(403, "queue_token_invalid", "this queue token does not exist")
-        raise ApiError(403, "queue_token_wrong_drop", "this queue token is for another drop")
+            raise ApiError(403, "queue_token_invalid", TOKEN_INVALID)
+        raise ApiError(403, "queue_token_wrong_drop", TOKEN_INVALID)
     status = answer.get("status")
     if status == "used" and answer.get("usedBy") != body.user_id:
-        raise ApiError(409, "queue_token_used", "this queue token has already been used")
+        raise ApiError(403, "queue_token_used", TOKEN_INVALID)
     if status == "expired":
-        raise ApiError(410, "queue_token_expired", "this queue token has expired; join again")
+        raise ApiError(403, "queue_token_expired", TOKEN_INVALID)
     if status == "waiting":
-        raise ApiError(403, "queue_token_not_ready", "wait until the waiting room admits you")
+        raise ApiError(429, "queue_token_not_ready", TOKEN_NOT_READY)
     return token
 
 

@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
@@ -98,6 +99,15 @@ def create_app(
                 await holder.pop("rt").stop()
 
     app = SseApp(title="Product Drop sse", lifespan=lifespan)
+    # Pages on another allowed origin open the streams directly (SPEC §9). The middleware
+    # only adds headers to the response start; stream bodies bypass it (see RAW_SEND).
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=api_settings.cors_origin_list,
+        allow_credentials=True,
+        allow_methods=["GET", "OPTIONS"],
+        allow_headers=["Last-Event-ID", "Cache-Control", "Content-Type"],
+    )
 
     def open_stream(
         rt: Runtime,

@@ -50,6 +50,8 @@ class Runtime:
     queue: StreamTail
     index: KeyValue
     queue_tokens: KeyValue
+    rollover: KeyValue
+    loyalty: KeyValue
     gate: Gate = field(init=False)
     listeners: set[Listener[Any]] = field(default_factory=set)
     draining: bool = False
@@ -116,6 +118,8 @@ class Runtime:
             queue=queue,
             index=index,
             queue_tokens=await bus.kv(events.QUEUE_TOKENS_BUCKET),
+            rollover=await bus.kv(events.ROLLOVER_BUCKET),
+            loyalty=await bus.kv(events.LOYALTY_BUCKET),
         )
         runtime._clock = asyncio.get_running_loop().create_task(runtime._run_clock())
         return runtime

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from apps.sse import frames, snapshots
 from apps.sse.fanout import Item
 from apps.sse.runtime import Runtime
 from drop import events
-from drop.contracts import UserState
+from drop.contracts import UserState, backups_ahead
 
 _SECRET_FIELDS = ("token", "tokenExpiresAt")
 
@@ -24,6 +25,8 @@ def drop_frame(item: Item) -> bytes:
 def user_data(data: dict[str, Any], with_token: bool) -> dict[str, Any]:
     """A user's status; the purchase token only for the holder of that user's session."""
     out = {**data, "serverTime": frames.now_ms()}
+    if "backupsAhead" not in out:  # published before the field existed
+        out["backupsAhead"] = backups_ahead(out.get("status"), out.get("backupPosition"))
     if not with_token:
         for name in _SECRET_FIELDS:
             if name in out:
@@ -90,6 +93,23 @@ class QueueView:
         return b"".join(frame for frame in map(self.render, items) if frame)
 
 
+async def _newcomer(rt: Runtime, drop_id: str, user_id: str) -> dict[str, Any]:
+    """Someone not registered yet, with their real rollover balance and loyalty (SPEC §9):
+    the page prices the entry from them. Read from the mirrors the worker keeps."""
+    rollover, loyalty = await asyncio.gather(
+        snapshots.kv_json(rt.rollover, user_id), snapshots.kv_json(rt.loyalty, user_id)
+    )
+    known: dict[str, Any] = {}
+    balance = rollover.get("balance") if isinstance(rollover, dict) else None
+    if isinstance(balance, int) and not isinstance(balance, bool) and balance >= 0:
+        known["rollover_balance"] = balance
+    if isinstance(loyalty, dict):
+        tier, multiplier = loyalty.get("tier"), loyalty.get("multiplier")
+        if isinstance(tier, str) and isinstance(multiplier, int | float):
+            known.update(loyalty_tier=tier, loyalty_multiplier=float(multiplier))
+    return UserState(drop_id=drop_id, user_id=user_id, **known).wire()
+
+
 async def _user_snapshot(
     rt: Runtime, view: UserView, drop_id: str, user_id: str, state: dict[str, Any], at: int
 ) -> bytes:
@@ -97,7 +117,7 @@ async def _user_snapshot(
     latest = await snapshots.last_on_subject(
         rt.bus.js, events.DROPS_STREAM, events.drop_user_subject(drop_id, user_id)
     )
-    user = latest.data if latest is not None else UserState(drop_id=drop_id, user_id=user_id).wire()
+    user = latest.data if latest is not None else await _newcomer(rt, drop_id, user_id)
     view.drop_version = max(view.drop_version, int(state.get("version") or 0))
     if latest is not None:
         view.user_floor = max(view.user_floor, latest.seq)

@@ -70,7 +70,7 @@ async def applyOutcome(ctx: restate.ObjectContext, req: dict[str, Any]) -> None:
         )
         ctx.set("loyaltyRecorded", True)
     update: dict[str, Any] = {"status": outcome}
-    if outcome == "backup":
+    if outcome == "backup_winner":
         update["backup_position"] = int(req["backupPosition"])
     if outcome == "winner":
         update["deadline"] = int(req["deadline"])
@@ -106,7 +106,7 @@ async def settle(ctx: restate.ObjectContext) -> None:
         state = state.model_copy(update={"status": "expired", "token": None})
         state = await _credit(ctx, state, rollover.credits_for_lapsed_winner(state.paid_entries))
     else:
-        state = state.model_copy(update={"status": "lost"})
+        state = state.model_copy(update={"status": "loser"})
         state = await _credit(ctx, state, rollover.credits_for_loser(state.paid_entries))
     await _save(ctx, state, "settled")
 

@@ -39,10 +39,10 @@ async def publishOutcomes(ctx: restate.Context, req: dict[str, Any]) -> None:
     """Tell a chunk of people who were not drawn that they lost."""
     drop_id, at = str(req["dropId"]), int(req["atMs"])
     users = [
-        user_from_row(drop_id, int(position), row, status="lost", version=LOST_VERSION)
+        user_from_row(drop_id, int(position), row, status="loser", version=LOST_VERSION)
         for position, row in req["people"]
     ]
-    await _publish(ctx, "publish outcomes", users, "lost")
+    await _publish(ctx, "publish outcomes", users, "loser")
     for user in users:
         calls.send(ctx, calls.LOYALTY_RECORD, {"dropId": drop_id, "atMs": at}, key=user.user_id)
 
@@ -58,7 +58,7 @@ async def settleChunk(ctx: restate.Context, req: dict[str, Any]) -> None:
         if drawn:
             calls.send(ctx, calls.PARTICIPANT_SETTLE, None, key=f"{drop_id}:{row[0]}")
             continue
-        user = user_from_row(drop_id, int(position), row[:-1], status="lost")
+        user = user_from_row(drop_id, int(position), row[:-1], status="loser")
         if rollover.credits_for_loser(user.paid_entries) > 0:
             owed.append(user)
     credits = [

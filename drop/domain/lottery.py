@@ -31,6 +31,7 @@ from drop.domain.merkle import (
     ProofStep,
     leaf_hash,
     leaf_text,
+    proof_from_wire,
     proof_to_wire,
 )
 from drop.domain.merkle import verify_proof as verify_merkle_proof
@@ -273,14 +274,14 @@ class LotteryProof:
             "dropId": self.drop_id,
             "commitment": self.commitment,
             "secret": self.secret,
-            "merkleRoot": self.merkle_root,
+            "participantMerkleRoot": self.merkle_root,
             "participantCount": self.participant_count,
             "totalEffectiveTickets": self.total_effective_tickets,
             "seed": self.seed,
             "algorithm": self.algorithm,
             "timestamp": self.timestamp,
             "winners": list(self.winners),
-            "backups": list(self.backups),
+            "backupWinners": list(self.backups),
             "participants": [
                 {"userId": p.user_id, "effectiveTickets": p.effective_tickets}
                 for p in self.participants
@@ -294,14 +295,14 @@ class LotteryProof:
             drop_id=_str(d, "dropId"),
             commitment=_str(d, "commitment"),
             secret=_str(d, "secret"),
-            merkle_root=_str(d, "merkleRoot"),
+            merkle_root=_str(d, "participantMerkleRoot"),
             participant_count=_int(d, "participantCount"),
             total_effective_tickets=_int(d, "totalEffectiveTickets"),
             seed=_str(d, "seed"),
             algorithm=_str(d, "algorithm"),
             timestamp=_int(d, "timestamp"),
             winners=_str_list(d, "winners"),
-            backups=_str_list(d, "backups"),
+            backups=_str_list(d, "backupWinners"),
             participants=_participants(d),
         )
 
@@ -344,22 +345,58 @@ class InclusionProof:
 
     user_id: str
     index: int
-    leaf: str
+    effective_tickets: int
     leaf_hash: str
     root: str
     steps: tuple[ProofStep, ...]
 
+    @property
+    def leaf(self) -> str:
+        """The committed leaf text ``userId:effectiveTickets:index``."""
+        return leaf_text(self.user_id, self.effective_tickets, self.index)
+
+    def verified(self) -> bool:
+        """The leaf hashes to ``leaf_hash`` and the siblings link it to the root."""
+        return leaf_hash(self.leaf) == self.leaf_hash.lower() and verify_merkle_proof(
+            self.leaf_hash.lower(), self.steps, self.root
+        )
+
     def to_wire(self) -> dict[str, object]:
-        """The API shape ``{userId, index, leaf, leafHash, merkleRoot, proof[], verified}``."""
+        """The SPEC §9 shape ``{leaf: {userId, effectiveTickets, index}, leafHash,
+        proof: [sibling hex, leaf to root], merkleRoot, verified}`` plus ``proofSides``
+        (the side of each sibling) and ``leafText``."""
+        hashes, sides = proof_to_wire(self.steps)
         return {
-            "userId": self.user_id,
-            "index": self.index,
-            "leaf": self.leaf,
+            "leaf": {
+                "userId": self.user_id,
+                "effectiveTickets": self.effective_tickets,
+                "index": self.index,
+            },
+            "leafText": self.leaf,
             "leafHash": self.leaf_hash,
+            "proof": hashes,
+            "proofSides": sides,
             "merkleRoot": self.root,
-            "proof": proof_to_wire(self.steps),
-            "verified": verify_merkle_proof(self.leaf_hash, self.steps, self.root),
+            "verified": self.verified(),
         }
+
+    @classmethod
+    def from_wire(cls, d: Mapping[str, object]) -> InclusionProof:
+        """Parse the wire form; ValueError naming the first bad field."""
+        leaf = d.get("leaf")
+        if not isinstance(leaf, Mapping):
+            raise ValueError("inclusion proof field 'leaf' must be an object")
+        hashes, sides = d.get("proof"), d.get("proofSides")
+        if not isinstance(hashes, list) or not isinstance(sides, list):
+            raise ValueError("inclusion proof fields 'proof' and 'proofSides' must be lists")
+        return cls(
+            user_id=_str(leaf, "userId"),
+            index=_int(leaf, "index"),
+            effective_tickets=_int(leaf, "effectiveTickets"),
+            leaf_hash=_str(d, "leafHash"),
+            root=_str(d, "merkleRoot"),
+            steps=tuple(proof_from_wire(hashes, sides)),
+        )
 
 
 def inclusion_proof(ordered: Sequence[Participant], user_id: str) -> InclusionProof | None:
@@ -373,12 +410,12 @@ def inclusion_proof(ordered: Sequence[Participant], user_id: str) -> InclusionPr
 def inclusion_at(ordered: Sequence[Participant], tree: MerkleTree, index: int) -> InclusionProof:
     """Inclusion proof of the participant at ``index`` from an already built tree: O(log N)."""
     member = ordered[index]
-    text = leaf_text(member.user_id, member.effective_tickets, index)
+    tickets = member.effective_tickets
     return InclusionProof(
         user_id=member.user_id,
         index=index,
-        leaf=text,
-        leaf_hash=leaf_hash(text),
+        effective_tickets=tickets,
+        leaf_hash=leaf_hash(leaf_text(member.user_id, tickets, index)),
         root=tree.root,
         steps=tuple(tree.proof(index)),
     )

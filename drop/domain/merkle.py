@@ -9,7 +9,7 @@ hashed with itself), so its proof simply has no step for that level.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 _LEAF = b"\x00"
@@ -123,17 +123,19 @@ def verify_proof(leaf_hash: str, proof: Sequence[ProofStep], root: str) -> bool:
         return False
 
 
-def proof_to_wire(steps: Iterable[ProofStep]) -> list[dict[str, str]]:
-    """Proof as JSON-ready ``[{"hash", "side"}]``."""
-    return [{"hash": s.hash, "side": s.side} for s in steps]
+def proof_to_wire(steps: Iterable[ProofStep]) -> tuple[list[str], list[str]]:
+    """Proof as the wire's two parallel lists: sibling hashes and their sides, leaf to root."""
+    steps = list(steps)
+    return [s.hash for s in steps], [s.side for s in steps]
 
 
-def proof_from_wire(data: Iterable[Mapping[str, object]]) -> list[ProofStep]:
-    """Parse ``[{"hash", "side"}]``; ValueError on a malformed step."""
+def proof_from_wire(hashes: Sequence[object], sides: Sequence[object]) -> list[ProofStep]:
+    """Parse the two parallel lists; ValueError when they differ in length or a step is bad."""
+    if len(hashes) != len(sides):
+        raise ValueError(f"{len(hashes)} proof hashes but {len(sides)} sides")
     steps: list[ProofStep] = []
-    for item in data:
-        digest, side = item.get("hash"), item.get("side")
+    for digest, side in zip(hashes, sides, strict=True):
         if not isinstance(digest, str) or side not in SIDES:
-            raise ValueError(f"malformed proof step: {item!r}")
+            raise ValueError(f"malformed proof step: {digest!r} ({side!r})")
         steps.append(ProofStep(hash=digest, side=str(side)))
     return steps

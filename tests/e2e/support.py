@@ -20,6 +20,13 @@ from drop.devstack import Proc
 from tests.support.stack import Stack
 
 ADMIN_SECRET = "test-admin-secret"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 
 
 @asynccontextmanager

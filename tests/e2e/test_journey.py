@@ -20,20 +20,13 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, Request, async_playwright, expect
 
-from tests.e2e.support import ADMIN_SECRET, WebStack, start_web_stack
+from tests.e2e.support import ADMIN_SECRET, CHROMIUM_ARGS, WebStack, start_web_stack
 from tests.support.api_client import uid
 from tests.support.stack import Stack
 
 pytestmark = pytest.mark.e2e
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 SOHO = {"latitude": 51.5136, "longitude": -0.1365}
 # A datetime-local value `hours` from now, in the browser's time zone.
 LOCAL_INPUT = """hours => {
@@ -203,7 +196,9 @@ async def test_two_shoppers_enter_draw_buy_and_verify(browser: Browser, site: We
         assert body["queueToken"], "registered without a waiting-room token"
         pow_ = body["botValidation"]
         assert pow_["powSolution"] and pow_["powChallenge"]
-        assert body["behaviorSignals"]["mouseMoves"] > 0
+        assert body["behaviorSignals"]["mouseMovements"] > 0
+        assert json.loads(body["behaviorSignals"]["interactionPatterns"])["intervals"]
+        assert 1 < pow_["fingerprintConfidence"] <= 100  # the 0-100 scale
         assert body["location"] == {"lat": SOHO["latitude"], "lng": SOHO["longitude"]}
 
         # --- Bob enters too (3 tickets, no location) -------------------------------------

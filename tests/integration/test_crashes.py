@@ -62,7 +62,7 @@ async def test_worker_killed_during_the_draw(api: DropApi, bus: Bus, stack: Stac
     assert drawn["winnerCount"] == 20
     again = expected_draw(proof, inventory=20)
     assert list(again.winners) == proof["winners"]
-    assert list(again.backups) == proof["backups"]
+    assert list(again.backups) == proof["backupWinners"]
     winner_events = Counter(s for s, e in log.items if e["type"] == "winner")
     assert set(winner_events.values()) == {1}
     assert_no_duplicates(log)

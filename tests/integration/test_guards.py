@@ -8,6 +8,7 @@ plays as many networks as it needs without tripping over another test's rate lim
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -40,14 +41,16 @@ GUARDS_ON = {
     "MIN_TRUST_SCORE": "50",
 }
 HUMAN_SIGNALS = {
-    "mouseMoves": 40,
-    "scrolls": 4,
+    "mouseMovements": 40,
+    "scrollEvents": 4,
     "keyPresses": 6,
-    "focusChanges": 1,
+    "focusBlurEvents": 1,
     "visibilityChanges": 1,
-    "timeOnPageMs": 9000,
-    "interactionVariance": 0.5,
+    "timeOnPage": 9000,
+    "interactionPatterns": json.dumps({"intervals": [140, 820, 310, 1900, 95]}),
 }
+NO_BEHAVIOUR = {**{key: 0 for key in HUMAN_SIGNALS}, "interactionPatterns": ""}
+TOKEN_INVALID = "Invalid or expired queue token"
 
 
 def start_api(stack: Stack, name: str, env: dict[str, str]) -> tuple[str, Proc]:
@@ -128,7 +131,7 @@ async def solved(client: httpx.AsyncClient, ip: str | None = None) -> tuple[str,
     return challenge, pow_rules.solve(challenge, difficulty)
 
 
-def bot(pow_: tuple[str, str], confidence: float = 0.9, timing_ms: int = 4000) -> dict[str, Any]:
+def bot(pow_: tuple[str, str], confidence: float = 90, timing_ms: int = 4000) -> dict[str, Any]:
     return {
         "fingerprint": uid("fp"),
         "fingerprintConfidence": confidence,
@@ -161,8 +164,10 @@ async def register(
     )
 
 
-def refused(r: httpx.Response, status: int, code: str) -> None:
+def refused(r: httpx.Response, status: int, code: str, error: str | None = None) -> None:
     assert (r.status_code, r.json().get("code")) == (status, code), r.text
+    if error is not None:
+        assert r.json()["error"] == error
 
 
 async def test_challenge_route(client: httpx.AsyncClient) -> None:
@@ -180,23 +185,41 @@ async def test_valid_registration_passes_and_spends_the_token(client: httpx.Asyn
     assert r.status_code == 200, r.text
     assert (await status(client, drop_id, token))["status"] == "used"
     r = await register(client, drop_id, token=token, pow_=await solved(client))
-    refused(r, 409, "queue_token_used")
+    refused(r, 403, "queue_token_used", TOKEN_INVALID)
 
 
 async def test_queue_refusals_do_not_spend_the_challenge(client: httpx.AsyncClient) -> None:
     drop_id, other_drop = await create_drop(client), await create_drop(client)
     pow_ = await solved(client)
-    refused(await register(client, drop_id, token=None, pow_=pow_), 403, "queue_token_required")
+    refused(
+        await register(client, drop_id, token=None, pow_=pow_),
+        400,
+        "queue_token_required",
+        "Queue token required",
+    )
     foreign = await ready_token(client, other_drop)
     refused(
-        await register(client, drop_id, token=foreign, pow_=pow_), 403, "queue_token_wrong_drop"
+        await register(client, drop_id, token=foreign, pow_=pow_),
+        403,
+        "queue_token_wrong_drop",
+        TOKEN_INVALID,
     )
     forged = make_queue_token(drop_id, "ab" * 16)
-    refused(await register(client, drop_id, token=forged, pow_=pow_), 403, "queue_token_invalid")
+    refused(
+        await register(client, drop_id, token=forged, pow_=pow_),
+        403,
+        "queue_token_invalid",
+        TOKEN_INVALID,
+    )
     admitted = [await ready_token(client, drop_id) for _ in range(3)]  # the room holds 3
     waiting = (await join(client, drop_id))["token"]
     assert (await status(client, drop_id, waiting))["status"] == "waiting"
-    refused(await register(client, drop_id, token=waiting, pow_=pow_), 403, "queue_token_not_ready")
+    refused(
+        await register(client, drop_id, token=waiting, pow_=pow_),
+        429,
+        "queue_token_not_ready",
+        "Queue token not ready - please wait for your turn",
+    )
     # None of those refusals spent the challenge: it still lets a good request in.
     r = await register(client, drop_id, token=admitted[0], pow_=pow_)
     assert r.status_code == 200, r.text
@@ -239,10 +262,10 @@ async def test_a_challenge_replayed_concurrently_is_spent_once(client: httpx.Asy
 async def test_low_trust_is_refused_and_heartbeat_signals_count(client: httpx.AsyncClient) -> None:
     drop_id = await create_drop(client)
     token = await ready_token(client, drop_id)
-    fast_and_unsure = {"botValidation": bot(await solved(client), confidence=0.1, timing_ms=200)}
+    fast_and_unsure = {"botValidation": bot(await solved(client), confidence=10, timing_ms=200)}
     r = await register(client, drop_id, token=token, pow_=("", ""), **fast_and_unsure)
     refused(r, 403, "bot_suspected")
-    no_behaviour = {key: 0 for key in HUMAN_SIGNALS}
+    no_behaviour = NO_BEHAVIOUR
     r = await register(
         client, drop_id, token=token, pow_=await solved(client), behaviorSignals=no_behaviour
     )

@@ -65,7 +65,7 @@ async def test_full_lifecycle(api: DropApi, bus: Bus, stack: Stack, tmp_path: Pa
         assert drawn["winnerCount"] == 10
         assert now_ms() >= drawn["registrationEnd"]
         proof = (await api.proof(drop_id))["proof"]
-        winners, backups = proof["winners"], proof["backups"]
+        winners, backups = proof["winners"], proof["backupWinners"]
         assert len(backups) == 5
 
         lapsing = winners[0]
@@ -98,13 +98,13 @@ async def test_full_lifecycle(api: DropApi, bus: Bus, stack: Stack, tmp_path: Pa
     for user in users:
         r = await api.client.get(f"/api/drop/{drop_id}/inclusion-proof/{user}")
         inclusion = r.json()["proof"]
-        steps = merkle.proof_from_wire(inclusion["proof"])
-        assert merkle.verify_proof(inclusion["leafHash"], steps, proof["merkleRoot"])
-        assert inclusion["leaf"].startswith(f"{user}:")
+        steps = merkle.proof_from_wire(inclusion["proof"], inclusion["proofSides"])
+        assert merkle.verify_proof(inclusion["leafHash"], steps, proof["participantMerkleRoot"])
+        assert inclusion["leaf"]["userId"] == user and inclusion["verified"] is True
 
     loser = next(u for u in users if u not in winners and u not in backups)
     settled = await api.me(drop_id, loser)
-    assert settled["status"] == "lost"
+    assert settled["status"] == "loser"
     balance = (await api.client.get(f"/api/drop/rollover/{loser}")).json()["balance"]
     assert balance == min(10, settled["paidEntries"])
 
@@ -122,8 +122,8 @@ async def test_consecutive_drops_carry_rollover_and_loyalty(api: DropApi, bus: B
     credits = {}
     for user in winner_pool:
         me = await api.me(first, user)
-        assert me["status"] in ("expired", "lost")
-        credits[user] = 5 if me["status"] == "lost" else 5 // 2
+        assert me["status"] in ("expired", "loser")
+        credits[user] = 5 if me["status"] == "loser" else 5 // 2
         balance = (await api.client.get(f"/api/drop/rollover/{user}")).json()["balance"]
         assert balance == credits[user]
         stats = (await api.client.get(f"/api/drop/loyalty/{user}")).json()

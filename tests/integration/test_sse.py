@@ -24,7 +24,7 @@ from drop import devstack, events
 from drop.adapters.nats_bus import Bus
 from drop.contracts import DropState, TicketPricing, UserState
 from drop.domain.tokens import sign_session
-from drop.settings import ConnectionSettings, SecretSettings, SseSettings
+from drop.settings import ApiSettings, ConnectionSettings, SecretSettings, SseSettings
 from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration
@@ -52,6 +52,7 @@ class Stream:
     retry: list[int] = field(default_factory=list)
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     error: BaseException | None = None
+    untyped: list[Sse] = field(default_factory=list)  # payloads without `type` == `event:`
 
     async def pump(self) -> None:
         fields: dict[str, str] = {}
@@ -62,9 +63,10 @@ class Stream:
                 elif line == "":
                     if "data" in fields:
                         data = json.loads(fields["data"])
-                        await self.events.put(
-                            Sse(fields.get("event", "message"), data, fields.get("id"))
-                        )
+                        sse = Sse(fields.get("event", "message"), data, fields.get("id"))
+                        if data.get("type") != sse.event:
+                            self.untyped.append(sse)
+                        await self.events.put(sse)
                     fields = {}
                 else:
                     name, _, value = line.partition(":")
@@ -106,6 +108,7 @@ async def open_stream(
             task.cancel()
             with suppress(asyncio.CancelledError):
                 await task
+        assert stream.untyped == [], "every payload carries its event name as `type`"
 
 
 # --- an in-process server, for tests that need other settings -------------------------
@@ -248,6 +251,67 @@ async def test_connect_sends_snapshot_then_live_drop_and_user_events(sse: str, b
         assert (live_drop.event, live_drop.id) == ("drop", str(seq_drop))
         assert live_drop.data["participantCount"] == 1
         await s.nothing_more(0.3)
+
+
+async def test_first_user_event_of_a_newcomer_carries_their_mirrored_credits_and_loyalty(
+    sse: str, bus: Bus
+) -> None:
+    drop_id, user_id, stranger = new_id("d"), new_id("u"), new_id("u")
+    await publish_state(bus, drop_id, 1)
+    await (await bus.kv(events.ROLLOVER_BUCKET)).put(user_id, b'{"balance": 7}')
+    loyalty = {"multiplier": 1.2, "tier": "silver", "streak": 2, "dropsParticipated": 3}
+    await (await bus.kv(events.LOYALTY_BUCKET)).put(user_id, json.dumps(loyalty).encode())
+    async with (
+        open_stream(sse, f"/events/{drop_id}/{user_id}") as s,
+        open_stream(sse, f"/events/{drop_id}/{stranger}") as t,
+    ):
+        user = (await s.take(2))[1]
+        assert user.data["status"] == "not_registered"
+        assert user.data["rolloverBalance"] == 7
+        assert (user.data["loyaltyTier"], user.data["loyaltyMultiplier"]) == ("silver", 1.2)
+        nobody = (await t.take(2))[1]
+        assert (nobody.data["rolloverBalance"], nobody.data["loyaltyTier"]) == (0, "bronze")
+
+
+async def test_backup_winner_events_say_how_many_backups_are_ahead(sse: str, bus: Bus) -> None:
+    drop_id, user_id = new_id("d"), new_id("u")
+    await publish_state(bus, drop_id, 1)
+    await publish_user(bus, drop_id, user_id, 1, "backup_winner", backup_position=3)
+    async with open_stream(sse, f"/events/{drop_id}/{user_id}") as s:
+        user = (await s.take(2))[1]
+        assert (user.data["status"], user.data["backupsAhead"]) == ("backup_winner", 2)
+        await publish_user(bus, drop_id, user_id, 2, "winner", promoted=True)
+        live = await s.next()
+        assert (live.data["status"], live.data["backupsAhead"]) == ("winner", None)
+
+
+async def test_cors_for_allowed_origins_only(stack: Stack, bus: Bus) -> None:
+    drop_id, allowed, other = new_id("d"), "http://site.test:3000", "http://evil.test"
+    await publish_state(bus, drop_id, 1)
+    app = create_app(
+        SseSettings(),
+        ConnectionSettings(nats_url=stack.nats_url),
+        SECRETS,
+        ApiSettings(cors_origins=allowed),
+    )
+    path = f"/events/{drop_id}/u1"
+    preflight = {"access-control-request-method": "GET"}
+    async with serve(app) as base, httpx.AsyncClient(base_url=base) as client:
+        ok = await client.options(path, headers={"origin": allowed, **preflight})
+        assert ok.status_code == 200
+        assert ok.headers["access-control-allow-origin"] == allowed
+        assert ok.headers["access-control-allow-credentials"] == "true"
+        refused = await client.options(path, headers={"origin": other, **preflight})
+        assert refused.status_code == 400
+        assert "access-control-allow-origin" not in refused.headers
+        async with open_stream(base, path, {"origin": allowed}) as s:
+            assert s.response.headers["access-control-allow-origin"] == allowed
+            assert s.response.headers["access-control-allow-credentials"] == "true"
+            await s.take(2)  # streamed, not buffered behind the middleware
+            seq = await publish_user(bus, drop_id, "u1", 1)
+            assert (await s.next()).id == str(seq)
+        async with open_stream(base, path, {"origin": other}) as s:
+            assert "access-control-allow-origin" not in s.response.headers
 
 
 async def test_unknown_drop_is_404_and_bad_ids_are_400(sse: str) -> None:
@@ -457,7 +521,7 @@ async def test_queue_stream_sends_current_state_then_live_events(sse: str, bus: 
         open_stream(sse, f"/events/queue/{drop_id}/{fresh}") as f,
     ):
         snap = await s.next()
-        assert (snap.event, snap.data) == ("queue_position", position)
+        assert (snap.event, snap.data) == ("queue_position", {**position, "type": snap.event})
         from_kv = await f.next()
         assert from_kv.event == "queue_position" and from_kv.data["position"] == 2
         ready = events.Event(
@@ -465,7 +529,8 @@ async def test_queue_stream_sends_current_state_then_live_events(sse: str, bus: 
         )
         seq = await bus.publish(subject, ready.model_dump(), ready.id)
         live = await s.next()
-        assert (live.event, live.id, live.data) == ("queue_ready", str(seq), ready.data)
+        assert (live.event, live.id) == ("queue_ready", str(seq))
+        assert live.data == {**ready.data, "type": "queue_ready"}
         await f.nothing_more(0.2)
     async with open_stream(
         sse, f"/events/queue/{drop_id}/{token}", {"last-event-id": snap.id or ""}

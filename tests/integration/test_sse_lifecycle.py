@@ -15,7 +15,7 @@ from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration
 
-LOCAL = ("serverTime", "reason")  # added by the sse service to what the worker published
+LOCAL = ("serverTime", "reason", "type")  # added by the sse service to what the worker published
 
 
 def published(log: EventLog, subject: str, after_version: int) -> list[dict[str, Any]]:
@@ -79,7 +79,7 @@ async def test_a_drop_as_seen_by_a_winner_a_loser_a_promoted_backup_and_stranger
         await log.phase(drop_id, "purchase", timeout=30)
         proof = (await api.proof(drop_id))["proof"]
         buyer, lapsing = proof["winners"]
-        backup = proof["backups"][0]
+        backup = proof["backupWinners"][0]
         losers = [u for u in users if u not in (buyer, lapsing, backup)]
         seen: dict[str, list[Sse]] = {u: [] for u in users}
         await collect(mine[buyer], seen[buyer], user_is("winner"))
@@ -91,7 +91,7 @@ async def test_a_drop_as_seen_by_a_winner_a_loser_a_promoted_backup_and_stranger
         finals = {buyer: user_is("purchased"), lapsing: user_is("expired")}
         finals[backup] = user_is("purchased")
         for user in users:
-            await collect(mine[user], seen[user], completed, finals.get(user, user_is("lost")))
+            await collect(mine[user], seen[user], completed, finals.get(user, user_is("loser")))
         watched: dict[str, list[Sse]] = {u: [] for u in users}
         for user in users:
             await collect(strangers[user], watched[user], completed)
@@ -112,9 +112,9 @@ async def test_a_drop_as_seen_by_a_winner_a_loser_a_promoted_backup_and_stranger
     assert statuses[buyer][0] == "winner" and statuses[buyer][-1] == "purchased"
     assert any(e.data.get("token") for e in seen[buyer] if e.event == "user")
     assert statuses[lapsing][0] == "winner" and statuses[lapsing][-1] == "expired"
-    assert statuses[backup][0] == "backup" and statuses[backup][-1] == "purchased"
+    assert statuses[backup][0] == "backup_winner" and statuses[backup][-1] == "purchased"
     for user in losers:
-        assert statuses[user][0] == "lost"
+        assert statuses[user][0] == "loser"
     phases = [e.data["phase"] for e in seen[buyer] if e.event == "drop"]
     assert phases == sorted(phases, key=["registration", "purchase", "completed"].index)
 

@@ -2,6 +2,7 @@ import hashlib
 import itertools
 from collections import Counter
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -10,6 +11,7 @@ from hypothesis import strategies as st
 from drop.domain.lottery import (
     ALGORITHM,
     FenwickTree,
+    InclusionProof,
     LotteryProof,
     Participant,
     RandomStream,
@@ -276,8 +278,8 @@ def test_wire_round_trip() -> None:
     proof = _proof()
     wire = proof.to_wire()
     assert set(wire) == {
-        "dropId", "commitment", "secret", "merkleRoot", "participantCount",
-        "totalEffectiveTickets", "seed", "algorithm", "timestamp", "winners", "backups",
+        "dropId", "commitment", "secret", "participantMerkleRoot", "participantCount",
+        "totalEffectiveTickets", "seed", "algorithm", "timestamp", "winners", "backupWinners",
         "participants",
     }  # fmt: skip
     assert wire["participants"][0] == {"userId": "user000", "effectiveTickets": 5}  # type: ignore[index]
@@ -334,8 +336,50 @@ def test_inclusion_proof_verifies() -> None:
         assert verify_merkle_proof(inc.leaf_hash, inc.steps, proof.merkle_root)
         wire = inc.to_wire()
         assert wire["verified"] is True
-        assert wire["leaf"] == f"{p.user_id}:{p.effective_tickets}:{inc.index}"
+        assert wire["leaf"] == {
+            "userId": p.user_id,
+            "effectiveTickets": p.effective_tickets,
+            "index": inc.index,
+        }
+        assert wire["leafText"] == f"{p.user_id}:{p.effective_tickets}:{inc.index}"
+        assert InclusionProof.from_wire(wire) == inc
     assert inclusion_proof(ordered, "nobody") is None
+
+
+def _fold_as_a_browser_would(wire: dict[str, Any]) -> str:
+    """The documented recipe, from the wire fields alone and hashlib only."""
+    leaf = wire["leaf"]
+    text = f"{leaf['userId']}:{leaf['effectiveTickets']}:{leaf['index']}"
+    current = hashlib.sha256(b"\x00" + text.encode()).digest()
+    assert current.hex() == wire["leafHash"]
+    for sibling, side in zip(wire["proof"], wire["proofSides"], strict=True):
+        pair = (
+            bytes.fromhex(sibling) + current if side == "left" else current + bytes.fromhex(sibling)
+        )
+        current = hashlib.sha256(b"\x01" + pair).digest()
+    return current.hex()
+
+
+def test_inclusion_proof_wire_recomputes_to_the_published_root() -> None:
+    proof = _proof()
+    published = proof.to_wire()
+    for p in proof.participants:
+        inc = inclusion_proof(list(proof.participants), p.user_id)
+        assert inc is not None
+        wire = inc.to_wire()
+        assert all(isinstance(h, str) and len(h) == 64 for h in wire["proof"])  # type: ignore[attr-defined]
+        assert _fold_as_a_browser_would(wire) == published["participantMerkleRoot"]
+
+
+def test_tampered_inclusion_proof_is_not_verified() -> None:
+    proof = _proof()
+    inc = inclusion_proof(list(proof.participants), proof.participants[3].user_id)
+    assert inc is not None
+    assert not replace(inc, effective_tickets=inc.effective_tickets + 1).verified()
+    assert not replace(inc, index=inc.index + 1).verified()
+    assert not replace(inc, root="00" * 32).verified()
+    with pytest.raises(ValueError, match="proofSides"):
+        InclusionProof.from_wire({**inc.to_wire(), "proofSides": None})
 
 
 @settings(max_examples=30, deadline=None)

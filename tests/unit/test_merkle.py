@@ -96,6 +96,12 @@ def test_proof_index_out_of_range() -> None:
 def test_wire_round_trip() -> None:
     tree = MerkleTree.from_leaf_hashes(_leaves(9))
     proof = tree.proof(4)
-    assert proof_from_wire(proof_to_wire(proof)) == proof
+    hashes, sides = proof_to_wire(proof)
+    assert hashes == [step.hash for step in proof] and set(sides) <= {"left", "right"}
+    assert proof_from_wire(hashes, sides) == proof
     with pytest.raises(ValueError):
-        proof_from_wire([{"hash": "ab", "side": "middle"}])
+        proof_from_wire(["ab"], ["middle"])
+    with pytest.raises(ValueError):
+        proof_from_wire(hashes, sides[:-1])
+    with pytest.raises(ValueError):
+        proof_from_wire([1], ["left"])

@@ -53,3 +53,25 @@ def test_unreadable_input_exits_2(tmp_path: Path, content: str) -> None:
 
 def test_missing_file_exits_2(tmp_path: Path) -> None:
     assert main([str(tmp_path / "missing.json")]) == 2
+
+
+def _inclusion() -> dict[str, object]:
+    from drop.domain.lottery import LotteryProof, inclusion_proof
+
+    proof = LotteryProof.from_wire(_wire())
+    found = inclusion_proof(list(proof.participants), "u7")
+    assert found is not None
+    return found.to_wire()
+
+
+def test_inclusion_proof_response_verifies(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([_write(tmp_path, {"available": True, "proof": _inclusion()})]) == 0
+    assert "VERIFIED: the leaf is included" in capsys.readouterr().out
+
+
+def test_tampered_inclusion_proof_exits_1(tmp_path: Path) -> None:
+    wire = _inclusion()
+    wire["leaf"] = {**wire["leaf"], "effectiveTickets": 99}  # type: ignore[dict-item]
+    assert main([_write(tmp_path, wire)]) == 1

@@ -87,7 +87,7 @@ async def register(
     result = await state.registrations.submit(dropId, entry)
     if "error" in result:
         err = result["error"]
-        raise ApiError(int(err["status"]), str(err["code"]), str(err["message"]))
+        raise guards.refusal(int(err["status"]), str(err["code"]), str(err["message"]))
     answer: dict[str, Any] = result["ok"]
     await idempotency.remember(bus, key, 200, answer)
     sessions.issue(response, body.user_id, state.api, state.secrets)

@@ -62,7 +62,7 @@ async def runLottery(
     for user_id in proof.winners:
         make_winner(ctx, user_id, deadline, now, promoted=False, row=by_user[user_id])
     for i, user_id in enumerate(proof.backups, start=1):
-        outcome = {"outcome": "backup", "backupPosition": i, "atMs": now}
+        outcome = {"outcome": "backup_winner", "backupPosition": i, "atMs": now}
         _tell(ctx, user_id, outcome, by_user[user_id])
     drawn = set(proof.winners) | set(proof.backups)
     _fan_out(

@@ -10,7 +10,7 @@ import {
 } from "./format.js";
 import { insideFence, locate } from "./geo.js";
 import { fingerprint, userId } from "./identity.js";
-import { commitmentOf, seedOf, verifyInclusion } from "./merkle.js";
+import { commitmentOf, leafText, seedOf, verifyInclusion } from "./merkle.js";
 import { countdownFor, displayPhase, PHASE_LABELS, stockText } from "./phases.js";
 import { proveWork } from "./pow.js";
 import { entryBreakdown } from "./pricing.js";
@@ -109,18 +109,19 @@ function journey(now) {
       label: state.busy === "start" ? "Reserving…" : user.promoted ? "Promoted — purchase now" : "Complete purchase",
       note: `${user.promoted ? "A winner passed and you were next." : "You won!"}${deadline}` };
   }
-  if (status === "backup") {
+  if (status === "backup_winner") {
+    const ahead = user.backupsAhead > 0 ? ` ${plural(user.backupsAhead, "backup")} drawn ahead of you.` : "";
     return { ...view, chip: "WAITLIST", label: `On waitlist #${user.backupPosition ?? "?"}`,
-      note: "If a winner lets their window lapse, you are promoted and get your own window to buy." };
+      note: `If a winner lets their window lapse, you are promoted and get your own window to buy.${ahead}` };
   }
-  if (status === "lost" || status === "expired") {
+  if (status === "loser" || status === "expired") {
     const earned = user.rolloverEarned ?? 0;
     const credit = earned > 0
       ? `+${plural(earned, "rollover credit")} for your next drop (balance ${user.rolloverBalance ?? earned}).`
       : user.paidEntries > 0 && drop.phase !== "completed"
         ? `Your ${plural(user.paidEntries, "paid entry", "paid entries")} come back as rollover credits when the drop ends.`
         : "Better luck next drop.";
-    return status === "lost"
+    return status === "loser"
       ? { ...view, chip: "NOT SELECTED", label: "Not selected this time", note: credit }
       : { ...view, chip: "WINDOW EXPIRED", chipTone: "warn", label: "Purchase window expired", note: credit };
   }
@@ -180,7 +181,7 @@ function openEntry(view) {
 
 function errorText(error) {
   if (!error) return "";
-  if (error instanceof ApiError && error.status === 429) {
+  if (error instanceof ApiError && error.status === 429 && error.code !== "queue_token_not_ready") {
     return `Too many attempts — try again in ${error.retryAfter ?? 60} s.`;
   }
   return error.message ?? String(error);
@@ -216,8 +217,8 @@ function oddsText(now) {
   const drop = state.drop;
   const status = state.user?.status;
   if (status === "winner" || status === "purchased") return "Won";
-  if (status === "lost" || status === "expired") return "Drawn";
-  if (status === "backup") return `Backup #${state.user.backupPosition}`;
+  if (status === "loser" || status === "expired") return "Drawn";
+  if (status === "backup_winner") return `Backup #${state.user.backupPosition}`;
   if (displayPhase(drop, now) !== "registration") return "—";
   const multiplier = state.loyalty?.multiplier ?? 1;
   const mine = registered() ? state.user.effectiveTickets : Math.floor(state.tickets * multiplier);
@@ -582,16 +583,16 @@ async function showProof(proof) {
   $("proof-pending").hidden = true;
   $("proof-box").hidden = false;
   setText($("proof-secret"), proof.secret);
-  setText($("proof-root"), proof.merkleRoot);
+  setText($("proof-root"), proof.participantMerkleRoot);
   setText($("proof-count"), formatCount(proof.participantCount));
   setText($("proof-seed"), proof.seed);
   setText($("proof-algorithm"), proof.algorithm);
   setText($("proof-time"), new Date(proof.timestamp).toLocaleString());
-  setText($("proof-winners"), `${formatCount(proof.winners.length)} / ${formatCount(proof.backups.length)}`);
+  setText($("proof-winners"), `${formatCount(proof.winners.length)} / ${formatCount(proof.backupWinners.length)}`);
   const commitmentOk = (await commitmentOf(proof.secret)) === state.drop.lotteryCommitment
     && proof.commitment === state.drop.lotteryCommitment;
   check($("proof-commitment-check"), commitmentOk, "Matches ✓ (checked in your browser)", "Does not match ✗");
-  const seedOk = (await seedOf(proof.secret, proof.merkleRoot)) === proof.seed;
+  const seedOk = (await seedOf(proof.secret, proof.participantMerkleRoot)) === proof.seed;
   check($("proof-seed-check"), seedOk, "Yes ✓ (checked in your browser)", "No ✗");
 }
 
@@ -600,10 +601,10 @@ async function showInclusion(proof) {
   if (!answer.available) return;
   const inclusion = answer.proof;
   $("inclusion-box").hidden = false;
-  setText($("inclusion-leaf"), inclusion.leaf);
+  setText($("inclusion-leaf"), leafText(inclusion.leaf));
   setText($("inclusion-steps"), `${plural(inclusion.proof.length, "hash", "hashes")} up to the root`);
-  const ok = inclusion.merkleRoot === proof.merkleRoot
-    && (await verifyInclusion(inclusion, proof.merkleRoot));
+  const ok = inclusion.merkleRoot === proof.participantMerkleRoot
+    && (await verifyInclusion(inclusion, proof.participantMerkleRoot));
   state.inclusion = { ...inclusion, ok };
   check($("inclusion-status"), ok, "Verified in your browser ✓", "Verification failed ✗");
 }

@@ -47,7 +47,7 @@ function canvasTrait() {
   }
 }
 
-/** `{fingerprint, confidence}`: confidence grows with the number of traits available. */
+/** `{fingerprint, confidence}`: confidence (0-100) grows with the number of traits available. */
 export async function fingerprint() {
   const device = stored(DEVICE_KEY, () => randomId("d_", 12));
   const traits = {
@@ -64,7 +64,7 @@ export async function fingerprint() {
   };
   const present = [traits.languages, traits.cores, traits.screen, traits.zone, traits.canvas]
     .filter(Boolean).length;
-  const confidence = Math.min(0.95, 0.45 + 0.08 * present + (device.persistent ? 0.1 : 0));
+  const confidence = Math.min(95, 45 + 8 * present + (device.persistent ? 10 : 0));
   const digest = await sha256Hex(utf8(JSON.stringify(traits)));
-  return { fingerprint: digest.slice(0, 40), confidence: Number(confidence.toFixed(2)) };
+  return { fingerprint: digest.slice(0, 40), confidence };
 }

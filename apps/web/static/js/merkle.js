@@ -1,6 +1,8 @@
 // Check the draw in the browser: the commitment, the seed and a Merkle inclusion proof.
-// Mirrors drop/domain/merkle.py and drop/domain/lottery.py: leaf = sha256(0x00 || utf8(text)),
-// node = sha256(0x01 || left || right), `side` is the side of the sibling.
+// Mirrors drop/domain/merkle.py and drop/domain/lottery.py: the leaf of a participant is
+// sha256(0x00 || utf8("userId:effectiveTickets:index")), an inner node is
+// sha256(0x01 || left || right); `proof` lists the sibling hashes from the leaf up and
+// `proofSides` the side ("left" | "right") each sibling sits on.
 
 import { bytesToHex, concat, hexToBytes, sha256, sha256Hex, utf8 } from "./hash.js";
 
@@ -8,18 +10,24 @@ const LEAF = Uint8Array.of(0);
 const NODE = Uint8Array.of(1);
 const SEED_DOMAIN = utf8("product-drop/seed/v1\u0000");
 
+/** The committed text of a leaf `{userId, effectiveTickets, index}`. */
+export const leafText = (leaf) => `${leaf.userId}:${leaf.effectiveTickets}:${leaf.index}`;
+
 export const leafHash = (text) => sha256Hex(concat(LEAF, utf8(text)));
 
-/** Fold the proof from the leaf up; true when it reaches `root`. */
-export async function verifyInclusion(proof, root) {
+/** Recompute the leaf from its fields and fold the proof up; true when it reaches `root`. */
+export async function verifyInclusion(inclusion, root) {
   try {
-    if ((await leafHash(proof.leaf)) !== proof.leafHash) return false;
-    let current = hexToBytes(proof.leafHash);
-    for (const step of proof.proof) {
-      const sibling = hexToBytes(step.hash);
+    const hashes = inclusion.proof;
+    const sides = inclusion.proofSides;
+    if (!Array.isArray(hashes) || !Array.isArray(sides) || hashes.length !== sides.length) return false;
+    if ((await leafHash(leafText(inclusion.leaf))) !== inclusion.leafHash) return false;
+    let current = hexToBytes(inclusion.leafHash);
+    for (let i = 0; i < hashes.length; i += 1) {
+      const sibling = hexToBytes(hashes[i]);
       if (sibling.length !== 32) return false;
-      if (step.side === "left") current = await sha256(concat(NODE, sibling, current));
-      else if (step.side === "right") current = await sha256(concat(NODE, current, sibling));
+      if (sides[i] === "left") current = await sha256(concat(NODE, sibling, current));
+      else if (sides[i] === "right") current = await sha256(concat(NODE, current, sibling));
       else return false;
     }
     return bytesToHex(current) === String(root).toLowerCase();

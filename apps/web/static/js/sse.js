@@ -34,6 +34,8 @@ export function openStream(url, handlers, onState = () => {}) {
         } catch {
           return;
         }
+        // Payloads name their own type (SPEC §9); `event:` only routes them here.
+        if (data?.type !== name) return;
         handler(data, event);
       });
     }
