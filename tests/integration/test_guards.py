@@ -432,3 +432,40 @@ async def test_relaxed_switches_are_announced_and_honoured(api: DropApi, stack: 
     logged = stack.log("api").read_text()
     for switch in ("SKIP_RATE_LIMIT", "QUEUE_ENABLED=false", "BOT_CHECK_ENABLED=false"):
         assert switch in logged
+
+
+@pytest.fixture(scope="module")
+def nat_url(stack: Stack) -> Iterator[str]:
+    """Guards on, with limits a campus network's worth of people can live with."""
+    env = {**GUARDS_ON, "RATE_LIMIT_REGISTER": "50", "RATE_LIMIT_DEFAULT": "100"}
+    url, proc = start_api(stack, "api-nat", env)
+    try:
+        yield url
+    finally:
+        proc.stop()
+
+
+async def test_ten_people_behind_one_ip_register_in_turn(nat_url: str) -> None:
+    """A network holds three live places at once, and each registration gives one back."""
+    ip = new_ip()
+    async with httpx.AsyncClient(base_url=nat_url, timeout=60) as c:
+        drop_id = await create_drop(c)
+        first = [await join(c, drop_id, ip) for _ in range(3)]
+        fourth = await c.post(
+            f"/api/queue/{drop_id}/join", json={"fingerprint": uid("fp")}, headers=from_ip(ip)
+        )
+        refused(fourth, 409, "queue_ip_limit")
+        tokens = [str(j["token"]) for j in first]
+        registered = 0
+        for person in range(10):
+            token = tokens[person] if person < 3 else str((await join(c, drop_id, ip))["token"])
+            deadline = time.monotonic() + 10
+            while (await status(c, drop_id, token))["status"] != "ready":
+                assert time.monotonic() < deadline, "the token was never admitted"
+                await asyncio.sleep(0.05)
+            r = await register(c, drop_id, token=token, pow_=await solved(c, ip), ip=ip)
+            assert r.status_code == 200, r.text
+            registered += 1
+        assert registered == 10
+        r = await c.get(f"/api/drop/{drop_id}/status")
+        assert r.json()["participantCount"] == 10
