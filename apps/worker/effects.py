@@ -8,10 +8,13 @@ even an effect retried before it was journaled is dropped by JetStream as a dupl
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
+import logging
 import secrets
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar, cast
 
 import restate
 from restate.exceptions import TerminalError
@@ -21,6 +24,8 @@ from drop import events
 from drop.adapters.nats_bus import Bus
 from drop.contracts import DropState, UserState
 from drop.domain.errors import DomainError
+
+log = logging.getLogger("worker")
 
 
 def wall_clock_ms() -> int:
@@ -140,6 +145,28 @@ async def published_drop(ctx: restate.Context, drop_id: str) -> dict[str, Any] |
     """
     envelope = await read_kv(ctx, events.DROPS_INDEX_BUCKET, drop_id)
     return None if envelope is None else dict(envelope["data"])
+
+
+Handler = TypeVar("Handler", bound=Callable[..., Awaitable[Any]])
+# What a malformed request raises in a handler. These are deterministic: retrying cannot
+# help, and an endless retry would block every later call on the same object key.
+MALFORMED = (KeyError, TypeError, ValueError, AttributeError, IndexError)
+
+
+def bad_input_is_terminal(handler: Handler) -> Handler:
+    """End a call whose input is malformed with 400 at once instead of retrying it."""
+
+    @functools.wraps(handler)
+    async def checked(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await handler(*args, **kwargs)
+        except TerminalError:
+            raise
+        except MALFORMED as exc:
+            log.warning("%s refused malformed input: %r", handler.__name__, exc)
+            raise fail("invalid_request", "the request is malformed", 400) from exc
+
+    return cast(Handler, checked)
 
 
 def terminal(error: DomainError) -> TerminalError:

@@ -53,6 +53,7 @@ async def _credit(ctx: restate.ObjectContext, state: UserState, credits: int) ->
 
 
 @participant.handler()
+@effects.bad_input_is_terminal
 async def applyOutcome(ctx: restate.ObjectContext, req: dict[str, Any]) -> None:
     """The drop tells this user what happened: winner, backup, lost, expired, purchased."""
     state = await _record(ctx)
@@ -87,6 +88,7 @@ async def applyOutcome(ctx: restate.ObjectContext, req: dict[str, Any]) -> None:
 
 
 @participant.handler()
+@effects.bad_input_is_terminal
 async def tokenIssued(ctx: restate.ObjectContext, req: dict[str, Any]) -> None:
     state = await _record(ctx)
     if state is None or state.status != "winner":

@@ -35,6 +35,7 @@ async def _publish(ctx: restate.Context, step: str, users: list[UserState], reas
 
 
 @settlement.handler()
+@effects.bad_input_is_terminal
 async def publishOutcomes(ctx: restate.Context, req: dict[str, Any]) -> None:
     """Tell a chunk of people who were not drawn that they lost."""
     drop_id, at = str(req["dropId"]), int(req["atMs"])
@@ -48,6 +49,7 @@ async def publishOutcomes(ctx: restate.Context, req: dict[str, Any]) -> None:
 
 
 @settlement.handler()
+@effects.bad_input_is_terminal
 async def settleChunk(ctx: restate.Context, req: dict[str, Any]) -> None:
     """The drop completed: drawn people settle in their own objects; the others who paid
     for entries get them back as rollover credit."""

@@ -8,6 +8,7 @@ from typing import Any
 
 import restate
 
+from apps.worker import effects
 from apps.worker.runtime import current
 from drop import events
 from drop.domain import loyalty
@@ -41,6 +42,7 @@ async def getStats(ctx: restate.ObjectSharedContext) -> dict[str, Any]:
 
 
 @user_loyalty.handler()
+@effects.bad_input_is_terminal
 async def recordParticipation(ctx: restate.ObjectContext, req: dict[str, Any]) -> dict[str, Any]:
     """Count the drop once (idempotent per drop), when its lottery runs."""
     before = await _stats(ctx)

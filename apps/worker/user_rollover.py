@@ -7,6 +7,7 @@ from typing import Any
 
 import restate
 
+from apps.worker import effects
 from apps.worker.runtime import current
 from drop import events
 from drop.domain import rollover
@@ -24,6 +25,7 @@ async def getBalance(ctx: restate.ObjectSharedContext) -> dict[str, Any]:
 
 
 @user_rollover.handler()
+@effects.bad_input_is_terminal
 async def consumeRollover(ctx: restate.ObjectContext, req: dict[str, Any]) -> dict[str, Any]:
     """Use up to `wanted` credits for `dropId`; a repeat for that drop gets the first answer."""
     done_key = f"consumed:{req['dropId']}"
@@ -39,6 +41,7 @@ async def consumeRollover(ctx: restate.ObjectContext, req: dict[str, Any]) -> di
 
 
 @user_rollover.handler()
+@effects.bad_input_is_terminal
 async def addRollover(ctx: restate.ObjectContext, req: dict[str, Any]) -> dict[str, Any]:
     """Credit `credits` earned in `dropId` (once per drop), capped at the rollover maximum."""
     done_key = f"credited:{req['dropId']}"

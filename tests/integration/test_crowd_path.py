@@ -84,6 +84,7 @@ async def test_an_entry_after_registration_end_never_counts(api: DropApi, bus: B
     assert proof["participantCount"] == 1 and len(proof["participants"]) == 1
 
 
+NO_INPUT = {"promoteBackup", "closePurchaseWindow", "getState", "getLotteryProof"}
 POISON = [
     "startPurchase",
     "completePurchase",
@@ -103,7 +104,8 @@ async def test_calls_on_a_drop_that_does_not_exist_end_at_once_and_leave_it_crea
     drop_id = uid("future-drop")
     for handler in POISON:
         started = time.monotonic()
-        r = await ingress.post(f"/Drop/{drop_id}/{handler}", json={"userId": "someone"})
+        body = None if handler in NO_INPUT else {"userId": "someone"}
+        r = await ingress.post(f"/Drop/{drop_id}/{handler}", json=body)
         assert r.status_code == 404, (handler, r.status_code, r.text)
         assert time.monotonic() - started < 1.0, handler
     for path in ("lottery", "promote"):
@@ -114,3 +116,23 @@ async def test_calls_on_a_drop_that_does_not_exist_end_at_once_and_leave_it_crea
     created = await api.create(drop_id, registrationEnd=now_ms() + 60_000)
     assert created["created"] is True
     assert (await api.register(drop_id, uid("u"), 1)).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("service", "handler", "body"),
+    [
+        ("Drop", "registerBatch", {"entries": "not a list of entries"}),
+        ("Drop", "initialize", ["not", "a", "config"]),
+        ("Drop", "initialize", {"inventory": 5, "registrationEnd": 10**20}),
+        ("QueueAdmission", "joinBatch", {"joins": 5}),
+        ("QueueAdmission", "markTokenUsed", ["not", "a", "request"]),
+        ("UserRollover", "addRollover", {"dropId": "d"}),
+    ],
+)
+async def test_malformed_durable_calls_end_at_once_with_400(
+    ingress: httpx.AsyncClient, service: str, handler: str, body: object
+) -> None:
+    started = time.monotonic()
+    r = await ingress.post(f"/{service}/{uid('k')}/{handler}", json=body)
+    assert 400 <= r.status_code < 500, (r.status_code, r.text)
+    assert time.monotonic() - started < 1.0

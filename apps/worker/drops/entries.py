@@ -115,6 +115,7 @@ async def _spend_tokens(ctx: restate.ObjectContext, pending: list[Pending]) -> d
 
 
 @drop_object.handler(invocation_retry_policy=CALLER_RETRIES)
+@effects.bad_input_is_terminal
 async def registerBatch(ctx: restate.ObjectContext, req: dict[str, Any]) -> dict[str, Any]:
     """Enter a batch of people; `results[i]` is `{"ok": answer}` or `{"error": {...}}`."""
     items = list(req.get("entries") or [])[:MAX_BATCH]

@@ -15,6 +15,7 @@ from drop.domain.drop_rules import Phase
 
 
 @drop_object.handler(invocation_retry_policy=CALLER_RETRIES)
+@effects.bad_input_is_terminal
 async def initialize(ctx: restate.ObjectContext, req: dict[str, Any]) -> dict[str, Any]:
     """Create the drop and commit to a secret; a repeat with the same config is a no-op."""
     config = state.parse_config(req, ctx.key())
@@ -52,6 +53,7 @@ async def initialize(ctx: restate.ObjectContext, req: dict[str, Any]) -> dict[st
 
 
 @drop_object.handler(kind="shared")
+@effects.bad_input_is_terminal
 async def register(ctx: restate.ObjectSharedContext, req: dict[str, Any]) -> dict[str, Any]:
     """One entry, for callers of the SPEC's `Drop/<id>/register`: a batch of one."""
     answer = await calls.call(ctx, calls.DROP_REGISTER_BATCH, {"entries": [req]}, key=ctx.key())
@@ -78,6 +80,7 @@ async def getLotteryProof(ctx: restate.ObjectSharedContext) -> dict[str, Any]:
 
 
 @drop_object.handler(kind="shared")
+@effects.bad_input_is_terminal
 async def getInclusionProof(
     ctx: restate.ObjectSharedContext, req: dict[str, Any]
 ) -> dict[str, Any]:

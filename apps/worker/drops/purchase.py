@@ -56,6 +56,7 @@ def _user_of(req: dict[str, Any]) -> str:
 
 
 @drop_object.handler(invocation_retry_policy=CALLER_RETRIES)
+@effects.bad_input_is_terminal
 async def startPurchase(ctx: restate.ObjectContext, req: dict[str, Any]) -> dict[str, Any]:
     """Issue the winner's signed, single-use purchase token (the same one if asked again)."""
     user_id = _user_of(req)
@@ -81,6 +82,7 @@ async def startPurchase(ctx: restate.ObjectContext, req: dict[str, Any]) -> dict
 
 
 @drop_object.handler(invocation_retry_policy=CALLER_RETRIES)
+@effects.bad_input_is_terminal
 async def completePurchase(ctx: restate.ObjectContext, req: dict[str, Any]) -> dict[str, Any]:
     """Check the token, take payment (seam), decrement inventory, record the order."""
     user_id, token = _user_of(req), str(req.get("purchaseToken") or "")
@@ -125,6 +127,7 @@ async def completePurchase(ctx: restate.ObjectContext, req: dict[str, Any]) -> d
 
 
 @drop_object.handler()
+@effects.bad_input_is_terminal
 async def checkWinnerExpiry(ctx: restate.ObjectContext, req: dict[str, Any]) -> dict[str, Any]:
     """At a winner's deadline: if they have not bought, they lapse and a backup steps up."""
     user_id = _user_of(req)

@@ -23,6 +23,7 @@ from drop.domain.queue_rules import (
 
 
 @queue_admission.handler()
+@effects.bad_input_is_terminal
 async def tick(ctx: Ctx, req: dict[str, Any]) -> dict[str, Any]:
     """One step of the admission loop; reschedules itself while anyone is waiting."""
     drop_id = ctx.key()
@@ -97,6 +98,7 @@ def admit(
 
 
 @queue_admission.handler()
+@effects.bad_input_is_terminal
 async def sweepReady(ctx: Ctx, req: dict[str, Any]) -> dict[str, Any]:
     """Expire the ready tokens whose window has ended (one timer per admission batch)."""
     meta_f, ready_f = ctx.get("meta", type_hint=dict), ctx.get("ready", type_hint=dict)

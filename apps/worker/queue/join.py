@@ -75,6 +75,7 @@ def _hashes(item: Any) -> list[str]:
 
 
 @queue_admission.handler()
+@effects.bad_input_is_terminal
 async def joinBatch(ctx: Ctx, req: dict[str, Any]) -> dict[str, Any]:
     """Give each person in the batch a place in line; `results[i]` is `{"ok": ...}` or
     `{"error": ...}`. `config` carries the API's queue settings."""
@@ -136,6 +137,7 @@ async def joinBatch(ctx: Ctx, req: dict[str, Any]) -> dict[str, Any]:
 
 
 @queue_admission.handler()
+@effects.bad_input_is_terminal
 async def joinQueue(ctx: Ctx, req: dict[str, Any]) -> dict[str, Any]:
     """One join (a batch of one), for callers of the SPEC's `QueueAdmission/<id>/joinQueue`."""
     joins = [{"fingerprintHash": req.get("fingerprintHash"), "ipHash": req.get("ipHash")}]

@@ -23,6 +23,7 @@ from drop.domain.queue_rules import (
 
 
 @queue_admission.handler()
+@effects.bad_input_is_terminal
 async def markTokenExpired(ctx: Ctx, req: dict[str, Any]) -> dict[str, Any]:
     """Expire a token now (a ready window's timer, or an operator). Used and already expired
     tokens are left as they are; a waiting token leaves the line and frees its place."""
@@ -54,6 +55,7 @@ async def markTokenExpired(ctx: Ctx, req: dict[str, Any]) -> dict[str, Any]:
 
 
 @queue_admission.handler()
+@effects.bad_input_is_terminal
 async def useTokens(ctx: Ctx, req: dict[str, Any]) -> dict[str, Any]:
     """Spend ready tokens on registrations (a registration batch's, in one call): each is
     bound to its user, so a registration that failed later can be retried by that user,
@@ -92,6 +94,7 @@ async def useTokens(ctx: Ctx, req: dict[str, Any]) -> dict[str, Any]:
 
 
 @queue_admission.handler()
+@effects.bad_input_is_terminal
 async def markTokenUsed(ctx: Ctx, req: dict[str, Any]) -> dict[str, Any]:
     """One token (a batch of one), for callers of the SPEC's handler name."""
     answer = await useTokens(ctx, {"uses": [req]})
@@ -122,6 +125,7 @@ def _problem(status: int, code: str, message: str) -> dict[str, Any]:
 
 
 @queue_admission.handler(kind="shared")
+@effects.bad_input_is_terminal
 async def checkToken(ctx: restate.ObjectSharedContext, req: dict[str, Any]) -> dict[str, Any]:
     """A token's exact status and place in line (read-only; never queues behind a tick)."""
     token = str(req.get("token") or "")
