@@ -20,13 +20,12 @@ from apps.sse.response import RAW_SEND, EventStream
 from apps.sse.runtime import Runtime
 from apps.sse.sessions import SessionCheck
 from drop import events
-from drop.contracts import ID_PATTERN
+from drop.contracts import is_id
 from drop.settings import ApiSettings, ConnectionSettings, SecretSettings, SseSettings
 
 log = logging.getLogger("sse")
 
-_ID = re.compile(ID_PATTERN)
-_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,200}")
 _TRANSPORT = "sse.transport"
 
 
@@ -148,8 +147,8 @@ def create_app(
     async def queue(request: Request) -> Response:
         """A waiting-room token's position, readiness and expiry."""
         drop_id, token = request.path_params["drop_id"], request.path_params["token"]
-        if not _ID.match(drop_id) or not _TOKEN.match(token):
-            return _invalid("dropId" if not _ID.match(drop_id) else "token")
+        if not is_id(drop_id) or not _TOKEN.fullmatch(token):
+            return _invalid("dropId" if not is_id(drop_id) else "token")
         rt = holder.get("rt")
         if rt is None:
             return busy()
@@ -168,8 +167,8 @@ def create_app(
     async def drop_user(request: Request) -> Response:
         """The drop and one user's status; the purchase token only with that user's session."""
         drop_id, user_id = request.path_params["drop_id"], request.path_params["user_id"]
-        if not _ID.match(drop_id) or not _ID.match(user_id):
-            return _invalid("dropId" if not _ID.match(drop_id) else "userId")
+        if not is_id(drop_id) or not is_id(user_id):
+            return _invalid("dropId" if not is_id(drop_id) else "userId")
         rt = holder.get("rt")
         if rt is None:
             return busy()
