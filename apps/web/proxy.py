@@ -12,6 +12,7 @@ import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from apps.web import retry
 from apps.web.state import web_state
 
 router = APIRouter(include_in_schema=False)
@@ -98,7 +99,7 @@ async def _proxy(request: Request, base: str, client: httpx.AsyncClient, stream:
         content=body or None,
     )
     try:
-        upstream = await client.send(outgoing, stream=True)
+        upstream = await retry.send(client, outgoing, stream=True)
     except httpx.TimeoutException:
         return JSONResponse({"error": "upstream timed out"}, status_code=504)
     except httpx.HTTPError:
