@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from apps.api import guards, idempotency, sessions
 from apps.api.deps import Admin, DropId, NatsBus, State, UserId
 from apps.api.errors import ApiError
+from apps.api.known import known_drop
 from drop.contracts import DropConfig, RegisterIn
 
 router = APIRouter(prefix="/api")
@@ -21,13 +22,8 @@ def server_time() -> int:
 
 
 async def drop_state(state: State, drop_id: str) -> dict[str, Any]:
-    """From the in-memory index; a drop created a moment ago may only be in Restate yet."""
-    known = state.index.get(drop_id)
-    if known is not None:
-        return known
-    fresh: dict[str, Any] = await state.ingress.call("Drop", "getState", key=drop_id)
-    state.index.apply(fresh)
-    return fresh
+    """From the index, never the durable layer: 404 for an unknown drop."""
+    return await known_drop(state, drop_id)
 
 
 @router.post("/drops", dependencies=[Admin], status_code=201)
@@ -101,12 +97,14 @@ async def register(
 @router.post("/drop/{dropId}/lottery", dependencies=[Admin])
 async def run_lottery(dropId: DropId, state: State) -> Any:
     """Run the draw now (admin); closes registration early if it is still open."""
+    await drop_state(state, dropId)
     return await state.ingress.call("Drop", "runLottery", {"trigger": "admin"}, key=dropId)
 
 
 @router.post("/drop/{dropId}/promote", dependencies=[Admin])
 async def promote(dropId: DropId, state: State) -> Any:
     """Promote the next backup winner by hand (admin)."""
+    await drop_state(state, dropId)
     return await state.ingress.call("Drop", "promoteBackup", key=dropId)
 
 
