@@ -24,7 +24,7 @@ from tests.support.stack import Stack
 pytestmark = pytest.mark.integration
 
 
-NOT_OURS = ["9" * 4301, "1" * 21, str(2**64), "-5", "١٢٣", "12\n", "0x10", "1.5"]
+NOT_OURS = ["9" * 4301, "1" * 21, str(2**64), "-5", "١٢٣", "12a", "0x10", "1.5"]
 
 
 async def test_a_last_event_id_that_is_not_a_sequence_gets_a_fresh_snapshot(
@@ -40,7 +40,7 @@ async def test_a_last_event_id_that_is_not_a_sequence_gets_a_fresh_snapshot(
                 connected, user = await s.take(2)
             assert (connected.event, user.event) == ("connected", "user"), value
             assert user.data["tickets"] == 3
-            if value.isascii() and "\n" not in value:  # as EventSource sends it
+            if value.isascii():  # as EventSource sends it
                 async with open_stream(base, path, {"last-event-id": value}) as s:
                     assert [e.event for e in await s.take(2)] == ["connected", "user"]
 
