@@ -2,22 +2,81 @@
 
 from __future__ import annotations
 
+import re
+import time
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, computed_field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    computed_field,
+    field_validator,
+)
 from pydantic.alias_generators import to_camel
 
+from drop.domain import geo
+from drop.domain.errors import DomainError
 from drop.settings import QueueSettings
 
-ID_PATTERN = r"^[A-Za-z0-9_-]{1,100}$"
-Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+# --- ids: one rule, matched whole ----------------------------------------------------
+
+_ID_CHARS = r"[A-Za-z0-9_-]{1,100}"
+_ID_RE = re.compile(_ID_CHARS)
+# For OpenAPI and pydantic's regex engine, where `$` is the end of the text. Python's
+# `re.match` lets a trailing newline past `$`: code checks ids with `is_id` instead.
+ID_PATTERN = rf"^{_ID_CHARS}$"
+
+
+def is_id(value: str) -> bool:
+    """True when `value` is a whole id: 1..100 of A-Z a-z 0-9 _ - and nothing else."""
+    return _ID_RE.fullmatch(value) is not None
+
+
+def exact_id(value: str) -> str:
+    if not is_id(value):
+        raise ValueError("must be 1-100 characters of A-Z, a-z, 0-9, '_' or '-'")
+    return value
+
+
+Id = Annotated[str, StringConstraints(pattern=ID_PATTERN), AfterValidator(exact_id)]
+
+# --- numbers: every one bounded ------------------------------------------------------
+
+# Answers are read by browsers: past 2**53 a JSON number loses precision in JavaScript.
+JSON_SAFE_INT = 2**53 - 1
+MAX_COUNT = 1_000_000
+DAY_MS = 86_400_000
+# Timestamps a caller sends must be within ten years of the clock at validation time: far
+# enough for any real schedule, near enough that date arithmetic can never overflow.
+TEN_YEARS_MS = 10 * 366 * DAY_MS
+MAX_GEO_VERTICES = 1_000
+
+
+def _near_now(value: int) -> int:
+    now = int(time.time() * 1000)
+    if abs(value - now) > TEN_YEARS_MS:
+        raise ValueError("must be epoch milliseconds within 10 years of now")
+    return value
+
+
+EpochMsIn = Annotated[int, Field(ge=0, le=JSON_SAFE_INT), AfterValidator(_near_now)]
+EpochMs = Annotated[int, Field(ge=0, le=JSON_SAFE_INT)]
+Count = Annotated[int, Field(ge=0, le=JSON_SAFE_INT)]
 
 
 class Wire(BaseModel):
     """Unknown fields are ignored, never refused (SPEC §9): clients may send more."""
 
+    # No NaN or infinity anywhere: they are not JSON and break every comparison.
     model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="ignore",
+        frozen=True,
+        allow_inf_nan=False,
     )
 
     def wire(self) -> dict[str, Any]:
@@ -34,8 +93,8 @@ class DropConfig(Wire):
 
     drop_id: Id
     inventory: int = Field(ge=1, le=10_000)
-    registration_start: int = Field(ge=0)
-    registration_end: int = Field(ge=0)
+    registration_start: EpochMsIn
+    registration_end: EpochMsIn
     purchase_window: int = Field(ge=1, le=86_400, description="seconds each winner has to buy")
     ticket_price_unit: float = Field(default=1.0, ge=0, le=1_000_000)
     max_tickets_per_user: int = Field(default=10, ge=1, le=100)
@@ -47,13 +106,32 @@ class DropConfig(Wire):
     product_description: str = Field(default="", max_length=2000)
     image_url: str = Field(default="", max_length=500)
 
+    @field_validator("geo_fence")
+    @classmethod
+    def _fence_in_range(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The domain's own fence rules (SPEC: radius 100..50000 m, lat/lng ranges), so a
+        bad fence is a 400 here rather than a failure inside the durable layer."""
+        if value is None:
+            return None
+        vertices = value.get("vertices")
+        if isinstance(vertices, list) and len(vertices) > MAX_GEO_VERTICES:
+            raise ValueError(f"a polygon has at most {MAX_GEO_VERTICES} vertices")
+        name = value.get("name")
+        if isinstance(name, str) and len(name) > 200:
+            raise ValueError("a fence name has at most 200 characters")
+        try:
+            geo.fence_from_wire(value)
+        except DomainError as exc:
+            raise ValueError(exc.message) from None
+        return value
+
 
 class BotValidation(Wire):
     fingerprint: str = Field(min_length=1, max_length=200)
     fingerprint_confidence: float = Field(
         ge=0, le=100, description="0-100 (SPEC §9); 90 means 90 % sure"
     )
-    timing_ms: int = Field(ge=0)
+    timing_ms: int = Field(ge=0, le=DAY_MS)
     pow_solution: str = Field(min_length=1, max_length=64)
     pow_challenge: str = Field(min_length=1, max_length=100)
 
@@ -100,13 +178,13 @@ class EntryIn(Wire):
 
 class RegisterOut(Wire):
     success: bool = True
-    participant_count: int
-    total_tickets: int
-    user_tickets: int
-    effective_tickets: int
-    position: int
-    rollover_used: int
-    paid_entries: int
+    participant_count: Count
+    total_tickets: Count
+    user_tickets: Count
+    effective_tickets: Count
+    position: Count
+    rollover_used: Count
+    paid_entries: Count
     cost: float
     loyalty_tier: str
     loyalty_multiplier: float
@@ -126,19 +204,19 @@ class PurchaseIn(Wire):
 class PurchaseStartOut(Wire):
     success: bool = True
     purchase_token: str
-    expires_at: int
+    expires_at: EpochMs
 
 
 class PurchaseOut(Wire):
     success: bool = True
-    inventory: int
+    inventory: Count
     phase: str
     order_id: str
 
 
 class TicketPricing(Wire):
     price_unit: float
-    max_tickets: int
+    max_tickets: Count
     costs: list[float]
 
 
@@ -147,17 +225,17 @@ class DropState(Wire):
 
     drop_id: str
     phase: str
-    inventory: int
-    initial_inventory: int
-    participant_count: int = 0
-    total_tickets: int = 0
-    total_effective_tickets: int = 0
-    winner_count: int = 0
-    backup_winner_count: int = 0
-    registration_start: int
-    registration_end: int
-    purchase_end: int | None = None
-    purchase_window: int
+    inventory: Count
+    initial_inventory: Count
+    participant_count: Count = 0
+    total_tickets: Count = 0
+    total_effective_tickets: Count = 0
+    winner_count: Count = 0
+    backup_winner_count: Count = 0
+    registration_start: EpochMs
+    registration_end: EpochMs
+    purchase_end: EpochMs | None = None
+    purchase_window: Count
     ticket_pricing: TicketPricing
     lottery_commitment: str
     geo_fence: dict[str, Any] | None = None
@@ -166,7 +244,7 @@ class DropState(Wire):
     product_name: str = ""
     product_description: str = ""
     image_url: str = ""
-    version: int = 0
+    version: Count = 0
 
 
 # The only user status values, on streams and in every response (SPEC §9).
@@ -192,24 +270,24 @@ class UserState(Wire):
     drop_id: str
     user_id: str
     status: ParticipantStatus = "not_registered"
-    tickets: int = 0
-    effective_tickets: int = 0
-    position: int | None = None
+    tickets: Count = 0
+    effective_tickets: Count = 0
+    position: Count | None = None
     token: str | None = None
-    token_expires_at: int | None = None
-    deadline: int | None = None
-    rollover_used: int = 0
-    rollover_balance: int = 0
-    rollover_earned: int = 0
-    paid_entries: int = 0
+    token_expires_at: EpochMs | None = None
+    deadline: EpochMs | None = None
+    rollover_used: Count = 0
+    rollover_balance: Count = 0
+    rollover_earned: Count = 0
+    paid_entries: Count = 0
     cost: float = 0.0
-    backup_position: int | None = None
+    backup_position: Count | None = None
     promoted: bool = False
     loyalty_tier: str = "bronze"
     loyalty_multiplier: float = 1.0
     geo_bonus: float = 1.0
     in_geo_zone: bool = False
-    version: int = 0
+    version: Count = 0
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -218,14 +296,14 @@ class UserState(Wire):
 
 
 class RolloverOut(Wire):
-    balance: int
+    balance: Count
 
 
 class LoyaltyOut(Wire):
     multiplier: float
     tier: str
-    streak: int
-    drops_participated: int
+    streak: Count
+    drops_participated: Count
 
 
 class ErrorDetail(Wire):

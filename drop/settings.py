@@ -139,8 +139,13 @@ class SseSettings(BaseSettings):
     sse_max_connections: int = 20000
     sse_client_buffer: int = 256
     sse_drops_coalesce_ms: int = 200
+    # Each missed event is one JetStream read on reconnect: a small bound keeps a reconnect
+    # storm cheap, and the snapshot sent past it is just as correct.
     sse_replay_limit: int = Field(
-        default=1000, ge=1, description="past this many missed events, send a fresh snapshot"
+        default=100, ge=1, le=10_000, description="past this many missed events, send a snapshot"
+    )
+    sse_max_streams_per_ip: int = Field(
+        default=20, ge=1, description="open streams one client address may hold (429 past it)"
     )
     sse_retry_after_seconds: int = Field(default=5, ge=1, description="503 hint past the cap")
 

@@ -13,6 +13,7 @@ from apps.api.routes import drops, health, pow, purchase
 from apps.api.routes import queue as queue_routes
 from apps.api.state import ApiState
 from drop.adapters.restate_ingress import RestateIngress
+from drop.asgi_limits import API_MAX_BODY, BodyLimit
 from drop.settings import ApiSettings, ConnectionSettings, QueueSettings, SecretSettings
 
 
@@ -48,6 +49,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.api = state
+    app.add_middleware(BodyLimit, max_bytes=API_MAX_BODY)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=api.cors_origin_list,

@@ -6,12 +6,13 @@ import hmac
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
+from pydantic import AfterValidator
 
 from apps.api.errors import ApiError
 from apps.api.sessions import session_user
 from apps.api.state import ApiState
 from drop.adapters.nats_bus import Bus
-from drop.contracts import ID_PATTERN
+from drop.contracts import ID_PATTERN, exact_id
 
 
 def get_state(request: Request) -> ApiState:
@@ -21,8 +22,12 @@ def get_state(request: Request) -> ApiState:
 
 State = Annotated[ApiState, Depends(get_state)]
 
-DropId = Annotated[str, Path(pattern=ID_PATTERN, description="the drop's id")]
-UserId = Annotated[str, Path(pattern=ID_PATTERN, description="the user's id")]
+DropId = Annotated[
+    str, Path(pattern=ID_PATTERN, description="the drop's id"), AfterValidator(exact_id)
+]
+UserId = Annotated[
+    str, Path(pattern=ID_PATTERN, description="the user's id"), AfterValidator(exact_id)
+]
 
 
 def get_bus(state: State) -> Bus:

@@ -17,17 +17,17 @@ from starlette.types import Receive, Scope, Send
 
 from apps.sse import snapshots, streams
 from apps.sse.fanout import Item, Listener
+from apps.sse.gate import Admission
 from apps.sse.response import RAW_SEND, EventStream
 from apps.sse.runtime import Runtime
 from apps.sse.sessions import SessionCheck
 from drop import events
-from drop.contracts import ID_PATTERN
+from drop.contracts import is_id
 from drop.settings import ApiSettings, ConnectionSettings, SecretSettings, SseSettings
 
 log = logging.getLogger("sse")
 
-_ID = re.compile(ID_PATTERN)
-_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,200}")
 _TRANSPORT = "sse.transport"
 
 
@@ -52,6 +52,11 @@ def _cut_off(scope: Scope) -> None:
 def _invalid(path: str) -> JSONResponse:
     detail = {"path": path, "message": "invalid identifier"}
     return JSONResponse({"error": "Validation failed", "details": [detail]}, status_code=400)
+
+
+def _client(request: Request) -> str:
+    # uvicorn has already put the client named by a trusted proxy's X-Forwarded-For here.
+    return request.client.host if request.client else "unknown"
 
 
 def _last_event_id(request: Request) -> int | None:
@@ -111,6 +116,7 @@ def create_app(
 
     def open_stream(
         rt: Runtime,
+        client: str,
         listener: Listener[Any],
         opening: Coroutine[Any, Any, bytes],
         render: Callable[[list[Any]], bytes],
@@ -121,13 +127,33 @@ def create_app(
         def release_all() -> None:
             rt.listeners.discard(listener)
             release()
-            rt.gate.leave()
+            rt.gate.leave(client)
 
         return EventStream(opening, listener, render, release_all, _cut_off)
 
     def busy() -> JSONResponse:
         headers = {"Retry-After": str(sse.sse_retry_after_seconds)}
         return JSONResponse({"error": "Too many connections"}, status_code=503, headers=headers)
+
+    def refused(admission: Admission) -> JSONResponse:
+        if admission == "client_full":
+            headers = {"Retry-After": str(sse.sse_retry_after_seconds)}
+            body = {
+                "error": f"Too many open streams from your address (at most "
+                f"{sse.sse_max_streams_per_ip})",
+                "code": "too_many_streams",
+            }
+            return JSONResponse(body, status_code=429, headers=headers)
+        return busy()
+
+    def admit(rt: Runtime, request: Request) -> str | JSONResponse:
+        """The client's address once it holds a slot (given back when its stream ends), or
+        the refusal to send."""
+        if rt.draining:
+            return busy()
+        client = _client(request)
+        admission = rt.gate.enter(client)
+        return client if admission == "ok" else refused(admission)
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
@@ -146,25 +172,32 @@ def create_app(
         rt = holder.get("rt")
         if rt is None:
             return busy()
-        if rt.draining or not rt.gate.enter():
-            return busy()
+        client = admit(rt, request)
+        if isinstance(client, JSONResponse):
+            return client
         listener: Listener[bytes] = Listener(sse.sse_client_buffer)
         rt.board.listeners.add(listener)
         opening = streams.drops_opening(rt)
         return open_stream(
-            rt, listener, opening, streams.newest, lambda: rt.board.listeners.discard(listener)
+            rt,
+            client,
+            listener,
+            opening,
+            streams.newest,
+            lambda: rt.board.listeners.discard(listener),
         )
 
     async def queue(request: Request) -> Response:
         """A waiting-room token's position, readiness and expiry."""
         drop_id, token = request.path_params["drop_id"], request.path_params["token"]
-        if not _ID.match(drop_id) or not _TOKEN.match(token):
-            return _invalid("dropId" if not _ID.match(drop_id) else "token")
+        if not is_id(drop_id) or not _TOKEN.fullmatch(token):
+            return _invalid("dropId" if not is_id(drop_id) else "token")
         rt = holder.get("rt")
         if rt is None:
             return busy()
-        if rt.draining or not rt.gate.enter():
-            return busy()
+        client = admit(rt, request)
+        if isinstance(client, JSONResponse):
+            return client
         subjects = [events.queue_subject(drop_id, token)]
         listener: Listener[Item] = Listener(sse.sse_client_buffer)
         rt.hub.add(subjects, listener)
@@ -172,22 +205,23 @@ def create_app(
         view = streams.QueueView(at)
         opening = streams.queue_opening(rt, view, drop_id, token, at, _last_event_id(request))
         return open_stream(
-            rt, listener, opening, view.batch, lambda: rt.hub.remove(subjects, listener)
+            rt, client, listener, opening, view.batch, lambda: rt.hub.remove(subjects, listener)
         )
 
     async def drop_user(request: Request) -> Response:
         """The drop and one user's status; the purchase token only with that user's session."""
         drop_id, user_id = request.path_params["drop_id"], request.path_params["user_id"]
-        if not _ID.match(drop_id) or not _ID.match(user_id):
-            return _invalid("dropId" if not _ID.match(drop_id) else "userId")
+        if not is_id(drop_id) or not is_id(user_id):
+            return _invalid("dropId" if not is_id(drop_id) else "userId")
         rt = holder.get("rt")
         if rt is None:
             return busy()
         known = rt.board.state(drop_id) or await snapshots.indexed_drop(rt.index, drop_id)
         if known is None:
             return JSONResponse({"error": "Drop not found"}, status_code=404)
-        if rt.draining or not rt.gate.enter():
-            return busy()
+        client = admit(rt, request)
+        if isinstance(client, JSONResponse):
+            return client
         subjects = [events.drop_state_subject(drop_id), events.drop_user_subject(drop_id, user_id)]
         listener: Listener[Item] = Listener(sse.sse_client_buffer)
         # Subscribe, then read the live point and the state it matches, with no await between.
@@ -200,7 +234,7 @@ def create_app(
             rt, view, drop_id, user_id, state, at, _last_event_id(request)
         )
         return open_stream(
-            rt, listener, opening, view.batch, lambda: rt.hub.remove(subjects, listener)
+            rt, client, listener, opening, view.batch, lambda: rt.hub.remove(subjects, listener)
         )
 
     app.add_route("/events/drops", drops, methods=["GET"])

@@ -12,6 +12,7 @@ from sse_starlette.sse import AppStatus
 
 from apps.sse.board import Board
 from apps.sse.fanout import Hub, Item, Listener
+from apps.sse.gate import Gate
 from apps.sse.sessions import SessionCheck
 from apps.sse.tail import StreamTail
 from drop import events
@@ -20,23 +21,6 @@ from drop.adapters.nats_bus import Bus
 from drop.settings import SseSettings
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Gate:
-    """The connection cap: past it new streams are refused (503), open ones are untouched."""
-
-    cap: int
-    open: int = 0
-
-    def enter(self) -> bool:
-        if self.open >= self.cap:
-            return False
-        self.open += 1
-        return True
-
-    def leave(self) -> None:
-        self.open -= 1
 
 
 @dataclass
@@ -58,7 +42,7 @@ class Runtime:
     _clock: asyncio.Task[None] | None = None
 
     def __post_init__(self) -> None:
-        self.gate = Gate(self.settings.sse_max_connections)
+        self.gate = Gate(self.settings.sse_max_connections, self.settings.sse_max_streams_per_ip)
 
     async def _run_clock(self) -> None:
         """Heartbeats for idle streams, and a clean end of every stream when the server stops.

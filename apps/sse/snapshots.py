@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from nats.js import JetStreamContext
@@ -12,11 +13,19 @@ from nats.js.kv import KeyValue
 from apps.sse.board import state_of
 from apps.sse.fanout import Item
 
+# Event ids are JetStream sequence numbers: unsigned 64-bit. Anything else is ignored.
+_EVENT_ID = re.compile(r"[0-9]{1,20}")
+MAX_EVENT_ID = 2**64 - 1
+
 
 def parse_last_event_id(value: str | None) -> int | None:
-    if value is None or not value.strip().isdigit():
+    """The id a reconnecting client last saw, or None (a fresh snapshot) when it is not one
+    of ours: not ASCII digits, or past what a stream sequence can be."""
+    text = (value or "").strip()
+    if not _EVENT_ID.fullmatch(text):
         return None
-    return int(value.strip())
+    number = int(text)
+    return number if number <= MAX_EVENT_ID else None
 
 
 async def last_on_subject(js: JetStreamContext, stream: str, subject: str) -> Item | None:

@@ -112,7 +112,8 @@ async def login(request: Request) -> Response:
         max_age=SESSION_MS // 1000,
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        # uvicorn sets the scheme from X-Forwarded-Proto when a trusted proxy sent it.
+        secure=web_state(request).secure_cookies or request.url.scheme == "https",
         path="/admin",
     )
     return response

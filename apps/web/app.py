@@ -14,6 +14,7 @@ from apps.web.page_cache import PageCache
 from apps.web.state import WebState
 from apps.web.upstream import Upstreams
 from apps.web.views import STATIC_DIR, build_templates
+from drop.asgi_limits import API_MAX_BODY, PROXY_MAX_BODY, BodyLimit
 from drop.settings import ConnectionSettings, RuntimeSettings, SecretSettings, WebSettings
 
 
@@ -21,7 +22,9 @@ def create_app(
     connections: ConnectionSettings | None = None,
     secrets: SecretSettings | None = None,
     web: WebSettings | None = None,
+    runtime: RuntimeSettings | None = None,
 ) -> FastAPI:
+    runtime = runtime or RuntimeSettings()
     connections = connections or ConnectionSettings()
     secrets = secrets or SecretSettings()
     web = web or WebSettings()
@@ -30,6 +33,7 @@ def create_app(
         upstreams=upstreams,
         admin_secret=secrets.admin_secret,
         pages=PageCache(upstreams.get_json, web.web_page_cache_seconds),
+        secure_cookies=runtime.production,
     )
 
     @asynccontextmanager
@@ -45,7 +49,9 @@ def create_app(
         openapi_url=None,
     )
     app.state.web = state
-    app.state.templates = build_templates(reload=RuntimeSettings().drop_env == "development")
+    app.state.templates = build_templates(reload=runtime.drop_env == "development")
+    # The admin console takes small forms; the proxy passes bodies on to the API's own cap.
+    app.add_middleware(BodyLimit, max_bytes=PROXY_MAX_BODY, prefixes={"/admin": API_MAX_BODY})
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(pages.router)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -10,10 +9,9 @@ from fastapi.responses import HTMLResponse, Response
 
 from apps.web.state import web_state
 from apps.web.upstream import UpstreamError
+from drop.contracts import is_id
 
 router = APIRouter(include_in_schema=False)
-
-DROP_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 
 
 def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
@@ -45,7 +43,7 @@ async def home(request: Request) -> Response:
 @router.get("/drop/{drop_id}", response_class=HTMLResponse)
 async def drop_page(request: Request, drop_id: str) -> Response:
     """One drop: the whole journey from entry to purchase, and its fairness proof."""
-    if not DROP_ID.match(drop_id):
+    if not is_id(drop_id):
         return error_page(request, 404, "No such drop", "That drop address is not valid.")
     try:
         data, age = await web_state(request).pages.get(f"/api/drop/{drop_id}/status")

@@ -12,11 +12,11 @@ import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from apps.web import retry
 from apps.web.state import web_state
 
 router = APIRouter(include_in_schema=False)
 
-MAX_BODY_BYTES = 1_000_000
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]
 
 # Hop-by-hop headers (RFC 9110 §7.6.1) belong to one connection and are never forwarded.
@@ -91,9 +91,7 @@ async def _relay(upstream: httpx.Response) -> AsyncIterator[bytes]:
 
 
 async def _proxy(request: Request, base: str, client: httpx.AsyncClient, stream: bool) -> Response:
-    body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
-        return JSONResponse({"error": "request body too large"}, status_code=413)
+    body = await request.body()  # capped by the app's BodyLimit
     outgoing = client.build_request(
         request.method,
         httpx.URL(f"{base}{request.url.path}", query=request.url.query.encode("latin-1")),
@@ -101,7 +99,7 @@ async def _proxy(request: Request, base: str, client: httpx.AsyncClient, stream:
         content=body or None,
     )
     try:
-        upstream = await client.send(outgoing, stream=True)
+        upstream = await retry.send(client, outgoing, stream=True)
     except httpx.TimeoutException:
         return JSONResponse({"error": "upstream timed out"}, status_code=504)
     except httpx.HTTPError:

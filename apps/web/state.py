@@ -15,6 +15,9 @@ class WebState:
     upstreams: Upstreams
     admin_secret: str
     pages: PageCache
+    # Production is served over https only (Fly's proxy ends TLS): cookies say Secure there
+    # even when that proxy is not one whose X-Forwarded-Proto this process trusts.
+    secure_cookies: bool = False
 
 
 def web_state(request: Request) -> WebState:

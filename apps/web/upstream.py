@@ -8,6 +8,8 @@ from typing import Any
 
 import httpx
 
+from apps.web import retry
+
 # Page renders and proxied API calls are short; event streams stay open as long as the
 # browser keeps them, so they get no read timeout at all.
 API_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
@@ -70,17 +72,29 @@ class Upstreams:
         reads = httpx.AsyncClient(
             cookies=_no_cookies(),
             timeout=API_TIMEOUT,
-            limits=httpx.Limits(max_connections=8, max_keepalive_connections=8),
+            limits=httpx.Limits(
+                max_connections=8,
+                max_keepalive_connections=8,
+                keepalive_expiry=retry.KEEPALIVE_EXPIRY,
+            ),
         )
         api = httpx.AsyncClient(
             cookies=_no_cookies(),
             timeout=API_TIMEOUT,
-            limits=httpx.Limits(max_connections=512, max_keepalive_connections=64),
+            limits=httpx.Limits(
+                max_connections=512,
+                max_keepalive_connections=64,
+                keepalive_expiry=retry.KEEPALIVE_EXPIRY,
+            ),
         )
         events = httpx.AsyncClient(
             cookies=_no_cookies(),
             timeout=STREAM_TIMEOUT,
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=32),
+            limits=httpx.Limits(
+                max_connections=None,
+                max_keepalive_connections=32,
+                keepalive_expiry=retry.KEEPALIVE_EXPIRY,
+            ),
         )
         return cls(api_url.rstrip("/"), sse_url.rstrip("/"), reads, api, events)
 
@@ -101,7 +115,8 @@ class Upstreams:
 
     async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
-            response = await self.reads.request(method, f"{self.api_url}{path}", **kwargs)
+            request = self.reads.build_request(method, f"{self.api_url}{path}", **kwargs)
+            response = await retry.send(self.reads, request, stream=False)
         except httpx.TimeoutException as exc:
             raise UpstreamError(504, "the drop service took too long to answer") from exc
         except httpx.HTTPError as exc:

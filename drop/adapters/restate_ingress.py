@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+
+log = logging.getLogger("restate_ingress")
+
+# What clients are told when the durable layer fails; the detail goes to the log only.
+UNAVAILABLE = "the service is temporarily unavailable; try again"
+TIMED_OUT = "the service took too long to answer; try again"
+FAILED = "the service could not complete the request; try again"
+REFUSED = "the request was refused"
 
 
 class DurableCallError(Exception):
@@ -43,14 +52,14 @@ class RestateIngress:
         try:
             response = await self.client.post(path, json=payload, headers=headers)
         except httpx.TimeoutException as exc:
-            raise DurableCallError(
-                504, f"durable layer timed out calling {service}.{handler}"
-            ) from exc
+            log.warning("durable call %s.%s timed out: %r", service, handler, exc)
+            raise DurableCallError(504, TIMED_OUT, "durable_timeout") from exc
         except httpx.TransportError as exc:
-            raise DurableCallError(503, f"durable layer unreachable: {exc}") from exc
+            log.warning("durable layer unreachable calling %s.%s: %r", service, handler, exc)
+            raise DurableCallError(503, UNAVAILABLE, "durable_unavailable") from exc
         if response.is_success:
             return response.json() if response.content else None
-        raise _error_from(response)
+        raise _error_from(response, f"{service}.{handler}")
 
     async def send(
         self, service: str, handler: str, payload: Any = None, *, key: str | None = None
@@ -62,9 +71,10 @@ class RestateIngress:
         try:
             response = await self.client.post(path, json=payload)
         except httpx.TransportError as exc:
-            raise DurableCallError(503, f"durable layer unreachable: {exc}") from exc
+            log.warning("durable layer unreachable sending %s.%s: %r", service, handler, exc)
+            raise DurableCallError(503, UNAVAILABLE, "durable_unavailable") from exc
         if not response.is_success:
-            raise _error_from(response)
+            raise _error_from(response, f"{service}.{handler}")
 
     async def healthy(self) -> bool:
         try:
@@ -77,7 +87,9 @@ class RestateIngress:
         await self.client.aclose()
 
 
-def _error_from(response: httpx.Response) -> DurableCallError:
+def _error_from(response: httpx.Response, call: str) -> DurableCallError:
+    """Our handlers' refusals ("code: message", 4xx) reach the client as they are; anything
+    else (the durable layer's own errors, every 5xx) is logged and answered generically."""
     message = response.text
     code: str | None = None
     try:
@@ -86,12 +98,18 @@ def _error_from(response: httpx.Response) -> DurableCallError:
         body = None
     if isinstance(body, dict) and isinstance(body.get("message"), str):
         message = body["message"]
-    # Handlers encode "code: message" so the API can keep a machine-readable reason.
     if ": " in message:
         head, _, rest = message.partition(": ")
         if head.isidentifier():
             code, message = head, rest
-    status = response.status_code if 400 <= response.status_code < 600 else 502
-    if status == 500:
-        status = 502
-    return DurableCallError(status, message, code)
+    status = response.status_code
+    if 400 <= status < 500 and code is not None:
+        return DurableCallError(status, message, code)
+    log.warning("durable call %s failed with %s: %s", call, status, response.text[:1000])
+    if 400 <= status < 500:
+        return DurableCallError(status, REFUSED, "refused")
+    if status == 503:
+        return DurableCallError(503, UNAVAILABLE, "durable_unavailable")
+    if status == 504:
+        return DurableCallError(504, TIMED_OUT, "durable_timeout")
+    return DurableCallError(502, FAILED, "durable_error")

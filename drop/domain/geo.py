@@ -87,7 +87,10 @@ def contains(fence: GeoFence, p: LatLng) -> bool:
 def _number(value: object, field: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValidationFailed("invalid_geofence", f"{field} must be a number")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        raise ValidationFailed("invalid_geofence", f"{field} is out of range") from None
     if not math.isfinite(number):
         raise ValidationFailed("invalid_geofence", f"{field} must be finite")
     return number

@@ -12,7 +12,7 @@ CHALLENGE_TTL_MS = 300_000
 DEFAULT_DIFFICULTY = 4
 MAX_NONCE_LENGTH = 64
 
-_CHALLENGE = re.compile(r"^(\d{1,16}):([0-9a-f]{32})$")
+_CHALLENGE = re.compile(r"([0-9]{1,16}):([0-9a-f]{32})")
 
 
 def make_challenge(timestamp_ms: int, random_hex: str) -> str:
@@ -24,7 +24,7 @@ def make_challenge(timestamp_ms: int, random_hex: str) -> str:
 
 def parse_challenge(challenge: str) -> int:
     """Return the challenge's timestamp in ms; 400 ``invalid_challenge`` when malformed."""
-    match = _CHALLENGE.match(challenge) if isinstance(challenge, str) else None
+    match = _CHALLENGE.fullmatch(challenge) if isinstance(challenge, str) else None
     if match is None:
         raise ValidationFailed(
             "invalid_challenge", "challenge must look like '<ms timestamp>:<32 hex chars>'"

@@ -64,7 +64,7 @@ def place_in_line(seq: int, head: int, holes: Sequence[int]) -> int:
 
 
 TOKEN_TAG_LENGTH = 8
-_TOKEN = re.compile(r"^[0-9a-f]{16,64}$")
+_TOKEN = re.compile(r"[0-9a-f]{16,64}")
 
 
 def _drop_tag(drop_id: str) -> str:
@@ -81,7 +81,7 @@ def make_queue_token(drop_id: str, random_hex: str) -> str:
 
 
 def token_is_well_formed(token: str) -> bool:
-    return bool(_TOKEN.match(token)) and len(token) > TOKEN_TAG_LENGTH
+    return bool(_TOKEN.fullmatch(token)) and len(token) > TOKEN_TAG_LENGTH
 
 
 def token_belongs_to(token: str, drop_id: str) -> bool:

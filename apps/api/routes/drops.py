@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request, Response
 
 from apps.api import guards, idempotency, proofs, sessions
 from apps.api.deps import Admin, DropId, NatsBus, State, UserId
-from apps.api.errors import ApiError
+from apps.api.known import known_drop
 from drop.contracts import DropConfig, RegisterIn
 
 router = APIRouter(prefix="/api")
@@ -20,13 +20,8 @@ def server_time() -> int:
 
 
 async def drop_state(state: State, drop_id: str) -> dict[str, Any]:
-    """From the in-memory index; a drop created a moment ago may only be in Restate yet."""
-    known = state.index.get(drop_id)
-    if known is not None:
-        return known
-    fresh: dict[str, Any] = await state.ingress.call("Drop", "getState", key=drop_id)
-    state.index.apply(fresh)
-    return fresh
+    """From the index, never the durable layer: 404 for an unknown drop."""
+    return await known_drop(state, drop_id)
 
 
 @router.post("/drops", dependencies=[Admin], status_code=201)
@@ -97,21 +92,15 @@ async def register(
 @router.post("/drop/{dropId}/lottery", dependencies=[Admin])
 async def run_lottery(dropId: DropId, state: State) -> Any:
     """Run the draw now (admin); closes registration early if it is still open."""
+    await drop_state(state, dropId)
     return await state.ingress.call("Drop", "runLottery", {"trigger": "admin"}, key=dropId)
 
 
 @router.post("/drop/{dropId}/promote", dependencies=[Admin])
 async def promote(dropId: DropId, state: State) -> Any:
     """Promote the next backup winner by hand (admin)."""
+    await drop_state(state, dropId)
     return await state.ingress.call("Drop", "promoteBackup", key=dropId)
-
-
-def _known(state: State, drop_id: str) -> dict[str, Any]:
-    """A drop from the index, or 404 at once: unknown ids never reach the durable layer."""
-    known = state.index.get(drop_id)
-    if known is None:
-        raise ApiError(404, "drop_not_found", f"drop {drop_id} does not exist")
-    return known
 
 
 def _cached(request: Request, rendered: proofs.Rendered) -> Response:
@@ -128,7 +117,7 @@ async def lottery_proof(
     """The commitment before the draw; the published proof after it (immutable). The
     participant list, which a verifier needs to recompute the tree, comes with
     `?participants=true`."""
-    known = _known(state, dropId)
+    known = await known_drop(state, dropId)
     async with guards.fail_closed("proof store"):
         published = await state.proofs.get(bus, dropId)
     if published is None:
@@ -143,7 +132,7 @@ async def inclusion_proof(
     dropId: DropId, userId: UserId, state: State, bus: NatsBus
 ) -> dict[str, Any]:
     """A participant's Merkle inclusion proof against the published root."""
-    known = _known(state, dropId)
+    known = await known_drop(state, dropId)
     async with guards.fail_closed("proof store"):
         published = await state.proofs.get(bus, dropId)
     if published is None:

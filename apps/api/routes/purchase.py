@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from apps.api import idempotency
 from apps.api.deps import DropId, NatsBus, State, UserId, require_session_for
 from apps.api.guards import fail_closed
+from apps.api.known import known_drop
 from drop import events
 from drop.contracts import PurchaseIn, UserIn, UserState
 
@@ -25,6 +26,7 @@ async def start_purchase(
 ) -> Any:
     """Issue the winner's purchase token (the same one again if asked twice)."""
     require_session_for(request, state, body.user_id)
+    await known_drop(state, dropId)
     key = idempotency.scoped_key(request, f"purchase-start:{dropId}:{body.user_id}")
     payload = {"userId": body.user_id}
     return await idempotency.once(
@@ -46,6 +48,7 @@ async def complete_purchase(
 ) -> Any:
     """Spend the token: one order, inventory minus one."""
     require_session_for(request, state, body.user_id)
+    await known_drop(state, dropId)
     key = idempotency.scoped_key(request, f"purchase:{dropId}:{body.user_id}")
     return await idempotency.once(
         bus,

@@ -1,0 +1,44 @@
+"""The admin console's cookie is Secure whenever the browser talked https to our edge."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from apps.web.app import create_app
+from drop import devstack
+from drop.settings import ConnectionSettings, RuntimeSettings, SecretSettings
+from tests.e2e.support import serve
+
+pytestmark = pytest.mark.integration
+
+SECRET = "cookie-test-secret"
+
+
+async def login_cookie(runtime: RuntimeSettings, headers: dict[str, str]) -> str:
+    nowhere = f"http://127.0.0.1:{devstack.free_port()}"
+    app = create_app(
+        ConnectionSettings(internal_api_url=nowhere, internal_sse_url=nowhere),
+        SecretSettings(admin_secret=SECRET, drop_env="test"),
+        runtime=runtime,
+    )
+    async with serve(app) as web, httpx.AsyncClient(base_url=web) as client:
+        r = await client.post("/admin/login", data={"secret": SECRET}, headers=headers)
+    assert r.status_code == 303, r.text
+    cookie = r.headers["set-cookie"]
+    assert cookie.startswith("drop_admin=") and "HttpOnly" in cookie
+    return cookie
+
+
+async def test_cookie_is_secure_behind_a_trusted_https_proxy() -> None:
+    # The test server trusts 127.0.0.1 as its proxy, as the apps trust Fly's.
+    development = RuntimeSettings(drop_env="development")
+    behind_tls = await login_cookie(development, {"x-forwarded-proto": "https"})
+    assert "Secure" in behind_tls
+    plain = await login_cookie(development, {})
+    assert "Secure" not in plain
+
+
+async def test_cookie_is_always_secure_in_production() -> None:
+    production = RuntimeSettings(drop_env="production")
+    assert "Secure" in await login_cookie(production, {"x-forwarded-proto": "http"})
