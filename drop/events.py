@@ -18,6 +18,8 @@ QUEUE_BEHAVIOR_BUCKET = "queue_behavior"
 IDEMPOTENCY_BUCKET = "idempotency"
 LOYALTY_BUCKET = "loyalty"
 ROLLOVER_BUCKET = "rollover"
+# Who holds each userId (hash of its claim secret); never expires.
+USER_CLAIMS_BUCKET = "user_claims"
 
 
 def drop_state_subject(drop_id: str) -> str:

@@ -8,9 +8,10 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from apps.api import guards, idempotency, sessions
+from apps.api import guards, idempotency, identity
 from apps.api.deps import Admin, DropId, NatsBus, State, UserId
 from apps.api.errors import ApiError
+from drop.adapters.restate_ingress import DurableCallError
 from drop.contracts import DropConfig, RegisterIn
 
 router = APIRouter(prefix="/api")
@@ -69,33 +70,41 @@ async def register(
     state: State,
     bus: NatsBus,
 ) -> Any:
-    """Enter the drop. Binds `userId` to a signed session (HttpOnly cookie and
-    `X-Session-Token` header) that purchase calls require."""
-    key = idempotency.scoped_key(request, f"register:{dropId}:{body.user_id}")
-    replayed = await idempotency.replay(bus, key)
-    if replayed is not None:
-        if replayed.status_code == 200:
-            sessions.issue(replayed, body.user_id, state.api, state.secrets)
-        return replayed
+    """Enter the drop. The first registration of a `userId` anywhere claims it (send a
+    random `X-Claim-Secret`, or keep the `recoveryCode` returned once); later ones need the
+    holder's session or that secret, else 403 `user_claimed`. Binds `userId` to a signed
+    session (HttpOnly cookie and `X-Session-Token` header) that purchase calls require."""
     await drop_state(state, dropId)
-    await guards.check_registration(request, state, bus, dropId, body)
+    holder = await identity.identify(request, state, bus, body.user_id)
     payload = {
         "dropId": dropId,
         "userId": body.user_id,
         "tickets": body.tickets,
         "location": body.location.wire() if body.location else None,
     }
-    answer: dict[str, Any] = await state.ingress.call(
-        "Participant",
-        "register",
-        payload,
-        key=f"{dropId}:{body.user_id}",
-        idempotency_key=key,
+    scope = idempotency.Scope.of(
+        request, f"register:{dropId}:{body.user_id}", payload, holder.caller
     )
+    replayed = await idempotency.replay(bus, scope)
+    if replayed is not None:
+        identity.admit(replayed, holder, state)
+        return replayed
+    await guards.check_registration(request, state, bus, dropId, body)
+    holder = await identity.claim(bus, holder)
+    try:
+        answer: dict[str, Any] = await state.ingress.call(
+            "Participant",
+            "register",
+            payload,
+            key=f"{dropId}:{body.user_id}",
+            idempotency_key=scope.key,
+        )
+    except DurableCallError as exc:
+        return await identity.refused(bus, state, holder, exc)
+    await idempotency.remember(bus, scope, 200, answer)
     await guards.after_registration(request, state, bus, dropId, body)
-    await idempotency.remember(bus, key, 200, answer)
-    sessions.issue(response, body.user_id, state.api, state.secrets)
-    return answer
+    identity.admit(response, holder, state)
+    return identity.with_recovery_code(holder, answer)
 
 
 @router.post("/drop/{dropId}/lottery", dependencies=[Admin])

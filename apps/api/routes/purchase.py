@@ -9,8 +9,14 @@ from fastapi import APIRouter, Request
 from apps.api import idempotency
 from apps.api.deps import DropId, NatsBus, State, UserId, require_session_for
 from drop.contracts import PurchaseIn, UserIn
+from drop.domain import claims
 
 router = APIRouter(prefix="/api/drop/{dropId}")
+
+
+def caller(user_id: str) -> str:
+    """Purchases run only for the session's own user, so the session names the caller."""
+    return claims.session_fingerprint(user_id)
 
 
 @router.post("/purchase/start")
@@ -23,13 +29,15 @@ async def start_purchase(
 ) -> Any:
     """Issue the winner's purchase token (the same one again if asked twice)."""
     require_session_for(request, state, body.user_id)
-    key = idempotency.scoped_key(request, f"purchase-start:{dropId}:{body.user_id}")
     payload = {"userId": body.user_id}
+    scope = idempotency.Scope.of(
+        request, f"purchase-start:{dropId}:{body.user_id}", payload, caller(body.user_id)
+    )
     return await idempotency.once(
         bus,
-        key,
+        scope,
         lambda: state.ingress.call(
-            "Drop", "startPurchase", payload, key=dropId, idempotency_key=key
+            "Drop", "startPurchase", payload, key=dropId, idempotency_key=scope.key
         ),
     )
 
@@ -44,12 +52,15 @@ async def complete_purchase(
 ) -> Any:
     """Spend the token: one order, inventory minus one."""
     require_session_for(request, state, body.user_id)
-    key = idempotency.scoped_key(request, f"purchase:{dropId}:{body.user_id}")
+    payload = body.wire()
+    scope = idempotency.Scope.of(
+        request, f"purchase:{dropId}:{body.user_id}", payload, caller(body.user_id)
+    )
     return await idempotency.once(
         bus,
-        key,
+        scope,
         lambda: state.ingress.call(
-            "Drop", "completePurchase", body.wire(), key=dropId, idempotency_key=key
+            "Drop", "completePurchase", payload, key=dropId, idempotency_key=scope.key
         ),
     )
 
