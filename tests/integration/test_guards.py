@@ -409,3 +409,15 @@ async def test_relaxed_switches_are_announced_and_honoured(api: DropApi, stack: 
     logged = stack.log("api").read_text()
     for switch in ("SKIP_RATE_LIMIT", "QUEUE_ENABLED=false", "BOT_CHECK_ENABLED=false"):
         assert switch in logged
+
+
+async def test_session_recovery_is_rate_limited(client: httpx.AsyncClient) -> None:
+    """Recovery codes cannot be guessed at speed: wrong codes count against the IP."""
+    ip, body = new_ip(), {"userId": uid("u"), "recoveryCode": "x" * 32}
+    answers = [
+        (await client.post("/api/session/recover", json=body, headers=from_ip(ip))).status_code
+        for _ in range(7)
+    ]
+    assert answers == [403] * 5 + [429] * 2
+    other = await client.post("/api/session/recover", json=body, headers=from_ip(new_ip()))
+    assert other.status_code == 403
