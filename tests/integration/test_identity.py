@@ -11,8 +11,10 @@ import pytest
 
 from apps.api import idempotency
 from apps.api.errors import ApiError
+from drop.adapters import nats_bus
 from drop.adapters.nats_bus import Bus
 from tests.support.api_client import DropApi, now_ms, uid
+from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration
 
@@ -129,6 +131,14 @@ async def test_a_stored_answer_is_bound_to_its_caller_and_body(bus: Bus) -> None
         with pytest.raises(ApiError) as refused:
             await idempotency.replay(bus, other)
         assert (refused.value.status, refused.value.code) == (status, code)
+
+
+async def test_an_answer_that_cannot_be_kept_is_still_a_success(stack: Stack) -> None:
+    """`remember` runs after the durable step succeeded: a dead store must not raise."""
+    gone = await nats_bus.connect(stack.nats_url, "tests-gone")
+    await gone.close()
+    scope = idempotency.Scope(f"k{uid('gone')}", body="meaning", caller="caller")
+    await idempotency.remember(gone, scope, 200, {"success": True})
 
 
 async def test_the_holder_gets_a_session_back_after_a_lost_answer(api: DropApi) -> None:
