@@ -121,10 +121,13 @@ def with_recovery_code(holder: Holder, body: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-async def refused(bus: Bus, state: ApiState, holder: Holder, exc: DurableCallError) -> Response:
-    """The durable registration failed. Already registered: the holder gets their session
-    back (409 with `sessionIssued`). Otherwise a claim made by this request is given back,
-    unless the entry may have been stored (5xx) and the client holds the secret to retry."""
+async def refused(
+    bus: Bus, state: ApiState, holder: Holder, exc: ApiError | DurableCallError
+) -> Response:
+    """The durable registration failed (its own error, or a refusal mapped to ApiError).
+    Already registered: the holder gets their session back (409 with `sessionIssued`).
+    Otherwise a claim made by this request is given back, unless the entry may have been
+    stored (5xx) and the client holds the secret to retry."""
     if exc.code == "already_registered" and holder.claim is not None:
         body = with_recovery_code(
             holder, {"error": exc.message, "code": exc.code, "sessionIssued": True}
