@@ -346,3 +346,10 @@ class QueueJoinIn(Wire):
 class QueueHeartbeatIn(Wire):
     token: str = Field(min_length=1, max_length=200)
     behavior_signals: BehaviorSignalsIn | None = None
+
+
+class RecoverIn(Wire):
+    """Proof of a claim on a user id: its claim secret or the recovery code shown once."""
+
+    user_id: Id
+    recovery_code: str = Field(min_length=1, max_length=200)

@@ -21,6 +21,8 @@ ROLLOVER_BUCKET = "rollover"
 # Object store of published lottery proofs (name = dropId): written once by the draw,
 # served by the API from memory.
 PROOFS_STORE = "proofs"
+# Who holds each userId (hash of its claim secret); never expires.
+USER_CLAIMS_BUCKET = "user_claims"
 
 
 def drop_state_subject(drop_id: str) -> str:

@@ -106,7 +106,9 @@ class ApiSettings(BaseSettings):
     bot_check_enabled: bool = True
     session_cookie_name: str = "drop_session"
     session_cookie_secure: bool = False
-    session_ttl_seconds: int = 7 * 24 * 3600
+    # A session must outlive the drops it was made for (registration, draw, purchase window,
+    # backup promotions); a lost one is recovered with the claim secret.
+    session_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=60)
     idempotency_ttl_seconds: int = 24 * 3600
 
     @property

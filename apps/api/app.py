@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from apps.api import errors, guards
-from apps.api.routes import drops, health, pow, purchase
+from apps.api.routes import drops, health, pow, purchase, session
 from apps.api.routes import queue as queue_routes
 from apps.api.state import ApiState
 from drop.adapters.restate_ingress import RestateIngress
@@ -55,7 +55,7 @@ def create_app(
         allow_origins=api.cors_origin_list,
         allow_credentials=True,
         allow_methods=["GET", "POST", "OPTIONS"],
-        allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+        allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Claim-Secret"],
         expose_headers=["X-Session-Token", "Retry-After"],
     )
     errors.install(app)
@@ -63,6 +63,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(drops.router)
     app.include_router(purchase.router)
+    app.include_router(session.router)
     app.include_router(pow.router)
     app.include_router(queue_routes.router)
     return app

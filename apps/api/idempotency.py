@@ -1,23 +1,47 @@
 """`Idempotency-Key`: a retried mutating call returns the first answer and changes nothing.
 
-The first answer is kept in the NATS key-value bucket `idempotency` (24 h); the key is also
-passed to Restate, so two copies in flight at once still run the durable step only once.
+The first successful answer is kept in the NATS key-value bucket `idempotency` (24 h),
+with a hash of the request's meaning and of the caller. A key is no password: a replay by
+another caller is refused (403), a replay with another body is refused (422), and a replay
+never mints a session by itself. The key is also passed to Restate, so two copies in
+flight at once still run the durable step only once.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
+import nats.errors
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
+from apps.api.errors import ApiError
+from apps.api.guards import fail_closed
 from drop import events
 from drop.adapters.nats_bus import Bus
+from drop.domain import claims
 
 HEADER = "idempotency-key"
+
+log = logging.getLogger("api.idempotency")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """One call's key (None without the header), what it means, and who makes it."""
+
+    key: str | None
+    body: str
+    caller: str
+
+    @classmethod
+    def of(cls, request: Request, route: str, meaning: Any, caller: str) -> Scope:
+        return cls(scoped_key(request, route), claims.body_fingerprint(meaning), caller)
 
 
 def scoped_key(request: Request, scope: str) -> str | None:
@@ -28,27 +52,45 @@ def scoped_key(request: Request, scope: str) -> str | None:
     return f"k{digest[:48]}"
 
 
-async def replay(bus: Bus, key: str | None) -> JSONResponse | None:
-    saved = None if key is None else await bus.get_json(events.IDEMPOTENCY_BUCKET, key)
+async def replay(bus: Bus, scope: Scope) -> JSONResponse | None:
+    """The stored answer for this key, if the same caller sent the same request before."""
+    if scope.key is None:
+        return None
+    async with fail_closed("idempotency store"):
+        saved = await bus.get_json(events.IDEMPOTENCY_BUCKET, scope.key)
     if saved is None:
         return None
-    response = JSONResponse(saved["body"], status_code=saved["status"])
+    if saved.get("caller") != scope.caller:
+        raise ApiError(
+            403, "idempotency_key_foreign", "this Idempotency-Key belongs to another caller"
+        )
+    if saved.get("request") != scope.body:
+        raise ApiError(
+            422, "idempotency_key_reused", "this Idempotency-Key was used with another request body"
+        )
+    response = JSONResponse(saved["answer"], status_code=saved["status"])
     response.headers["Idempotent-Replayed"] = "true"
     return response
 
 
-async def once(bus: Bus, key: str | None, call: Callable[[], Awaitable[Any]]) -> Any:
-    """The first answer for `key` if there was one, else `call()`'s, remembered."""
-    replayed = await replay(bus, key)
+async def once(bus: Bus, scope: Scope, call: Callable[[], Awaitable[Any]]) -> Any:
+    """The first answer for `scope` if there was one, else `call()`'s, remembered."""
+    replayed = await replay(bus, scope)
     if replayed is not None:
         return replayed
     answer = await call()
-    await remember(bus, key, 200, answer)
+    await remember(bus, scope, 200, answer)
     return answer
 
 
-async def remember(bus: Bus, key: str | None, status: int, body: Any) -> None:
-    if key is None:
+async def remember(bus: Bus, scope: Scope, status: int, answer: Any) -> None:
+    """Keep the answer for replays. Best effort: the durable step already succeeded, so a
+    store that cannot be reached must not turn that success into an error."""
+    if scope.key is None:
         return
-    kv = await bus.kv(events.IDEMPOTENCY_BUCKET)
-    await kv.put(key, json.dumps({"status": status, "body": body}).encode())
+    record = {"status": status, "answer": answer, "request": scope.body, "caller": scope.caller}
+    try:
+        kv = await bus.kv(events.IDEMPOTENCY_BUCKET)
+        await kv.put(scope.key, json.dumps(record).encode())
+    except (nats.errors.Error, OSError, TimeoutError) as exc:
+        log.warning("could not keep the answer for an idempotency key: %r", exc)

@@ -51,6 +51,7 @@ BUCKETS: tuple[tuple[str, int], ...] = (
     (events.IDEMPOTENCY_BUCKET, DAY),
     (events.LOYALTY_BUCKET, 0),
     (events.ROLLOVER_BUCKET, 0),
+    (events.USER_CLAIMS_BUCKET, 0),
 )
 
 

@@ -155,10 +155,12 @@ async def test_two_shoppers_enter_draw_buy_and_verify(browser: Browser, site: We
         await expect(bob.locator("#stat-participants")).to_have_text("0")
 
         registrations: list[dict[str, Any]] = []
+        registration_headers: list[dict[str, str]] = []
 
         def capture(request: Request) -> None:
             if request.method == "POST" and request.url.endswith(f"/api/drop/{drop_id}/register"):
                 registrations.append(json.loads(request.post_data or "{}"))
+                registration_headers.append(request.headers)
 
         alice.on("request", capture)
         await alice.goto(f"/drop/{drop_id}")
@@ -200,6 +202,22 @@ async def test_two_shoppers_enter_draw_buy_and_verify(browser: Browser, site: We
         assert json.loads(body["behaviorSignals"]["interactionPatterns"])["intervals"]
         assert 1 < pow_["fingerprintConfidence"] <= 100  # the 0-100 scale
         assert body["location"] == {"lat": SOHO["latitude"], "lng": SOHO["longitude"]}
+        sent = registration_headers[0]
+        assert len(sent["x-claim-secret"]) >= 22 and sent["idempotency-key"]
+
+        # --- Alice loses her session cookie: the page proves her claim and gets it back ---
+        await alice.context.clear_cookies()
+        async with alice.expect_response(lambda r: r.url.endswith("/api/session/recover")) as rec:
+            await alice.reload()
+        assert (await rec.value).status == 200
+        await expect(alice.locator("#status-chip")).to_have_text("REGISTERED", timeout=LIVE)
+        assert any(c["name"] == "drop_session" for c in await alice.context.cookies())
+        # The browser logs the one 401 that sent the page to recover; nothing else may fail.
+        logged: list[str] = alice.context.errors  # type: ignore[attr-defined]
+        assert logged == [
+            "Failed to load resource: the server responded with a status of 401 (Unauthorized)"
+        ]
+        logged.clear()
 
         # --- Bob enters too (3 tickets, no location) -------------------------------------
         await behave_like_a_person(bob)

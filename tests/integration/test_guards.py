@@ -469,3 +469,15 @@ async def test_ten_people_behind_one_ip_register_in_turn(nat_url: str) -> None:
         assert registered == 10
         r = await c.get(f"/api/drop/{drop_id}/status")
         assert r.json()["participantCount"] == 10
+
+
+async def test_session_recovery_is_rate_limited(client: httpx.AsyncClient) -> None:
+    """Recovery codes cannot be guessed at speed: wrong codes count against the IP."""
+    ip, body = new_ip(), {"userId": uid("u"), "recoveryCode": "x" * 32}
+    answers = [
+        (await client.post("/api/session/recover", json=body, headers=from_ip(ip))).status_code
+        for _ in range(7)
+    ]
+    assert answers == [403] * 5 + [429] * 2
+    other = await client.post("/api/session/recover", json=body, headers=from_ip(new_ip()))
+    assert other.status_code == 403

@@ -224,6 +224,7 @@ async def test_bad_input_is_a_clear_4xx(api: DropApi) -> None:
     assert first.status_code == 200
     again = await api.register(drop_id, "dup-user", 1)
     assert again.status_code == 409 and again.json()["code"] == "already_registered"
+    assert again.json()["sessionIssued"] is True  # the holder proved the claim with a session
     early = await api.start_purchase(drop_id, "dup-user")
     assert early.status_code == 409 and early.json()["code"] == "wrong_phase"
     assert (await api.status(drop_id))["participantCount"] == 1

@@ -31,6 +31,7 @@ def now_ms() -> int:
 class DropApi:
     client: httpx.AsyncClient
     sessions: dict[str, str] = field(default_factory=dict)
+    recovery_codes: dict[str, str] = field(default_factory=dict)
 
     async def create(self, drop_id: str, **overrides: Any) -> dict[str, Any]:
         start = now_ms()
@@ -47,13 +48,34 @@ class DropApi:
         return dict(r.json())
 
     async def register(
-        self, drop_id: str, user_id: str, tickets: int, **extra: Any
+        self,
+        drop_id: str,
+        user_id: str,
+        tickets: int,
+        *,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
     ) -> httpx.Response:
+        """Register as the holder of `user_id`: its session goes along once there is one."""
         body = {"userId": user_id, "tickets": tickets, **extra}
-        r = await self.client.post(f"/api/drop/{drop_id}/register", json=body)
+        sent = {**(self.auth(user_id) if user_id in self.sessions else {}), **(headers or {})}
+        r = await self.client.post(f"/api/drop/{drop_id}/register", json=body, headers=sent)
         self.client.cookies.clear()  # one client plays many users: sessions go by bearer
-        if r.status_code == 200:
+        self.keep_session(user_id, r)
+        if r.status_code == 200 and "recoveryCode" in r.json():
+            self.recovery_codes[user_id] = r.json()["recoveryCode"]
+        return r
+
+    def keep_session(self, user_id: str, r: httpx.Response) -> None:
+        if "x-session-token" in r.headers:
             self.sessions[user_id] = r.headers["x-session-token"]
+
+    async def recover(self, user_id: str, code: str) -> httpx.Response:
+        r = await self.client.post(
+            "/api/session/recover", json={"userId": user_id, "recoveryCode": code}
+        )
+        self.client.cookies.clear()
+        self.keep_session(user_id, r)
         return r
 
     def auth(self, user_id: str) -> dict[str, str]:

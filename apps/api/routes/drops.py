@@ -7,9 +7,10 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from apps.api import guards, idempotency, proofs, sessions
+from apps.api import guards, idempotency, identity, proofs
 from apps.api.deps import Admin, DropId, NatsBus, State, UserId
 from apps.api.known import known_drop
+from drop.adapters.restate_ingress import DurableCallError
 from drop.contracts import DropConfig, RegisterIn
 
 router = APIRouter(prefix="/api")
@@ -63,30 +64,39 @@ async def register(
     state: State,
     bus: NatsBus,
 ) -> Any:
-    """Enter the drop. Binds `userId` to a signed session (HttpOnly cookie and
-    `X-Session-Token` header) that purchase calls require."""
-    key = idempotency.scoped_key(request, f"register:{dropId}:{body.user_id}")
-    replayed = await idempotency.replay(bus, key)
-    if replayed is not None:
-        if replayed.status_code == 200:
-            sessions.issue(replayed, body.user_id, state.api, state.secrets)
-        return replayed
+    """Enter the drop. The first registration of a `userId` anywhere claims it (send a
+    random `X-Claim-Secret`, or keep the `recoveryCode` returned once); later ones need the
+    holder's session or that secret, else 403 `user_claimed`. Binds `userId` to a signed
+    session (HttpOnly cookie and `X-Session-Token` header) that purchase calls require.
+    Concurrent entries share one durable call (group commit); each is judged on its own."""
     await drop_state(state, dropId)
-    token = await guards.check_registration(request, state, bus, dropId, body)
+    holder = await identity.identify(request, state, bus, body.user_id)
     entry = {
         "userId": body.user_id,
         "tickets": body.tickets,
         "location": body.location.wire() if body.location else None,
-        "queueToken": token,
     }
-    result = await state.registrations.submit(dropId, entry)
+    scope = idempotency.Scope.of(
+        request, f"register:{dropId}:{body.user_id}", {"dropId": dropId, **entry}, holder.caller
+    )
+    replayed = await idempotency.replay(bus, scope)
+    if replayed is not None:
+        identity.admit(replayed, holder, state)
+        return replayed
+    token = await guards.check_registration(request, state, bus, dropId, body)
+    holder = await identity.claim(bus, holder)
+    try:
+        result = await state.registrations.submit(dropId, {**entry, "queueToken": token})
+    except DurableCallError as exc:
+        return await identity.refused(bus, state, holder, exc)
     if "error" in result:
         err = result["error"]
-        raise guards.refusal(int(err["status"]), str(err["code"]), str(err["message"]))
+        refusal = guards.refusal(int(err["status"]), str(err["code"]), str(err["message"]))
+        return await identity.refused(bus, state, holder, refusal)
     answer: dict[str, Any] = result["ok"]
-    await idempotency.remember(bus, key, 200, answer)
-    sessions.issue(response, body.user_id, state.api, state.secrets)
-    return answer
+    await idempotency.remember(bus, scope, 200, answer)
+    identity.admit(response, holder, state)
+    return identity.with_recovery_code(holder, answer)
 
 
 @router.post("/drop/{dropId}/lottery", dependencies=[Admin])

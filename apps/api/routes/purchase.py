@@ -12,8 +12,14 @@ from apps.api.guards import fail_closed
 from apps.api.known import known_drop
 from drop import events
 from drop.contracts import PurchaseIn, UserIn, UserState
+from drop.domain import claims
 
 router = APIRouter(prefix="/api/drop/{dropId}")
+
+
+def caller(user_id: str) -> str:
+    """Purchases run only for the session's own user, so the session names the caller."""
+    return claims.session_fingerprint(user_id)
 
 
 @router.post("/purchase/start")
@@ -27,13 +33,15 @@ async def start_purchase(
     """Issue the winner's purchase token (the same one again if asked twice)."""
     require_session_for(request, state, body.user_id)
     await known_drop(state, dropId)
-    key = idempotency.scoped_key(request, f"purchase-start:{dropId}:{body.user_id}")
     payload = {"userId": body.user_id}
+    scope = idempotency.Scope.of(
+        request, f"purchase-start:{dropId}:{body.user_id}", payload, caller(body.user_id)
+    )
     return await idempotency.once(
         bus,
-        key,
+        scope,
         lambda: state.ingress.call(
-            "Drop", "startPurchase", payload, key=dropId, idempotency_key=key
+            "Drop", "startPurchase", payload, key=dropId, idempotency_key=scope.key
         ),
     )
 
@@ -49,12 +57,15 @@ async def complete_purchase(
     """Spend the token: one order, inventory minus one."""
     require_session_for(request, state, body.user_id)
     await known_drop(state, dropId)
-    key = idempotency.scoped_key(request, f"purchase:{dropId}:{body.user_id}")
+    payload = body.wire()
+    scope = idempotency.Scope.of(
+        request, f"purchase:{dropId}:{body.user_id}", payload, caller(body.user_id)
+    )
     return await idempotency.once(
         bus,
-        key,
+        scope,
         lambda: state.ingress.call(
-            "Drop", "completePurchase", body.wire(), key=dropId, idempotency_key=key
+            "Drop", "completePurchase", payload, key=dropId, idempotency_key=scope.key
         ),
     )
 

@@ -10,7 +10,7 @@ export class ApiError extends Error {
   }
 }
 
-export async function api(path, { method = "GET", body, idempotencyKey } = {}) {
+export async function api(path, { method = "GET", body, idempotencyKey, claimSecret } = {}) {
   const headers = { Accept: "application/json" };
   const init = { method, headers, credentials: "same-origin", cache: "no-store" };
   if (body !== undefined) {
@@ -18,6 +18,7 @@ export async function api(path, { method = "GET", body, idempotencyKey } = {}) {
     init.body = JSON.stringify(body);
   }
   if (idempotencyKey) headers["Idempotency-Key"] = idempotencyKey;
+  if (claimSecret) headers["X-Claim-Secret"] = claimSecret;
   // A mutating call keeps its Idempotency-Key across one retry after a network failure.
   let response;
   try {

@@ -9,7 +9,7 @@ import {
   formatClockTime, formatCount, formatDateTime, formatDuration, formatMoney, plural, setText,
 } from "./format.js";
 import { insideFence, locate } from "./geo.js";
-import { fingerprint, userId } from "./identity.js";
+import { attemptKey, claimSecret, fingerprint, settleAttempt, userId } from "./identity.js";
 import { commitmentOf, leafText, seedOf, verifyInclusion } from "./merkle.js";
 import { countdownFor, displayPhase, PHASE_LABELS, stockText } from "./phases.js";
 import { proveWork } from "./pow.js";
@@ -380,6 +380,8 @@ async function enter() {
   state.busy = "enter";
   state.error = null;
   render();
+  // Retries of this entry (after a timeout, a reload) send the same key: never two entries.
+  const attempt = `register:${state.drop.dropId}:${me}`;
   try {
     let solution;
     try {
@@ -390,7 +392,8 @@ async function enter() {
     }
     const answer = await api(`/api/drop/${state.drop.dropId}/register`, {
       method: "POST",
-      idempotencyKey: crypto.randomUUID(),
+      idempotencyKey: attemptKey(attempt),
+      claimSecret: claimSecret(me),
       body: {
         userId: me,
         tickets: state.tickets,
@@ -406,6 +409,7 @@ async function enter() {
         location: state.geo.location ?? undefined,
       },
     });
+    settleAttempt(attempt);
     room.used();
     rememberSession();
     applyUser({
@@ -424,6 +428,20 @@ async function enter() {
     stream.reopen();
     refreshUser();
   } catch (error) {
+    if (error instanceof ApiError && error.status < 500) settleAttempt(attempt);
+    if (error instanceof ApiError && error.code === "already_registered" && error.data?.sessionIssued) {
+      // Entered before (the answer got lost): the session is back, show the entry.
+      room?.used();
+      rememberSession();
+      stream.reopen();
+      await refreshUser();
+      return;
+    }
+    if (!(error instanceof ApiError) || error.status >= 500) {
+      // The entry may have landed: the claim secret brings the session back to ask.
+      if (await recoverSession()) await refreshUser();
+      if (registered()) return;
+    }
     state.error = error;
     const code = error instanceof ApiError ? error.code ?? "" : "";
     // A refused entry may have spent the challenge: always start a fresh proof.
@@ -444,11 +462,12 @@ async function startPurchase() {
   state.error = null;
   render();
   try {
-    const answer = await api(`/api/drop/${state.drop.dropId}/purchase/start`, {
+    const key = crypto.randomUUID();
+    const answer = await asHolder(() => api(`/api/drop/${state.drop.dropId}/purchase/start`, {
       method: "POST",
-      idempotencyKey: crypto.randomUUID(),
+      idempotencyKey: key,
       body: { userId: me },
-    });
+    }));
     state.checkout = { purchaseToken: answer.purchaseToken, expiresAt: answer.expiresAt };
     state.busy = null;
     render();
@@ -468,11 +487,13 @@ async function confirmPurchase() {
   render();
   try {
     // The payment step would run here; the order is recorded when it succeeds.
-    const answer = await api(`/api/drop/${state.drop.dropId}/purchase`, {
+    const key = crypto.randomUUID();
+    const body = { userId: me, purchaseToken: state.checkout.purchaseToken };
+    const answer = await asHolder(() => api(`/api/drop/${state.drop.dropId}/purchase`, {
       method: "POST",
-      idempotencyKey: crypto.randomUUID(),
-      body: { userId: me, purchaseToken: state.checkout.purchaseToken },
-    });
+      idempotencyKey: key,
+      body,
+    }));
     state.orderId = answer.orderId ?? null;
     state.checkout = null;
     applyUser({ status: "purchased", token: null });
@@ -532,13 +553,41 @@ const rememberSession = () => {
   }
 };
 
+// A session problem (expired, cleared, another user's cookie) is mended once by proving the
+// claim with this browser's secret; then the call runs again.
+const sessionProblem = (error) =>
+  error instanceof ApiError && (error.status === 401 || error.code === "wrong_user");
+
+async function recoverSession() {
+  try {
+    await api("/api/session/recover", {
+      method: "POST",
+      body: { userId: me, recoveryCode: claimSecret(me) },
+    });
+  } catch {
+    return false;
+  }
+  rememberSession();
+  stream?.reopen();
+  return true;
+}
+
+async function asHolder(call) {
+  try {
+    return await call();
+  } catch (error) {
+    if (!sessionProblem(error) || !(await recoverSession())) throw error;
+    return call();
+  }
+}
+
 async function refreshUser() {
   if (!hasSession()) {
     if (!state.user) applyUser({ userId: me, status: "not_registered" });
     return;
   }
   try {
-    applyUser(await api(`/api/drop/${state.drop.dropId}/me/${me}`));
+    applyUser(await asHolder(() => api(`/api/drop/${state.drop.dropId}/me/${me}`)));
   } catch (error) {
     if (error instanceof ApiError && (error.status === 401 || error.status === 403)) {
       if (!state.user) applyUser({ userId: me, status: "not_registered" });

@@ -1,11 +1,14 @@
-// Who this browser is: a user id kept on the device, and a device fingerprint for the bot
-// checks. The fingerprint mixes stable browser traits with a random per-device id, so two
-// people on identical machines do not collide in the waiting room's one-token-per-device rule.
+// Who this browser is: a user id kept on the device, the secret that proves the id is ours,
+// and a device fingerprint for the bot checks. The fingerprint mixes stable browser traits
+// with a random per-device id, so two people on identical machines do not collide in the
+// waiting room's one-token-per-device rule.
 
 import { sha256Hex, utf8 } from "./hash.js";
 
 const USER_KEY = "drop.userId";
 const DEVICE_KEY = "drop.deviceId";
+const CLAIM_KEY = "drop.claimSecret.";
+const ATTEMPT_KEY = "drop.attempt.";
 
 function randomId(prefix, bytes = 9) {
   const raw = crypto.getRandomValues(new Uint8Array(bytes));
@@ -25,8 +28,56 @@ function stored(key, make) {
   }
 }
 
+let me = null;
+const secrets = new Map();
+
 export function userId() {
-  return stored(USER_KEY, () => randomId("u_")).value;
+  me ??= stored(USER_KEY, () => randomId("u_")).value;
+  return me;
+}
+
+function randomSecret() {
+  const raw = crypto.getRandomValues(new Uint8Array(24));
+  return btoa(String.fromCharCode(...raw)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+/** The claim secret of `user`: the first registration of the id binds it to this secret,
+ * and only it (or the session it earns) lets this browser act as `user` again. */
+export function claimSecret(user) {
+  if (!secrets.has(user)) secrets.set(user, stored(CLAIM_KEY + user, randomSecret).value);
+  return secrets.get(user);
+}
+
+function attempts() {
+  try {
+    return sessionStorage;
+  } catch {
+    return null;
+  }
+}
+
+/** One Idempotency-Key per attempt (e.g. one drop's registration for one user), kept across
+ * retries and reloads until `settleAttempt` says the answer was definite. */
+export function attemptKey(scope) {
+  const store = attempts();
+  let key = store?.getItem(ATTEMPT_KEY + scope);
+  if (!key) {
+    key = crypto.randomUUID();
+    try {
+      store?.setItem(ATTEMPT_KEY + scope, key);
+    } catch {
+      // Storage full or off: the key still serves this page's own retries.
+    }
+  }
+  return key;
+}
+
+export function settleAttempt(scope) {
+  try {
+    attempts()?.removeItem(ATTEMPT_KEY + scope);
+  } catch {
+    // Nothing kept, nothing to forget.
+  }
 }
 
 function canvasTrait() {
