@@ -26,7 +26,7 @@ async def test_an_unreachable_durable_layer_is_a_generic_503(stack: Stack) -> No
         SecretSettings(admin_secret="error-text-secret", drop_env="test"),
     )
     async with serve(app) as base, httpx.AsyncClient(base_url=base) as client:
-        for path in (f"/api/drop/rollover/{uid('u')}", f"/api/drop/{uid('d')}/lottery-proof"):
+        for path in (f"/api/drop/rollover/{uid('u')}", f"/api/drop/loyalty/{uid('u')}"):
             r = await client.get(path)
             assert r.status_code == 503, r.text
             assert r.json() == {

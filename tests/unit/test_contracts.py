@@ -1,4 +1,5 @@
 import json
+import time
 
 import pytest
 from pydantic import ValidationError
@@ -35,8 +36,8 @@ def test_unknown_fields_are_ignored_not_refused() -> None:
     config = {
         "dropId": "d",
         "inventory": 1,
-        "registrationStart": 0,
-        "registrationEnd": 1,
+        "registrationStart": int(time.time() * 1000),
+        "registrationEnd": int(time.time() * 1000) + 60_000,
         "purchaseWindow": 60,
         "unknown": True,
     }
