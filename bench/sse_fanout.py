@@ -228,14 +228,19 @@ async def main(sizes: list[int], messages: int) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         nats_port, monitor, sse_port = (devstack.free_port() for _ in range(3))
-        nats_srv = devstack.nats_proc(nats_port, monitor, root / "nats", root / "nats.log").start()
+        auth = devstack.InternalAuth.create(root / "auth")
+        nats_srv = devstack.nats_proc(
+            nats_port, monitor, root / "nats", root / "nats.log", auth
+        ).start()
         sse = None
         try:
             devstack.wait_nats(monitor)
             url = f"nats://127.0.0.1:{nats_port}"
-            bus = await nats_bus.connect(url, "bench")
+            bus = await nats_bus.connect(
+                url, "bench", user=auth.nats_user, password=auth.nats_password
+            )
             await publish(bus, 1)
-            env = {"NATS_URL": url, "DROP_ENV": "test", "LOG_LEVEL": "WARNING",
+            env = {"NATS_URL": url, "DROP_ENV": "test", "LOG_LEVEL": "WARNING", **auth.app_env(),
                    "SSE_MAX_CONNECTIONS": str(max(sizes) + 100)}  # fmt: skip
             sse = devstack.app_proc("sse", sse_port, env, root / "sse.log").start()
             devstack.wait_http(f"http://127.0.0.1:{sse_port}/health", "sse")

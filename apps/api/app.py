@@ -13,7 +13,13 @@ from apps.api.routes import drops, health, pow, purchase
 from apps.api.routes import queue as queue_routes
 from apps.api.state import ApiState
 from drop.adapters.restate_ingress import RestateIngress
-from drop.settings import ApiSettings, ConnectionSettings, QueueSettings, SecretSettings
+from drop.settings import (
+    ApiSettings,
+    ConnectionSettings,
+    NatsAuthSettings,
+    QueueSettings,
+    SecretSettings,
+)
 
 
 def create_app(
@@ -32,6 +38,7 @@ def create_app(
         ingress=RestateIngress.create(
             connections.restate_ingress_url, connections.restate_timeout_seconds
         ),
+        nats_auth=NatsAuthSettings(),
     )
 
     @asynccontextmanager

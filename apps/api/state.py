@@ -12,7 +12,13 @@ from apps.api.snapshots import DropIndex
 from drop.adapters import nats_bus
 from drop.adapters.nats_bus import Bus
 from drop.adapters.restate_ingress import RestateIngress
-from drop.settings import ApiSettings, ConnectionSettings, QueueSettings, SecretSettings
+from drop.settings import (
+    ApiSettings,
+    ConnectionSettings,
+    NatsAuthSettings,
+    QueueSettings,
+    SecretSettings,
+)
 
 log = logging.getLogger("api")
 
@@ -24,6 +30,7 @@ class ApiState:
     api: ApiSettings
     queue: QueueSettings
     ingress: RestateIngress
+    nats_auth: NatsAuthSettings
     index: DropIndex = field(default_factory=DropIndex)
     bus: Bus | None = None
     _connector: asyncio.Task[None] | None = None
@@ -45,7 +52,12 @@ class ApiState:
         """Connect to NATS, retrying: the API starts (and reports unhealthy) without it."""
         while self.bus is None:
             try:
-                self.bus = await nats_bus.connect(self.connections.nats_url, "drop-api")
+                self.bus = await nats_bus.connect(
+                    self.connections.nats_url,
+                    "drop-api",
+                    user=self.nats_auth.nats_user,
+                    password=self.nats_auth.nats_password,
+                )
             except Exception as exc:
                 log.warning("NATS not reachable yet (%s); retrying", exc)
                 await asyncio.sleep(1.0)

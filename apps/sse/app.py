@@ -21,7 +21,13 @@ from apps.sse.runtime import Runtime
 from apps.sse.sessions import SessionCheck
 from drop import events
 from drop.contracts import ID_PATTERN
-from drop.settings import ApiSettings, ConnectionSettings, SecretSettings, SseSettings
+from drop.settings import (
+    ApiSettings,
+    ConnectionSettings,
+    NatsAuthSettings,
+    SecretSettings,
+    SseSettings,
+)
 
 log = logging.getLogger("sse")
 
@@ -66,6 +72,7 @@ def create_app(
 ) -> FastAPI:
     sse = settings or SseSettings()
     nats_url = (connection or ConnectionSettings()).nats_url
+    nats_auth = NatsAuthSettings()
     api_settings = api or ApiSettings()
     sessions = SessionCheck(
         secret=(secrets or SecretSettings()).session_secret,
@@ -79,7 +86,7 @@ def create_app(
         while NATS is not reachable yet."""
         while True:
             try:
-                holder["rt"] = await Runtime.start(sse, sessions, nats_url)
+                holder["rt"] = await Runtime.start(sse, sessions, nats_url, nats_auth)
                 return
             except Exception as exc:
                 log.warning("NATS not reachable yet (%s); retrying", exc)
