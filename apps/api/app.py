@@ -27,6 +27,7 @@ def create_app(
     secrets: SecretSettings | None = None,
     api: ApiSettings | None = None,
     queue: QueueSettings | None = None,
+    nats_auth: NatsAuthSettings | None = None,
 ) -> FastAPI:
     connections = connections or ConnectionSettings()
     api = api or ApiSettings()
@@ -38,7 +39,7 @@ def create_app(
         ingress=RestateIngress.create(
             connections.restate_ingress_url, connections.restate_timeout_seconds
         ),
-        nats_auth=NatsAuthSettings(),
+        nats_auth=nats_auth or NatsAuthSettings(),
     )
 
     @asynccontextmanager

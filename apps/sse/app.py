@@ -69,10 +69,11 @@ def create_app(
     connection: ConnectionSettings | None = None,
     secrets: SecretSettings | None = None,
     api: ApiSettings | None = None,
+    nats_auth: NatsAuthSettings | None = None,
 ) -> FastAPI:
     sse = settings or SseSettings()
     nats_url = (connection or ConnectionSettings()).nats_url
-    nats_auth = NatsAuthSettings()
+    auth = nats_auth or NatsAuthSettings()
     api_settings = api or ApiSettings()
     sessions = SessionCheck(
         secret=(secrets or SecretSettings()).session_secret,
@@ -86,7 +87,7 @@ def create_app(
         while NATS is not reachable yet."""
         while True:
             try:
-                holder["rt"] = await Runtime.start(sse, sessions, nats_url, nats_auth)
+                holder["rt"] = await Runtime.start(sse, sessions, nats_url, auth)
                 return
             except Exception as exc:
                 log.warning("NATS not reachable yet (%s); retrying", exc)
