@@ -57,6 +57,7 @@ class BenchStack:
         self.root = root
         self.ports = {name: devstack.free_port() for name in ("nats", "mon", "in", "adm", "node")}
         self.ports |= {"worker": devstack.free_port(), "api": devstack.free_port()}
+        self.auth = devstack.InternalAuth.create(root / "auth")
         self.env = {
             "NATS_URL": f"nats://127.0.0.1:{self.ports['nats']}",
             "RESTATE_INGRESS_URL": self.url("in"),
@@ -66,6 +67,7 @@ class BenchStack:
             "PURCHASE_TOKEN_SECRET": "bench-purchase-secret",
             "IP_HASH_SALT": "bench-salt",
             "LOG_LEVEL": "WARNING",
+            **self.auth.app_env(),
             **env,
         }
         self.procs: dict[str, Proc] = {}
@@ -76,10 +78,15 @@ class BenchStack:
     def start(self) -> None:
         p = self.ports
         self.procs["nats"] = devstack.nats_proc(
-            p["nats"], p["mon"], self.root / "nats", self.root / "nats.log"
+            p["nats"], p["mon"], self.root / "nats", self.root / "nats.log", self.auth
         ).start()
         self.procs["restate"] = devstack.restate_proc(
-            p["in"], p["adm"], p["node"], self.root / "restate", self.root / "restate.log"
+            p["in"],
+            p["adm"],
+            p["node"],
+            self.root / "restate",
+            self.root / "restate.log",
+            self.auth,
         ).start()
         devstack.wait_nats(p["mon"])
         devstack.wait_restate(p["in"], p["adm"])
@@ -115,7 +122,12 @@ async def read_latency(
 
 async def run(args: argparse.Namespace, stack: BenchStack) -> dict[str, Any]:
     drop_id = f"bench-{random.randrange(1 << 30):x}"
-    bus = await nats_bus.connect(stack.env["NATS_URL"], "bench")
+    bus = await nats_bus.connect(
+        stack.env["NATS_URL"],
+        "bench",
+        user=stack.auth.nats_user,
+        password=stack.auth.nats_password,
+    )
     api = httpx.AsyncClient(
         base_url=stack.url("api"),
         timeout=120,

@@ -194,7 +194,9 @@ async def sse_run(
     }
 
 
-async def nats_floor(url: str, bus: Bus, n: int, first: int, messages: int) -> dict[str, Any]:
+async def nats_floor(
+    url: str, auth: devstack.InternalAuth, bus: Bus, n: int, first: int, messages: int
+) -> dict[str, Any]:
     rnd = Round(expected=n)
 
     async def on_msg(msg: Any) -> None:
@@ -203,7 +205,13 @@ async def nats_floor(url: str, bus: Bus, n: int, first: int, messages: int) -> d
             rnd.deliver(int(found.group(1)), time.perf_counter())
 
     conns = [
-        await nats.connect(url, pending_size=64 * 1024 * 1024) for _ in range(NATS_CONNECTIONS)
+        await nats.connect(
+            url,
+            user=auth.nats_user,
+            password=auth.nats_password,
+            pending_size=64 * 1024 * 1024,
+        )
+        for _ in range(NATS_CONNECTIONS)
     ]
     try:
         for i in range(n):
@@ -228,14 +236,19 @@ async def main(sizes: list[int], messages: int) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         nats_port, monitor, sse_port = (devstack.free_port() for _ in range(3))
-        nats_srv = devstack.nats_proc(nats_port, monitor, root / "nats", root / "nats.log").start()
+        auth = devstack.InternalAuth.create(root / "auth")
+        nats_srv = devstack.nats_proc(
+            nats_port, monitor, root / "nats", root / "nats.log", auth
+        ).start()
         sse = None
         try:
             devstack.wait_nats(monitor)
             url = f"nats://127.0.0.1:{nats_port}"
-            bus = await nats_bus.connect(url, "bench")
+            bus = await nats_bus.connect(
+                url, "bench", user=auth.nats_user, password=auth.nats_password
+            )
             await publish(bus, 1)
-            env = {"NATS_URL": url, "DROP_ENV": "test", "LOG_LEVEL": "WARNING",
+            env = {"NATS_URL": url, "DROP_ENV": "test", "LOG_LEVEL": "WARNING", **auth.app_env(),
                    "SSE_MAX_CONNECTIONS": str(max(sizes) + 100)}  # fmt: skip
             sse = devstack.app_proc("sse", sse_port, env, root / "sse.log").start()
             devstack.wait_http(f"http://127.0.0.1:{sse_port}/health", "sse")
@@ -244,7 +257,7 @@ async def main(sizes: list[int], messages: int) -> list[dict[str, Any]]:
             for n in sizes:
                 stream = await sse_run(sse_port, sse.popen.pid, bus, n, version, messages)
                 version += messages
-                floor = await nats_floor(url, bus, n, version, messages)
+                floor = await nats_floor(url, auth, bus, n, version, messages)
                 version += messages
                 results.append({"sse": stream, "nats": floor})
                 results[-1]["load_avg_1m"] = os.getloadavg()[0]

@@ -7,7 +7,9 @@ stack on free ports in a temporary directory while `make dev` uses the ports of 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -20,6 +22,8 @@ from pathlib import Path
 from typing import IO
 
 import httpx
+
+from drop import identity
 
 ROOT = Path(__file__).resolve().parent.parent
 # The npm package's launcher is a node script; the native binary beside it receives signals
@@ -164,10 +168,55 @@ def base_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def nats_proc(port: int, monitor_port: int, data_dir: Path, log_path: Path | None) -> Proc:
+@dataclass(frozen=True)
+class InternalAuth:
+    """The credentials the stack's internal surfaces require: NATS user/password, and the
+    key pair restate-server signs worker calls with (the worker gets the public half)."""
+
+    nats_user: str
+    nats_password: str
+    identity_pem: Path
+    identity_public_key: str
+
+    @classmethod
+    def create(
+        cls, directory: Path, nats_user: str = "drop", nats_password: str = ""
+    ) -> InternalAuth:
+        """Reuse the key pair kept in `directory`, or generate one; a password when none is
+        given (the servers and apps of one run share it, so it need not outlive the run)."""
+        directory.mkdir(parents=True, exist_ok=True)
+        pem_path = directory / "restate-identity.pem"
+        if not pem_path.exists():
+            pem_path.touch(mode=0o600)
+            pem_path.write_bytes(identity.new_private_pem())
+        return cls(
+            nats_user=nats_user,
+            nats_password=nats_password or secrets.token_urlsafe(24),
+            identity_pem=pem_path,
+            identity_public_key=identity.public_key_of(pem_path.read_bytes()),
+        )
+
+    def app_env(self) -> dict[str, str]:
+        return {
+            "NATS_USER": self.nats_user,
+            "NATS_PASSWORD": self.nats_password,
+            "RESTATE_IDENTITY_KEYS": self.identity_public_key,
+        }
+
+
+def nats_proc(
+    port: int, monitor_port: int, data_dir: Path, log_path: Path | None, auth: InternalAuth
+) -> Proc:
     data_dir.mkdir(parents=True, exist_ok=True)
+    # Credentials go in a config file only we can read, not on the command line (ps).
+    config = data_dir.parent / f"{data_dir.name}-auth.conf"
+    config.touch(mode=0o600)
+    quoted = {k: json.dumps(v) for k, v in (("user", auth.nats_user), ("pass", auth.nats_password))}
+    config.write_text(f"authorization {{ user: {quoted['user']}, password: {quoted['pass']} }}\n")
     args = [
         find_binary("nats-server"),
+        "-c",
+        str(config),
         "-js",
         "-sd",
         str(data_dir),
@@ -182,11 +231,15 @@ def nats_proc(port: int, monitor_port: int, data_dir: Path, log_path: Path | Non
 
 
 def restate_proc(
-    ingress: int, admin: int, node: int, data_dir: Path, log_path: Path | None
+    ingress: int, admin: int, node: int, data_dir: Path, log_path: Path | None, auth: InternalAuth
 ) -> Proc:
     data_dir.mkdir(parents=True, exist_ok=True)
     env = base_env(
         {
+            # Every call to the worker (discovery too) is signed with this key.
+            "RESTATE_WORKER__INVOKER__REQUEST_IDENTITY_PRIVATE_KEY_PEM_FILE": str(
+                auth.identity_pem
+            ),
             "RESTATE_INGRESS__BIND_ADDRESS": f"127.0.0.1:{ingress}",
             "RESTATE_ADMIN__BIND_ADDRESS": f"127.0.0.1:{admin}",
             "RESTATE_BIND_ADDRESS": f"127.0.0.1:{node}",

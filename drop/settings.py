@@ -17,7 +17,7 @@ _COMMON = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="
 
 
 class MissingSecretError(RuntimeError):
-    """A secret has no value in production mode."""
+    """A secret has no value in production mode, or a value that cannot work."""
 
 
 class RuntimeSettings(BaseSettings):
@@ -78,6 +78,62 @@ class SecretSettings(BaseSettings):
             # Sessions are signed with the purchase-token secret unless given their own.
             self.session_secret = f"session:{self.purchase_token_secret}"
         return self
+
+
+def _require_in_production(drop_env: str, **values: str) -> None:
+    for name, value in values.items():
+        if not value and drop_env == "production":
+            raise MissingSecretError(
+                f"{name.upper()} must be set when DROP_ENV=production; refusing to start"
+            )
+
+
+class NatsAuthSettings(BaseSettings):
+    """Credentials every NATS connection presents (nats-server runs with user/password auth).
+
+    Empty in development means an anonymous connection; production refuses to start without
+    them."""
+
+    model_config = _COMMON
+
+    drop_env: Literal["development", "production", "test"] = "development"
+    nats_user: str = ""
+    nats_password: str = ""
+
+    @model_validator(mode="after")
+    def _refuse_half_or_missing(self) -> NatsAuthSettings:
+        _require_in_production(
+            self.drop_env, nats_user=self.nats_user, nats_password=self.nats_password
+        )
+        if bool(self.nats_user) != bool(self.nats_password):
+            raise MissingSecretError("NATS_USER and NATS_PASSWORD must be set together")
+        return self
+
+
+class WorkerIdentitySettings(BaseSettings):
+    """Restate's request-identity public keys the worker checks every call against.
+
+    RESTATE_IDENTITY_KEYS is a comma-separated list of `publickeyv1_...` keys (several while
+    rotating). Empty in development means unchecked; production refuses to start without."""
+
+    model_config = _COMMON
+
+    drop_env: Literal["development", "production", "test"] = "development"
+    restate_identity_keys: str = ""
+
+    @model_validator(mode="after")
+    def _refuse_missing_or_malformed(self) -> WorkerIdentitySettings:
+        _require_in_production(self.drop_env, restate_identity_keys=self.restate_identity_keys)
+        for key in self.key_list:
+            if not key.startswith("publickeyv1_"):
+                raise MissingSecretError(
+                    f"RESTATE_IDENTITY_KEYS: {key[:16]!r}... is not a publickeyv1_ key"
+                )
+        return self
+
+    @property
+    def key_list(self) -> list[str]:
+        return [k.strip() for k in self.restate_identity_keys.split(",") if k.strip()]
 
 
 class DropPolicySettings(BaseSettings):

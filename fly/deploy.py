@@ -10,6 +10,10 @@ Standard library only, so it runs before anything is installed:
 
 Environment: APP_PREFIX (default `<user>-drop`), FLY_REGION (sjc), FLY_ORG (personal), and
 the secrets ADMIN_SECRET, PURCHASE_TOKEN_SECRET, IP_HASH_SALT (set on the apps when given).
+The internal credentials (NATS_USER/NATS_PASSWORD, and the request-identity key pair
+restate-server signs worker calls with) come from NATS_PASSWORD and
+RESTATE_IDENTITY_PEM_FILE when given, else from FLY_SECRETS_DIR (default
+`.fly-secrets/<prefix>/`), where a full deploy generates them the first time.
 Every flyctl call is an argument list; a failing step stops the run with its name and
 flyctl's own message. See fly/README.md.
 """
@@ -17,10 +21,13 @@ flyctl's own message. See fly/README.md.
 from __future__ import annotations
 
 import argparse
+import base64
+import dataclasses
 import getpass
 import json
 import os
 import re
+import secrets
 import shlex
 import shutil
 import subprocess
@@ -36,6 +43,7 @@ ROOT = FLY_DIR.parent
 sys.path.insert(0, str(FLY_DIR))
 
 import bootstrap  # noqa: E402  (fly/bootstrap.py, also standard library only)
+import identity  # noqa: E402  (fly/identity.py, also standard library only)
 
 FLYCTL = "flyctl"
 SERVICES = ("nats", "restate", "worker", "api", "sse", "web")
@@ -43,6 +51,18 @@ BUILT = frozenset({"worker", "api", "sse", "web"})  # the apps with a Dockerfile
 STATEFUL = frozenset({"nats", "restate"})  # one machine each, pinned to its volume
 VOLUMES: Mapping[str, tuple[str, int]] = {"nats": ("nats_data", 1), "restate": ("restate_data", 10)}
 SECRETS = ("ADMIN_SECRET", "PURCHASE_TOKEN_SECRET", "IP_HASH_SALT")
+NATS_CREDENTIALS = ("NATS_USER", "NATS_PASSWORD")
+# Internal secrets are staged where they are used, and only there: nats and restate read
+# theirs as files (`[[files]] secret_name` in their fly.toml, base64 as Fly expects).
+APP_SECRETS: Mapping[str, tuple[str, ...]] = {
+    "nats": ("NATS_AUTH_CONF",),
+    "restate": ("RESTATE_IDENTITY_PEM",),
+    "worker": (*SECRETS, *NATS_CREDENTIALS, "RESTATE_IDENTITY_KEYS"),
+    "api": (*SECRETS, *NATS_CREDENTIALS),
+    "sse": (*SECRETS, *NATS_CREDENTIALS),
+    "web": SECRETS,
+}
+INTERNAL = ("NATS_AUTH_CONF", "RESTATE_IDENTITY_PEM", *NATS_CREDENTIALS, "RESTATE_IDENTITY_KEYS")
 PRIVATE_PORT = 8080  # worker, api and sse listen here on Fly; restate's ingress too
 RESTATE_ADMIN_PORT = 9070
 NATS_PORT = 4222
@@ -142,9 +162,9 @@ def create_steps(cfg: Config, service: str, existing: Existing | None) -> list[S
 
 
 def secret_step(cfg: Config, service: str) -> list[Step]:
-    """Stage the secrets given in our environment; values go through stdin, never argv."""
-    given = {name: cfg.secrets[name] for name in SECRETS if cfg.secrets.get(name)}
-    if service not in BUILT or not given:
+    """Stage the app's secrets we hold; values go through stdin, never argv."""
+    given = {name: cfg.secrets[name] for name in APP_SECRETS[service] if cfg.secrets.get(name)}
+    if not given:
         return []
     app = cfg.app(service)
     lines = "".join(f"{name}={value}\n" for name, value in given.items())
@@ -330,7 +350,52 @@ def config_from_env(env: Mapping[str, str], api_url: str = "") -> Config:
     )
 
 
+def internal_secrets(
+    env: Mapping[str, str], store: Path, generate: bool, placeholder: str = ""
+) -> dict[str, str]:
+    """NATS credentials and the request-identity pair: given, kept in `store`, or (when
+    `generate`) made and kept there, so a later `--only` run stages the same ones. Without
+    any of them, each value is `placeholder` (empty: left out)."""
+    password_file = store / "nats-password"
+    password = env.get("NATS_PASSWORD", "")
+    if not password and password_file.exists():
+        password = password_file.read_text().strip()
+    pem = ""
+    if env.get("RESTATE_IDENTITY_PEM_FILE"):
+        pem = Path(env["RESTATE_IDENTITY_PEM_FILE"]).read_text()
+    elif (store / identity.PEM_NAME).exists() or generate:
+        pem = identity.ensure_pair(store)[0].read_text()
+    if not password and generate:
+        password = secrets.token_urlsafe(32)
+        store.mkdir(parents=True, exist_ok=True)
+        fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(password + "\n")
+    if not (password and pem):
+        return dict.fromkeys(INTERNAL, placeholder) if placeholder else {}
+    user = env.get("NATS_USER") or "drop"
+    conf = f"authorization {{ user: {json.dumps(user)}, password: {json.dumps(password)} }}\n"
+    return {
+        "NATS_USER": user,
+        "NATS_PASSWORD": password,
+        "NATS_AUTH_CONF": base64.b64encode(conf.encode()).decode(),
+        "RESTATE_IDENTITY_PEM": base64.b64encode(pem.encode()).decode(),
+        "RESTATE_IDENTITY_KEYS": identity.public_key_of(pem),
+    }
+
+
+def secrets_store(env: Mapping[str, str], prefix: str) -> Path:
+    return Path(env.get("FLY_SECRETS_DIR") or ROOT / ".fly-secrets" / prefix)
+
+
 def warn_missing_secrets(cfg: Config) -> None:
+    if "NATS_PASSWORD" not in cfg.secrets:
+        print(
+            "warning: no internal credentials (NATS_PASSWORD, RESTATE_IDENTITY_PEM_FILE, or "
+            f"{secrets_store(os.environ, cfg.prefix)}): a full deploy generates them; with "
+            "--only they are left as they are on Fly.",
+            file=sys.stderr,
+        )
     for name in SECRETS:
         if name not in cfg.secrets:
             print(
@@ -373,12 +438,20 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def with_internal_secrets(cfg: Config, plan: bool, full: bool) -> Config:
+    store = secrets_store(os.environ, cfg.prefix)
+    placeholder = "<generated>" if plan and full else ""
+    found = internal_secrets(os.environ, store, generate=full and not plan, placeholder=placeholder)
+    return dataclasses.replace(cfg, secrets={**cfg.secrets, **found})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     services = [args.only] if args.only else list(SERVICES)
     try:
         cfg = config_from_env(os.environ, args.api_url)
         print(f"==> apps {cfg.app('*')} in region {cfg.region}, organization {cfg.org}")
+        cfg = with_internal_secrets(cfg, args.plan, full=not args.only)
         warn_missing_secrets(cfg)
         if args.plan:
             for step in build_plan(cfg, services, None, args.init_drop):

@@ -1,7 +1,9 @@
 """`make dev`: the whole stack on localhost, prefixed logs, a demo drop, clean Ctrl-C.
 
 Ports come from the same variables the apps read (NATS_URL, RESTATE_INGRESS_URL, ...), so a
-`.env` file or the environment moves them. Data lives under `.data/`.
+`.env` file or the environment moves them. Data lives under `.data/`, with the request
+identity key restate signs worker calls with; NATS gets NATS_USER/NATS_PASSWORD when set,
+else a password made up for this run. A process that dies is started again.
 """
 
 from __future__ import annotations
@@ -20,10 +22,14 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from drop import devstack
-from drop.devstack import Proc, StackError
-from drop.settings import ConnectionSettings, SecretSettings
+from drop.devstack import InternalAuth, Proc, StackError
+from drop.settings import ConnectionSettings, NatsAuthSettings, SecretSettings
 
 DATA = Path(os.environ.get("DEV_DATA_DIR", str(devstack.ROOT / ".data")))
+# A process that keeps dying is restarted after a growing pause (up to MAX_BACKOFF_S); one
+# that stayed up STABLE_AFTER_S counts as healthy again.
+MAX_BACKOFF_S = 8.0
+STABLE_AFTER_S = 30.0
 COLORS = {"nats": 36, "restate": 35, "worker": 33, "api": 32, "sse": 34, "web": 31, "dev": 37}
 
 
@@ -93,6 +99,39 @@ def start(proc: Proc) -> Proc:
     return proc
 
 
+@dataclass
+class Supervised:
+    """A process of the stack and its recent crashes, for restarts with backoff."""
+
+    proc: Proc
+    crashes: int = 0
+    started_at: float = 0.0
+    restart_at: float | None = None
+
+    def launch(self) -> None:
+        start(self.proc)
+        self.started_at = time.monotonic()
+        self.restart_at = None
+        pid = self.proc.popen.pid if self.proc.popen is not None else "?"
+        say("dev", f"{self.proc.name} started (pid {pid})")
+
+    def check(self, now: float) -> None:
+        """Notice a death and schedule the restart; restart when its time has come."""
+        if self.restart_at is None:
+            if self.proc.alive:
+                if now - self.started_at > STABLE_AFTER_S:
+                    self.crashes = 0
+                return
+            code = self.proc.popen.returncode if self.proc.popen is not None else None
+            delay = 0.0 if self.crashes == 0 else min(0.5 * 2**self.crashes, MAX_BACKOFF_S)
+            self.crashes += 1
+            self.proc.stop()  # reap stragglers of its process group (granian's workers)
+            say("dev", f"{self.proc.name} exited (code {code}); restarting in {delay:g}s")
+            self.restart_at = now + delay
+        if now >= self.restart_at:
+            self.launch()
+
+
 def seed_demo_drop(api_url: str, admin_secret: str) -> str | None:
     """Create a demo drop unless one is already open; returns its id."""
     with httpx.Client(base_url=api_url, timeout=30) as client:
@@ -138,7 +177,11 @@ def main() -> int:
         )
         return 1
     DATA.mkdir(exist_ok=True)
-    procs: list[Proc] = []
+    given = NatsAuthSettings()
+    auth = InternalAuth.create(
+        DATA / "auth", nats_user=given.nats_user or "drop", nats_password=given.nats_password
+    )
+    procs: list[Supervised] = []
     stopping = threading.Event()
 
     def stop_all(*_: object) -> None:
@@ -152,14 +195,18 @@ def main() -> int:
         "RESTATE_ADMIN_URL": f"http://127.0.0.1:{ports.admin}",
         "INTERNAL_API_URL": f"http://127.0.0.1:{ports.api}",
         "INTERNAL_SSE_URL": f"http://127.0.0.1:{ports.sse}",
+        **auth.app_env(),
     }
+
+    def launch(proc: Proc) -> None:
+        procs.append(Supervised(proc))
+        procs[-1].launch()
+
     try:
-        procs.append(start(devstack.nats_proc(ports.nats, ports.nats_monitor, DATA / "nats", None)))
-        procs.append(
-            start(
-                devstack.restate_proc(
-                    ports.ingress, ports.admin, ports.node, DATA / "restate", None
-                )
+        launch(devstack.nats_proc(ports.nats, ports.nats_monitor, DATA / "nats", None, auth))
+        launch(
+            devstack.restate_proc(
+                ports.ingress, ports.admin, ports.node, DATA / "restate", None, auth
             )
         )
         devstack.wait_nats(ports.nats_monitor)
@@ -170,7 +217,7 @@ def main() -> int:
             ("sse", ports.sse),
             ("web", ports.web),
         ):
-            procs.append(start(devstack.app_proc(name, port, env, None)))
+            launch(devstack.app_proc(name, port, env, None))
         devstack.wait_http(f"http://127.0.0.1:{ports.worker}/health", "worker")
         devstack.register_worker(ports.admin, f"http://127.0.0.1:{ports.worker}")
         say("dev", "worker registered with restate")
@@ -179,21 +226,19 @@ def main() -> int:
         drop_id = seed_demo_drop(f"http://127.0.0.1:{ports.api}", secrets.admin_secret)
         print_urls(ports, drop_id)
         while not stopping.is_set():
-            dead = [p.name for p in procs if not p.alive]
-            if dead:
-                say("dev", f"{', '.join(dead)} exited; stopping the stack")
-                return 1
-            stopping.wait(0.5)
+            for supervised in procs:
+                supervised.check(time.monotonic())
+            stopping.wait(0.2)
         return 0
     except (StackError, httpx.HTTPError) as exc:
         say("dev", f"failed: {exc}")
         return 1
     finally:
         say("dev", "stopping...")
-        for proc in reversed(procs):
-            proc.terminate()
-        for proc in reversed(procs):
-            proc.stop()
+        for supervised in reversed(procs):
+            supervised.proc.terminate()
+        for supervised in reversed(procs):
+            supervised.proc.stop()
         say("dev", "stopped")
 
 

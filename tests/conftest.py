@@ -8,7 +8,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from drop.adapters import nats_bus
 from drop.adapters.nats_bus import Bus
 from tests.support.api_client import DropApi
 from tests.support.stack import Stack
@@ -28,7 +27,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 @pytest.fixture(scope="session")
 async def bus(stack: Stack) -> AsyncIterator[Bus]:
-    b = await nats_bus.connect(stack.nats_url, "tests")
+    b = await stack.connect_bus("tests")
     yield b
     await b.close()
 

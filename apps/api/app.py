@@ -14,7 +14,13 @@ from apps.api.routes import queue as queue_routes
 from apps.api.state import ApiState
 from drop.adapters.restate_ingress import RestateIngress
 from drop.asgi_limits import API_MAX_BODY, BodyLimit
-from drop.settings import ApiSettings, ConnectionSettings, QueueSettings, SecretSettings
+from drop.settings import (
+    ApiSettings,
+    ConnectionSettings,
+    NatsAuthSettings,
+    QueueSettings,
+    SecretSettings,
+)
 
 
 def create_app(
@@ -22,6 +28,7 @@ def create_app(
     secrets: SecretSettings | None = None,
     api: ApiSettings | None = None,
     queue: QueueSettings | None = None,
+    nats_auth: NatsAuthSettings | None = None,
 ) -> FastAPI:
     connections = connections or ConnectionSettings()
     api = api or ApiSettings()
@@ -33,6 +40,7 @@ def create_app(
         ingress=RestateIngress.create(
             connections.restate_ingress_url, connections.restate_timeout_seconds
         ),
+        nats_auth=nats_auth or NatsAuthSettings(),
     )
 
     @asynccontextmanager

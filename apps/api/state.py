@@ -14,7 +14,13 @@ from drop.adapters import nats_bus
 from drop.adapters.nats_bus import Bus
 from drop.adapters.restate_ingress import RestateIngress
 from drop.contracts import QueueConfig
-from drop.settings import ApiSettings, ConnectionSettings, QueueSettings, SecretSettings
+from drop.settings import (
+    ApiSettings,
+    ConnectionSettings,
+    NatsAuthSettings,
+    QueueSettings,
+    SecretSettings,
+)
 
 log = logging.getLogger("api")
 
@@ -26,6 +32,7 @@ class ApiState:
     api: ApiSettings
     queue: QueueSettings
     ingress: RestateIngress
+    nats_auth: NatsAuthSettings
     index: DropIndex = field(default_factory=DropIndex)
     registrations: GroupCommit = field(init=False)
     joins: GroupCommit = field(init=False)
@@ -72,7 +79,12 @@ class ApiState:
         """Connect to NATS, retrying: the API starts (and reports unhealthy) without it."""
         while self.bus is None:
             try:
-                self.bus = await nats_bus.connect(self.connections.nats_url, "drop-api")
+                self.bus = await nats_bus.connect(
+                    self.connections.nats_url,
+                    "drop-api",
+                    user=self.nats_auth.nats_user,
+                    password=self.nats_auth.nats_password,
+                )
             except Exception as exc:
                 log.warning("NATS not reachable yet (%s); retrying", exc)
                 await asyncio.sleep(1.0)

@@ -23,7 +23,13 @@ from apps.sse.runtime import Runtime
 from apps.sse.sessions import SessionCheck
 from drop import events
 from drop.contracts import is_id
-from drop.settings import ApiSettings, ConnectionSettings, SecretSettings, SseSettings
+from drop.settings import (
+    ApiSettings,
+    ConnectionSettings,
+    NatsAuthSettings,
+    SecretSettings,
+    SseSettings,
+)
 
 log = logging.getLogger("sse")
 
@@ -69,9 +75,11 @@ def create_app(
     connection: ConnectionSettings | None = None,
     secrets: SecretSettings | None = None,
     api: ApiSettings | None = None,
+    nats_auth: NatsAuthSettings | None = None,
 ) -> FastAPI:
     sse = settings or SseSettings()
     nats_url = (connection or ConnectionSettings()).nats_url
+    auth = nats_auth or NatsAuthSettings()
     api_settings = api or ApiSettings()
     sessions = SessionCheck(
         secret=(secrets or SecretSettings()).session_secret,
@@ -85,7 +93,7 @@ def create_app(
         while NATS is not reachable yet."""
         while True:
             try:
-                holder["rt"] = await Runtime.start(sse, sessions, nats_url)
+                holder["rt"] = await Runtime.start(sse, sessions, nats_url, auth)
                 return
             except Exception as exc:
                 log.warning("NATS not reachable yet (%s); retrying", exc)

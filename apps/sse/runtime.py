@@ -18,7 +18,7 @@ from apps.sse.tail import StreamTail
 from drop import events
 from drop.adapters import nats_bus
 from drop.adapters.nats_bus import Bus
-from drop.settings import SseSettings
+from drop.settings import NatsAuthSettings, SseSettings
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,9 @@ class Runtime:
                     listener.tick()
 
     @classmethod
-    async def start(cls, settings: SseSettings, sessions: SessionCheck, nats_url: str) -> Runtime:
+    async def start(
+        cls, settings: SseSettings, sessions: SessionCheck, nats_url: str, auth: NatsAuthSettings
+    ) -> Runtime:
         hub = Hub()
         board = Board(settings.sse_drops_coalesce_ms / 1000)
         tails: list[StreamTail] = []
@@ -80,7 +82,13 @@ class Runtime:
             board.apply(item)
             hub.dispatch(item)
 
-        bus = await nats_bus.connect(nats_url, "sse", reconnected_cb=on_reconnect)
+        bus = await nats_bus.connect(
+            nats_url,
+            "sse",
+            user=auth.nats_user,
+            password=auth.nats_password,
+            reconnected_cb=on_reconnect,
+        )
         drops = StreamTail(bus.js, events.DROPS_STREAM, "drop.>", on_drop_event)
         queue = StreamTail(bus.js, events.QUEUE_STREAM, "queue.>", hub.dispatch)
         tails += [drops, queue]

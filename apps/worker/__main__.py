@@ -14,14 +14,21 @@ from granian import Granian
 from granian.constants import HTTPModes, Interfaces
 
 from drop.serve import build_or_exit
-from drop.settings import RuntimeSettings, SecretSettings
+from drop.settings import (
+    NatsAuthSettings,
+    RuntimeSettings,
+    SecretSettings,
+    WorkerIdentitySettings,
+)
 
 DEFAULT_PORT = 9080
 
 
 def main() -> None:
     rt = RuntimeSettings()
-    build_or_exit("worker", SecretSettings)  # refuse to start before spawning workers
+    # Refuse to start before spawning workers: the factory would only fail inside them.
+    for settings in (SecretSettings, WorkerIdentitySettings, NatsAuthSettings):
+        build_or_exit("worker", settings)
     Granian(
         "apps.worker.asgi:create",
         address=rt.host,

@@ -21,7 +21,14 @@ from apps.worker.settlement import settlement
 from apps.worker.user_loyalty import user_loyalty
 from apps.worker.user_rollover import user_rollover
 from drop.adapters import nats_bus
-from drop.settings import ConnectionSettings, DropPolicySettings, QueueSettings, SecretSettings
+from drop.settings import (
+    ConnectionSettings,
+    DropPolicySettings,
+    NatsAuthSettings,
+    QueueSettings,
+    SecretSettings,
+    WorkerIdentitySettings,
+)
 
 log = logging.getLogger("worker")
 
@@ -39,10 +46,20 @@ Scope = dict[str, Any]
 
 
 def build_app(
-    connections: ConnectionSettings, secrets: SecretSettings, queue: QueueSettings
+    connections: ConnectionSettings,
+    secrets: SecretSettings,
+    queue: QueueSettings,
+    identity: WorkerIdentitySettings | None = None,
+    nats_auth: NatsAuthSettings | None = None,
 ) -> Any:
     """Wrap restate's app so NATS is connected before the first invocation arrives."""
-    restate_app = restate.app(services=SERVICES)
+    keys = (identity or WorkerIdentitySettings()).key_list
+    nats_auth = nats_auth or NatsAuthSettings()
+    # With keys, restate-sdk answers 401 to any call not signed by our restate-server: the
+    # worker's port alone no longer lets a caller run handlers as anyone.
+    restate_app = restate.app(services=SERVICES, identity_keys=keys or None)
+    if not keys:
+        log.warning("RESTATE_IDENTITY_KEYS is empty: the worker accepts unsigned calls")
 
     async def app(scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -55,7 +72,12 @@ def build_app(
         handlers that need NATS before it is up fail and Restate retries them."""
         while True:
             try:
-                bus = await nats_bus.connect(connections.nats_url, "drop-worker")
+                bus = await nats_bus.connect(
+                    connections.nats_url,
+                    "drop-worker",
+                    user=nats_auth.nats_user,
+                    password=nats_auth.nats_password,
+                )
             except Exception as exc:
                 log.warning("NATS not reachable yet (%s); retrying", exc)
                 await asyncio.sleep(1.0)

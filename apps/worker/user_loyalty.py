@@ -65,5 +65,14 @@ async def _publish(ctx: restate.ObjectContext, stats: LoyaltyStats) -> None:
 
 
 def published_or_default(value: dict[str, Any] | None) -> dict[str, Any]:
-    """What `getMultiplier` answers, from the mirror (no history yet: bronze, 1.0x)."""
-    return value if value is not None else _wire(LoyaltyStats())
+    """What `getMultiplier` answers, from the mirror (no history yet: bronze, 1.0x).
+
+    The mirror is writable by anything holding NATS credentials, so what comes back is
+    forced into the domain's ranges before it can weigh a lottery entry."""
+    if not isinstance(value, dict):
+        return _wire(LoyaltyStats())
+    return {
+        **value,
+        "multiplier": loyalty.clamp_multiplier(value.get("multiplier")),
+        "tier": loyalty.known_tier(value.get("tier")),
+    }

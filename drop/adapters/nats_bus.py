@@ -169,12 +169,16 @@ async def connect(
     url: str,
     name: str,
     *,
+    user: str = "",
+    password: str = "",
     reconnect: bool = True,
     reconnected_cb: Callable[[], Awaitable[None]] | None = None,
 ) -> Bus:
     """Connect to NATS (retrying forever in the background when `reconnect`).
 
-    `reconnected_cb` runs after each reconnection, e.g. to resume JetStream consumers.
+    `user`/`password` are the credentials nats-server requires (empty: anonymous, for a
+    server without auth). `reconnected_cb` runs after each reconnection, e.g. to resume
+    JetStream consumers.
     """
 
     async def on_error(exc: Exception) -> None:
@@ -189,6 +193,8 @@ async def connect(
         connect_timeout=2,
         error_cb=on_error,
         reconnected_cb=reconnected_cb,
+        user=user or None,
+        password=password or None,
     )
     js = nc.jetstream()
     await ensure_layout(js)

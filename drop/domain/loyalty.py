@@ -9,6 +9,7 @@ from fractions import Fraction
 STREAK_WINDOW_MS = 30 * 24 * 3600 * 1000
 STREAK_MIN = 3
 STREAK_BONUS = 0.1
+MIN_MULTIPLIER = 1.0
 MAX_MULTIPLIER = 2.0
 
 # (minimum drops participated, tier name, multiplier), highest first.
@@ -70,11 +71,21 @@ def multiplier_for(stats: LoyaltyStats) -> float:
     return round(min(multiplier, MAX_MULTIPLIER), 2)
 
 
-def clamp_multiplier(value: float) -> float:
-    """A multiplier read back from a mirror, forced into the domain's range [1.0, 2.0]."""
-    if not math.isfinite(value):
-        return 1.0
-    return min(max(value, 1.0), MAX_MULTIPLIER)
+def clamp_multiplier(value: object) -> float:
+    """A multiplier read back from storage, forced into [1.0, 2.0]: whatever sits in the KV
+    mirror, no entry can weigh more than the cap or less than a newcomer's ticket."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return MIN_MULTIPLIER
+    number = float(value)
+    if not math.isfinite(number):
+        return MIN_MULTIPLIER
+    return round(min(max(number, MIN_MULTIPLIER), MAX_MULTIPLIER), 2)
+
+
+def known_tier(value: object) -> str:
+    """A tier name read back from storage, or the lowest tier when it is not one of ours."""
+    names = {name for _, name, _ in TIERS}
+    return value if isinstance(value, str) and value in names else TIERS[-1][1]
 
 
 def _exact(value: float) -> Fraction:

@@ -30,5 +30,6 @@ def fake_fly(tmp_path: Path) -> FakeFly:
         "PURCHASE_TOKEN_SECRET": "s3cret-token",
         "IP_HASH_SALT": "s3cret-salt",
         "PYTHONDONTWRITEBYTECODE": "1",
+        "FLY_SECRETS_DIR": str(tmp_path / "fly-secrets"),
     }
     return FakeFly(bin_dir=bin_dir, log=log, state=state, env=env)

@@ -15,7 +15,12 @@ from drop.settings import ConnectionSettings
 
 from .support import BUILT, FLY, ROOT, settings_env_names
 
-RESTATE_OWN = {"RESTATE_NODE_NAME", "RESTATE_BASE_DIR"}
+RESTATE_OWN = {
+    "RESTATE_NODE_NAME",
+    "RESTATE_BASE_DIR",
+    "RESTATE_REQUEST_IDENTITY_PRIVATE_KEY_PEM_FILE",
+}
+ONE_SHOT = ("setup", "keys")
 
 
 @cache
@@ -57,8 +62,8 @@ def test_compose_file_follows_the_compose_specification() -> None:
 
 
 def test_the_whole_stack_is_there() -> None:
-    assert set(compose()["services"]) == {"nats", "restate", *BUILT, "setup"}
-    assert set(compose()["volumes"]) == {"nats_data", "restate_data"}
+    assert set(compose()["services"]) == {"nats", "restate", *BUILT, *ONE_SHOT}
+    assert set(compose()["volumes"]) == {"nats_data", "restate_data", "identity"}
 
 
 def test_apps_are_built_from_their_fly_dockerfiles_on_their_local_ports() -> None:
@@ -99,7 +104,7 @@ def test_health_checks_and_startup_order() -> None:
             assert dependency in services
             if rule["condition"] == "service_healthy":
                 assert "healthcheck" in services[dependency], dependency
-        if name != "setup":
+        if name not in ONE_SHOT:
             assert "healthcheck" in svc, name
     healthy = "service_healthy"
     assert service("api")["depends_on"] == {
@@ -145,3 +150,50 @@ def test_setup_registers_the_worker_and_seeds_a_drop() -> None:
     assert f"--worker-url=http://worker:{ports['worker']}" in command
     assert f"--api-url=http://api:{ports['api']}" in command
     assert setup["environment"]["ADMIN_SECRET"] == service("api")["environment"]["ADMIN_SECRET"]
+
+
+def published(svc: dict[str, Any]) -> list[tuple[str, int, int]]:
+    """(host address, host port, container port) of each `ports` entry ("" = every address)."""
+    out = []
+    for entry in svc.get("ports", []):
+        parts = str(entry).split(":")
+        host = parts[0] if len(parts) == 3 else ""
+        out.append((host, int(parts[-2]), int(parts[-1])))
+    return out
+
+
+def test_nats_and_restate_publish_on_loopback_only() -> None:
+    for name, ports in (("nats", {4222, 8222}), ("restate", {8080, 9070})):
+        entries = published(service(name))
+        assert {container for _, _, container in entries} == ports
+        assert all(host == "127.0.0.1" for host, _, _ in entries), (name, entries)
+    for name in BUILT:
+        assert not {4222, 8080, 9070} & {port for _, port, _ in published(service(name))}
+
+
+def test_nats_requires_the_credentials_the_apps_present() -> None:
+    command = service("nats")["command"]
+    env = compose()["x-app"]["environment"]
+    assert command[command.index("--user") + 1] == env["NATS_USER"]
+    assert command[command.index("--pass") + 1] == env["NATS_PASSWORD"]
+    assert env["NATS_PASSWORD"].startswith("${NATS_PASSWORD")
+
+
+def test_restate_signs_with_the_generated_key_and_the_worker_checks_it() -> None:
+    keys = service("keys")
+    assert keys["restart"] == "no"
+    script, volume = keys["volumes"]
+    source, target, _ = script.split(":")
+    assert (ROOT / source).resolve() == FLY / "identity.py"
+    assert keys["command"][:2] == ["python", target]
+    key_dir = keys["command"][keys["command"].index("--dir") + 1]
+    assert volume == f"identity:{key_dir}"
+    restate = service("restate")
+    pem = restate["environment"]["RESTATE_REQUEST_IDENTITY_PRIVATE_KEY_PEM_FILE"]
+    assert pem == f"{key_dir}/restate-identity.pem"
+    assert f"identity:{key_dir}:ro" in restate["volumes"]
+    worker = service("worker")
+    assert f"identity:{key_dir}:ro" in worker["volumes"]
+    assert f"RESTATE_IDENTITY_KEYS=$$(cat {key_dir}/restate-identity.pub)" in worker["command"][-1]
+    done = {"condition": "service_completed_successfully"}
+    assert restate["depends_on"]["keys"] == worker["depends_on"]["keys"] == done

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import shlex
 import subprocess
@@ -13,6 +14,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from drop import identity
 
 from .support import DEPLOY, SERVICES, FakeFly
 
@@ -116,23 +121,78 @@ def test_registration_goes_through_restate_with_the_worker_uri(fake_fly: FakeFly
     assert body == {"uri": f"http://{PREFIX}-worker.internal:8080", "force": True}
 
 
+def staged(fake_fly: FakeFly) -> dict[str, dict[str, str]]:
+    """The secrets each app got through `secrets import`, by service."""
+    out: dict[str, dict[str, str]] = {}
+    for call in fake_fly.calls():
+        if call["argv"][:2] == ["secrets", "import"]:
+            assert "--stage" in call["argv"]
+            app = call["argv"][call["argv"].index("--app") + 1]
+            lines = call["stdin"].splitlines()
+            out[app.removeprefix(f"{PREFIX}-")] = dict(line.split("=", 1) for line in lines)
+    return out
+
+
+APP_SECRETS = {"ADMIN_SECRET", "PURCHASE_TOKEN_SECRET", "IP_HASH_SALT"}
+NATS_CLIENT = {"NATS_USER", "NATS_PASSWORD"}
+
+
 def test_secrets_are_staged_through_stdin_never_argv(fake_fly: FakeFly) -> None:
     result = fake_fly.run()
     assert result.returncode == 0
     assert "warning" not in result.stderr
-    imports = [c for c in fake_fly.calls() if c["argv"][:2] == ["secrets", "import"]]
-    assert sorted(c["argv"][c["argv"].index("--app") + 1] for c in imports) == sorted(
-        f"{PREFIX}-{s}" for s in ("worker", "api", "sse", "web")
-    )
-    for call in imports:
-        assert "--stage" in call["argv"]
-        assert set(call["stdin"].splitlines()) == {
-            "ADMIN_SECRET=s3cret-admin",
-            "PURCHASE_TOKEN_SECRET=s3cret-token",
-            "IP_HASH_SALT=s3cret-salt",
-        }
+    got = staged(fake_fly)
+    assert {name: set(values) for name, values in got.items()} == {
+        "nats": {"NATS_AUTH_CONF"},
+        "restate": {"RESTATE_IDENTITY_PEM"},
+        "worker": APP_SECRETS | NATS_CLIENT | {"RESTATE_IDENTITY_KEYS"},
+        "api": APP_SECRETS | NATS_CLIENT,
+        "sse": APP_SECRETS | NATS_CLIENT,
+        "web": APP_SECRETS,
+    }
+    for service in ("worker", "api", "sse", "web"):
+        assert got[service]["ADMIN_SECRET"] == "s3cret-admin"
+        assert got[service]["PURCHASE_TOKEN_SECRET"] == "s3cret-token"
+        assert got[service]["IP_HASH_SALT"] == "s3cret-salt"
+    password = got["api"]["NATS_PASSWORD"]
     everything = json.dumps(fake_fly.argvs()) + result.stdout + result.stderr
-    assert "s3cret" not in everything
+    assert "s3cret" not in everything and password not in everything
+
+
+def test_internal_credentials_are_generated_once_and_match_everywhere(fake_fly: FakeFly) -> None:
+    assert fake_fly.run().returncode == 0
+    first = staged(fake_fly)
+    user, password = first["worker"]["NATS_USER"], first["worker"]["NATS_PASSWORD"]
+    assert len(password) >= 32
+    assert first["api"]["NATS_PASSWORD"] == first["sse"]["NATS_PASSWORD"] == password
+    conf = base64.b64decode(first["nats"]["NATS_AUTH_CONF"]).decode()
+    assert f'user: "{user}"' in conf and f'password: "{password}"' in conf
+    pem = base64.b64decode(first["restate"]["RESTATE_IDENTITY_PEM"])
+    key = serialization.load_pem_private_key(pem, password=None)
+    assert isinstance(key, Ed25519PrivateKey)
+    assert first["worker"]["RESTATE_IDENTITY_KEYS"] == identity.public_key_of(pem)
+    fake_fly.clear_log()
+    assert fake_fly.run("--only", "api").returncode == 0
+    assert staged(fake_fly)["api"]["NATS_PASSWORD"] == password
+
+
+def test_only_one_app_without_credentials_generates_nothing(fake_fly: FakeFly) -> None:
+    result = fake_fly.run("--only", "api")
+    assert result.returncode == 0
+    assert "no internal credentials" in result.stderr
+    assert set(staged(fake_fly)["api"]) == APP_SECRETS
+    assert not Path(fake_fly.env["FLY_SECRETS_DIR"]).exists()
+
+
+def test_given_internal_credentials_are_used(fake_fly: FakeFly, tmp_path: Path) -> None:
+    pem_file = tmp_path / "given.pem"
+    pem_file.write_bytes(identity.new_private_pem())
+    result = fake_fly.run(NATS_PASSWORD="given-pass", RESTATE_IDENTITY_PEM_FILE=str(pem_file))
+    assert result.returncode == 0, result.stderr
+    got = staged(fake_fly)
+    assert got["sse"]["NATS_PASSWORD"] == "given-pass"
+    assert base64.b64decode(got["restate"]["RESTATE_IDENTITY_PEM"]) == pem_file.read_bytes()
+    assert got["worker"]["RESTATE_IDENTITY_KEYS"] == identity.public_key_of(pem_file.read_bytes())
 
 
 def test_missing_secrets_are_warned_about(fake_fly: FakeFly) -> None:
@@ -140,9 +200,10 @@ def test_missing_secrets_are_warned_about(fake_fly: FakeFly) -> None:
     assert result.returncode == 0
     assert "ADMIN_SECRET" in result.stderr and "IP_HASH_SALT" in result.stderr
     assert "PURCHASE_TOKEN_SECRET" not in result.stderr
-    for call in fake_fly.calls():
-        if call["argv"][:2] == ["secrets", "import"]:
-            assert call["stdin"] == "PURCHASE_TOKEN_SECRET=s3cret-token\n"
+    for service, values in staged(fake_fly).items():
+        assert "ADMIN_SECRET" not in values and "IP_HASH_SALT" not in values
+        if service in ("worker", "api", "sse", "web"):
+            assert values["PURCHASE_TOKEN_SECRET"] == "s3cret-token"
 
 
 def test_second_run_creates_nothing_and_redeploys(fake_fly: FakeFly) -> None:

@@ -17,6 +17,7 @@ RESTATE_OWN = {
     "RESTATE_BASE_DIR",
     "RESTATE_INGRESS__BIND_ADDRESS",
     "RESTATE_ADMIN__BIND_ADDRESS",
+    "RESTATE_REQUEST_IDENTITY_PRIVATE_KEY_PEM_FILE",
 }
 
 
@@ -103,7 +104,6 @@ def test_restate_is_pinned_listens_on_ipv6_and_keeps_its_data_on_the_volume() ->
     env = config["env"]
     assert set(env) <= RESTATE_OWN
     assert env["RESTATE_INGRESS__BIND_ADDRESS"] == "[::]:8080"
-    assert env["RESTATE_ADMIN__BIND_ADDRESS"] == "[::]:9070"
     volume, _ = load_deploy_module().VOLUMES["restate"]
     assert config["mounts"] == {"source": volume, "destination": env["RESTATE_BASE_DIR"]}
     ports = {check["port"] for check in checks(config)}
@@ -117,6 +117,8 @@ def test_deploy_script_names_only_real_settings_and_known_ports() -> None:
     for service in SERVICES:
         assert set(cfg.env_for(service)) <= names
     assert set(deploy.SECRETS) <= names
+    internal_app_secrets = {"NATS_USER", "NATS_PASSWORD", "RESTATE_IDENTITY_KEYS"}
+    assert internal_app_secrets <= names
     assert deploy.VOLUMES == {"nats": ("nats_data", 1), "restate": ("restate_data", 10)}
     assert deploy.PRIVATE_PORT == FLY_PORT["api"] == FLY_PORT["sse"] == FLY_PORT["worker"]
     # deploy.py addresses each app on the port its fly.toml serves
@@ -124,3 +126,37 @@ def test_deploy_script_names_only_real_settings_and_known_ports() -> None:
     assert web["INTERNAL_API_URL"].endswith(f":{fly_toml('api')['http_service']['internal_port']}")
     assert web["INTERNAL_SSE_URL"].endswith(f":{fly_toml('sse')['http_service']['internal_port']}")
     assert cfg.env_for("api")["NATS_URL"] == "nats://x-drop-nats.internal:4222"
+
+
+def secret_files(config: dict[str, Any]) -> dict[str, str]:
+    """guest path -> secret name of each `[[files]]` entry filled from a secret."""
+    return {f["guest_path"]: f["secret_name"] for f in config.get("files", [])}
+
+
+def test_restate_is_never_public_and_its_admin_stays_on_the_machine() -> None:
+    config = fly_toml("restate")
+    assert "services" not in config and "http_service" not in config
+    host, _, port = config["env"]["RESTATE_ADMIN__BIND_ADDRESS"].rpartition(":")
+    assert (host, port) == ("127.0.0.1", "9070")
+    assert all(check["port"] != 9070 for check in checks(config))
+
+
+def test_restate_signs_worker_calls_with_the_staged_key() -> None:
+    config = fly_toml("restate")
+    path = config["env"]["RESTATE_REQUEST_IDENTITY_PRIVATE_KEY_PEM_FILE"]
+    deploy = load_deploy_module()
+    assert secret_files(config) == {path: "RESTATE_IDENTITY_PEM"}
+    assert deploy.APP_SECRETS["restate"] == ("RESTATE_IDENTITY_PEM",)
+    assert "RESTATE_IDENTITY_KEYS" in deploy.APP_SECRETS["worker"]
+
+
+def test_nats_requires_the_staged_credentials() -> None:
+    config = fly_toml("nats")
+    assert "services" not in config and "http_service" not in config
+    command = config["processes"]["app"].split()
+    conf = command[command.index("--config") + 1]
+    assert secret_files(config) == {conf: "NATS_AUTH_CONF"}
+    deploy = load_deploy_module()
+    for service in ("worker", "api", "sse"):
+        assert {"NATS_USER", "NATS_PASSWORD"} <= set(deploy.APP_SECRETS[service])
+    assert set(deploy.APP_SECRETS["web"]) == set(deploy.SECRETS)

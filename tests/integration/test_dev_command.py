@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -53,7 +55,7 @@ def read_until(proc: subprocess.Popen[str], marker: str, timeout: float) -> list
     raise AssertionError(f"{marker!r} never printed; got:\n{''.join(lines[-30:])}")
 
 
-def test_dev_brings_the_stack_up_seeds_a_drop_and_stops_cleanly(tmp_path: Path) -> None:
+def start_dev(tmp_path: Path) -> tuple[subprocess.Popen[str], dict[str, int]]:
     names = ("nats", "monitor", "ingress", "admin", "node", "worker", "api", "sse", "web")
     ports = {name: devstack.free_port() for name in names}
     proc = subprocess.Popen(
@@ -65,6 +67,11 @@ def test_dev_brings_the_stack_up_seeds_a_drop_and_stops_cleanly(tmp_path: Path) 
         text=True,
         stdin=subprocess.DEVNULL,
     )
+    return proc, ports
+
+
+def test_dev_brings_the_stack_up_seeds_a_drop_and_stops_cleanly(tmp_path: Path) -> None:
+    proc, ports = start_dev(tmp_path)
     try:
         lines = read_until(proc, "Ctrl-C stops everything", 120)
         text = "".join(lines)
@@ -93,3 +100,56 @@ def test_dev_brings_the_stack_up_seeds_a_drop_and_stops_cleanly(tmp_path: Path) 
     assert proc.returncode == 0
     for port in ports.values():
         assert not devstack.port_in_use(port), f"port {port} still served after Ctrl-C"
+
+
+def serving(api: str, web: str) -> bool:
+    """The api answers with NATS connected, directly and through web's /api proxy."""
+    try:
+        health = httpx.get(f"{api}/health", timeout=1)
+        proxied = httpx.get(f"{web}/api/drops/active", timeout=1)
+    except httpx.HTTPError:
+        return False
+    return (
+        health.status_code == 200
+        and health.json()["nats"] == "ok"
+        and proxied.status_code == 200
+        and bool(proxied.json()["drops"])
+    )
+
+
+def test_dev_restarts_a_killed_api_within_five_seconds(tmp_path: Path) -> None:
+    proc, ports = start_dev(tmp_path)
+    api, web = f"http://127.0.0.1:{ports['api']}", f"http://127.0.0.1:{ports['web']}"
+    try:
+        lines = read_until(proc, "Ctrl-C stops everything", 120)
+        started = re.compile(r"api started \(pid (\d+)\)")
+        first = int(next(m for line in lines if (m := started.search(line)))[1])
+        assert serving(api, web)
+        later: list[str] = []
+        restarted = threading.Event()
+
+        def follow() -> None:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                later.append(line)
+                if started.search(line):
+                    restarted.set()
+
+        threading.Thread(target=follow, daemon=True).start()
+        os.kill(first, signal.SIGKILL)
+        killed_at = time.monotonic()
+        devstack.wait_until(lambda: not serving(api, web), 5, "the api to go down")
+        devstack.wait_until(lambda: serving(api, web), 5, "the stack to serve again")
+        recovered = time.monotonic() - killed_at
+        print(f"api back in {recovered:.2f}s")
+        assert recovered < 5
+        assert restarted.wait(1), "".join(later)
+        text = "".join(later)
+        assert "api exited (code -9); restarting" in text
+        second = int(next(m for line in later if (m := started.search(line)))[1])
+        assert second != first
+        assert proc.poll() is None, "the runner stopped instead of restarting the api"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(60)
+    assert proc.returncode == 0

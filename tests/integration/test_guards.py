@@ -18,7 +18,6 @@ import httpx
 import pytest
 
 from drop import devstack, events
-from drop.adapters import nats_bus
 from drop.adapters.rate_limit import RateLimiter
 from drop.devstack import Proc
 from drop.domain import pow as pow_rules
@@ -308,7 +307,7 @@ async def test_30_concurrent_registrations_from_one_ip_5_pass_the_limit(
 
 
 async def test_rate_counter_loses_no_update_under_concurrency(stack: Stack) -> None:
-    bus = await nats_bus.connect(stack.nats_url, "test-rate")
+    bus = await stack.connect_bus("test-rate")
     try:
         limiter = RateLimiter(await bus.kv(events.RATE_LIMIT_BUCKET))
         subject = uid("ip")
@@ -387,7 +386,9 @@ async def test_join_heartbeat_and_challenge_are_rate_limited(client: httpx.Async
 
 async def test_guards_fail_closed_without_nats(stack: Stack, tmp_path: Any) -> None:
     nats_port, monitor = devstack.free_port(), devstack.free_port()
-    nats = devstack.nats_proc(nats_port, monitor, tmp_path / "nats", tmp_path / "nats.log").start()
+    nats = devstack.nats_proc(
+        nats_port, monitor, tmp_path / "nats", tmp_path / "nats.log", stack.auth
+    ).start()
     devstack.wait_nats(monitor)
     url, api = start_api(
         stack, "api-own-nats", {**GUARDS_ON, "NATS_URL": f"nats://127.0.0.1:{nats_port}"}

@@ -24,7 +24,13 @@ from drop import devstack, events
 from drop.adapters.nats_bus import Bus
 from drop.contracts import DropState, TicketPricing, UserState
 from drop.domain.tokens import sign_session
-from drop.settings import ApiSettings, ConnectionSettings, SecretSettings, SseSettings
+from drop.settings import (
+    ApiSettings,
+    ConnectionSettings,
+    NatsAuthSettings,
+    SecretSettings,
+    SseSettings,
+)
 from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration
@@ -147,6 +153,9 @@ def sse_app(stack: Stack, **overrides: Any) -> FastAPI:
         SseSettings(**overrides),
         ConnectionSettings(nats_url=stack.nats_url),
         SECRETS,
+        nats_auth=NatsAuthSettings(
+            nats_user=stack.auth.nats_user, nats_password=stack.auth.nats_password
+        ),
     )
 
 

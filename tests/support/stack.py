@@ -8,7 +8,9 @@ from pathlib import Path
 import httpx
 
 from drop import devstack
-from drop.devstack import Proc
+from drop.adapters import nats_bus
+from drop.adapters.nats_bus import Bus
+from drop.devstack import InternalAuth, Proc
 
 
 def nats_ready(health_url: str) -> bool:
@@ -32,6 +34,17 @@ class Stack:
     procs: dict[str, Proc] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
     extra_env: dict[str, str] = field(default_factory=dict)
+    auth: InternalAuth = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Every test runs with the internal surfaces locked: NATS needs these credentials and
+        # the worker answers only calls signed by this stack's restate-server.
+        self.auth = InternalAuth.create(self.root / "auth")
+
+    async def connect_bus(self, name: str) -> Bus:
+        return await nats_bus.connect(
+            self.nats_url, name, user=self.auth.nats_user, password=self.auth.nats_password
+        )
 
     @property
     def nats_url(self) -> str:
@@ -63,6 +76,7 @@ class Stack:
             "QUEUE_ENABLED": "false",
             "SKIP_RATE_LIMIT": "true",
             "BOT_CHECK_ENABLED": "false",
+            **self.auth.app_env(),
             **{k: f"http://127.0.0.1:{p}" for k, p in self._internal_urls().items()},
             **self.extra_env,
         }
@@ -80,7 +94,7 @@ class Stack:
 
     def start_servers(self) -> None:
         self.procs["nats"] = devstack.nats_proc(
-            self.nats_port, self.nats_monitor, self.root / "nats", self.log("nats")
+            self.nats_port, self.nats_monitor, self.root / "nats", self.log("nats"), self.auth
         ).start()
         self.procs["restate"] = devstack.restate_proc(
             self.ingress_port,
@@ -88,6 +102,7 @@ class Stack:
             self.node_port,
             self.root / "restate",
             self.log("restate"),
+            self.auth,
         ).start()
         devstack.wait_nats(self.nats_monitor)
         devstack.wait_restate(self.ingress_port, self.admin_port)

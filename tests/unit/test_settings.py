@@ -4,9 +4,24 @@ from __future__ import annotations
 
 import pytest
 
-from drop.settings import ApiSettings, MissingSecretError, QueueSettings, SecretSettings
+from drop.settings import (
+    ApiSettings,
+    MissingSecretError,
+    NatsAuthSettings,
+    QueueSettings,
+    SecretSettings,
+    WorkerIdentitySettings,
+)
 
-SECRETS = ("ADMIN_SECRET", "PURCHASE_TOKEN_SECRET", "IP_HASH_SALT", "SESSION_SECRET")
+SECRETS = (
+    "ADMIN_SECRET",
+    "PURCHASE_TOKEN_SECRET",
+    "IP_HASH_SALT",
+    "SESSION_SECRET",
+    "NATS_USER",
+    "NATS_PASSWORD",
+    "RESTATE_IDENTITY_KEYS",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -47,3 +62,40 @@ def test_environment_overrides_defaults(monkeypatch: pytest.MonkeyPatch) -> None
     api = ApiSettings()
     assert api.cors_origin_list == ["https://a.example", "https://b.example"]
     assert api.pow_difficulty == 2
+
+
+def test_internal_credentials_are_optional_in_development() -> None:
+    assert NatsAuthSettings().nats_user == ""
+    assert WorkerIdentitySettings().key_list == []
+
+
+@pytest.mark.parametrize("missing", ["NATS_USER", "NATS_PASSWORD"])
+def test_production_requires_nats_credentials(
+    monkeypatch: pytest.MonkeyPatch, missing: str
+) -> None:
+    monkeypatch.setenv("DROP_ENV", "production")
+    for name in ("NATS_USER", "NATS_PASSWORD"):
+        if name != missing:
+            monkeypatch.setenv(name, "value")
+    with pytest.raises(MissingSecretError, match=missing):
+        NatsAuthSettings()
+
+
+def test_half_nats_credentials_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NATS_USER", "drop")
+    with pytest.raises(MissingSecretError, match="together"):
+        NatsAuthSettings()
+
+
+def test_production_requires_identity_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DROP_ENV", "production")
+    with pytest.raises(MissingSecretError, match="RESTATE_IDENTITY_KEYS"):
+        WorkerIdentitySettings()
+
+
+def test_identity_keys_are_a_checked_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RESTATE_IDENTITY_KEYS", "publickeyv1_abc, publickeyv1_def ,")
+    assert WorkerIdentitySettings().key_list == ["publickeyv1_abc", "publickeyv1_def"]
+    monkeypatch.setenv("RESTATE_IDENTITY_KEYS", "ssh-ed25519 AAAA")
+    with pytest.raises(MissingSecretError, match="not a publickeyv1_ key"):
+        WorkerIdentitySettings()

@@ -24,7 +24,7 @@ from drop.contracts import DropConfig, EntryIn, UserState
 from drop.domain import geo, pricing
 from drop.domain.drop_rules import Phase, check_entry_time
 from drop.domain.errors import DomainError
-from drop.domain.loyalty import clamp_multiplier, effective_tickets, tier_for
+from drop.domain.loyalty import clamp_multiplier, effective_tickets, known_tier
 
 MAX_BATCH = 500
 Result = dict[str, Any]
@@ -52,15 +52,22 @@ async def _mirrors(user_ids: list[str]) -> dict[str, Any]:
         return loyal, credit
 
     found = await asyncio.gather(*(both(uid) for uid in user_ids))
+    loyalty = {uid: f[0] for uid, f in zip(user_ids, found, strict=True) if isinstance(f[0], dict)}
+    credits = {uid: _balance(f[1]) for uid, f in zip(user_ids, found, strict=True)}
     return {
         "now": effects.wall_clock_ms(),
-        "loyalty": {uid: f[0] for uid, f in zip(user_ids, found, strict=True) if f[0]},
-        "rollover": {
-            uid: int(f[1]["balance"])
-            for uid, f in zip(user_ids, found, strict=True)
-            if f[1] and int(f[1].get("balance", 0)) > 0
-        },
+        "loyalty": loyalty,
+        "rollover": {uid: n for uid, n in credits.items() if n > 0},
     }
+
+
+def _balance(mirrored: Any) -> int:
+    """A balance read back from the mirror; anything malformed reads as none (the spend
+    itself is exact in UserRollover, this only decides whether to ask it)."""
+    if not isinstance(mirrored, dict):
+        return 0
+    value = mirrored.get("balance")
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
 def _parse(items: list[Any], results: list[Result | None]) -> list[Pending]:
@@ -186,8 +193,8 @@ async def _enter(
     for p in accepted:
         uid = p.entry.user_id
         loyal = seen["loyalty"].get(uid) or {}
-        multiplier = clamp_multiplier(float(loyal.get("multiplier", 1.0)))
-        tier = str(loyal.get("tier") or tier_for(0))
+        multiplier = clamp_multiplier(loyal.get("multiplier", 1.0))
+        tier = known_tier(loyal.get("tier"))
         effective = effective_tickets(p.entry.tickets, multiplier, p.bonus)
         used = spent.get(uid, {"used": 0, "balance": 0})
         breakdown = pricing.entry_breakdown(
