@@ -22,6 +22,13 @@ PROOF_FIELDS = (
     "timestamp",
     "winners",
     "backupWinners",
+    # issue 12: the proof carries what its counts depend on
+    "inventory",
+    "backupMultiplier",
+    "registrationStart",
+    "registrationEnd",
+    "winnerCount",
+    "backupCount",
 )
 
 
@@ -69,6 +76,9 @@ async def test_proof_and_inclusion_proofs_recompute(api: DropApi, bus: Bus) -> N
     assert sha256(bytes.fromhex(proof["secret"])).hex() == proof["commitment"]
     assert proof["participantCount"] == len(users)
     assert len(proof["winners"]) == 2 and len(proof["backupWinners"]) == 1
+    assert (proof["inventory"], proof["backupMultiplier"]) == (2, 1.5)
+    assert (proof["winnerCount"], proof["backupCount"]) == (2, 1)
+    assert proof["timestamp"] >= proof["registrationEnd"] > proof["registrationStart"]
     assert not set(proof["winners"]) & set(proof["backupWinners"])
     root = proof["participantMerkleRoot"]
     seed = sha256(

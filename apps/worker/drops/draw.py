@@ -54,6 +54,8 @@ async def runLottery(
         config.inventory,
         config.backup_multiplier,
         now,
+        registration_start=config.registration_start,
+        registration_end=config.registration_end,
     )
     wire = proof.to_wire()
     ctx.set("proof", wire)
