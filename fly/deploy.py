@@ -9,7 +9,8 @@ Standard library only, so it runs before anything is installed:
     python fly/deploy.py --init-drop     # ... then create a demo drop through the API
 
 Environment: APP_PREFIX (default `<user>-drop`), FLY_REGION (sjc), FLY_ORG (personal), and
-the secrets ADMIN_SECRET, PURCHASE_TOKEN_SECRET, IP_HASH_SALT (set on the apps when given).
+the secrets ADMIN_SECRET, PURCHASE_TOKEN_SECRET, IP_HASH_SALT, RECEIPT_SIGNING_KEY (set on the
+apps when given).
 Every flyctl call is an argument list; a failing step stops the run with its name and
 flyctl's own message. See fly/README.md.
 """
@@ -42,7 +43,7 @@ SERVICES = ("nats", "restate", "worker", "api", "sse", "web")
 BUILT = frozenset({"worker", "api", "sse", "web"})  # the apps with a Dockerfile of ours
 STATEFUL = frozenset({"nats", "restate"})  # one machine each, pinned to its volume
 VOLUMES: Mapping[str, tuple[str, int]] = {"nats": ("nats_data", 1), "restate": ("restate_data", 10)}
-SECRETS = ("ADMIN_SECRET", "PURCHASE_TOKEN_SECRET", "IP_HASH_SALT")
+SECRETS = ("ADMIN_SECRET", "PURCHASE_TOKEN_SECRET", "IP_HASH_SALT", "RECEIPT_SIGNING_KEY")
 PRIVATE_PORT = 8080  # worker, api and sse listen here on Fly; restate's ingress too
 RESTATE_ADMIN_PORT = 9070
 NATS_PORT = 4222

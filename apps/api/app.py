@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from apps.api import errors, guards
-from apps.api.routes import drops, health, pow, purchase
+from apps.api.routes import drops, fairness, health, pow, purchase
 from apps.api.routes import queue as queue_routes
 from apps.api.state import ApiState
 from drop.adapters.restate_ingress import RestateIngress
@@ -60,6 +60,7 @@ def create_app(
     app.add_middleware(health.Liveness, state=state)
     app.include_router(health.router)
     app.include_router(drops.router)
+    app.include_router(fairness.router)
     app.include_router(purchase.router)
     app.include_router(pow.router)
     app.include_router(queue_routes.router)

@@ -35,6 +35,7 @@ from drop.domain.merkle import (
     proof_to_wire,
 )
 from drop.domain.merkle import verify_proof as verify_merkle_proof
+from drop.domain.receipts import ReceiptKey
 
 ALGORITHM = "sha256-ctr-fenwick-wswor/v1"
 SECRET_BYTES = 32
@@ -264,6 +265,15 @@ def _participants(d: Mapping[str, object]) -> tuple[Participant, ...]:
     return tuple(out)
 
 
+def _receipt_key(d: Mapping[str, object]) -> ReceiptKey | None:
+    value = d.get("receiptKey")
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise ValueError("proof field 'receiptKey' must be an object")
+    return ReceiptKey.from_wire(value)
+
+
 @dataclass(frozen=True)
 class DrawParameters:
     """What the counts of a draw depend on; published so a list cut short or padded shows.
@@ -334,11 +344,14 @@ class LotteryProof:
     backups: tuple[str, ...]
     participants: tuple[Participant, ...]
     parameters: DrawParameters = DrawParameters()
+    # The key that signed the entry receipts, so a receipt can be checked against the proof.
+    receipt_key: ReceiptKey | None = None
 
     def to_wire(self) -> dict[str, object]:
         """JSON-ready form with camelCase keys."""
         return {
             **self.parameters.to_wire(),
+            "receiptKey": self.receipt_key.to_wire() if self.receipt_key else None,
             "dropId": self.drop_id,
             "commitment": self.commitment,
             "secret": self.secret,
@@ -373,6 +386,7 @@ class LotteryProof:
             backups=_str_list(d, "backupWinners"),
             participants=_participants(d),
             parameters=DrawParameters.from_wire(d),
+            receipt_key=_receipt_key(d),
         )
 
 
@@ -386,6 +400,7 @@ def run_draw(
     *,
     registration_start: int = 0,
     registration_end: int = 0,
+    receipt_key: ReceiptKey | None = None,
 ) -> LotteryProof:
     """Run the whole draw: order, Merkle root, seed, winners, backups and the proof."""
     ordered = order_participants(participants)
@@ -417,6 +432,7 @@ def run_draw(
         backups=result.backups,
         participants=tuple(ordered),
         parameters=parameters,
+        receipt_key=receipt_key,
     )
 
 

@@ -130,13 +130,15 @@ def test_secrets_are_staged_through_stdin_never_argv(fake_fly: FakeFly) -> None:
             "ADMIN_SECRET=s3cret-admin",
             "PURCHASE_TOKEN_SECRET=s3cret-token",
             "IP_HASH_SALT=s3cret-salt",
+            "RECEIPT_SIGNING_KEY=5e" + "c3" * 31,
         }
     everything = json.dumps(fake_fly.argvs()) + result.stdout + result.stderr
     assert "s3cret" not in everything
+    assert "c3c3c3" not in everything
 
 
 def test_missing_secrets_are_warned_about(fake_fly: FakeFly) -> None:
-    result = fake_fly.run(ADMIN_SECRET="", IP_HASH_SALT="")
+    result = fake_fly.run(ADMIN_SECRET="", IP_HASH_SALT="", RECEIPT_SIGNING_KEY="")
     assert result.returncode == 0
     assert "ADMIN_SECRET" in result.stderr and "IP_HASH_SALT" in result.stderr
     assert "PURCHASE_TOKEN_SECRET" not in result.stderr

@@ -283,7 +283,7 @@ def test_wire_round_trip() -> None:
         "dropId", "commitment", "secret", "participantMerkleRoot", "participantCount",
         "totalEffectiveTickets", "seed", "algorithm", "timestamp", "winners", "backupWinners",
         "participants", "inventory", "backupMultiplier", "registrationStart", "registrationEnd",
-        "winnerCount", "backupCount",
+        "winnerCount", "backupCount", "receiptKey",
     }  # fmt: skip
     assert (wire["inventory"], wire["winnerCount"], wire["backupCount"]) == (3, 3, 2)
     assert wire["participants"][0] == {"userId": "user000", "effectiveTickets": 5}  # type: ignore[index]

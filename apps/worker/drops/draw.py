@@ -14,8 +14,9 @@ import restate
 from apps.worker import calls, effects
 from apps.worker.drops import state
 from apps.worker.drops.object import drop_object
+from apps.worker.runtime import current
 from drop.contracts import DropConfig
-from drop.domain import lottery
+from drop.domain import lottery, receipts
 from drop.domain.drop_rules import Phase
 
 OUTCOME_CHUNK = 500
@@ -56,6 +57,7 @@ async def runLottery(
         now,
         registration_start=config.registration_start,
         registration_end=config.registration_end,
+        receipt_key=receipts.signer_for(current().secrets.receipt_signing_key).key,
     )
     wire = proof.to_wire()
     ctx.set("proof", wire)
