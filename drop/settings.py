@@ -6,6 +6,7 @@ needs and passes them down, so tests can build apps with other settings.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -63,6 +64,8 @@ class SecretSettings(BaseSettings):
     purchase_token_secret: str = ""
     ip_hash_salt: str = ""
     session_secret: str = ""
+    # Ed25519 seed (32 bytes, hex) signing entry receipts; its public key is published.
+    receipt_signing_key: str = ""
 
     @model_validator(mode="after")
     def _fill_or_refuse(self) -> SecretSettings:
@@ -74,6 +77,19 @@ class SecretSettings(BaseSettings):
                     f"{name.upper()} must be set when DROP_ENV=production; refusing to start"
                 )
             setattr(self, name, f"{DEV_SECRET}-{name}")
+        if not self.receipt_signing_key:
+            if self.drop_env == "production":
+                raise MissingSecretError(
+                    "RECEIPT_SIGNING_KEY must be set when DROP_ENV=production; refusing to start"
+                )
+            self.receipt_signing_key = hashlib.sha256(f"{DEV_SECRET}-receipt".encode()).hexdigest()
+        try:
+            if len(bytes.fromhex(self.receipt_signing_key)) != 32:
+                raise ValueError
+        except ValueError:
+            raise ValueError(
+                "RECEIPT_SIGNING_KEY must be 32 bytes of hex (64 characters)"
+            ) from None
         if not self.session_secret:
             # Sessions are signed with the purchase-token secret unless given their own.
             self.session_secret = f"session:{self.purchase_token_secret}"

@@ -4,6 +4,11 @@ Usage: ``python -m drop.verify proof.json`` (``-`` reads stdin). The file holds 
 form of a lottery proof or of an inclusion proof, or the API response
 ``{"available": true, "proof": {...}}`` of either. Exit status: 0 when every check passes,
 1 on any mismatch, 2 when the input is unreadable.
+
+``python -m drop.verify proof.json --receipt receipt.json [--key HEX]`` also checks a signed
+entry receipt (under ``--key``, the key from /api/fairness/key, or else the key the proof
+publishes) and proves the entry's inclusion in the full proof (``?participants=true``), or
+prints the evidence of its omission and exits 1.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from collections.abc import Mapping
 from typing import TextIO
 
 from drop.domain.lottery import InclusionProof, LotteryProof, check_proof
+from drop.domain.receipt_check import Outcome, check_receipt
+from drop.domain.receipts import Receipt, ReceiptKey
 
 EXIT_OK, EXIT_MISMATCH, EXIT_UNREADABLE = 0, 1, 2
 
@@ -74,12 +81,42 @@ def report(proof: LotteryProof, out: TextIO) -> bool:
     return all_ok
 
 
+def report_receipt(
+    proof: LotteryProof, receipt: Receipt, key: ReceiptKey | None, out: TextIO
+) -> bool:
+    """Print the receipt's verdict (with the evidence when it was left out); True when the
+    entry is in the tree."""
+    verdict = check_receipt(proof, receipt, key)
+    print(f"Receipt: {verdict.outcome.value.upper()}", file=out)
+    for line in verdict.lines:
+        print(f"  {line}", file=out)
+    if verdict.outcome is Outcome.OMITTED:
+        print("  The signed receipt:", file=out)
+        print("  " + json.dumps(receipt.to_wire(), sort_keys=True), file=out)
+    return verdict.outcome is Outcome.INCLUDED
+
+
+def _key(value: str | None) -> ReceiptKey | None:
+    """A key given as hex, or as a file holding `{publicKey, ...}` (the /api/fairness/key
+    answer)."""
+    if value is None:
+        return None
+    if len(value) == 64 and all(c in "0123456789abcdefABCDEF" for c in value):
+        return ReceiptKey(value.lower())
+    data = _read(value)
+    if not isinstance(data, Mapping):
+        raise ValueError("the key file must hold a JSON object {publicKey, ...}")
+    return ReceiptKey.from_wire(data)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     parser = argparse.ArgumentParser(
         prog="python -m drop.verify", description="Verify a published lottery proof."
     )
     parser.add_argument("proof", help="path to the proof JSON file, or - for stdin")
+    parser.add_argument("--receipt", help="a signed entry receipt (JSON) to check")
+    parser.add_argument("--key", help="receipt public key: 64 hex characters or a JSON file")
     args = parser.parse_args(argv)
     try:
         proof = load_proof(_read(args.proof))
@@ -88,7 +125,20 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_UNREADABLE
     if isinstance(proof, InclusionProof):
         return EXIT_OK if report_inclusion(proof, sys.stdout) else EXIT_MISMATCH
-    return EXIT_OK if report(proof, sys.stdout) else EXIT_MISMATCH
+    receipt, key = None, None
+    if args.receipt is not None:
+        try:
+            data = _read(args.receipt)
+            if not isinstance(data, Mapping):
+                raise ValueError("the receipt must be a JSON object")
+            receipt, key = Receipt.from_wire(data), _key(args.key)
+        except (OSError, ValueError) as exc:
+            print(f"error: cannot read the receipt or key: {exc}", file=sys.stderr)
+            return EXIT_UNREADABLE
+    ok = report(proof, sys.stdout)
+    if receipt is not None:
+        ok = report_receipt(proof, receipt, key, sys.stdout) and ok
+    return EXIT_OK if ok else EXIT_MISMATCH
 
 
 if __name__ == "__main__":

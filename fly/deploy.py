@@ -9,7 +9,8 @@ Standard library only, so it runs before anything is installed:
     python fly/deploy.py --init-drop     # ... then create a demo drop through the API
 
 Environment: APP_PREFIX (default `<user>-drop`), FLY_REGION (sjc), FLY_ORG (personal), and
-the secrets ADMIN_SECRET, PURCHASE_TOKEN_SECRET, IP_HASH_SALT (set on the apps when given).
+the secrets ADMIN_SECRET, PURCHASE_TOKEN_SECRET, IP_HASH_SALT, RECEIPT_SIGNING_KEY (set on the
+apps when given).
 The internal credentials (NATS_USER/NATS_PASSWORD, and the request-identity key pair
 restate-server signs worker calls with) come from NATS_PASSWORD and
 RESTATE_IDENTITY_PEM_FILE when given, else from FLY_SECRETS_DIR (default
@@ -50,7 +51,7 @@ SERVICES = ("nats", "restate", "worker", "api", "sse", "web")
 BUILT = frozenset({"worker", "api", "sse", "web"})  # the apps with a Dockerfile of ours
 STATEFUL = frozenset({"nats", "restate"})  # one machine each, pinned to its volume
 VOLUMES: Mapping[str, tuple[str, int]] = {"nats": ("nats_data", 1), "restate": ("restate_data", 10)}
-SECRETS = ("ADMIN_SECRET", "PURCHASE_TOKEN_SECRET", "IP_HASH_SALT")
+SECRETS = ("ADMIN_SECRET", "PURCHASE_TOKEN_SECRET", "IP_HASH_SALT", "RECEIPT_SIGNING_KEY")
 NATS_CREDENTIALS = ("NATS_USER", "NATS_PASSWORD")
 # Internal secrets are staged where they are used, and only there: nats and restate read
 # theirs as files (`[[files]] secret_name` in their fly.toml, base64 as Fly expects).

@@ -35,6 +35,7 @@ from drop.domain.merkle import (
     proof_to_wire,
 )
 from drop.domain.merkle import verify_proof as verify_merkle_proof
+from drop.domain.receipts import ReceiptKey
 
 ALGORITHM = "sha256-ctr-fenwick-wswor/v1"
 SECRET_BYTES = 32
@@ -232,6 +233,19 @@ def _int(d: Mapping[str, object], key: str) -> int:
     return value
 
 
+def _opt_int(d: Mapping[str, object], key: str) -> int | None:
+    return None if d.get(key) is None else _int(d, key)
+
+
+def _opt_number(d: Mapping[str, object], key: str) -> float | None:
+    value = d.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"proof field {key!r} must be a number")
+    return float(value)
+
+
 def _str_list(d: Mapping[str, object], key: str) -> tuple[str, ...]:
     value = d.get(key)
     if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
@@ -251,6 +265,68 @@ def _participants(d: Mapping[str, object]) -> tuple[Participant, ...]:
     return tuple(out)
 
 
+def _receipt_key(d: Mapping[str, object]) -> ReceiptKey | None:
+    value = d.get("receiptKey")
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise ValueError("proof field 'receiptKey' must be an object")
+    return ReceiptKey.from_wire(value)
+
+
+@dataclass(frozen=True)
+class DrawParameters:
+    """What the counts of a draw depend on; published so a list cut short or padded shows.
+
+    Optional only so that proofs published before these fields existed still parse (the
+    verifier then reports them missing).
+    """
+
+    inventory: int | None = None
+    backup_multiplier: float | None = None
+    registration_start: int | None = None
+    registration_end: int | None = None
+    winner_count: int | None = None
+    backup_count: int | None = None
+
+    def to_wire(self) -> dict[str, object]:
+        return {
+            "inventory": self.inventory,
+            "backupMultiplier": self.backup_multiplier,
+            "registrationStart": self.registration_start,
+            "registrationEnd": self.registration_end,
+            "winnerCount": self.winner_count,
+            "backupCount": self.backup_count,
+        }
+
+    @classmethod
+    def from_wire(cls, d: Mapping[str, object]) -> DrawParameters:
+        return cls(
+            inventory=_opt_int(d, "inventory"),
+            backup_multiplier=_opt_number(d, "backupMultiplier"),
+            registration_start=_opt_int(d, "registrationStart"),
+            registration_end=_opt_int(d, "registrationEnd"),
+            winner_count=_opt_int(d, "winnerCount"),
+            backup_count=_opt_int(d, "backupCount"),
+        )
+
+    def missing(self) -> list[str]:
+        """Wire names of the fields this proof does not carry."""
+        return [k for k, v in self.to_wire().items() if v is None]
+
+
+def expected_counts(
+    inventory: int, backup_multiplier: float, weights: Sequence[int]
+) -> tuple[int, int]:
+    """(winners, backups) a draw must publish: ``min(inventory, participants)`` winners and
+    :func:`backup_count` backups, both capped by the participants with a positive weight."""
+    n = len(weights)
+    winners = min(max(inventory, 0), n)
+    backups = backup_count(winners, n, backup_multiplier)
+    picks = min(winners + backups, sum(1 for w in weights if w > 0))
+    return min(winners, picks), picks - min(winners, picks)
+
+
 @dataclass(frozen=True)
 class LotteryProof:
     """Everything needed to recompute a draw from the outside."""
@@ -267,10 +343,15 @@ class LotteryProof:
     winners: tuple[str, ...]
     backups: tuple[str, ...]
     participants: tuple[Participant, ...]
+    parameters: DrawParameters = DrawParameters()
+    # The key that signed the entry receipts, so a receipt can be checked against the proof.
+    receipt_key: ReceiptKey | None = None
 
     def to_wire(self) -> dict[str, object]:
         """JSON-ready form with camelCase keys."""
         return {
+            **self.parameters.to_wire(),
+            "receiptKey": self.receipt_key.to_wire() if self.receipt_key else None,
             "dropId": self.drop_id,
             "commitment": self.commitment,
             "secret": self.secret,
@@ -304,6 +385,8 @@ class LotteryProof:
             winners=_str_list(d, "winners"),
             backups=_str_list(d, "backupWinners"),
             participants=_participants(d),
+            parameters=DrawParameters.from_wire(d),
+            receipt_key=_receipt_key(d),
         )
 
 
@@ -314,6 +397,10 @@ def run_draw(
     inventory: int,
     backup_multiplier: float,
     timestamp_ms: int,
+    *,
+    registration_start: int = 0,
+    registration_end: int = 0,
+    receipt_key: ReceiptKey | None = None,
 ) -> LotteryProof:
     """Run the whole draw: order, Merkle root, seed, winners, backups and the proof."""
     ordered = order_participants(participants)
@@ -322,6 +409,14 @@ def run_draw(
     winner_count = min(max(inventory, 0), len(ordered))
     result = draw(
         ordered, winner_count, backup_count(winner_count, len(ordered), backup_multiplier), seed
+    )
+    parameters = DrawParameters(
+        inventory=inventory,
+        backup_multiplier=backup_multiplier,
+        registration_start=registration_start,
+        registration_end=registration_end,
+        winner_count=len(result.winners),
+        backup_count=len(result.backups),
     )
     return LotteryProof(
         drop_id=drop_id,
@@ -336,6 +431,8 @@ def run_draw(
         winners=result.winners,
         backups=result.backups,
         participants=tuple(ordered),
+        parameters=parameters,
+        receipt_key=receipt_key,
     )
 
 
@@ -480,6 +577,56 @@ def _check_seed(proof: LotteryProof) -> list[str]:
     return []
 
 
+def _counts(proof: LotteryProof) -> tuple[int, int] | None:
+    """The counts the rules give for this proof, or None when it lacks the parameters."""
+    params = proof.parameters
+    if params.inventory is None or params.backup_multiplier is None:
+        return None
+    weights = [p.effective_tickets for p in proof.participants]
+    return expected_counts(params.inventory, params.backup_multiplier, weights)
+
+
+def _check_parameters(proof: LotteryProof) -> list[str]:
+    params = proof.parameters
+    missing = params.missing()
+    if missing:
+        return [
+            f"The proof does not carry {', '.join(missing)}: its winner and backup counts "
+            "cannot be checked against the drop's rules."
+        ]
+    problems: list[str] = []
+    counts = _counts(proof)
+    assert counts is not None and params.registration_end is not None
+    winners, backups = counts
+    rule = (
+        f"min(inventory {params.inventory}, participants {len(proof.participants)}) = "
+        f"{winners} winners and {backups} backups (backup multiplier "
+        f"{params.backup_multiplier})"
+    )
+    for label, listed, declared, expected in (
+        ("winners", len(proof.winners), params.winner_count, winners),
+        ("backups", len(proof.backups), params.backup_count, backups),
+    ):
+        if listed != expected:
+            how = "shortened" if listed < expected else "padded"
+            problems.append(
+                f"The list of {label} is {how}: {listed} listed, but the rules give {rule}."
+            )
+        if declared != expected:
+            problems.append(f"The declared number of {label} is {declared}; the rules give {rule}.")
+    if (
+        params.registration_start is not None
+        and params.registration_start > params.registration_end
+    ):
+        problems.append("registrationStart is after registrationEnd.")
+    if proof.timestamp < params.registration_end:
+        problems.append(
+            f"The draw ran at {proof.timestamp}, before registration closed at "
+            f"{params.registration_end}."
+        )
+    return problems
+
+
 def _check_selection(proof: LotteryProof) -> list[str]:
     if not _is_hex32(proof.seed):
         return ["The winners cannot be recomputed without a valid seed."]
@@ -490,7 +637,8 @@ def _check_selection(proof: LotteryProof) -> list[str]:
         ordered = order_participants(proof.participants)
     except ValueError as exc:
         return [f"The winners cannot be recomputed: {exc}."]
-    result = draw(ordered, len(proof.winners), len(proof.backups), proof.seed.lower())
+    winners, backups = _counts(proof) or (len(proof.winners), len(proof.backups))
+    result = draw(ordered, winners, backups, proof.seed.lower())
     problems: list[str] = []
     if result.winners != proof.winners:
         problems.append("The winners recomputed from the seed do not match the published ones.")
@@ -504,6 +652,7 @@ CHECKS = (
     ("participants", _check_participants),
     ("merkle root", _check_merkle),
     ("seed", _check_seed),
+    ("counts and window", _check_parameters),
     ("winners and backups", _check_selection),
 )
 
@@ -519,9 +668,9 @@ def check_proof(proof: LotteryProof) -> list[tuple[str, tuple[str, ...]]]:
 def verify_proof(proof: LotteryProof) -> VerifyReport:
     """Recompute commitment, Merkle root, seed, winners and backups of a published proof.
 
-    Winners and backups must be exactly the first picks of the seeded sequence, in order.
-    The proof does not carry inventory or backup multiplier, so a list cut short at its end
-    is indistinguishable from a smaller inventory; any other change is detected.
+    Winners and backups must be exactly the first picks of the seeded sequence, in order,
+    and exactly as many as the published inventory and backup multiplier give: a list cut
+    short or padded at its end fails, as does a draw timed before registration closed.
     """
     problems = tuple(p for _, found in check_proof(proof) for p in found)
     return VerifyReport(ok=not problems, problems=problems)

@@ -7,7 +7,8 @@ import hashlib
 
 import pytest
 
-from tests.support.api_client import ADMIN, DropApi, now_ms, uid
+from drop.adapters.nats_bus import Bus
+from tests.support.api_client import DropApi, now_ms, uid
 
 pytestmark = pytest.mark.integration
 
@@ -21,6 +22,13 @@ PROOF_FIELDS = (
     "timestamp",
     "winners",
     "backupWinners",
+    # issue 12: the proof carries what its counts depend on
+    "inventory",
+    "backupMultiplier",
+    "registrationStart",
+    "registrationEnd",
+    "winnerCount",
+    "backupCount",
 )
 
 
@@ -48,18 +56,17 @@ def fold(inclusion: dict[str, object]) -> str:
     return current.hex()
 
 
-async def test_proof_and_inclusion_proofs_recompute(api: DropApi) -> None:
+async def test_proof_and_inclusion_proofs_recompute(api: DropApi, bus: Bus) -> None:
     drop_id = uid("compat-proof")
     users = [uid(f"p{i}") for i in range(7)]
-    await api.create(drop_id, inventory=2, registrationEnd=now_ms() + 60_000)
+    await api.create(drop_id, inventory=2, registrationEnd=now_ms() + 3000)
     before = await api.proof(drop_id)
     assert before["available"] is False and isinstance(before["commitment"], str)
     early = await api.client.get(f"/api/drop/{drop_id}/inclusion-proof/{users[0]}")
     assert early.json() == {"available": False}
     for i, user in enumerate(users):
         assert (await api.register(drop_id, user, 1 + i % 3)).status_code == 200
-    drawn = await api.client.post(f"/api/drop/{drop_id}/lottery", headers=ADMIN)
-    assert drawn.status_code == 200, drawn.text
+    await api.draw_after_close(bus, drop_id)
 
     answer = await api.proof(drop_id)
     assert answer["available"] is True
@@ -69,6 +76,9 @@ async def test_proof_and_inclusion_proofs_recompute(api: DropApi) -> None:
     assert sha256(bytes.fromhex(proof["secret"])).hex() == proof["commitment"]
     assert proof["participantCount"] == len(users)
     assert len(proof["winners"]) == 2 and len(proof["backupWinners"]) == 1
+    assert (proof["inventory"], proof["backupMultiplier"]) == (2, 1.5)
+    assert (proof["winnerCount"], proof["backupCount"]) == (2, 1)
+    assert proof["timestamp"] >= proof["registrationEnd"] > proof["registrationStart"]
     assert not set(proof["winners"]) & set(proof["backupWinners"])
     root = proof["participantMerkleRoot"]
     seed = sha256(

@@ -29,6 +29,7 @@ def fake_fly(tmp_path: Path) -> FakeFly:
         "ADMIN_SECRET": "s3cret-admin",
         "PURCHASE_TOKEN_SECRET": "s3cret-token",
         "IP_HASH_SALT": "s3cret-salt",
+        "RECEIPT_SIGNING_KEY": "5e" + "c3" * 31,
         "PYTHONDONTWRITEBYTECODE": "1",
         "FLY_SECRETS_DIR": str(tmp_path / "fly-secrets"),
     }

@@ -133,7 +133,7 @@ def staged(fake_fly: FakeFly) -> dict[str, dict[str, str]]:
     return out
 
 
-APP_SECRETS = {"ADMIN_SECRET", "PURCHASE_TOKEN_SECRET", "IP_HASH_SALT"}
+APP_SECRETS = {"ADMIN_SECRET", "PURCHASE_TOKEN_SECRET", "IP_HASH_SALT", "RECEIPT_SIGNING_KEY"}
 NATS_CLIENT = {"NATS_USER", "NATS_PASSWORD"}
 
 
@@ -154,9 +154,11 @@ def test_secrets_are_staged_through_stdin_never_argv(fake_fly: FakeFly) -> None:
         assert got[service]["ADMIN_SECRET"] == "s3cret-admin"
         assert got[service]["PURCHASE_TOKEN_SECRET"] == "s3cret-token"
         assert got[service]["IP_HASH_SALT"] == "s3cret-salt"
+        assert got[service]["RECEIPT_SIGNING_KEY"] == "5e" + "c3" * 31
     password = got["api"]["NATS_PASSWORD"]
     everything = json.dumps(fake_fly.argvs()) + result.stdout + result.stderr
     assert "s3cret" not in everything and password not in everything
+    assert "c3c3c3" not in everything
 
 
 def test_internal_credentials_are_generated_once_and_match_everywhere(fake_fly: FakeFly) -> None:
@@ -196,7 +198,7 @@ def test_given_internal_credentials_are_used(fake_fly: FakeFly, tmp_path: Path) 
 
 
 def test_missing_secrets_are_warned_about(fake_fly: FakeFly) -> None:
-    result = fake_fly.run(ADMIN_SECRET="", IP_HASH_SALT="")
+    result = fake_fly.run(ADMIN_SECRET="", IP_HASH_SALT="", RECEIPT_SIGNING_KEY="")
     assert result.returncode == 0
     assert "ADMIN_SECRET" in result.stderr and "IP_HASH_SALT" in result.stderr
     assert "PURCHASE_TOKEN_SECRET" not in result.stderr

@@ -33,6 +33,13 @@ LOCAL_INPUT = """hours => {
   const d = new Date(Date.now() + hours * 3600e3);
   return new Date(d - d.getTimezoneOffset() * 60e3).toISOString().slice(0, 16);
 }"""
+LOCAL_INPUT_SECONDS = """seconds => {
+  const d = new Date(Date.now() + seconds * 1e3);
+  return new Date(d - d.getTimezoneOffset() * 60e3).toISOString().slice(0, 19);
+}"""
+# The draw runs only once registration has closed (issue 12): the journey's drop closes
+# this long after it is created, enough for both shoppers to enter first.
+ENTRY_WINDOW_S = 90
 LIVE = 15_000  # ms: how long a live update may take to show before the test fails
 
 
@@ -119,10 +126,12 @@ async def test_two_shoppers_enter_draw_buy_and_verify(browser: Browser, site: We
     admin_ctx, admin = await new_page(browser, site)
     contexts = [admin_ctx]
     await admin_sign_in(admin)
+    closes_at = time.monotonic() + ENTRY_WINDOW_S
     await admin_create(
         admin,
         drop_id,
         "Storm Shell Jacket",
+        registrationEnd=await admin.evaluate(LOCAL_INPUT_SECONDS, ENTRY_WINDOW_S),
         inventory="1",
         purchaseWindow="300",
         ticketPriceUnit="1",
@@ -249,18 +258,20 @@ async def test_two_shoppers_enter_draw_buy_and_verify(browser: Browser, site: We
         assert overflow <= 0, f"the page scrolls sideways by {overflow}px at 375px"
         await shot(phone, "drop-375.png")
 
-        # --- the draw, run by the operator ----------------------------------------------
+        # --- the operator cannot draw early; the draw runs when entries close ------------
         await admin.goto("/admin")
         row = admin.locator(f'tr[data-drop-id="{drop_id}"]')
         await row.get_by_role("button", name="Run the draw").click()
-        await expect(admin.get_by_role("status")).to_contain_text(f"Drew {drop_id}")
+        await expect(admin.get_by_role("alert")).to_contain_text("only once it has closed")
         await shot(admin, "admin.png")
 
         settled = "el => ['WINNER', 'WAITLIST', 'NOT SELECTED'].includes(el.textContent)"
+        until_close_ms = max(0.0, closes_at - time.monotonic()) * 1000
         for page in (alice, bob):
             await page.locator("#status-chip").wait_for(state="visible")
             await page.wait_for_function(
-                f"() => ({settled})(document.getElementById('status-chip'))", timeout=LIVE
+                f"() => ({settled})(document.getElementById('status-chip'))",
+                timeout=until_close_ms + LIVE,
             )
         chips = {p: await p.locator("#status-chip").inner_text() for p in (alice, bob)}
         assert sorted(chips.values())[1] == "WINNER", chips
@@ -296,6 +307,10 @@ async def test_two_shoppers_enter_draw_buy_and_verify(browser: Browser, site: We
                 "Verified in your browser ✓", timeout=LIVE
             )
             await expect(page.locator("#proof-seed-check")).to_contain_text("Yes ✓")
+            # The signed receipt kept at registration matches the published tree.
+            await expect(page.locator("#receipt-status")).to_have_text(
+                "Your entry is in the tree ✓ (matches your signed receipt)", timeout=LIVE
+            )
         await shot(winner, "drop-completed-winner.png")
         await shot(loser, "drop-completed-loser.png")
 

@@ -7,7 +7,7 @@ import pytest
 
 from apps.api.app import create_app
 from drop import devstack
-from drop.settings import ConnectionSettings, SecretSettings
+from drop.settings import ConnectionSettings, NatsAuthSettings, SecretSettings
 from tests.e2e.support import serve
 from tests.support.api_client import DropApi, uid
 from tests.support.stack import Stack
@@ -24,6 +24,9 @@ async def test_an_unreachable_durable_layer_is_a_generic_503(stack: Stack) -> No
             restate_timeout_seconds=5,
         ),
         SecretSettings(admin_secret="error-text-secret", drop_env="test"),
+        nats_auth=NatsAuthSettings(
+            nats_user=stack.auth.nats_user, nats_password=stack.auth.nats_password
+        ),
     )
     async with serve(app) as base, httpx.AsyncClient(base_url=base) as client:
         for path in (f"/api/drop/rollover/{uid('u')}", f"/api/drop/loyalty/{uid('u')}"):

@@ -11,7 +11,6 @@ import pytest
 
 from apps.api import idempotency
 from apps.api.errors import ApiError
-from drop.adapters import nats_bus
 from drop.adapters.nats_bus import Bus
 from tests.support.api_client import DropApi, now_ms, uid
 from tests.support.stack import Stack
@@ -105,7 +104,9 @@ async def test_a_foreign_idempotency_replay_is_refused_and_mints_no_session(
     assert again.status_code == 200 and again.headers["idempotent-replayed"] == "true"
     assert again.json() == first.json()
     assert again.headers["x-session-token"]
-    assert (await api.status(drop_id))["participantCount"] == 1
+    # Nobody entered twice: the next person in gets place 2.
+    nxt = await post_register(api, drop_id, {"userId": uid("next"), "tickets": 1}, {})
+    assert nxt.status_code == 200 and nxt.json()["position"] == 2, nxt.text
 
 
 async def test_the_same_key_with_another_body_is_refused(api: DropApi) -> None:
@@ -135,7 +136,7 @@ async def test_a_stored_answer_is_bound_to_its_caller_and_body(bus: Bus) -> None
 
 async def test_an_answer_that_cannot_be_kept_is_still_a_success(stack: Stack) -> None:
     """`remember` runs after the durable step succeeded: a dead store must not raise."""
-    gone = await nats_bus.connect(stack.nats_url, "tests-gone")
+    gone = await stack.connect_bus("tests-gone")
     await gone.close()
     scope = idempotency.Scope(f"k{uid('gone')}", body="meaning", caller="caller")
     await idempotency.remember(gone, scope, 200, {"success": True})

@@ -86,6 +86,11 @@ async def test_full_lifecycle(api: DropApi, bus: Bus, stack: Stack, tmp_path: Pa
         assert last == {**last, "inventory": 0, "phase": "completed"}
         final = await log.phase(drop_id, "completed")
         assert final["inventory"] == 0
+        loser = next(u for u in users if u not in winners and u not in backups)
+        if answers[users.index(loser)].json()["paidEntries"] > 0:  # credited at the close
+            await log.wait_for(
+                lambda s, e: s == f"drop.{drop_id}.user.{loser}" and e["type"] == "settled"
+            )
 
     assert all(
         s["inventory"] >= 0 for s in (e["data"] for _, e in log.items if "inventory" in e["data"])
@@ -102,11 +107,12 @@ async def test_full_lifecycle(api: DropApi, bus: Bus, stack: Stack, tmp_path: Pa
         assert merkle.verify_proof(inclusion["leafHash"], steps, proof["participantMerkleRoot"])
         assert inclusion["leaf"]["userId"] == user and inclusion["verified"] is True
 
-    loser = next(u for u in users if u not in winners and u not in backups)
     settled = await api.me(drop_id, loser)
     assert settled["status"] == "loser"
     balance = (await api.client.get(f"/api/drop/rollover/{loser}")).json()["balance"]
-    assert balance == min(10, settled["paidEntries"])
+    # Paid entries come back as credits, on top of whatever credits the entry left unused.
+    unused = (2 if loser in veterans else 0) - settled["rolloverUsed"]
+    assert balance == min(10, unused + settled["paidEntries"])
 
 
 async def test_consecutive_drops_carry_rollover_and_loyalty(api: DropApi, bus: Bus) -> None:

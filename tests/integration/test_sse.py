@@ -302,6 +302,9 @@ async def test_cors_for_allowed_origins_only(stack: Stack, bus: Bus) -> None:
         ConnectionSettings(nats_url=stack.nats_url),
         SECRETS,
         ApiSettings(cors_origins=allowed),
+        nats_auth=NatsAuthSettings(
+            nats_user=stack.auth.nats_user, nats_password=stack.auth.nats_password
+        ),
     )
     path = f"/events/{drop_id}/u1"
     preflight = {"access-control-request-method": "GET"}

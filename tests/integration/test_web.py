@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from drop.adapters.nats_bus import Bus
 from tests.e2e.support import ADMIN_SECRET, read_events
 from tests.support.api_client import DropApi, now_ms, uid
 from tests.support.stack import Stack
@@ -121,11 +122,11 @@ async def test_unknown_and_malformed_drops_are_404_pages(client: httpx.AsyncClie
 
 
 async def test_the_journey_through_the_proxy_keeps_the_session(
-    api: DropApi, client: httpx.AsyncClient
+    api: DropApi, bus: Bus, client: httpx.AsyncClient
 ) -> None:
     """Register, win and buy with only same-origin calls: the session cookie does the rest."""
     drop_id, user = uid("proxy"), uid("buyer")
-    await api.create(drop_id, inventory=1, registrationEnd=now_ms() + 600_000, purchaseWindow=60)
+    await api.create(drop_id, inventory=1, registrationEnd=now_ms() + 3000, purchaseWindow=60)
     r = await client.post(f"/api/drop/{drop_id}/register", json={"userId": user, "tickets": 3})
     assert r.status_code == 200, r.text
     assert r.json()["cost"] == 5.0
@@ -134,6 +135,7 @@ async def test_the_journey_through_the_proxy_keeps_the_session(
     assert client.cookies.get("drop_session")
     me = await client.get(f"/api/drop/{drop_id}/me/{user}")
     assert me.status_code == 200 and me.json()["status"] == "registered"
+    await api.draw_after_close(bus, drop_id)
     drawn = await client.post(
         f"/api/drop/{drop_id}/lottery", headers={"Authorization": f"Bearer {ADMIN_SECRET}"}
     )
@@ -243,14 +245,12 @@ async def test_admin_console_needs_the_secret_and_never_shows_it(
         f"/admin/drops/{drop_id}/lottery", headers={"Origin": "https://evil.example"}
     )
     assert foreign.status_code == 403
-    drawn = await client.post(f"/admin/drops/{drop_id}/lottery")
-    assert drawn.status_code == 303 and "Drew" in drawn.headers["location"]
-    for _ in range(50):
-        status = (await api.client.get(f"/api/drop/{drop_id}/status")).json()
-        if status["phase"] != "registration":
-            break
-        await asyncio.sleep(0.1)
-    assert status["phase"] == "completed"  # nobody entered
+    # Registration is open for an hour: the operator cannot draw before it closes.
+    early = await client.post(f"/admin/drops/{drop_id}/lottery")
+    assert early.status_code == 303 and "Drew" not in early.headers["location"]
+    assert "the%20draw%20runs%20only%20once%20it%20has%20closed" in early.headers["location"]
+    status = (await api.client.get(f"/api/drop/{drop_id}/status")).json()
+    assert status["phase"] == "registration"
     out = await client.post("/admin/logout")
     assert out.status_code == 303
     assert "Create a drop" not in (await client.get("/admin")).text

@@ -116,6 +116,16 @@ class DropApi:
         assert r.status_code == 200, r.text
         return dict(r.json())
 
+    async def draw_after_close(self, bus: Bus, drop_id: str) -> dict[str, Any]:
+        """The draw, which may run only once registration has closed: wait for the timer's
+        draw (a state event leaving registration), then ask for it as the admin too."""
+        async with events(bus, f"drop.{drop_id}.state") as log:
+            if (await self.status(drop_id))["phase"] == "registration":
+                await log.wait_for(lambda _, e: e["data"]["phase"] != "registration")
+        r = await self.client.post(f"/api/drop/{drop_id}/lottery", headers=ADMIN)
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
     async def proof(self, drop_id: str) -> dict[str, Any]:
         r = await self.client.get(f"/api/drop/{drop_id}/lottery-proof?participants=true")
         assert r.status_code == 200, r.text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +35,8 @@ class Stack:
     procs: dict[str, Proc] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
     extra_env: dict[str, str] = field(default_factory=dict)
+    # A fresh receipt signing key per stack: nothing may depend on the dev default.
+    receipt_key: str = field(default_factory=lambda: secrets.token_hex(32))
     auth: InternalAuth = field(init=False)
 
     def __post_init__(self) -> None:
@@ -70,6 +73,7 @@ class Stack:
             "ADMIN_SECRET": "test-admin-secret",
             "PURCHASE_TOKEN_SECRET": "test-purchase-secret",
             "IP_HASH_SALT": "test-salt",
+            "RECEIPT_SIGNING_KEY": self.receipt_key,
             "LOG_LEVEL": "INFO",
             # Whole drops run in seconds in tests; guards are tested with their own API.
             "MIN_PURCHASE_WINDOW": "1",

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from drop.domain.lottery import (
     ALGORITHM,
+    DrawParameters,
     FenwickTree,
     InclusionProof,
     LotteryProof,
@@ -19,6 +20,7 @@ from drop.domain.lottery import (
     commitment,
     derive_seed,
     draw,
+    expected_counts,
     inclusion_proof,
     merkle_leaves,
     merkle_tree,
@@ -280,8 +282,10 @@ def test_wire_round_trip() -> None:
     assert set(wire) == {
         "dropId", "commitment", "secret", "participantMerkleRoot", "participantCount",
         "totalEffectiveTickets", "seed", "algorithm", "timestamp", "winners", "backupWinners",
-        "participants",
+        "participants", "inventory", "backupMultiplier", "registrationStart", "registrationEnd",
+        "winnerCount", "backupCount", "receiptKey",
     }  # fmt: skip
+    assert (wire["inventory"], wire["winnerCount"], wire["backupCount"]) == (3, 3, 2)
     assert wire["participants"][0] == {"userId": "user000", "effectiveTickets": 5}  # type: ignore[index]
     assert LotteryProof.from_wire(wire) == proof
 
@@ -314,6 +318,16 @@ def _tamperings() -> dict[str, LotteryProof]:
         "algorithm": replace(p, algorithm="mt19937/v0"),
         "bad secret hex": replace(p, secret="zz"),
         "duplicate": replace(p, backups=(p.winners[0], *p.backups[1:])),
+        "shortened": replace(
+            p,
+            winners=p.winners[:1],
+            backups=(),
+            parameters=replace(p.parameters, winner_count=1, backup_count=0),
+        ),
+        "padded": replace(p, backups=(*p.backups, other)),
+        "inventory": replace(p, parameters=replace(p.parameters, inventory=2)),
+        "early": replace(p, parameters=replace(p.parameters, registration_end=p.timestamp + 1)),
+        "no parameters": replace(p, parameters=DrawParameters()),
     }
 
 
@@ -323,6 +337,47 @@ def test_tampered_proof_fails(name: str) -> None:
     assert not report.ok
     assert report.problems
     assert all(problem.endswith(".") for problem in report.problems)
+
+
+def test_a_shortened_proof_is_named_as_such() -> None:
+    p = _proof()
+    cut = replace(
+        p, winners=p.winners[:2], parameters=replace(p.parameters, winner_count=2, backup_count=2)
+    )
+    problems = verify_proof(cut).problems
+    assert any("list of winners is shortened: 2 listed" in x for x in problems), problems
+    assert any("declared number of winners is 2" in x for x in problems), problems
+
+
+def test_a_padded_proof_is_named_as_such() -> None:
+    p = _proof()
+    extra = next(x.user_id for x in p.participants if x.user_id not in p.winners + p.backups)
+    problems = verify_proof(replace(p, backups=(*p.backups, extra))).problems
+    assert any("list of backups is padded: 3 listed" in x for x in problems), problems
+
+
+def test_a_proof_without_its_parameters_is_refused() -> None:
+    wire = _proof().to_wire()
+    for key in ("inventory", "backupMultiplier", "winnerCount"):
+        del wire[key]
+    problems = verify_proof(LotteryProof.from_wire(wire)).problems
+    assert any("inventory, backupMultiplier, winnerCount" in x for x in problems), problems
+
+
+@pytest.mark.parametrize(
+    ("inventory", "multiplier", "weights", "expected"),
+    [
+        (10, 1.1, [1] * 20, (10, 1)),  # 10 * 1.1 is exactly 11
+        (3, 1.5, [1] * 10, (3, 2)),
+        (100, 1.5, [1, 1], (2, 0)),
+        (2, 2.0, [1, 0, 0, 1, 1], (2, 1)),  # zero weight never drawn
+        (5, 1.5, [], (0, 0)),
+    ],
+)
+def test_expected_counts(
+    inventory: int, multiplier: float, weights: list[int], expected: tuple[int, int]
+) -> None:
+    assert expected_counts(inventory, multiplier, weights) == expected
 
 
 def test_inclusion_proof_verifies() -> None:

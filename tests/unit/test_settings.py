@@ -21,7 +21,13 @@ SECRETS = (
     "NATS_USER",
     "NATS_PASSWORD",
     "RESTATE_IDENTITY_KEYS",
+    "RECEIPT_SIGNING_KEY",
 )
+REQUIRED = ("ADMIN_SECRET", "PURCHASE_TOKEN_SECRET", "IP_HASH_SALT", "RECEIPT_SIGNING_KEY")
+
+
+def _value(name: str) -> str:
+    return "ab" * 32 if name == "RECEIPT_SIGNING_KEY" else f"{name}-value"
 
 
 @pytest.fixture(autouse=True)
@@ -37,21 +43,28 @@ def test_development_fills_every_secret() -> None:
     assert s.session_secret != s.purchase_token_secret
 
 
-@pytest.mark.parametrize("missing", ["ADMIN_SECRET", "PURCHASE_TOKEN_SECRET", "IP_HASH_SALT"])
+@pytest.mark.parametrize("missing", REQUIRED)
 def test_production_names_the_missing_secret(monkeypatch: pytest.MonkeyPatch, missing: str) -> None:
     monkeypatch.setenv("DROP_ENV", "production")
-    for name in ("ADMIN_SECRET", "PURCHASE_TOKEN_SECRET", "IP_HASH_SALT"):
+    for name in REQUIRED:
         if name != missing:
-            monkeypatch.setenv(name, "a-real-secret")
+            monkeypatch.setenv(name, _value(name))
     with pytest.raises(MissingSecretError, match=missing):
         SecretSettings()
 
 
 def test_production_with_every_secret_starts(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DROP_ENV", "production")
-    for name in ("ADMIN_SECRET", "PURCHASE_TOKEN_SECRET", "IP_HASH_SALT"):
-        monkeypatch.setenv(name, f"{name}-value")
+    for name in REQUIRED:
+        monkeypatch.setenv(name, _value(name))
     assert SecretSettings().admin_secret == "ADMIN_SECRET-value"
+    assert SecretSettings().receipt_signing_key == "ab" * 32
+
+
+def test_a_malformed_receipt_key_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RECEIPT_SIGNING_KEY", "not-hex")
+    with pytest.raises(ValueError, match="RECEIPT_SIGNING_KEY must be 32 bytes of hex"):
+        SecretSettings()
 
 
 def test_environment_overrides_defaults(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -75,3 +75,30 @@ def test_tampered_inclusion_proof_exits_1(tmp_path: Path) -> None:
     wire = _inclusion()
     wire["leaf"] = {**wire["leaf"], "effectiveTickets": 99}  # type: ignore[dict-item]
     assert main([_write(tmp_path, wire)]) == 1
+
+
+@pytest.mark.parametrize("declared", [True, False])
+def test_a_proof_cut_to_half_its_winners_without_backups_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], declared: bool
+) -> None:
+    """The issue's example: 5 of 10 winners and no backups, counts edited to match or not."""
+    ps = [Participant(f"u{i}", i % 5 + 1) for i in range(30)]
+    wire = run_draw("drop-cut", "ab" * 32, ps, 10, 1.5, 1_700_000_000_000).to_wire()
+    wire["winners"] = wire["winners"][:5]  # type: ignore[index]
+    wire["backupWinners"] = []
+    if declared:
+        wire["winnerCount"], wire["backupCount"] = 5, 0
+    assert main([_write(tmp_path, wire)]) == 1
+    out = capsys.readouterr().out
+    assert "The list of winners is shortened: 5 listed" in out
+    assert "The list of backups is shortened: 0 listed" in out
+    assert "NOT VERIFIED" in out
+
+
+def test_a_proof_lacking_its_inventory_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wire = _wire()
+    del wire["inventory"]
+    assert main([_write(tmp_path, wire)]) == 1
+    assert "does not carry inventory" in capsys.readouterr().out

@@ -101,7 +101,8 @@ async def register(
 
 @router.post("/drop/{dropId}/lottery", dependencies=[Admin])
 async def run_lottery(dropId: DropId, state: State) -> Any:
-    """Run the draw now (admin); closes registration early if it is still open."""
+    """Run the draw now (admin), once registration has closed: before then, 409
+    `registration_open` (the timer draws at registrationEnd by itself)."""
     await drop_state(state, dropId)
     return await state.ingress.call("Drop", "runLottery", {"trigger": "admin"}, key=dropId)
 

@@ -14,8 +14,9 @@ import restate
 from apps.worker import calls, effects
 from apps.worker.drops import state
 from apps.worker.drops.object import drop_object
+from apps.worker.runtime import current
 from drop.contracts import DropConfig
-from drop.domain import lottery
+from drop.domain import lottery, receipts
 from drop.domain.drop_rules import Phase
 
 OUTCOME_CHUNK = 500
@@ -25,12 +26,27 @@ OUTCOME_CHUNK = 500
 async def runLottery(
     ctx: restate.ObjectContext, req: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """Draw winners and backups (once); a second call returns the first draw's summary."""
+    """Draw winners and backups (once); a second call returns the first draw's summary.
+
+    Only after registrationEnd: an operator who knows the secret could otherwise draw at
+    the moment the result suits it. The timer is scheduled for registrationEnd; should it
+    fire a moment early by this worker's clock, it waits for the close instead.
+    """
     config = await state.config_of(ctx)
     core = await state.core_of(ctx)
     if core["phase"] != Phase.REGISTRATION.value:
         return summary(core)
     now = await effects.now_ms(ctx, "draw time")
+    if now < config.registration_end:
+        if (req or {}).get("trigger") != "timer":
+            raise effects.fail(
+                "registration_open",
+                f"registration for {ctx.key()} is open until {config.registration_end} "
+                f"(ms since the epoch); the draw runs only once it has closed",
+                409,
+            )
+        await ctx.sleep(state.later(config.registration_end, now))
+        now = await effects.now_ms(ctx, "draw time after close")
     rows = await state.all_rows(ctx, core["participantCount"])
     proof = lottery.run_draw(
         config.drop_id,
@@ -39,6 +55,9 @@ async def runLottery(
         config.inventory,
         config.backup_multiplier,
         now,
+        registration_start=config.registration_start,
+        registration_end=config.registration_end,
+        receipt_key=receipts.signer_for(current().secrets.receipt_signing_key).key,
     )
     wire = proof.to_wire()
     ctx.set("proof", wire)

@@ -21,7 +21,7 @@ from apps.worker.drops.object import CALLER_RETRIES, drop_object
 from apps.worker.runtime import current
 from drop import events
 from drop.contracts import DropConfig, EntryIn, UserState
-from drop.domain import geo, pricing
+from drop.domain import geo, pricing, receipts
 from drop.domain.drop_rules import Phase, check_entry_time
 from drop.domain.errors import DomainError
 from drop.domain.loyalty import clamp_multiplier, effective_tickets, known_tier
@@ -163,8 +163,10 @@ async def registerBatch(ctx: restate.ObjectContext, req: dict[str, Any]) -> dict
     users = await _enter(ctx, config, core, accepted, seen)
     snap = state.save(ctx, config, core)
     await effects.publish_batch(ctx, snap, users)
+    signer = receipts.signer_for(current().secrets.receipt_signing_key)
     for p, user in zip(accepted, users, strict=True):
-        results[p.index] = {"ok": _answer(user, core)}
+        receipt = signer.sign(ctx.key(), user.user_id, user.tickets, user.effective_tickets, now)
+        results[p.index] = {"ok": {**_answer(user, core), "receipt": receipt.to_wire()}}
     return {"results": results}
 
 

@@ -412,6 +412,7 @@ async function enter() {
     settleAttempt(attempt);
     room.used();
     rememberSession();
+    keepReceipt(answer.receipt);
     applyUser({
       status: "registered",
       tickets: answer.userTickets,
@@ -645,9 +646,61 @@ async function showProof(proof) {
   check($("proof-seed-check"), seedOk, "Yes ✓ (checked in your browser)", "No ✗");
 }
 
+// The signed receipt of this browser's entry, kept so the published tree can be checked
+// against what the service promised at registration (docs/fairness.md).
+function receiptSlot() {
+  return `drop-receipt:${state.drop.dropId}:${me}`;
+}
+
+function keepReceipt(receipt) {
+  if (!receipt) return;
+  try {
+    localStorage.setItem(receiptSlot(), JSON.stringify(receipt));
+  } catch {
+    // storage full or disabled: the entry still counts, only the later check is lost
+  }
+}
+
+function keptReceipt() {
+  try {
+    return JSON.parse(localStorage.getItem(receiptSlot()) ?? "null");
+  } catch {
+    return null;
+  }
+}
+
+function showReceipt(receipt, inclusion, proof) {
+  const el = $("receipt-status");
+  if (!receipt) {
+    el.dataset.state = "pending";
+    setText(el, "No receipt kept in this browser");
+    return;
+  }
+  const sameKey = !proof.receiptKey || proof.receiptKey.keyId === receipt.keyId;
+  const inTree = inclusion?.ok
+    && `${inclusion.leaf.userId}:${inclusion.leaf.effectiveTickets}` === receipt.leaf;
+  check(
+    el,
+    inTree && sameKey,
+    "Your entry is in the tree ✓ (matches your signed receipt)",
+    "⚠ Your signed receipt is NOT in the published tree. Keep it: it is evidence "
+      + "(python -m drop.verify proof.json --receipt receipt.json)",
+  );
+  el.classList.toggle("check--alarm", !(inTree && sameKey));
+}
+
 async function showInclusion(proof) {
   const answer = await api(`/api/drop/${state.drop.dropId}/inclusion-proof/${me}`);
-  if (!answer.available) return;
+  const receipt = keptReceipt();
+  if (!answer.available) {
+    if (!receipt) return;
+    $("inclusion-box").hidden = false;
+    setText($("inclusion-leaf"), receipt.leaf);
+    setText($("inclusion-steps"), "none: the tree has no leaf for you");
+    check($("inclusion-status"), false, "", "Not in the tree ✗");
+    showReceipt(receipt, null, proof);
+    return;
+  }
   const inclusion = answer.proof;
   $("inclusion-box").hidden = false;
   setText($("inclusion-leaf"), leafText(inclusion.leaf));
@@ -656,6 +709,7 @@ async function showInclusion(proof) {
     && (await verifyInclusion(inclusion, proof.participantMerkleRoot));
   state.inclusion = { ...inclusion, ok };
   check($("inclusion-status"), ok, "Verified in your browser ✓", "Verification failed ✗");
+  showReceipt(receipt, state.inclusion, proof);
 }
 
 function startStream() {
