@@ -18,11 +18,13 @@ from starlette.types import Receive, Scope, Send
 from apps.sse import snapshots, streams
 from apps.sse.fanout import Item, Listener
 from apps.sse.gate import Admission
+from apps.sse.metrics import OPEN_STREAMS
 from apps.sse.response import RAW_SEND, EventStream
 from apps.sse.runtime import Runtime
 from apps.sse.sessions import SessionCheck
 from drop import events
 from drop.contracts import is_id
+from drop.metrics import HttpMetrics
 from drop.settings import ApiSettings, ConnectionSettings, SecretSettings, SseSettings
 
 log = logging.getLogger("sse")
@@ -154,6 +156,9 @@ def create_app(
         client = _client(request)
         admission = rt.gate.enter(client)
         return client if admission == "ok" else refused(admission)
+
+    OPEN_STREAMS.set_function(lambda: holder["rt"].gate.open if "rt" in holder else 0)
+    app.add_middleware(HttpMetrics, service="sse", routes=lambda: app.routes)
 
     @app.get("/health")
     async def health() -> dict[str, Any]:

@@ -15,6 +15,7 @@ from apps.web.state import WebState
 from apps.web.upstream import Upstreams
 from apps.web.views import STATIC_DIR, build_templates
 from drop.asgi_limits import API_MAX_BODY, PROXY_MAX_BODY, BodyLimit
+from drop.metrics import HttpMetrics
 from drop.settings import ConnectionSettings, RuntimeSettings, SecretSettings, WebSettings
 
 
@@ -57,4 +58,5 @@ def create_app(
     app.include_router(pages.router)
     app.include_router(admin.router)
     app.include_router(proxy.router)
+    app.add_middleware(HttpMetrics, service="web", routes=lambda: app.routes)
     return app

@@ -124,3 +124,9 @@ def test_deploy_script_names_only_real_settings_and_known_ports() -> None:
     assert web["INTERNAL_API_URL"].endswith(f":{fly_toml('api')['http_service']['internal_port']}")
     assert web["INTERNAL_SSE_URL"].endswith(f":{fly_toml('sse')['http_service']['internal_port']}")
     assert cfg.env_for("api")["NATS_URL"] == "nats://x-drop-nats.internal:4222"
+
+
+@pytest.mark.parametrize("service", ["api", "sse", "web", "worker"])
+def test_fly_scrapes_metrics_on_the_app_port(service: str) -> None:
+    metrics = fly_toml(service)["metrics"]
+    assert metrics == {"port": FLY_PORT[service], "path": "/metrics"}

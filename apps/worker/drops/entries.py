@@ -15,7 +15,7 @@ from typing import Any
 import restate
 from pydantic import ValidationError
 
-from apps.worker import calls, effects
+from apps.worker import calls, effects, metrics
 from apps.worker.drops import state
 from apps.worker.drops.object import CALLER_RETRIES, drop_object
 from apps.worker.runtime import current
@@ -156,6 +156,7 @@ async def registerBatch(ctx: restate.ObjectContext, req: dict[str, Any]) -> dict
     users = await _enter(ctx, config, core, accepted, seen)
     snap = state.save(ctx, config, core)
     await effects.publish_batch(ctx, snap, users)
+    metrics.count(metrics.REGISTRATIONS, ctx.key(), len(users))
     for p, user in zip(accepted, users, strict=True):
         results[p.index] = {"ok": _answer(user, core)}
     return {"results": results}
