@@ -170,6 +170,24 @@ def create_app(
             "nats": bool(rt and rt.bus.nc.is_connected),
         }
 
+    @app.get("/ready")
+    async def ready() -> JSONResponse:
+        """200 when NATS answers a round trip now and the event feeds are running, else 503
+        naming what is missing."""
+        rt = holder.get("rt")
+        nats = "unreachable"
+        if rt is not None and rt.bus.nc.is_connected:
+            try:
+                await rt.bus.nc.flush(timeout=2)
+                nats = "ok"
+            except Exception:
+                nats = "unreachable"
+        feeds = (
+            "ok" if rt is not None and not rt.draining else "starting" if rt is None else "draining"
+        )
+        body = {"ready": nats == "ok" and feeds == "ok", "nats": nats, "feeds": feeds}
+        return JSONResponse(body, status_code=200 if body["ready"] else 503)
+
     # The streams are plain Starlette routes: FastAPI's per-request machinery (exit stacks,
     # dependency state) would stay alive for the whole life of every stream.
     async def drops(request: Request) -> Response:

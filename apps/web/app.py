@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from apps.web import admin, pages, proxy
+from apps.web import admin, pages, proxy, ready
 from apps.web.headers import SecurityHeaders
 from apps.web.page_cache import PageCache
 from apps.web.state import WebState
@@ -56,6 +56,7 @@ def create_app(
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(pages.router)
+    app.include_router(ready.router)
     app.include_router(admin.router)
     app.include_router(proxy.router)
     app.add_middleware(HttpMetrics, service="web", routes=lambda: app.routes)
