@@ -5,6 +5,7 @@ Screenshots of the registration, draw and sold-out moments land in tests/e2e/art
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 
 import pytest
@@ -67,7 +68,10 @@ async def test_the_funnel_and_chart_follow_a_drop_live(
             await asyncio.sleep(0.4)  # paced arrivals, so the chart has a rate to show
 
     arriving = asyncio.create_task(arrive())
-    await expect(card.locator("[data-field=registered]")).to_have_text("3", timeout=LIVE)
+    # Some have entered and more are coming: the count moved without a reload.
+    await expect(card.locator("[data-field=registered]")).to_have_text(
+        re.compile(r"^[1-7]$"), timeout=LIVE
+    )
     # The registrations line has risen off the axis: some point sits above the baseline.
     risen = await card.locator("polyline[data-series=registrations]").get_attribute("points")
     assert risen is not None
