@@ -249,6 +249,16 @@ def print_urls(ports: DevPorts, drop_id: str | None) -> None:
         f"sse          http://localhost:{ports.sse}/health",
         f"nats         nats://localhost:{ports.nats} (monitor http://localhost:{ports.nats_monitor})",
         f"restate      http://localhost:{ports.ingress} (admin http://localhost:{ports.admin})",
+        "metrics      "
+        + "  ".join(
+            f"{name} http://localhost:{port}/metrics"
+            for name, port in (
+                ("api", ports.api),
+                ("sse", ports.sse),
+                ("web", ports.web),
+                ("worker", ports.worker),
+            )
+        ),
     ]
     if drop_id:
         lines.append(f"demo drop    http://localhost:{ports.web}/drop/{drop_id}")

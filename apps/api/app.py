@@ -14,6 +14,7 @@ from apps.api.routes import queue as queue_routes
 from apps.api.state import ApiState
 from drop.adapters.restate_ingress import RestateIngress
 from drop.asgi_limits import API_MAX_BODY, BodyLimit
+from drop.metrics import HttpMetrics
 from drop.settings import (
     ApiSettings,
     ConnectionSettings,
@@ -75,4 +76,6 @@ def create_app(
     app.include_router(session.router)
     app.include_router(pow.router)
     app.include_router(queue_routes.router)
+    # Outermost: every answer is counted, the middlewares' own refusals included.
+    app.add_middleware(HttpMetrics, service="api", routes=lambda: app.routes)
     return app

@@ -8,11 +8,19 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from prometheus_client import Counter
 from starlette.exceptions import HTTPException
 
 from drop.adapters.restate_ingress import DurableCallError
 
 log = logging.getLogger("api")
+
+REFUSALS = Counter(
+    "api_refusals_total",
+    "Requests the API refused with a reason: its guards (rate limit, queue token, bot "
+    "check, proof of work) and the drop's rules",
+    ["reason"],
+)
 
 
 class ApiError(Exception):
@@ -21,6 +29,8 @@ class ApiError(Exception):
     ) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.headers = status, code, message, headers
+        # Counted when made: some refusals are answered by the route itself, not raised.
+        REFUSALS.labels(code).inc()
 
 
 def _path(loc: tuple[int | str, ...]) -> str:

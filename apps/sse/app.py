@@ -18,11 +18,13 @@ from starlette.types import Receive, Scope, Send
 from apps.sse import snapshots, streams
 from apps.sse.fanout import Item, Listener
 from apps.sse.gate import Admission
+from apps.sse.metrics import OPEN_STREAMS
 from apps.sse.response import RAW_SEND, EventStream
 from apps.sse.runtime import Runtime
 from apps.sse.sessions import SessionCheck
 from drop import events
 from drop.contracts import is_id
+from drop.metrics import HttpMetrics
 from drop.settings import (
     ApiSettings,
     ConnectionSettings,
@@ -163,6 +165,9 @@ def create_app(
         admission = rt.gate.enter(client)
         return client if admission == "ok" else refused(admission)
 
+    OPEN_STREAMS.set_function(lambda: holder["rt"].gate.open if "rt" in holder else 0)
+    app.add_middleware(HttpMetrics, service="sse", routes=lambda: app.routes)
+
     @app.get("/health")
     async def health() -> dict[str, Any]:
         rt = holder.get("rt")
@@ -172,6 +177,24 @@ def create_app(
             "connections": rt.gate.open if rt else 0,
             "nats": bool(rt and rt.bus.nc.is_connected),
         }
+
+    @app.get("/ready")
+    async def ready() -> JSONResponse:
+        """200 when NATS answers a round trip now and the event feeds are running, else 503
+        naming what is missing."""
+        rt = holder.get("rt")
+        nats = "unreachable"
+        if rt is not None and rt.bus.nc.is_connected:
+            try:
+                await rt.bus.nc.flush(timeout=2)
+                nats = "ok"
+            except Exception:
+                nats = "unreachable"
+        feeds = (
+            "ok" if rt is not None and not rt.draining else "starting" if rt is None else "draining"
+        )
+        body = {"ready": nats == "ok" and feeds == "ok", "nats": nats, "feeds": feeds}
+        return JSONResponse(body, status_code=200 if body["ready"] else 503)
 
     # The streams are plain Starlette routes: FastAPI's per-request machinery (exit stacks,
     # dependency state) would stay alive for the whole life of every stream.

@@ -12,6 +12,9 @@ from nats.js.kv import KeyValue
 
 from apps.sse import frames
 from apps.sse.fanout import Item, Listener
+from apps.sse.metrics import FANNED_OUT
+
+FANNED_OUT_LISTS = FANNED_OUT.labels("drops")
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +113,7 @@ class Board:
         if not self.listeners:
             return
         chunk = self.frame()
+        FANNED_OUT_LISTS.inc(len(self.listeners))
         for listener in tuple(self.listeners):
             listener.push(chunk)
 

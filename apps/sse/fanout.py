@@ -8,7 +8,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from apps.sse.metrics import FANNED_OUT, SLOW_CLIENTS
+
 T = TypeVar("T")
+FANNED_OUT_EVENTS = FANNED_OUT.labels("events")
 
 
 @dataclass(slots=True, eq=False)
@@ -57,6 +60,7 @@ class Listener(Generic[T]):
         if self.closed is not None:
             return
         if len(self._items) >= self._limit:
+            SLOW_CLIENTS.inc()
             self.close("overflow")
             if self.on_overflow is not None:
                 self.on_overflow()
@@ -122,6 +126,7 @@ class Hub:
     def dispatch(self, item: Item) -> None:
         listeners = self._routes.get(item.subject)
         if listeners:
+            FANNED_OUT_EVENTS.inc(len(listeners))
             # A copy: an overflowing listener may be removed while we iterate.
             for listener in tuple(listeners):
                 listener.push(item)

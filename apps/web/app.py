@@ -8,13 +8,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from apps.web import admin, pages, proxy
+from apps.web import admin, funnel, pages, proxy, ready
 from apps.web.headers import SecurityHeaders
 from apps.web.page_cache import PageCache
 from apps.web.state import WebState
 from apps.web.upstream import Upstreams
 from apps.web.views import STATIC_DIR, build_templates
 from drop.asgi_limits import API_MAX_BODY, PROXY_MAX_BODY, BodyLimit
+from drop.metrics import HttpMetrics
 from drop.settings import ConnectionSettings, RuntimeSettings, SecretSettings, WebSettings
 
 
@@ -55,6 +56,9 @@ def create_app(
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(pages.router)
+    app.include_router(ready.router)
     app.include_router(admin.router)
+    app.include_router(funnel.router)
     app.include_router(proxy.router)
+    app.add_middleware(HttpMetrics, service="web", routes=lambda: app.routes)
     return app

@@ -27,7 +27,7 @@ from nats.js.errors import (
 )
 from nats.js.kv import KeyValue
 
-from drop import events
+from drop import events, metrics
 
 log = logging.getLogger(__name__)
 
@@ -184,6 +184,11 @@ async def connect(
     async def on_error(exc: Exception) -> None:
         log.warning("nats error: %s", exc)
 
+    async def on_reconnect() -> None:
+        metrics.reconnected(name)
+        if reconnected_cb is not None:
+            await reconnected_cb()
+
     nc = await nats.connect(
         url,
         name=name,
@@ -192,7 +197,7 @@ async def connect(
         reconnect_time_wait=0.5,
         connect_timeout=2,
         error_cb=on_error,
-        reconnected_cb=reconnected_cb,
+        reconnected_cb=on_reconnect,
         user=user or None,
         password=password or None,
     )

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+
+from drop import metrics
 
 log = logging.getLogger("restate_ingress")
 
@@ -49,14 +52,23 @@ class RestateIngress:
     ) -> Any:
         path = f"/{service}/{key}/{handler}" if key is not None else f"/{service}/{handler}"
         headers = {"idempotency-key": idempotency_key} if idempotency_key else {}
+        started = time.perf_counter()
+        outcome = "cancelled"
         try:
             response = await self.client.post(path, json=payload, headers=headers)
+            outcome = _outcome(response.status_code)
         except httpx.TimeoutException as exc:
+            outcome = "timeout"
             log.warning("durable call %s.%s timed out: %r", service, handler, exc)
             raise DurableCallError(504, TIMED_OUT, "durable_timeout") from exc
         except httpx.TransportError as exc:
+            outcome = "unreachable"
             log.warning("durable layer unreachable calling %s.%s: %r", service, handler, exc)
             raise DurableCallError(503, UNAVAILABLE, "durable_unavailable") from exc
+        finally:
+            metrics.DURABLE_CALLS.labels(f"{service}.{handler}", outcome).observe(
+                time.perf_counter() - started
+            )
         if response.is_success:
             return response.json() if response.content else None
         raise _error_from(response, f"{service}.{handler}")
@@ -85,6 +97,10 @@ class RestateIngress:
 
     async def close(self) -> None:
         await self.client.aclose()
+
+
+def _outcome(status: int) -> str:
+    return "ok" if status < 400 else "refused" if status < 500 else "error"
 
 
 def _error_from(response: httpx.Response, call: str) -> DurableCallError:

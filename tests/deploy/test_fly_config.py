@@ -160,3 +160,9 @@ def test_nats_requires_the_staged_credentials() -> None:
     for service in ("worker", "api", "sse"):
         assert {"NATS_USER", "NATS_PASSWORD"} <= set(deploy.APP_SECRETS[service])
     assert set(deploy.APP_SECRETS["web"]) == set(deploy.SECRETS)
+
+
+@pytest.mark.parametrize("service", ["api", "sse", "web", "worker"])
+def test_fly_scrapes_metrics_on_the_app_port(service: str) -> None:
+    metrics = fly_toml(service)["metrics"]
+    assert metrics == {"port": FLY_PORT[service], "path": "/metrics"}

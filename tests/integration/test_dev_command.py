@@ -78,6 +78,12 @@ def test_dev_brings_the_stack_up_seeds_a_drop_and_stops_cleanly(tmp_path: Path) 
         assert f"http://localhost:{ports['web']}/" in text
         assert f"nats://localhost:{ports['nats']}" in text
         assert f"http://localhost:{ports['ingress']}" in text
+        metrics_line = next(line for line in lines if "metrics " in line)
+        for name in ("api", "sse", "web", "worker"):
+            url = f"http://127.0.0.1:{ports[name]}/metrics"
+            assert url.replace("127.0.0.1", "localhost") in metrics_line
+            scraped = httpx.get(url, timeout=10)
+            assert scraped.status_code == 200 and "# TYPE" in scraped.text, name
         demo = next(line for line in lines if "demo drop" in line).split()[-1]
         assert demo.startswith(f"http://localhost:{ports['web']}/drop/demo-")
         page = httpx.get(demo.replace("localhost", "127.0.0.1"), timeout=10)

@@ -11,7 +11,7 @@ from typing import Any
 
 import restate
 
-from apps.worker import calls, effects
+from apps.worker import calls, effects, metrics
 from apps.worker.drops import state
 from apps.worker.drops.object import drop_object
 from apps.worker.runtime import current
@@ -64,6 +64,8 @@ async def runLottery(
     ctx.set("backups", list(proof.backups))
     ctx.set("drawn", [*proof.winners, *proof.backups])
     await effects.store_proof(ctx, config.drop_id, wire)
+    metrics.count(metrics.DRAWS, config.drop_id)
+    metrics.count(metrics.WINNERS, config.drop_id, len(proof.winners))
     window_ms = config.purchase_window * 1000
     # Promoted backups get a full window of their own; the drop ends after two windows.
     purchase_end = now + 2 * window_ms

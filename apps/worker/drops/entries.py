@@ -15,7 +15,7 @@ from typing import Any
 import restate
 from pydantic import ValidationError
 
-from apps.worker import calls, effects
+from apps.worker import calls, effects, metrics
 from apps.worker.drops import state
 from apps.worker.drops.object import CALLER_RETRIES, drop_object
 from apps.worker.runtime import current
@@ -164,6 +164,7 @@ async def registerBatch(ctx: restate.ObjectContext, req: dict[str, Any]) -> dict
     snap = state.save(ctx, config, core)
     await effects.publish_batch(ctx, snap, users)
     signer = receipts.signer_for(current().secrets.receipt_signing_key)
+    metrics.count(metrics.REGISTRATIONS, ctx.key(), len(users))
     for p, user in zip(accepted, users, strict=True):
         receipt = signer.sign(ctx.key(), user.user_id, user.tickets, user.effective_tickets, now)
         results[p.index] = {"ok": {**_answer(user, core), "receipt": receipt.to_wire()}}

@@ -7,7 +7,7 @@ from typing import Any
 
 import restate
 
-from apps.worker import calls, effects, payment
+from apps.worker import calls, effects, metrics, payment
 from apps.worker.drops import state
 from apps.worker.drops.draw import complete, make_winner
 from apps.worker.drops.object import CALLER_RETRIES, drop_object
@@ -104,6 +104,7 @@ async def completePurchase(ctx: restate.ObjectContext, req: dict[str, Any]) -> d
     order_id = f"{ctx.key()}-{config.inventory - core['inventory'] + 1}"
     order = payment.Order(order_id=order_id, drop_id=ctx.key(), user_id=user_id, amount_units=1)
     receipt = await ctx.run_typed("payment", payment.capture, restate.RunOptions(), order)
+    metrics.count(metrics.PURCHASES, ctx.key())
     core["inventory"] -= 1
     ctx.set(f"tok:{user_id}", {**issued, "used": True})
     ctx.set(f"winner:{user_id}", {**w, "state": "purchased", "orderId": order_id})

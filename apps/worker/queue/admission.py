@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from apps.worker import calls, effects
+from apps.worker import calls, effects, metrics
 from apps.worker.queue.line import Holders, Line, end_token, positions, records_of, walk_line
 from apps.worker.queue.object import (
     BURST_SECONDS,
@@ -66,6 +66,8 @@ async def tick(ctx: Ctx, req: dict[str, Any]) -> dict[str, Any]:
     ctx.set("ready", ready)
     ctx.set("meta", meta)
     await emit(ctx, "tick events", drop_id, ended, admitted, told, meta=meta)
+    metrics.count(metrics.QUEUE_ADMISSIONS, drop_id, len(admitted))
+    metrics.count(metrics.QUEUE_EXPIRIES, drop_id, len(ended))
     return {
         "admitted": len(admitted),
         "expired": len(ended),
@@ -119,4 +121,5 @@ async def sweepReady(ctx: Ctx, req: dict[str, Any]) -> dict[str, Any]:
     ctx.set("ready", ready)
     ctx.set("meta", meta)
     await emit(ctx, "sweep events", ctx.key(), ended, meta=meta)
+    metrics.count(metrics.QUEUE_EXPIRIES, ctx.key(), len(ended))
     return {"expired": len(ended)}

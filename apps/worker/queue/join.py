@@ -10,7 +10,7 @@ import secrets
 import time
 from typing import Any
 
-from apps.worker import calls, effects
+from apps.worker import calls, effects, metrics
 from apps.worker.queue.line import Holders
 from apps.worker.queue.object import (
     STALE_LOOP_MS,
@@ -133,6 +133,7 @@ async def joinBatch(ctx: Ctx, req: dict[str, Any]) -> dict[str, Any]:
         start_loop(ctx, meta, now)
     ctx.set("meta", meta)
     await emit(ctx, "join events", drop_id, announced, meta=meta)
+    metrics.count(metrics.QUEUE_JOINS, drop_id, len(announced))
     return {"results": results}
 
 

@@ -1,0 +1,171 @@
+"""Prometheus metrics shared by every service: HTTP requests per route template, NATS
+reconnects, durable-call latency, and the exposition served at `/metrics`.
+
+Each process keeps its own registry. With one server process per service (the default,
+`WORKERS=1`) that is exact. A multi-process server (the api with `WORKERS>1`) must set
+`PROMETHEUS_MULTIPROC_DIR` to an empty directory shared by its processes; `/metrics` then
+sums what every process wrote there (prometheus_client's multiprocess mode).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+App = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+METRICS_PATH = "/metrics"
+UNMATCHED = "unmatched"
+# Latency buckets (seconds) from a cached read to a slow durable call.
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+HTTP_REQUESTS = Counter(
+    "http_requests_total",
+    "HTTP requests answered, by route template, method and status",
+    ["service", "route", "method", "status"],
+)
+HTTP_LATENCY = Histogram(
+    "http_request_duration_seconds",
+    "Time from a request's arrival to its response start (streams: until they open)",
+    ["service", "route", "method"],
+    buckets=LATENCY_BUCKETS,
+)
+NATS_RECONNECTS = Counter(
+    "nats_reconnects_total", "Reconnections of this process's NATS client", ["client"]
+)
+DURABLE_CALLS = Histogram(
+    "durable_call_duration_seconds",
+    "Latency of calls through Restate's ingress, by handler and outcome",
+    ["handler", "outcome"],
+    buckets=LATENCY_BUCKETS,
+)
+
+
+class ActiveLabels:
+    """A label (the drop id) kept to a bounded set of values: the `limit` most recently
+    used. A new value past the limit evicts the least recently used one, and every series
+    carrying it is removed from `counters`, so the registry stays bounded however many
+    drops a long-lived process sees. Never used for user ids."""
+
+    def __init__(self, counters: Iterable[Counter], limit: int = 50) -> None:
+        self.counters, self.limit = tuple(counters), limit
+        self._recent: OrderedDict[str, None] = OrderedDict()
+
+    def __call__(self, value: str) -> str:
+        if value in self._recent:
+            self._recent.move_to_end(value)
+            return value
+        self._recent[value] = None
+        if len(self._recent) > self.limit:
+            old, _ = self._recent.popitem(last=False)
+            for counter in self.counters:
+                with contextlib.suppress(KeyError):
+                    counter.remove(old)
+        return value
+
+
+def exposition() -> tuple[bytes, str]:
+    """The text format of every metric of this process (or of all processes sharing
+    `PROMETHEUS_MULTIPROC_DIR`)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+async def send_metrics(send: Send) -> None:
+    body, content_type = exposition()
+    headers = [
+        (b"content-type", content_type.encode()),
+        (b"content-length", b"%d" % len(body)),
+        (b"cache-control", b"no-store"),
+    ]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _route_paths(routes: Iterable[Any]) -> dict[int, str]:
+    """Endpoint identity → route template, for routes that do not put themselves in the
+    scope (plain Starlette routes and mounts)."""
+    paths: dict[int, str] = {}
+    for route in routes:
+        path = getattr(route, "path", None)
+        if not isinstance(path, str):
+            continue
+        for target in (getattr(route, "endpoint", None), getattr(route, "app", None)):
+            if target is not None:
+                paths.setdefault(id(target), path or "/")
+    return paths
+
+
+class HttpMetrics:
+    """Counts and times every request by route template (never the raw path, which holds
+    ids), and answers `GET /metrics` before routing."""
+
+    def __init__(self, app: App, service: str, routes: Callable[[], Iterable[Any]]) -> None:
+        self.app, self.service, self._routes = app, service, routes
+        self._paths: dict[int, str] | None = None
+
+    def _template(self, scope: Scope) -> str:
+        route = scope.get("route")
+        path = getattr(route, "path", None)
+        if isinstance(path, str):
+            return path
+        endpoint = scope.get("endpoint")
+        if endpoint is None:
+            return UNMATCHED
+        if self._paths is None:
+            self._paths = _route_paths(self._routes())
+        return self._paths.get(id(endpoint), UNMATCHED)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if scope["path"] == METRICS_PATH and scope["method"] == "GET":
+            await send_metrics(send)
+            return
+        started = time.perf_counter()
+        recorded = False
+
+        async def measured(message: Message) -> None:
+            nonlocal recorded
+            if message["type"] == "http.response.start" and not recorded:
+                recorded = True
+                self._record(scope, int(message["status"]), time.perf_counter() - started)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, measured)
+        except BaseException:
+            if not recorded:
+                self._record(scope, 500, time.perf_counter() - started)
+            raise
+
+    def _record(self, scope: Scope, status: int, seconds: float) -> None:
+        route, method = self._template(scope), scope["method"]
+        HTTP_REQUESTS.labels(self.service, route, method, str(status)).inc()
+        HTTP_LATENCY.labels(self.service, route, method).observe(seconds)
+
+
+def reconnected(client: str) -> None:
+    NATS_RECONNECTS.labels(client).inc()

@@ -1,0 +1,112 @@
+"""Each service's /metrics after a small drop, checked against what happened."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import pytest
+
+from drop.adapters.nats_bus import Bus
+from tests.support.api_client import DropApi, events, now_ms, uid
+from tests.support.metrics import scrape, total, value
+from tests.support.stack import Stack
+
+pytestmark = pytest.mark.integration
+
+
+async def test_a_small_drop_is_counted_on_every_service(
+    api: DropApi, bus: Bus, stack: Stack
+) -> None:
+    sse_url, web_url = stack.start_app("sse"), stack.start_app("web")
+    api_url, worker_url = stack.url("api"), stack.url("worker")
+    drop_id = uid("metrics")
+    users = [uid(f"m{i}") for i in range(12)]
+    api_before = await scrape(api_url)
+    register_route = {"service": "api", "route": "/api/drop/{dropId}/register", "method": "POST"}
+
+    async with events(bus, f"drop.{drop_id}.>") as log:
+        await api.create(drop_id, inventory=3, registrationEnd=now_ms() + 4000, purchaseWindow=4)
+        async with (
+            httpx.AsyncClient(timeout=30) as client,
+            client.stream("GET", f"{sse_url}/events/{drop_id}/{users[0]}") as stream,
+        ):
+            assert stream.status_code == 200
+            sse_open = await scrape(sse_url)
+            answers = await asyncio.gather(*(api.register(drop_id, u, 2) for u in users))
+            assert all(r.status_code == 200 for r in answers)
+            again = await api.register(drop_id, users[1], 2)
+            assert again.status_code == 409
+            await log.phase(drop_id, "purchase", timeout=30)
+            winners = (await api.proof(drop_id))["proof"]["winners"]
+            for winner in winners[:2]:
+                await api.buy(drop_id, winner)
+            # Our stream saw the state changes, so the sse fanned them out to it.
+            sse_after = await scrape(sse_url)
+    async with httpx.AsyncClient(timeout=30) as client:
+        page = await client.get(f"{web_url}/drop/{drop_id}")
+        assert page.status_code == 200
+
+    worker = await scrape(worker_url)
+    assert value(worker, "registrations_total", drop=drop_id) == len(users)
+    assert value(worker, "draws_total", drop=drop_id) == 1
+    assert value(worker, "winners_total", drop=drop_id) == len(winners) == 3
+    assert value(worker, "purchases_total", drop=drop_id) == 2
+
+    api_after = await scrape(api_url)
+    ok = {**register_route, "status": "200"}
+    assert value(api_after, "http_requests_total", **ok) - value(
+        api_before, "http_requests_total", **ok
+    ) == len(users)
+    refused = {**register_route, "status": "409"}
+    assert value(api_after, "http_requests_total", **refused) >= 1
+    assert value(api_after, "api_refusals_total", reason="already_registered") >= 1
+    assert (
+        value(api_after, "http_request_duration_seconds_count", **register_route) >= len(users) + 1
+    )
+    batches = total(api_after, "durable_call_duration_seconds_count", handler="Drop.registerBatch")
+    assert batches >= 1
+    # Route templates only: no raw path (which carries ids) ever becomes a label.
+    labels = " ".join(str(ls) for (_, ls) in api_after)
+    assert drop_id not in labels and users[0] not in labels
+
+    assert value(sse_open, "sse_open_streams") >= 1
+    assert total(sse_after, "sse_events_fanned_out_total", feed="events") > total(
+        sse_open, "sse_events_fanned_out_total", feed="events"
+    )
+    stream_route = {"service": "sse", "route": "/events/{drop_id}/{user_id}", "method": "GET"}
+    assert value(sse_after, "http_requests_total", **stream_route, status="200") >= 1
+
+    web = await scrape(web_url)
+    assert (
+        value(
+            web,
+            "http_requests_total",
+            service="web",
+            route="/drop/{drop_id}",
+            method="GET",
+            status="200",
+        )
+        >= 1
+    )
+
+
+async def test_queue_joins_admissions_and_expiries_are_counted(stack: Stack) -> None:
+    drop_id = uid("mq")
+    config = {"rate": 50, "maxConcurrent": 10, "readyWindowS": 1, "maxAgeS": 600}
+    async with httpx.AsyncClient(base_url=stack.ingress_url, timeout=30) as ingress:
+        for n in range(3):
+            body = {"fingerprintHash": f"{n:032x}", "ipHash": f"{n + 7:032x}", "config": config}
+            r = await ingress.post(f"/QueueAdmission/{drop_id}/joinQueue", json=body)
+            assert r.status_code == 200, r.text
+        deadline = time.monotonic() + 20
+        while True:
+            worker = await scrape(stack.url("worker"))
+            if value(worker, "queue_expiries_total", drop=drop_id) >= 3:
+                break
+            assert time.monotonic() < deadline, "the ready tokens never expired"
+            await asyncio.sleep(0.2)
+    assert value(worker, "queue_joins_total", drop=drop_id) == 3
+    assert value(worker, "queue_admissions_total", drop=drop_id) == 3
+    assert value(worker, "queue_expiries_total", drop=drop_id) == 3
