@@ -8,6 +8,7 @@ rollover only to those who paid for entries.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import restate
@@ -44,8 +45,17 @@ async def publishOutcomes(ctx: restate.Context, req: dict[str, Any]) -> None:
         for position, row in req["people"]
     ]
     await _publish(ctx, "publish outcomes", users, "loser")
+    # Loyalty is recorded for everyone, but not all at the draw's moment: chunk n's records
+    # start n seconds later, so a crowd's bookkeeping never crowds out the purchases.
+    later = timedelta(seconds=int(req.get("chunk", 0)))
     for user in users:
-        calls.send(ctx, calls.LOYALTY_RECORD, {"dropId": drop_id, "atMs": at}, key=user.user_id)
+        calls.send(
+            ctx,
+            calls.LOYALTY_RECORD,
+            {"dropId": drop_id, "atMs": at},
+            key=user.user_id,
+            delay=later,
+        )
 
 
 @settlement.handler()

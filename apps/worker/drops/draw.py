@@ -80,6 +80,7 @@ async def runLottery(
     )
     by_user = {str(r[0]): (i + 1, r) for i, r in enumerate(rows)}
     deadline = min(now + window_ms, purchase_end)
+    await _announce_drawn(ctx, proof.winners, proof.backups, by_user, deadline)
     for user_id in proof.winners:
         make_winner(ctx, user_id, deadline, now, promoted=False, row=by_user[user_id])
     for i, user_id in enumerate(proof.backups, start=1):
@@ -97,6 +98,36 @@ async def runLottery(
         _fan_out(ctx, calls.SETTLE_CHUNK, _flagged(list(by_user.values()), drawn), now)
     await state.commit(ctx, config, core)
     return summary(core)
+
+
+async def _announce_drawn(
+    ctx: restate.ObjectContext,
+    winners: tuple[str, ...],
+    backups: tuple[str, ...],
+    by_user: dict[str, tuple[int, state.Row]],
+    deadline: int,
+) -> None:
+    """Winners and backups hear first, in one step before anyone else is told (a winner's
+    window runs from now). Their objects publish the same versions again as they start;
+    the stable event ids make those duplicates vanish."""
+    drop_id = ctx.key()
+    told = [
+        state.user_from_row(drop_id, *by_user[u], status="winner", deadline=deadline, version=2)
+        for u in winners
+    ]
+    waiting = [
+        state.user_from_row(
+            drop_id, *by_user[u], status="backup_winner", backup_position=i, version=2
+        )
+        for i, u in enumerate(backups, start=1)
+    ]
+
+    async def action() -> None:
+        bus = current().bus
+        await effects.publish_users(bus, told, "winner")
+        await effects.publish_users(bus, waiting, "backup_winner")
+
+    await ctx.run_typed("announce drawn", action)
 
 
 def _tell(
@@ -145,9 +176,9 @@ def _fan_out(
     people: list[tuple[int, state.Row]],
     now: int,
 ) -> None:
-    for start in range(0, len(people), OUTCOME_CHUNK):
+    for n, start in enumerate(range(0, len(people), OUTCOME_CHUNK)):
         chunk = [[position, row] for position, row in people[start : start + OUTCOME_CHUNK]]
-        calls.send(ctx, target, {"dropId": ctx.key(), "people": chunk, "atMs": now})
+        calls.send(ctx, target, {"dropId": ctx.key(), "people": chunk, "atMs": now, "chunk": n})
 
 
 def summary(core: state.Core) -> dict[str, Any]:

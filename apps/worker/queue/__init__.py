@@ -10,7 +10,8 @@ not one per person.
 State is lazy (`state_preload=False`); a join or a tick touches a handful of keys whatever
 the length of the line. Keys:
   meta            config, counters, head/tail of the line, holes, admission-loop state
-  ready           {token: expiresAt} of the ready tokens (at most `maxConcurrent`)
+  rb:{n}          the tokens admitted by the n-th admitting tick (an admission batch);
+                  the ready count lives in meta, so no key holds the whole ready set
   line:{n}        chunks of CHUNK tokens in join order (sequence number s is at
                   line:{(s-1)//CHUNK}[(s-1)%CHUNK])
   tok:{token}     the token's record: seq, status, hashes, times, user who used it

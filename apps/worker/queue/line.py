@@ -17,6 +17,7 @@ from apps.worker.queue.object import (
     chunk_key,
 )
 from apps.worker.queue.views import Emit, announce, view_of
+from drop.domain.queue_rules import token_is_well_formed
 
 
 class Holders:
@@ -48,12 +49,11 @@ class Holders:
 
 
 async def end_token(
-    ctx: Ctx, meta: Meta, ready: dict[str, int], holders: Holders, token: str, rec: Record, now: int
+    ctx: Ctx, meta: Meta, holders: Holders, token: str, rec: Record, now: int
 ) -> Emit:
     """Expire a waiting or ready token: free its slot, its device and its network."""
     if rec["status"] == "ready":
-        ready.pop(token, None)
-        meta["ready"] = len(ready)
+        meta["ready"] -= 1
     elif rec["status"] == "waiting":
         meta["waiting"] -= 1
     rec.update(status="expired", endedAt=now)
@@ -113,9 +113,11 @@ async def walk_line(line: Line, meta: Meta, quota: int, now: int) -> Walk:
 
 
 async def records_of(ctx: Ctx, tokens: list[str]) -> list[Record]:
-    """Read several token records at once (the reads are pipelined)."""
-    futures = [ctx.get(f"tok:{t}", type_hint=dict) for t in tokens]
-    return [dict(await f or {}) for f in futures]
+    """Read several token records at once (the reads are pipelined); {} when unknown."""
+    futures = [
+        ctx.get(f"tok:{t}", type_hint=dict) if token_is_well_formed(t) else None for t in tokens
+    ]
+    return [dict(await f or {}) if f is not None else {} for f in futures]
 
 
 async def positions(line: Line, meta: Meta, drop_id: str, now: int) -> list[Emit]:

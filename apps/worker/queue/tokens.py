@@ -9,7 +9,7 @@ from typing import Any
 import restate
 
 from apps.worker import calls, effects
-from apps.worker.queue.line import Holders, end_token
+from apps.worker.queue.line import Holders, end_token, records_of
 from apps.worker.queue.object import (
     Ctx,
     Record,
@@ -31,9 +31,7 @@ async def markTokenExpired(ctx: Ctx, req: dict[str, Any]) -> dict[str, Any]:
     rec = await record_of(ctx, token)
     if rec is None:
         return {"found": False}
-    meta_f, ready_f = ctx.get("meta", type_hint=dict), ctx.get("ready", type_hint=dict)
-    meta = dict(await meta_f or {})
-    ready = {str(k): int(v) for k, v in (await ready_f or {}).items()}
+    meta = dict(await ctx.get("meta", type_hint=dict) or {})
     now = await effects.now_ms(ctx)
     timer = req.get("reason") == "ready_window"
     if rec["status"] not in ("waiting", "ready") or (timer and rec["status"] != "ready"):
@@ -46,9 +44,8 @@ async def markTokenExpired(ctx: Ctx, req: dict[str, Any]) -> dict[str, Any]:
     if rec["status"] == "waiting":
         insort(meta["holes"], rec["seq"])
     holders = Holders(ctx)
-    ended = await end_token(ctx, meta, ready, holders, token, rec, now)
+    ended = await end_token(ctx, meta, holders, token, rec, now)
     holders.save()
-    ctx.set("ready", ready)
     ctx.set("meta", meta)
     await emit(ctx, "expiry events", ctx.key(), [ended], meta=meta)
     return {"found": True, **ended.view}
@@ -61,13 +58,13 @@ async def useTokens(ctx: Ctx, req: dict[str, Any]) -> dict[str, Any]:
     bound to its user, so a registration that failed later can be retried by that user,
     and refused for anyone else. A spent token gives its network's waiting place back."""
     uses = [u for u in req.get("uses") or [] if isinstance(u, dict)]
-    meta_f, ready_f = ctx.get("meta", type_hint=dict), ctx.get("ready", type_hint=dict)
+    meta_f = ctx.get("meta", type_hint=dict)
     tokens = [str(u.get("token") or "") for u in uses]
-    recs = [await record_of(ctx, t) for t in tokens]
+    recs = [rec or None for rec in await records_of(ctx, tokens)]
     meta = dict(await meta_f or {})
-    ready = {str(k): int(v) for k, v in (await ready_f or {}).items()}
     now = await effects.now_ms(ctx)
     holders = Holders(ctx)
+    await holders.load([f"ip:{r['ip']}" for r in recs if r is not None and r["status"] == "ready"])
     results: list[dict[str, Any]] = []
     spent: list[Emit] = []
     for use, token, rec in zip(uses, tokens, recs, strict=True):
@@ -79,15 +76,13 @@ async def useTokens(ctx: Ctx, req: dict[str, Any]) -> dict[str, Any]:
         assert rec is not None
         if rec["status"] == "ready":
             rec.update(status="used", usedAt=now, usedBy=user_id)
-            ready.pop(token, None)
-            meta["ready"], meta["used"] = len(ready), meta["used"] + 1
+            meta["ready"], meta["used"] = meta["ready"] - 1, meta["used"] + 1
             ctx.set(f"tok:{token}", rec)
             await holders.release(f"ip:{rec['ip']}", token)
             spent.append(Emit(token, view_of(ctx.key(), token, rec, meta, now)))
         results.append({"ok": {"found": True, **view_of(ctx.key(), token, rec, meta, now)}})
     if spent:
         holders.save()
-        ctx.set("ready", ready)
         ctx.set("meta", meta)
         await emit(ctx, "used views", ctx.key(), spent, meta=meta)
     return {"results": results}
