@@ -49,7 +49,13 @@ async def chunked_upload(base: str, path: str, give_up_after: int) -> tuple[byte
             await writer.drain()
             sent += len(CHUNK)
             await asyncio.sleep(0)  # let the reader see an early answer
-    head = await asyncio.wait_for(answer, 10)
+        if not answer.done():  # the whole body went out: end it and wait for the answer
+            writer.write(b"0\r\n\r\n")
+            await writer.drain()
+    try:
+        head = await asyncio.wait_for(answer, 10)
+    except ConnectionError:
+        head = b""  # the server closed the connection on an unread body (granian does)
     writer.close()
     with contextlib.suppress(ConnectionError):
         await writer.wait_closed()
@@ -67,10 +73,14 @@ async def test_api_refuses_a_declared_large_body_with_413(api: DropApi) -> None:
 async def test_api_stops_reading_a_chunked_body_past_the_cap(stack: Stack, api: DropApi) -> None:
     limit_total = 50 * 1024 * 1024
     head, sent = await chunked_upload(stack.url("api"), "/api/drops", limit_total)
+    # The server stopped reading long before the client ran out of body to send: it
+    # answered 413, or (granian, on a body it will not read) closed the connection.
+    assert sent < limit_total // 4, sent
+    assert head == b"" or head.startswith(b"HTTP/1.1 413"), head[:200]
+    # A chunked body a little over the cap, sent whole, gets the 413 with its reason.
+    head, _ = await chunked_upload(stack.url("api"), "/api/drops", API_MAX_BODY + len(CHUNK))
     assert head.startswith(b"HTTP/1.1 413"), head[:200]
     assert b"content-type: application/json" in head
-    # The server answered long before the client ran out of body to send.
-    assert sent < limit_total // 4, sent
 
 
 async def test_web_proxy_caps_at_1_mb_and_admin_forms_at_64_kb(web: str) -> None:

@@ -6,12 +6,15 @@ import time
 
 import pytest
 
+from drop.adapters.nats_bus import Bus
 from tests.support.api_client import ADMIN, DropApi, uid
 
 pytestmark = pytest.mark.integration
 
 
-async def test_admin_and_purchase_calls_on_an_unknown_drop_are_404_at_once(api: DropApi) -> None:
+async def test_admin_and_purchase_calls_on_an_unknown_drop_are_404_at_once(
+    api: DropApi, bus: Bus
+) -> None:
     drop_id = uid("future")
     user = uid("u")
     for path, headers, body in (
@@ -28,11 +31,11 @@ async def test_admin_and_purchase_calls_on_an_unknown_drop_are_404_at_once(api: 
         assert r.status_code == 404, (path, r.text)
         assert r.json()["code"] == "drop_not_found"
         assert time.monotonic() - started < 1.0
-    # The poked id is still free: it can be created and drawn at once.
-    await api.create(drop_id, registrationEnd=int(time.time() * 1000) + 60_000)
+    # The poked id is still free: it can be created, entered and drawn.
+    await api.create(drop_id, registrationEnd=int(time.time() * 1000) + 1500)
     assert (await api.register(drop_id, user, 1)).status_code == 200
-    drawn = await api.client.post(f"/api/drop/{drop_id}/lottery", headers=ADMIN)
-    assert drawn.status_code == 200, drawn.text
+    drawn = await api.draw_after_close(bus, drop_id)
+    assert drawn["winnerCount"] == 1
 
 
 async def test_purchase_on_an_unknown_drop_is_404_at_once(api: DropApi) -> None:
