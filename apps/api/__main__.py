@@ -1,4 +1,12 @@
-from apps.api.app import create_app
 from drop.serve import run
+from drop.settings import NatsAuthSettings, SecretSettings
 
-run("api", "apps.entry:api", create_app, 3003)
+
+def check_secrets() -> None:
+    """What the app would refuse to start without, checked before granian spawns workers
+    (without importing the app itself, so a restart is quick)."""
+    SecretSettings()
+    NatsAuthSettings()
+
+
+run("api", "apps.entry:api", check_secrets, 3003)
