@@ -196,8 +196,10 @@ class QueueSettings(BaseSettings):
     queue_enabled: bool = True
     queue_admission_rate: float = Field(default=20.0, gt=0)
     queue_max_concurrent: int = Field(default=50, ge=1)
-    queue_ready_window: int = Field(default=30, ge=1, description="seconds")
-    queue_max_age: float = Field(default=10.0, gt=0, description="minutes")
+    # A token lives at most max age + ready window: both bounded so that stays inside the
+    # two hours its mirror (the queue_tokens bucket) keeps it.
+    queue_ready_window: int = Field(default=30, ge=1, le=3600, description="seconds")
+    queue_max_age: float = Field(default=10.0, gt=0, le=60, description="minutes")
     queue_min_behavior_score: float = Field(default=30.0, ge=0, le=100)
     queue_max_per_fingerprint: int = 1
     queue_max_per_ip: int = 3

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from apps.api import errors, guards
+from apps.api import errors, guards, proofs
 from apps.api.routes import drops, fairness, health, pow, purchase, session
 from apps.api.routes import queue as queue_routes
 from apps.api.state import ApiState
@@ -59,6 +59,7 @@ def create_app(
     )
     app.state.api = state
     app.add_middleware(BodyLimit, max_bytes=API_MAX_BODY)
+    app.add_middleware(proofs.ServeCached, cache=state.proofs)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=api.cors_origin_list,

@@ -15,9 +15,13 @@ import json
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs
+
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from drop import events
 from drop.adapters.nats_bus import Bus
+from drop.contracts import is_id
 from drop.domain import lottery
 
 KEPT = 16  # drops whose proofs stay in memory (the active ones, in practice)
@@ -58,6 +62,10 @@ class ProofCache:
         self._kept: OrderedDict[str, Published] = OrderedDict()
         self._loading: dict[str, asyncio.Lock] = {}
 
+    def cached(self, drop_id: str) -> Published | None:
+        """The proof if this process already holds it (no I/O)."""
+        return self._kept.get(drop_id)
+
     async def get(self, bus: Bus, drop_id: str) -> Published | None:
         """The drop's published proof, loaded once (None when the store has none yet)."""
         if drop_id in self._kept:
@@ -77,3 +85,60 @@ class ProofCache:
                 self._kept.popitem(last=False)
         self._loading.pop(drop_id, None)
         return published
+
+
+def _headers(rendered: Rendered) -> list[tuple[bytes, bytes]]:
+    return [
+        (b"content-type", b"application/json"),
+        (b"etag", rendered.etag.encode()),
+        (b"cache-control", b"public, max-age=31536000, immutable"),
+    ]
+
+
+class ServeCached:
+    """Published proofs already in memory are answered before routing: at the moment a draw
+    lands every page asks for them, and a routed request costs several times a plain one.
+    Anything not cached yet (or malformed) goes on to the routes, which load it."""
+
+    def __init__(self, app: ASGIApp, cache: ProofCache) -> None:
+        self.app, self.cache = app, cache
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        answer = self._answer(scope) if scope["type"] == "http" else None
+        if answer is None:
+            await self.app(scope, receive, send)
+            return
+        status, headers, body = answer
+        headers = [*headers, (b"content-length", b"%d" % len(body))]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    def _answer(self, scope: Scope) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
+        if scope["method"] != "GET":
+            return None
+        parts = str(scope["path"]).split("/")
+        if len(parts) < 5 or parts[1:3] != ["api", "drop"] or not is_id(parts[3]):
+            return None
+        published = self.cache.cached(parts[3])
+        if published is None:
+            return None
+        if len(parts) == 5 and parts[4] == "lottery-proof":
+            query = parse_qs(bytes(scope.get("query_string", b"")).decode("latin-1"))
+            full = query.get("participants", ["false"])[-1].lower() in ("true", "1")
+            rendered = published.full if full else published.lean
+            if _if_none_match(scope) == rendered.etag.encode():
+                return 304, _headers(rendered), b""
+            return 200, _headers(rendered), rendered.body
+        if len(parts) == 6 and parts[4] == "inclusion-proof" and is_id(parts[5]):
+            found = published.inclusion(parts[5])
+            document = {"available": True, "proof": found} if found else {"available": False}
+            body = json.dumps(document, separators=(",", ":")).encode()
+            return 200, [(b"content-type", b"application/json")], body
+        return None
+
+
+def _if_none_match(scope: Scope) -> bytes | None:
+    for name, value in scope.get("headers", []):
+        if name == b"if-none-match":
+            return bytes(value)
+    return None

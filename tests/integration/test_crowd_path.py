@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from drop.adapters.nats_bus import Bus
+from drop.domain import merkle
 from tests.support.api_client import ADMIN, DropApi, events, now_ms, uid
 from tests.support.stack import Stack
 
@@ -136,3 +137,35 @@ async def test_malformed_durable_calls_end_at_once_with_400(
     r = await ingress.post(f"/{service}/{uid('k')}/{handler}", json=body)
     assert 400 <= r.status_code < 500, (r.status_code, r.text)
     assert time.monotonic() - started < 1.0
+
+
+async def test_a_published_proof_is_served_immutable_from_memory(api: DropApi, bus: Bus) -> None:
+    drop_id = uid("proofs")
+    users = [uid("p") for _ in range(12)]
+    async with events(bus, f"drop.{drop_id}.state") as log:
+        await api.create(drop_id, inventory=3, registrationEnd=now_ms() + 1500, purchaseWindow=60)
+        await asyncio.gather(*(api.register(drop_id, u, 1) for u in users))
+        await log.phase(drop_id, "purchase")
+    path = f"/api/drop/{drop_id}/lottery-proof"
+    answers = [await api.client.get(path) for _ in range(3)]  # loaded once, then from memory
+    assert all(r.status_code == 200 for r in answers)
+    assert len({r.content for r in answers}) == 1 and len({r.headers["etag"] for r in answers}) == 1
+    lean = answers[-1]
+    assert "immutable" in lean.headers["cache-control"]
+    assert "participants" not in lean.json()["proof"]
+    assert lean.json()["proof"]["participantCount"] == 12
+    again = await api.client.get(path, headers={"If-None-Match": lean.headers["etag"]})
+    assert again.status_code == 304 and again.content == b""
+    full = await api.client.get(f"{path}?participants=true")
+    assert sorted(p["userId"] for p in full.json()["proof"]["participants"]) == sorted(users)
+    assert full.headers["etag"] != lean.headers["etag"]
+    root = lean.json()["proof"]["participantMerkleRoot"]
+    for user in users[:3]:
+        r = await api.client.get(f"/api/drop/{drop_id}/inclusion-proof/{user}")
+        proof = r.json()["proof"]
+        steps = merkle.proof_from_wire(proof["proof"], proof["proofSides"])
+        assert proof["leaf"]["userId"] == user and merkle.verify_proof(
+            proof["leafHash"], steps, root
+        )
+    stranger = await api.client.get(f"/api/drop/{drop_id}/inclusion-proof/{uid('nobody')}")
+    assert stranger.json() == {"available": False}
