@@ -1,0 +1,156 @@
+"""Proofs at crowd scale: a drawn drop with 50,000 participants, its lottery proof and
+inclusion proofs against the API's own `/health`, with wrk, in one run (issue 13).
+
+Starts a private stack (nats-server, restate-server, worker, and the api with WORKERS=2),
+fills one drop through the durable layer directly (`Drop/{id}/registerBatch`, 500 entries
+an invocation: the crowd's path is measured by bench/crowd.py), draws it, then measures at
+c=50:
+
+  1. `GET /health` (the floor), and `GET /api/drop/{id}/status`: a route through FastAPI
+     answering from memory (the floor of any routed read);
+  2. `GET /api/drop/{id}/lottery-proof` (lean: without the participant list); goal >= 0.5x;
+  3. `GET /api/drop/{id}/inclusion-proof/{userId}` for a random participant per request
+     (wrk picks from the list of all participants); goal >= 0.3x;
+  4. `GET /api/drop/{id}/lottery-proof?participants=true` for reference (the full document).
+
+    .venv/bin/python bench/proofs.py [--participants 50000] [--seconds 8]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+import argparse  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+
+import httpx  # noqa: E402
+
+from bench import crowd_stack, wrk_run  # noqa: E402
+from tests.support.stack import Stack  # noqa: E402
+
+ENV = {
+    "WORKERS": "2",
+    "QUEUE_ENABLED": "false",
+    "BOT_CHECK_ENABLED": "false",
+    "SKIP_RATE_LIMIT": "true",
+}
+BATCH = 500
+
+
+def fill(stack: Stack, drop_id: str, people: int) -> float:
+    """Enter `people` participants (1-10 tickets) in batches; seconds taken."""
+    start = time.perf_counter()
+    with httpx.Client(base_url=stack.ingress_url, timeout=300) as ingress:
+        for first in range(0, people, BATCH):
+            entries = [
+                {"userId": f"p{i}", "tickets": 1 + i % 10}
+                for i in range(first, min(people, first + BATCH))
+            ]
+            r = ingress.post(f"/Drop/{drop_id}/registerBatch", json={"entries": entries})
+            r.raise_for_status()
+            refused = [x for x in r.json()["results"] if "error" in x]
+            if refused:
+                raise RuntimeError(f"{len(refused)} entries refused, e.g. {refused[0]}")
+    return time.perf_counter() - start
+
+
+def draw(api: str, drop_id: str) -> tuple[float, float, int]:
+    """Draw (admin call); seconds until the call returned, until the proof was first
+    served, and its lean size in bytes."""
+    start = time.perf_counter()
+    r = httpx.post(f"{api}/api/drop/{drop_id}/lottery", headers=crowd_stack.ADMIN, timeout=300)
+    r.raise_for_status()
+    drawn = time.perf_counter() - start
+    while True:
+        proof = httpx.get(f"{api}/api/drop/{drop_id}/lottery-proof", timeout=300)
+        if proof.status_code == 200 and proof.json().get("available"):
+            return drawn, time.perf_counter() - start, len(proof.content)
+        time.sleep(0.05)
+
+
+def warm(api: str, paths: list[str]) -> None:
+    """Each API process loads the proof on its first request: warm both, on fresh
+    connections, before measuring."""
+    for _ in range(16):
+        for path in paths:
+            httpx.get(f"{api}{path}", timeout=300).raise_for_status()
+
+
+def run(args: argparse.Namespace) -> None:
+    print(f"start: {crowd_stack.load_note()}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="bench-proofs-") as tmp:
+        stack = crowd_stack.start(Path(tmp), ENV, ("worker", "api"))
+        try:
+            measure(args, stack, Path(tmp))
+        finally:
+            print("peak resident memory (VmHWM):")
+            print("\n".join(crowd_stack.rss_lines(stack)))
+            stack.stop()
+    print(f"end: {crowd_stack.load_note()}")
+
+
+def measure(args: argparse.Namespace, stack: Stack, tmp: Path) -> None:
+    api = stack.url("api")
+    drop_id = f"proofs-{int(time.time()) % 100000}"
+    crowd_stack.create_drop(api, drop_id, inventory=100)
+    took = fill(stack, drop_id, args.participants)
+    print(f"filled {args.participants} participants in {took:.1f} s (registerBatch x{BATCH})")
+    drawn, served, size = draw(api, drop_id)
+    print(
+        f"draw call returned in {drawn:.2f} s; proof first served {served:.2f} s after the "
+        f"call ({size / 1024:.0f} KiB lean)",
+        flush=True,
+    )
+    proof = f"/api/drop/{drop_id}/lottery-proof"
+    warm(api, [proof, f"/api/drop/{drop_id}/inclusion-proof/p0"])
+    paths = tmp / "inclusion.txt"
+    paths.write_text(
+        "".join(f"/api/drop/{drop_id}/inclusion-proof/p{i}\n" for i in range(args.participants))
+    )
+    s = args.seconds
+    print(f"wrk, c=50, {s:.0f} s each ({crowd_stack.load_note()}):", flush=True)
+    health = wrk_run.run("GET /health", f"{api}/health", seconds=s)
+    print("  " + health.line(), flush=True)
+    routed = wrk_run.run(
+        "GET /api/drop/{id}/status (routed floor)", f"{api}/api/drop/{drop_id}/status", seconds=s
+    )
+    print("  " + routed.line(), flush=True)
+    lean = wrk_run.run("GET lottery-proof (lean)", f"{api}{proof}", seconds=s)
+    print("  " + lean.line(), flush=True)
+    inclusion = wrk_run.run(
+        "GET inclusion-proof (random participant)",
+        f"{api}/health",
+        script=wrk_run.RANDOM_PATHS,
+        args=(str(paths),),
+        seconds=s,
+    )
+    print("  " + inclusion.line(), flush=True)
+    full = wrk_run.run(
+        "GET lottery-proof?participants=true", f"{api}{proof}?participants=true", seconds=s
+    )
+    print("  " + full.line() + "   (reference)", flush=True)
+    print("goals (and against the routed floor, which every non-liveness route pays):")
+    for name, result, factor in (
+        ("lottery-proof", lean, 0.5),
+        ("inclusion proofs", inclusion, 0.3),
+    ):
+        rate = result.ok() / result.seconds
+        print(crowd_stack.ratio(f"{name} vs /health", rate, health.rate, factor, None))
+        print(crowd_stack.ratio(f"{name} vs routed status", rate, routed.rate, factor, None))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--participants", type=int, default=50_000)
+    parser.add_argument("--seconds", type=float, default=8.0)
+    run(parser.parse_args())
+
+
+if __name__ == "__main__":
+    main()
