@@ -9,13 +9,15 @@ WORKERS=2) on free ports and measures, in one run:
   2. joins/s with wrk (a Lua script gives each join its own device and forwarded IP);
   3. registrations/s with wrk: M registrations are prepared first (joined, admitted, their
      proof-of-work solved, each from its own IP) and each is sent exactly once;
-  4. the crowd: N people arriving evenly over `--arrival-seconds`, each
+  4. floors of the write path: a routed read, a routed call through the rate limiter,
+     and the durable batch handlers alone (joinBatch, registerBatch through the ingress);
+  5. the crowd: N people arriving evenly over `--arrival-seconds`, each
      join -> poll status every 300-500 ms until ready -> challenge -> solve -> register
      with 1-10 tickets, through a lean keep-alive client of `--concurrency` connections;
      time until everyone is registered, join/register p50/p99, errors by kind;
-  5. the draw of the crowd's drop (admin call) and the time until the last winner's and
+  6. the draw of the crowd's drop (admin call) and the time until the last winner's and
      the last participant's outcome event on `drop.{id}.user.>`;
-  6. the peak resident memory of every process.
+  7. the peak resident memory of every process.
 
     .venv/bin/python bench/crowd.py [--people 20000] [--arrival-seconds 30]
 """
@@ -48,6 +50,7 @@ import uvloop  # noqa: E402
 
 from bench import crowd_stack, wrk_run  # noqa: E402
 from bench.lean_http import ConnectionLost, Pool, Reply  # noqa: E402
+from drop.contracts import QueueConfig  # noqa: E402
 from drop.domain import pow as pow_rules  # noqa: E402
 
 ENV = {
@@ -131,6 +134,9 @@ async def call(
     except ConnectionLost:
         tally.fail(step, None, "connection lost")
         raise Refused from None
+    except OSError as exc:
+        tally.fail(step, None, f"connect: {exc.strerror or exc}")
+        raise Refused from None
     except TimeoutError:
         tally.fail(step, None, "timeout")
         raise Refused from None
@@ -186,12 +192,25 @@ async def crowd(pool: Pool, drop_id: str, people: int, spread_s: float, seed: in
     rng = random.Random(seed)
     tasks = []
     start = time.perf_counter()
+
+    async def progress() -> None:
+        while True:
+            await asyncio.sleep(10)
+            print(
+                f"    {time.perf_counter() - start:5.0f} s: arrived {len(tasks)}, joined "
+                f"{len(tally.joins)}, registered {len(tally.registered)}, "
+                f"errors {sum(tally.errors.values())}",
+                flush=True,
+            )
+
+    reporter = asyncio.create_task(progress())
     for i in range(people):
         wait = start + i * spread_s / people - time.perf_counter()
         if wait > 0:
             await asyncio.sleep(wait)
         tasks.append(asyncio.create_task(person(pool, drop_id, i, tally, rng)))
     await asyncio.gather(*tasks)
+    reporter.cancel()
     tally.registered = {u: t - start for u, t in tally.registered.items()}
     return tally
 
@@ -259,6 +278,65 @@ async def outcomes_after_draw(
     }
 
 
+async def durable_batches(
+    ingress_url: str, path: str, make: Any, total: int, batch: int, lanes: int
+) -> float:
+    """Items/s through the durable layer alone: `lanes` callers (one per API process), each
+    sending batches of `batch` one after another, as the API's group commit does."""
+    made = iter(range(0, total, batch))
+    async with httpx.AsyncClient(base_url=ingress_url, timeout=300) as ingress:
+
+        async def lane() -> None:
+            for first in made:
+                r = await ingress.post(path, json=make(first, min(total, first + batch)))
+                r.raise_for_status()
+
+        start = time.perf_counter()
+        await asyncio.gather(*(lane() for _ in range(lanes)))
+        return total / (time.perf_counter() - start)
+
+
+async def anatomy(stack: Any, api: str, tag: str, seconds: float) -> None:
+    """Floors of the write path, to say which one stops joins and registrations: a routed
+    read, a routed call that passes the rate limiter (NATS KV compare-and-set) and writes
+    to KV, and the durable batch handlers called directly through the ingress."""
+    print("floors of the write path:", flush=True)
+    routed = wrk_run.run(
+        "GET /api/drop/{id}/status (routed read, c=50)",
+        f"{api}/api/drop/regs-{tag}/status",
+        seconds=seconds,
+    )
+    print_wrk(routed)
+    challenge = wrk_run.run(
+        "GET /api/pow/challenge (rate limit + KV, c=50)",
+        f"{api}/api/pow/challenge",
+        script=wrk_run.UNIQUE_IP_GET,
+        seconds=seconds,
+    )
+    print_wrk(challenge)
+    config = QueueConfig(
+        rate=2000, max_concurrent=100_000, ready_window_s=1800, max_age_s=3600
+    ).wire()
+    crowd_stack.create_drop(api, f"direct-{tag}")
+
+    def joins(first: int, last: int) -> dict[str, Any]:
+        people = [
+            {"fingerprintHash": f"{i:032x}", "ipHash": f"{(1 << 120) + i:032x}"}
+            for i in range(first, last)
+        ]
+        return {"joins": people, "config": config}
+
+    def entries(first: int, last: int) -> dict[str, Any]:
+        return {"entries": [{"userId": f"d{i}", "tickets": 1 + i % 10} for i in range(first, last)]}
+
+    for name, handler, make in (
+        ("QueueAdmission.joinBatch", f"/QueueAdmission/direct-{tag}/joinBatch", joins),
+        ("Drop.registerBatch", f"/Drop/direct-{tag}/registerBatch", entries),
+    ):
+        rate = await durable_batches(stack.ingress_url, handler, make, 4000, 200, 2)
+        print(f"  {name + ' x200, 2 callers (ingress)':<44} {rate:9.1f}/s", flush=True)
+
+
 def latency_line(name: str, seconds: list[float]) -> str:
     if not seconds:
         return f"  {name:<22} (none)"
@@ -279,7 +357,13 @@ async def run(args: argparse.Namespace) -> None:
         stack = crowd_stack.start(Path(tmp), ENV, ("worker", "sse", "api"))
         try:
             await measure(args, stack, Path(tmp))
+        except BaseException:
+            crowd_stack.print_log_tails(stack)
+            raise
         finally:
+            print("warnings and errors in the processes' logs:")
+            print("\n".join(crowd_stack.log_problems(stack)))
+            print(f"  logs kept in {crowd_stack.keep_logs(stack, 'bench-crowd')}")
             print("peak resident memory (VmHWM):")
             print("\n".join(crowd_stack.rss_lines(stack)))
             stack.stop()
@@ -334,6 +418,8 @@ async def measure(args: argparse.Namespace, stack: Any, tmp: Path) -> None:
             f"  ! {regs.exhausted} wrk thread(s) ran out of prepared registrations: "
             f"{reg_rate:.0f}/s is a lower bound (raise --prepared)"
         )
+
+    await anatomy(stack, api, tag, args.wrk_seconds)
 
     print(
         f"crowd: {args.people} people over {args.arrival_seconds:.0f} s, "

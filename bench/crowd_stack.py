@@ -4,6 +4,8 @@ the machine's load, and the floors measured with wrk."""
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -73,6 +75,45 @@ def rss_lines(stack: Stack) -> list[str]:
         parts = ", ".join(f"{k / 1024:.0f}" for _, k in procs if k)
         lines.append(f"  {name:<8} {total:8.0f} MiB peak (per process: {parts})")
     return lines
+
+
+def print_log_tails(stack: Stack, lines: int = 25) -> None:
+    """What each process said last (the run's directory is removed afterwards)."""
+    for name in stack.procs:
+        path = stack.log(name)
+        if path.exists():
+            tail = path.read_text(errors="replace").splitlines()[-lines:]
+            print(f"--- last lines of {name}.log ---")
+            print("\n".join(tail))
+
+
+def log_problems(stack: Stack, shown: int = 3) -> list[str]:
+    """Warnings and errors each process logged during the run, counted, a few quoted."""
+    out = []
+    for name in stack.procs:
+        path = stack.log(name)
+        if not path.exists():
+            continue
+        bad = [
+            ln
+            for ln in path.read_text(errors="replace").splitlines()
+            if any(w in ln for w in ("ERROR", "Traceback", "WARN", "panic"))
+            and "load tests only" not in ln
+        ]
+        if bad:
+            out.append(f"  {name}: {len(bad)} warning/error lines, e.g.")
+            out += [f"    {ln[:300]}" for ln in dict.fromkeys(bad[:50])][:shown]
+    return out or ["  none"]
+
+
+def keep_logs(stack: Stack, name: str) -> Path:
+    """Copy the processes' logs out of the run's directory (removed afterwards)."""
+    dest = Path(tempfile.gettempdir()) / f"{name}-logs-{int(time.time())}"
+    dest.mkdir(parents=True, exist_ok=True)
+    for proc in stack.procs:
+        if stack.log(proc).exists():
+            shutil.copy(stack.log(proc), dest / f"{proc}.log")
+    return dest
 
 
 def load_note() -> str:

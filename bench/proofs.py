@@ -42,10 +42,16 @@ BATCH = 500
 
 
 def fill(stack: Stack, drop_id: str, people: int) -> float:
-    """Enter `people` participants (1-10 tickets) in batches; seconds taken."""
-    start = time.perf_counter()
+    """Enter `people` participants (1-10 tickets) in batches; seconds taken. Prints the
+    rate per tenth of the way: it shows whether a batch costs more as the drop grows."""
+    start = mark = time.perf_counter()
+    step = max(BATCH, people // 10 // BATCH * BATCH)
     with httpx.Client(base_url=stack.ingress_url, timeout=300) as ingress:
         for first in range(0, people, BATCH):
+            if first and first % step == 0:
+                now = time.perf_counter()
+                print(f"  entries {first - step:6d}-{first:6d}: {step / (now - mark):7.0f}/s")
+                mark = now
             entries = [
                 {"userId": f"p{i}", "tickets": 1 + i % 10}
                 for i in range(first, min(people, first + BATCH))
@@ -86,7 +92,13 @@ def run(args: argparse.Namespace) -> None:
         stack = crowd_stack.start(Path(tmp), ENV, ("worker", "api"))
         try:
             measure(args, stack, Path(tmp))
+        except BaseException:
+            crowd_stack.print_log_tails(stack)
+            raise
         finally:
+            print("warnings and errors in the processes' logs:")
+            print("\n".join(crowd_stack.log_problems(stack)))
+            print(f"  logs kept in {crowd_stack.keep_logs(stack, 'bench-proofs')}")
             print("peak resident memory (VmHWM):")
             print("\n".join(crowd_stack.rss_lines(stack)))
             stack.stop()

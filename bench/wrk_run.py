@@ -84,6 +84,20 @@ function response(status, headers, body)
 end
 """
 
+# GET wrk.path, each request from its own forwarded IP (past the per-IP rate limits).
+UNIQUE_IP_GET = r"""
+local n = 0
+function request()
+  n = n + 1
+  local ip = string.format("%d.%d.%d.%d", 40 + tid, math.floor(n / 65536) % 256,
+    math.floor(n / 256) % 256, n % 256)
+  return wrk.format("GET", wrk.path, {["X-Forwarded-For"] = ip})
+end
+function response(status, headers, body)
+  count(status, body)
+end
+"""
+
 # Pre-built registrations, one per line `ip<TAB>json body`; thread t of T sends lines
 # t, t+T, t+2T, ... once each. A thread that runs out stops (at most one /health per
 # connection is sent while it stops, never a registration twice).
