@@ -10,7 +10,8 @@ WORKERS=2) on free ports and measures, in one run:
   3. registrations/s with wrk: M registrations are prepared first (joined, admitted, their
      proof-of-work solved, each from its own IP) and each is sent exactly once;
   4. floors of the write path: a routed read, a routed call through the rate limiter,
-     and the durable batch handlers alone (joinBatch, registerBatch through the ingress);
+     and the durable batch handlers alone through the ingress (joinBatch, useTokens,
+     registerBatch);
   5. the crowd: N people arriving evenly over `--arrival-seconds`, each
      join -> poll status every 300-500 ms until ready -> challenge -> solve -> register
      with 1-10 tickets, through a lean keep-alive client of `--concurrency` connections;
@@ -280,20 +281,23 @@ async def outcomes_after_draw(
 
 async def durable_batches(
     ingress_url: str, path: str, make: Any, total: int, batch: int, lanes: int
-) -> float:
+) -> tuple[float, list[Any]]:
     """Items/s through the durable layer alone: `lanes` callers (one per API process), each
-    sending batches of `batch` one after another, as the API's group commit does."""
+    sending batches of `batch` one after another, as the API's group commit does; and
+    every item's result."""
     made = iter(range(0, total, batch))
+    results: list[Any] = []
     async with httpx.AsyncClient(base_url=ingress_url, timeout=300) as ingress:
 
         async def lane() -> None:
             for first in made:
                 r = await ingress.post(path, json=make(first, min(total, first + batch)))
                 r.raise_for_status()
+                results.extend(r.json()["results"])
 
         start = time.perf_counter()
         await asyncio.gather(*(lane() for _ in range(lanes)))
-        return total / (time.perf_counter() - start)
+        return total / (time.perf_counter() - start), results
 
 
 async def anatomy(stack: Any, api: str, tag: str, seconds: float) -> None:
@@ -329,12 +333,30 @@ async def anatomy(stack: Any, api: str, tag: str, seconds: float) -> None:
     def entries(first: int, last: int) -> dict[str, Any]:
         return {"entries": [{"userId": f"d{i}", "tickets": 1 + i % 10} for i in range(first, last)]}
 
-    for name, handler, make in (
-        ("QueueAdmission.joinBatch", f"/QueueAdmission/direct-{tag}/joinBatch", joins),
-        ("Drop.registerBatch", f"/Drop/direct-{tag}/registerBatch", entries),
-    ):
-        rate = await durable_batches(stack.ingress_url, handler, make, 4000, 200, 2)
-        print(f"  {name + ' x200, 2 callers (ingress)':<44} {rate:9.1f}/s", flush=True)
+    direct = f"direct-{tag}"
+    rate, joined = await durable_batches(
+        stack.ingress_url, f"/QueueAdmission/{direct}/joinBatch", joins, 4000, 200, 2
+    )
+    print(f"  {'QueueAdmission.joinBatch x200, 2 callers':<44} {rate:9.1f}/s", flush=True)
+    tokens = [r["ok"]["token"] for r in joined if "ok" in r]
+    await asyncio.sleep(len(tokens) / 2000 + 2)  # admitted at 2,000/s
+
+    def uses(first: int, last: int) -> dict[str, Any]:
+        return {"uses": [{"token": tokens[i], "userId": f"d{i}"} for i in range(first, last)]}
+
+    rate, used = await durable_batches(
+        stack.ingress_url, f"/QueueAdmission/{direct}/useTokens", uses, len(tokens), 200, 2
+    )
+    refused = sum(1 for r in used if "error" in r)
+    print(
+        f"  {'QueueAdmission.useTokens x200, 2 callers':<44} {rate:9.1f}/s"
+        + (f"  ({refused} refused)" if refused else ""),
+        flush=True,
+    )
+    rate, _ = await durable_batches(
+        stack.ingress_url, f"/Drop/{direct}/registerBatch", entries, 4000, 200, 2
+    )
+    print(f"  {'Drop.registerBatch x200, 2 callers (no tokens)':<44} {rate:9.1f}/s", flush=True)
 
 
 def latency_line(name: str, seconds: list[float]) -> str:

@@ -116,6 +116,33 @@ def keep_logs(stack: Stack, name: str) -> Path:
     return dest
 
 
+def _cpu_ticks(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime + stime
+    return total
+
+
+def wait_quiet(stack: Stack, names: tuple[str, ...], timeout_s: float) -> float:
+    """Seconds until `names` (with their children) used under 10% of a core for 3 s in a
+    row: background work (an outcome fan-out) is over. Gives up after `timeout_s`."""
+    pids = [pid for name in names for pid, _ in peak_rss(stack).get(name, [])]
+    hz = os.sysconf("SC_CLK_TCK")
+    start = time.monotonic()
+    calm = 0
+    last = _cpu_ticks(pids)
+    while calm < 3 and time.monotonic() - start < timeout_s:
+        time.sleep(1)
+        now = _cpu_ticks(pids)
+        calm = calm + 1 if (now - last) / hz < 0.1 else 0
+        last = now
+    return time.monotonic() - start
+
+
 def load_note() -> str:
     one, five, fifteen = os.getloadavg()
     return f"load average {one:.2f} / {five:.2f} / {fifteen:.2f} on {os.cpu_count()} cores"

@@ -26,6 +26,7 @@ sys.path[0] = str(Path(__file__).resolve().parent.parent)
 import argparse  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
+from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 
 import httpx  # noqa: E402
 
@@ -64,18 +65,26 @@ def fill(stack: Stack, drop_id: str, people: int) -> float:
     return time.perf_counter() - start
 
 
-def draw(api: str, drop_id: str) -> tuple[float, float, int]:
-    """Draw (admin call); seconds until the call returned, until the proof was first
-    served, and its lean size in bytes."""
+def draw(api: str, drop_id: str) -> tuple[str, float, int]:
+    """Draw (admin call); how the call ended, seconds until the proof was first served
+    (polled while the call runs), and its lean size in bytes. The draw is durable: a call
+    that timed out still draws."""
     start = time.perf_counter()
-    r = httpx.post(f"{api}/api/drop/{drop_id}/lottery", headers=crowd_stack.ADMIN, timeout=300)
-    r.raise_for_status()
-    drawn = time.perf_counter() - start
-    while True:
-        proof = httpx.get(f"{api}/api/drop/{drop_id}/lottery-proof", timeout=300)
-        if proof.status_code == 200 and proof.json().get("available"):
-            return drawn, time.perf_counter() - start, len(proof.content)
-        time.sleep(0.05)
+
+    def call() -> str:
+        r = httpx.post(f"{api}/api/drop/{drop_id}/lottery", headers=crowd_stack.ADMIN, timeout=300)
+        ended = f"{r.status_code} after {time.perf_counter() - start:.1f} s"
+        return ended if r.status_code == 200 else f"{ended} ({r.text[:120]})"
+
+    with ThreadPoolExecutor(1) as pool:
+        drawing = pool.submit(call)
+        while time.perf_counter() - start < 600:
+            proof = httpx.get(f"{api}/api/drop/{drop_id}/lottery-proof", timeout=300)
+            if proof.status_code == 200 and proof.json().get("available"):
+                served = time.perf_counter() - start
+                return drawing.result(), served, len(proof.content)
+            time.sleep(0.05)
+    raise RuntimeError("no proof 600 s after the draw call")
 
 
 def warm(api: str, paths: list[str]) -> None:
@@ -111,12 +120,14 @@ def measure(args: argparse.Namespace, stack: Stack, tmp: Path) -> None:
     crowd_stack.create_drop(api, drop_id, inventory=100)
     took = fill(stack, drop_id, args.participants)
     print(f"filled {args.participants} participants in {took:.1f} s (registerBatch x{BATCH})")
-    drawn, served, size = draw(api, drop_id)
+    ended, served, size = draw(api, drop_id)
     print(
-        f"draw call returned in {drawn:.2f} s; proof first served {served:.2f} s after the "
-        f"call ({size / 1024:.0f} KiB lean)",
+        f"draw call: {ended}; proof first served {served:.2f} s after the call "
+        f"({size / 1024:.0f} KiB lean)",
         flush=True,
     )
+    quiet = crowd_stack.wait_quiet(stack, ("worker", "restate"), timeout_s=300)
+    print(f"the outcome fan-out settled (worker and restate idle) {quiet:.0f} s later")
     proof = f"/api/drop/{drop_id}/lottery-proof"
     warm(api, [proof, f"/api/drop/{drop_id}/inclusion-proof/p0"])
     paths = tmp / "inclusion.txt"
