@@ -451,6 +451,9 @@ async def measure(args: argparse.Namespace, stack: Any, tmp: Path) -> None:
     drop_id = f"crowd-{tag}"
     crowd_stack.create_drop(api, drop_id, inventory=args.inventory)
     t = time.perf_counter()
+    # Fresh connections: the server may have closed ones left idle during the floors.
+    await pool.close()
+    pool = Pool(parts.hostname or "127.0.0.1", parts.port or 80, args.concurrency)
     tally = await crowd(pool, drop_id, args.people, args.arrival_seconds, args.seed + 1)
     took = time.perf_counter() - t
     await pool.close()
