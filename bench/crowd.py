@@ -21,6 +21,9 @@ WORKERS=2) on free ports and measures, in one run:
   7. the peak resident memory of every process.
 
     .venv/bin/python bench/crowd.py [--people 20000] [--arrival-seconds 30]
+
+What a person sends is built in bench/crowd_people.py (`registration_body`); the write
+path's floors are in bench/write_floors.py.
 """
 
 from __future__ import annotations
@@ -36,12 +39,9 @@ import argparse  # noqa: E402
 import asyncio  # noqa: E402
 import contextlib  # noqa: E402
 import json  # noqa: E402
-import random  # noqa: E402
 import statistics  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-from collections import Counter  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
 from typing import Any  # noqa: E402
 from urllib.parse import urlsplit  # noqa: E402
 
@@ -49,10 +49,9 @@ import httpx  # noqa: E402
 import nats  # noqa: E402
 import uvloop  # noqa: E402
 
-from bench import crowd_stack, wrk_run  # noqa: E402
-from bench.lean_http import ConnectionLost, Pool, Reply  # noqa: E402
-from drop.contracts import QueueConfig  # noqa: E402
-from drop.domain import pow as pow_rules  # noqa: E402
+from bench import crowd_people as people  # noqa: E402
+from bench import crowd_stack, write_floors, wrk_run  # noqa: E402
+from bench.lean_http import Pool  # noqa: E402
 
 ENV = {
     "WORKERS": "2",
@@ -66,179 +65,6 @@ ENV = {
     "SKIP_RATE_LIMIT": "false",
 }
 OUTCOMES = ("winner", "backup", "lost")
-
-
-def registration_body(
-    user_id: str,
-    tickets: int,
-    fingerprint: str,
-    challenge: str,
-    nonce: str,
-    queue_token: str,
-    rng: random.Random,
-) -> dict[str, Any]:
-    """The one place that knows a registration's wire names and plausible human signals
-    (drop/contracts.py RegisterIn; scored by drop/domain/trust.py)."""
-    return {
-        "userId": user_id,
-        "tickets": tickets,
-        "queueToken": queue_token,
-        "botValidation": {
-            "fingerprint": fingerprint,
-            "fingerprintConfidence": round(rng.uniform(0.85, 0.99), 2),
-            "timingMs": rng.randint(3_000, 9_000),
-            "powSolution": nonce,
-            "powChallenge": challenge,
-        },
-        "behaviorSignals": {
-            "mouseMoves": rng.randint(20, 200),
-            "scrolls": rng.randint(2, 15),
-            "keyPresses": rng.randint(0, 12),
-            "focusChanges": rng.randint(0, 3),
-            "visibilityChanges": rng.randint(0, 2),
-            "timeOnPageMs": rng.randint(4_000, 30_000),
-            "interactionVariance": round(rng.uniform(0.3, 0.9), 2),
-        },
-    }
-
-
-def ip_of(first: int, i: int) -> str:
-    return f"{first}.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}"
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
-
-
-@dataclass
-class Tally:
-    joins: list[float] = field(default_factory=list)
-    registers: list[float] = field(default_factory=list)
-    polls: int = 0
-    errors: Counter[str] = field(default_factory=Counter)
-    registered: dict[str, float] = field(default_factory=dict)  # userId -> when
-
-    def fail(self, step: str, reply: Reply | None, kind: str = "") -> None:
-        self.errors[f"{step} {reply.status} {reply.code}" if reply else f"{step} {kind}"] += 1
-
-
-class Refused(Exception):
-    pass
-
-
-async def call(
-    tally: Tally, step: str, pool: Pool, method: str, path: str, body: Any, ip: str
-) -> Reply:
-    try:
-        reply = await pool.request(method, path, body, {"X-Forwarded-For": ip})
-    except ConnectionLost:
-        tally.fail(step, None, "connection lost")
-        raise Refused from None
-    except OSError as exc:
-        tally.fail(step, None, f"connect: {exc.strerror or exc}")
-        raise Refused from None
-    except TimeoutError:
-        tally.fail(step, None, "timeout")
-        raise Refused from None
-    if reply.status != 200:
-        tally.fail(step, reply)
-        raise Refused
-    return reply
-
-
-async def admitted(
-    pool: Pool, drop_id: str, ip: str, fingerprint: str, tally: Tally, rng: random.Random
-) -> tuple[str, str, str]:
-    """Join, wait for admission, solve a fresh challenge: (token, challenge, nonce)."""
-    joined = await call(
-        tally, "join", pool, "POST", f"/api/queue/{drop_id}/join", {"fingerprint": fingerprint}, ip
-    )
-    tally.joins.append(joined.seconds)
-    answer = joined.json()
-    token, status = str(answer["token"]), answer["status"]
-    while status != "ready":
-        await asyncio.sleep(rng.uniform(0.3, 0.5))
-        polled = await call(
-            tally, "status", pool, "GET", f"/api/queue/{drop_id}/status/{token}", None, ip
-        )
-        tally.polls += 1
-        status = polled.json()["status"]
-        if status not in ("waiting", "ready"):
-            tally.fail("status", None, f"became {status}")
-            raise Refused
-    issued = (await call(tally, "challenge", pool, "GET", "/api/pow/challenge", None, ip)).json()
-    nonce = pow_rules.solve(issued["challenge"], int(issued["difficulty"]))
-    return token, issued["challenge"], nonce
-
-
-async def person(pool: Pool, drop_id: str, i: int, tally: Tally, rng: random.Random) -> None:
-    ip, user_id, fingerprint = ip_of(10, i), f"crowd-{i}", f"device-crowd-{i}"
-    try:
-        token, challenge, nonce = await admitted(pool, drop_id, ip, fingerprint, tally, rng)
-        body = registration_body(
-            user_id, rng.randint(1, 10), fingerprint, challenge, nonce, token, rng
-        )
-        done = await call(
-            tally, "register", pool, "POST", f"/api/drop/{drop_id}/register", body, ip
-        )
-    except Refused:
-        return
-    tally.registers.append(done.seconds)
-    tally.registered[user_id] = time.perf_counter()
-
-
-async def crowd(pool: Pool, drop_id: str, people: int, spread_s: float, seed: int) -> Tally:
-    tally = Tally()
-    rng = random.Random(seed)
-    tasks = []
-    start = time.perf_counter()
-
-    async def progress() -> None:
-        while True:
-            await asyncio.sleep(10)
-            print(
-                f"    {time.perf_counter() - start:5.0f} s: arrived {len(tasks)}, joined "
-                f"{len(tally.joins)}, registered {len(tally.registered)}, "
-                f"errors {sum(tally.errors.values())}",
-                flush=True,
-            )
-
-    reporter = asyncio.create_task(progress())
-    for i in range(people):
-        wait = start + i * spread_s / people - time.perf_counter()
-        if wait > 0:
-            await asyncio.sleep(wait)
-        tasks.append(asyncio.create_task(person(pool, drop_id, i, tally, rng)))
-    await asyncio.gather(*tasks)
-    reporter.cancel()
-    tally.registered = {u: t - start for u, t in tally.registered.items()}
-    return tally
-
-
-async def prepare_registrations(
-    pool: Pool, drop_id: str, count: int, path: Path, seed: int
-) -> Tally:
-    """`count` registrations ready to send, one per line `ip<TAB>body`: each person joined
-    and was admitted, and holds a solved challenge nobody has spent."""
-    tally = Tally()
-    rng = random.Random(seed)
-    lines: list[str] = []
-
-    async def one(i: int) -> None:
-        ip, fingerprint = ip_of(12, i), f"device-wrk-{i}"
-        try:
-            token, challenge, nonce = await admitted(pool, drop_id, ip, fingerprint, tally, rng)
-        except Refused:
-            return
-        body = registration_body(
-            f"wrk-{i}", rng.randint(1, 10), fingerprint, challenge, nonce, token, rng
-        )
-        lines.append(f"{ip}\t{json.dumps(body, separators=(',', ':'))}")
-
-    await asyncio.gather(*(one(i) for i in range(count)))
-    await asyncio.to_thread(path.write_text, "\n".join(lines) + "\n")
-    return tally
 
 
 async def outcomes_after_draw(
@@ -279,92 +105,12 @@ async def outcomes_after_draw(
     }
 
 
-async def durable_batches(
-    ingress_url: str, path: str, make: Any, total: int, batch: int, lanes: int
-) -> tuple[float, list[Any]]:
-    """Items/s through the durable layer alone: `lanes` callers (one per API process), each
-    sending batches of `batch` one after another, as the API's group commit does; and
-    every item's result."""
-    made = iter(range(0, total, batch))
-    results: list[Any] = []
-    async with httpx.AsyncClient(base_url=ingress_url, timeout=300) as ingress:
-
-        async def lane() -> None:
-            for first in made:
-                r = await ingress.post(path, json=make(first, min(total, first + batch)))
-                r.raise_for_status()
-                results.extend(r.json()["results"])
-
-        start = time.perf_counter()
-        await asyncio.gather(*(lane() for _ in range(lanes)))
-        return total / (time.perf_counter() - start), results
-
-
-async def anatomy(stack: Any, api: str, tag: str, seconds: float) -> None:
-    """Floors of the write path, to say which one stops joins and registrations: a routed
-    read, a routed call that passes the rate limiter (NATS KV compare-and-set) and writes
-    to KV, and the durable batch handlers called directly through the ingress."""
-    print("floors of the write path:", flush=True)
-    routed = wrk_run.run(
-        "GET /api/drop/{id}/status (routed read, c=50)",
-        f"{api}/api/drop/regs-{tag}/status",
-        seconds=seconds,
-    )
-    print_wrk(routed)
-    challenge = wrk_run.run(
-        "GET /api/pow/challenge (rate limit + KV, c=50)",
-        f"{api}/api/pow/challenge",
-        script=wrk_run.UNIQUE_IP_GET,
-        seconds=seconds,
-    )
-    print_wrk(challenge)
-    config = QueueConfig(
-        rate=2000, max_concurrent=100_000, ready_window_s=1800, max_age_s=3600
-    ).wire()
-    crowd_stack.create_drop(api, f"direct-{tag}")
-
-    def joins(first: int, last: int) -> dict[str, Any]:
-        people = [
-            {"fingerprintHash": f"{i:032x}", "ipHash": f"{(1 << 120) + i:032x}"}
-            for i in range(first, last)
-        ]
-        return {"joins": people, "config": config}
-
-    def entries(first: int, last: int) -> dict[str, Any]:
-        return {"entries": [{"userId": f"d{i}", "tickets": 1 + i % 10} for i in range(first, last)]}
-
-    direct = f"direct-{tag}"
-    rate, joined = await durable_batches(
-        stack.ingress_url, f"/QueueAdmission/{direct}/joinBatch", joins, 4000, 200, 2
-    )
-    print(f"  {'QueueAdmission.joinBatch x200, 2 callers':<44} {rate:9.1f}/s", flush=True)
-    tokens = [r["ok"]["token"] for r in joined if "ok" in r]
-    await asyncio.sleep(len(tokens) / 2000 + 2)  # admitted at 2,000/s
-
-    def uses(first: int, last: int) -> dict[str, Any]:
-        return {"uses": [{"token": tokens[i], "userId": f"d{i}"} for i in range(first, last)]}
-
-    rate, used = await durable_batches(
-        stack.ingress_url, f"/QueueAdmission/{direct}/useTokens", uses, len(tokens), 200, 2
-    )
-    refused = sum(1 for r in used if "error" in r)
-    print(
-        f"  {'QueueAdmission.useTokens x200, 2 callers':<44} {rate:9.1f}/s"
-        + (f"  ({refused} refused)" if refused else ""),
-        flush=True,
-    )
-    rate, _ = await durable_batches(
-        stack.ingress_url, f"/Drop/{direct}/registerBatch", entries, 4000, 200, 2
-    )
-    print(f"  {'Drop.registerBatch x200, 2 callers (no tokens)':<44} {rate:9.1f}/s", flush=True)
-
-
 def latency_line(name: str, seconds: list[float]) -> str:
     if not seconds:
         return f"  {name:<22} (none)"
     return (
         f"  {name:<22} p50 {statistics.median(seconds) * 1000:7.1f} ms   "
-        f"p99 {pct(seconds, 0.99) * 1000:7.1f} ms   max {max(seconds) * 1000:7.1f} ms   "
+        f"p99 {people.pct(seconds, 0.99) * 1000:7.1f} ms   max {max(seconds) * 1000:7.1f} ms   "
         f"n={len(seconds)}"
     )
 
@@ -418,7 +164,9 @@ async def measure(args: argparse.Namespace, stack: Any, tmp: Path) -> None:
     crowd_stack.create_drop(api, f"regs-{tag}")
     prepared = tmp / "registrations.txt"
     t = time.perf_counter()
-    prep = await prepare_registrations(pool, f"regs-{tag}", args.prepared, prepared, args.seed)
+    prep = await people.prepare_registrations(
+        pool, f"regs-{tag}", args.prepared, prepared, args.seed
+    )
     ready = prepared.read_text().count("\n")
     print(
         f"  prepared {ready} registrations in {time.perf_counter() - t:.1f} s"
@@ -441,7 +189,7 @@ async def measure(args: argparse.Namespace, stack: Any, tmp: Path) -> None:
             f"{reg_rate:.0f}/s is a lower bound (raise --prepared)"
         )
 
-    await anatomy(stack, api, tag, args.wrk_seconds)
+    await write_floors.anatomy(stack, api, tag, args.wrk_seconds)
 
     print(
         f"crowd: {args.people} people over {args.arrival_seconds:.0f} s, "
@@ -454,7 +202,7 @@ async def measure(args: argparse.Namespace, stack: Any, tmp: Path) -> None:
     # Fresh connections: the server may have closed ones left idle during the floors.
     await pool.close()
     pool = Pool(parts.hostname or "127.0.0.1", parts.port or 80, args.concurrency)
-    tally = await crowd(pool, drop_id, args.people, args.arrival_seconds, args.seed + 1)
+    tally = await people.crowd(pool, drop_id, args.people, args.arrival_seconds, args.seed + 1)
     took = time.perf_counter() - t
     await pool.close()
     last = max(tally.registered.values(), default=float("nan"))
