@@ -141,7 +141,7 @@ async def person(pool: Pool, drop_id: str, i: int, tally: Tally, rng: random.Ran
 async def crowd(pool: Pool, drop_id: str, people: int, spread_s: float, seed: int) -> Tally:
     tally = Tally()
     rng = random.Random(seed)
-    tasks = []
+    tasks: list[asyncio.Task[None]] = []
     start = time.perf_counter()
 
     async def progress() -> None:

@@ -57,7 +57,7 @@ async def _read(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
             keep = False
     if not chunked:
         return status, await reader.readexactly(length), keep
-    parts = []
+    parts: list[bytes] = []
     while True:
         size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
         if size == 0:
