@@ -8,8 +8,9 @@ directory (rate limits off, queue on), creates a drop, then:
 - joins the queue ``--joins`` times through ``POST /api/queue/{dropId}/join``, ``--clients``
   at a time, each join from its own (forwarded) IP and device fingerprint;
 - plays the admitted users: on every ``queue_ready`` event it spends the token
-  (``QueueAdmission.markTokenUsed``, what a registration does), so the ``--cap`` ready
-  slots keep turning over as in a real drop;
+  (``QueueAdmission.useTokens``, as a registration batch does: the tokens that became
+  ready while the previous call was in flight go together), so the ``--cap`` ready slots
+  keep turning over as in a real drop;
 - measures the time from the first join until the last admission and compares it with
   the baseline of the same run, the ideal ``joins / rate`` seconds (goal: within 5%).
 
@@ -153,24 +154,30 @@ async def run(args: argparse.Namespace, stack: BenchStack) -> dict[str, Any]:
 
     ready_at: dict[str, float] = {}
     everyone_in = asyncio.Event()
-    spending: set[asyncio.Task[None]] = set()
+    to_spend: list[str] = []
+    spender: asyncio.Task[None] | None = None
 
-    async def spend(token: str) -> None:
-        answer = await ingress.post(
-            f"/QueueAdmission/{drop_id}/markTokenUsed", json={"token": token, "userId": token[:24]}
-        )
-        answer.raise_for_status()
+    async def spend() -> None:
+        """Spend ready tokens as registrations do: many in one `useTokens` call, the next
+        call taking whatever became ready while the last was in flight."""
+        while to_spend:
+            batch = to_spend[:500]
+            del to_spend[:500]
+            uses = [{"token": t, "userId": t[:24]} for t in batch]
+            answer = await ingress.post(f"/QueueAdmission/{drop_id}/useTokens", json={"uses": uses})
+            answer.raise_for_status()
 
     async def on_event(msg: Any) -> None:
+        nonlocal spender
         event = json.loads(msg.data)
         if event["type"] == "queue_ready" and event["data"]["token"] not in ready_at:
             ready_at[event["data"]["token"]] = time.perf_counter()
             if len(ready_at) == args.joins:
                 everyone_in.set()
             if args.use_tokens:
-                task = asyncio.create_task(spend(event["data"]["token"]))
-                spending.add(task)
-                task.add_done_callback(spending.discard)
+                to_spend.append(event["data"]["token"])
+                if spender is None or spender.done():
+                    spender = asyncio.create_task(spend())
 
     sub = await bus.nc.subscribe(f"queue.{drop_id}.>", cb=on_event)
     join_latency: list[float] = []
@@ -194,7 +201,8 @@ async def run(args: argparse.Namespace, stack: BenchStack) -> dict[str, Any]:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(everyone_in.wait(), args.joins / args.rate * 3 + 60)
     await sub.unsubscribe()
-    await asyncio.gather(*spending, return_exceptions=True)
+    if spender is not None:
+        await asyncio.gather(spender, return_exceptions=True)
     stats = (await ingress.post(f"/QueueAdmission/{drop_id}/getQueueStats")).json()
     await api.aclose()
     await ingress.aclose()

@@ -1,0 +1,273 @@
+"""A crowd takes one drop: N people join the waiting room, are admitted, solve the
+proof-of-work and register, with bot checks and rate limits on (issue 13).
+
+Starts a private stack (nats-server, restate-server, worker, sse, and the api with
+WORKERS=2) on free ports and measures, in one run:
+
+  1. floors, with wrk at c=50: the API's `/health` and a trivial Restate call
+     (`Diagnostics/ping` through the ingress);
+  2. joins/s with wrk (a Lua script gives each join its own device and forwarded IP);
+  3. registrations/s with wrk: M registrations are prepared first (joined, admitted, their
+     proof-of-work solved, each from its own IP) and each is sent exactly once;
+  4. floors of the write path: a routed read, a routed call through the rate limiter,
+     and the durable batch handlers alone through the ingress (joinBatch, useTokens,
+     registerBatch);
+  5. the crowd: N people arriving evenly over `--arrival-seconds`, each
+     join -> poll status every 300-500 ms until ready -> challenge -> solve -> register
+     with 1-10 tickets, through a lean keep-alive client of `--concurrency` connections;
+     time until everyone is registered, join/register p50/p99, errors by kind;
+  6. the draw of the crowd's drop (admin call) and the time until the last winner's and
+     the last participant's outcome event on `drop.{id}.user.>`;
+  7. the peak resident memory of every process.
+
+    .venv/bin/python bench/crowd.py [--people 20000] [--arrival-seconds 30]
+
+What a person sends is built in bench/crowd_people.py (`registration_body`); the write
+path's floors are in bench/write_floors.py.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# The repository root replaces this script's folder on the path (bench/queue_admission.py
+# would shadow the standard library's `queue`).
+sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import contextlib  # noqa: E402
+import json  # noqa: E402
+import statistics  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from typing import Any  # noqa: E402
+from urllib.parse import urlsplit  # noqa: E402
+
+import httpx  # noqa: E402
+import nats  # noqa: E402
+import uvloop  # noqa: E402
+
+from bench import crowd_people as people  # noqa: E402
+from bench import crowd_stack, write_floors, wrk_run  # noqa: E402
+from bench.lean_http import Pool  # noqa: E402
+
+ENV = {
+    "WORKERS": "2",
+    "QUEUE_ENABLED": "true",
+    "QUEUE_ADMISSION_RATE": "2000",
+    "QUEUE_MAX_CONCURRENT": "100000",
+    "QUEUE_READY_WINDOW": "1800",  # seconds: nobody admitted expires during the run
+    "QUEUE_MAX_AGE": "60",  # minutes of waiting before a place lapses
+    "POW_DIFFICULTY": "2",
+    "BOT_CHECK_ENABLED": "true",
+    "SKIP_RATE_LIMIT": "false",
+}
+OUTCOMES = ("winner", "backup", "lost")
+
+
+async def outcomes_after_draw(
+    nats_url: str, api: str, drop_id: str, expected: int, timeout_s: float
+) -> dict[str, Any]:
+    """Draw the drop (admin call) and time each outcome event from just before the call."""
+    nc = await nats.connect(nats_url, pending_size=512 * 1024 * 1024)
+    first: dict[str, tuple[str, float]] = {}
+    everyone = asyncio.Event()
+
+    async def on_event(msg: Any) -> None:
+        event = json.loads(msg.data)
+        user = msg.subject.rsplit(".", 1)[1]
+        if event["type"] in OUTCOMES and user not in first:
+            first[user] = (event["type"], time.perf_counter())
+            if len(first) >= expected:
+                everyone.set()
+
+    sub = await nc.subscribe(f"drop.{drop_id}.user.>", cb=on_event, pending_msgs_limit=-1)
+    async with httpx.AsyncClient(base_url=api, timeout=120) as client:
+        t0 = time.perf_counter()
+        drawn = await client.post(f"/api/drop/{drop_id}/lottery", headers=crowd_stack.ADMIN)
+        answered = time.perf_counter() - t0
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(everyone.wait(), timeout_s)
+    await sub.unsubscribe()
+    await nc.close()
+    by_type: dict[str, list[float]] = {t: [] for t in OUTCOMES}
+    for kind, at in first.values():
+        by_type[kind].append(at - t0)
+    return {
+        "status": drawn.status_code,
+        "answer": drawn.json() if drawn.status_code == 200 else drawn.text,
+        "answered_s": answered,
+        "told": len(first),
+        "expected": expected,
+        "by_type": by_type,
+    }
+
+
+def latency_line(name: str, seconds: list[float]) -> str:
+    if not seconds:
+        return f"  {name:<22} (none)"
+    return (
+        f"  {name:<22} p50 {statistics.median(seconds) * 1000:7.1f} ms   "
+        f"p99 {people.pct(seconds, 0.99) * 1000:7.1f} ms   max {max(seconds) * 1000:7.1f} ms   "
+        f"n={len(seconds)}"
+    )
+
+
+def print_wrk(result: wrk_run.WrkResult) -> None:
+    print("  " + result.line(), flush=True)
+
+
+async def run(args: argparse.Namespace) -> None:
+    print(f"start: {crowd_stack.load_note()}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="bench-crowd-") as tmp:
+        stack = crowd_stack.start(Path(tmp), ENV, ("worker", "sse", "api"))
+        try:
+            await measure(args, stack, Path(tmp))
+        except BaseException:
+            crowd_stack.print_log_tails(stack)
+            raise
+        finally:
+            print("warnings and errors in the processes' logs:")
+            print("\n".join(crowd_stack.log_problems(stack)))
+            print(f"  logs kept in {crowd_stack.keep_logs(stack, 'bench-crowd')}")
+            print("peak resident memory (VmHWM):")
+            print("\n".join(crowd_stack.rss_lines(stack)))
+            stack.stop()
+    print(f"end: {crowd_stack.load_note()}")
+
+
+async def measure(args: argparse.Namespace, stack: Any, tmp: Path) -> None:
+    api = stack.url("api")
+    parts = urlsplit(api)
+    pool = Pool(parts.hostname or "127.0.0.1", parts.port or 80, args.concurrency)
+    tag = f"{int(time.time()) % 100000}"
+    print(f"floors (wrk, c=50, {args.wrk_seconds:.0f} s each):")
+    health, ping = crowd_stack.floors(stack, api, args.wrk_seconds)
+    print_wrk(health)
+    print_wrk(ping)
+
+    c = args.wrk_connections
+    print(f"throughput (wrk, c={c}, {args.wrk_seconds:.0f} s each):", flush=True)
+    crowd_stack.create_drop(api, f"joins-{tag}")
+    joins = wrk_run.run(
+        f"joins (c={c})",
+        api,
+        script=wrk_run.JOINS,
+        args=(f"/api/queue/joins-{tag}/join", tag),
+        seconds=args.wrk_seconds,
+        connections=c,
+    )
+    print_wrk(joins)
+
+    crowd_stack.create_drop(api, f"regs-{tag}")
+    prepared = tmp / "registrations.txt"
+    t = time.perf_counter()
+    prep = await people.prepare_registrations(
+        pool, f"regs-{tag}", args.prepared, prepared, args.seed
+    )
+    ready = prepared.read_text().count("\n")
+    print(
+        f"  prepared {ready} registrations in {time.perf_counter() - t:.1f} s"
+        + (f" (errors {dict(prep.errors)})" if prep.errors else ""),
+        flush=True,
+    )
+    regs = wrk_run.run(
+        f"registrations (c={c})",
+        api,
+        script=wrk_run.REGISTRATIONS,
+        args=(f"/api/drop/regs-{tag}/register", str(prepared), "2"),
+        seconds=args.wrk_seconds,
+        connections=c,
+    )
+    print_wrk(regs)
+    reg_rate = regs.ok() / regs.seconds
+    if regs.exhausted:
+        print(
+            f"  ! {regs.exhausted} wrk thread(s) ran out of prepared registrations: "
+            f"{reg_rate:.0f}/s is a lower bound (raise --prepared)"
+        )
+
+    await write_floors.anatomy(stack, api, tag, args.wrk_seconds)
+
+    print(
+        f"crowd: {args.people} people over {args.arrival_seconds:.0f} s, "
+        f"{args.concurrency} connections ({crowd_stack.load_note()})",
+        flush=True,
+    )
+    drop_id = f"crowd-{tag}"
+    crowd_stack.create_drop(api, drop_id, inventory=args.inventory)
+    t = time.perf_counter()
+    # Fresh connections: the server may have closed ones left idle during the floors.
+    await pool.close()
+    pool = Pool(parts.hostname or "127.0.0.1", parts.port or 80, args.concurrency)
+    tally = await people.crowd(pool, drop_id, args.people, args.arrival_seconds, args.seed + 1)
+    took = time.perf_counter() - t
+    await pool.close()
+    last = max(tally.registered.values(), default=float("nan"))
+    print(f"  registered            {len(tally.registered)} / {args.people}")
+    print(f"  everyone registered   {last:.1f} s after the first arrival (run took {took:.1f} s)")
+    print(latency_line("join", tally.joins))
+    print(latency_line("register", tally.registers))
+    print(
+        f"  status polls          {tally.polls} ({tally.polls / max(1, args.people):.2f} a person)"
+    )
+    print(f"  errors by kind        {dict(tally.errors) or 'none'}", flush=True)
+
+    print(f"draw of the crowd's drop ({len(tally.registered)} participants):", flush=True)
+    out = await outcomes_after_draw(
+        stack.nats_url, api, drop_id, len(tally.registered), args.outcome_timeout
+    )
+    print(
+        f"  admin draw call       {out['status']} in {out['answered_s'] * 1000:.0f} ms: "
+        f"{out['answer']}"
+    )
+    for kind, times in out["by_type"].items():
+        if times:
+            print(
+                f"  {kind:<8} told        {len(times):6d}   "
+                f"median {statistics.median(times):6.2f} s"
+                f"   last {max(times):6.2f} s after the draw call"
+            )
+    everyone = [t for times in out["by_type"].values() for t in times]
+    print(
+        f"  everyone told         {out['told']} / {out['expected']}"
+        + (f", last {max(everyone):.2f} s after the draw call" if everyone else "")
+    )
+
+    print("goals:")
+    print(
+        crowd_stack.ratio("joins/s vs /health", joins.ok() / joins.seconds, health.rate, 0.5, 1000)
+    )
+    print(crowd_stack.ratio("registrations/s vs Restate ping", reg_rate, ping.rate, 0.3, 300))
+    for name, r in (("joins", joins), ("registrations", regs)):
+        print(
+            f"  {name + ' p99 (wrk)':<42} {r.p99_ms:7.1f} ms (goal < 1000 ms): "
+            f"{'met' if r.p99_ms < 1000 else 'NOT met'}"
+        )
+    print(
+        f"  /health (wrk, c=50)                        {health.rate:.0f}/s (goal >= 5000/s): "
+        f"{'met' if health.rate >= 5000 else 'NOT met'}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--people", type=int, default=20_000)
+    parser.add_argument("--arrival-seconds", type=float, default=30.0)
+    parser.add_argument("--concurrency", type=int, default=200, help="crowd client connections")
+    parser.add_argument("--inventory", type=int, default=100)
+    parser.add_argument("--wrk-seconds", type=float, default=8.0)
+    parser.add_argument("--wrk-connections", type=int, default=100)
+    parser.add_argument("--prepared", type=int, default=6000, help="registrations prepared for wrk")
+    parser.add_argument("--outcome-timeout", type=float, default=300.0)
+    parser.add_argument("--seed", type=int, default=13)
+    args = parser.parse_args()
+    uvloop.run(run(args))
+
+
+if __name__ == "__main__":
+    main()

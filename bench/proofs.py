@@ -1,0 +1,179 @@
+"""Proofs at crowd scale: a drawn drop with 50,000 participants, its lottery proof and
+inclusion proofs against the API's own `/health`, with wrk, in one run (issue 13).
+
+Starts a private stack (nats-server, restate-server, worker, and the api with WORKERS=2),
+fills one drop through the durable layer directly (`Drop/{id}/registerBatch`, 500 entries
+an invocation: the crowd's path is measured by bench/crowd.py), draws it, then measures at
+c=50:
+
+  1. `GET /health` (the floor), and `GET /api/drop/{id}/status`: a route through FastAPI
+     answering from memory (the floor of any routed read);
+  2. `GET /api/drop/{id}/lottery-proof` (lean: without the participant list); goal >= 0.5x;
+  3. `GET /api/drop/{id}/inclusion-proof/{userId}` for a random participant per request
+     (wrk picks from the list of all participants); goal >= 0.3x;
+  4. `GET /api/drop/{id}/lottery-proof?participants=true` for reference (the full document).
+
+    .venv/bin/python bench/proofs.py [--participants 50000] [--seconds 8]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+import argparse  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from concurrent.futures import ThreadPoolExecutor  # noqa: E402
+
+import httpx  # noqa: E402
+
+from bench import crowd_stack, wrk_run  # noqa: E402
+from tests.support.stack import Stack  # noqa: E402
+
+ENV = {
+    "WORKERS": "2",
+    "QUEUE_ENABLED": "false",
+    "BOT_CHECK_ENABLED": "false",
+    "SKIP_RATE_LIMIT": "true",
+}
+BATCH = 500
+
+
+def fill(stack: Stack, drop_id: str, people: int) -> float:
+    """Enter `people` participants (1-10 tickets) in batches; seconds taken. Prints the
+    rate per tenth of the way: it shows whether a batch costs more as the drop grows."""
+    start = mark = time.perf_counter()
+    step = max(BATCH, people // 10 // BATCH * BATCH)
+    with httpx.Client(base_url=stack.ingress_url, timeout=300) as ingress:
+        for first in range(0, people, BATCH):
+            if first and first % step == 0:
+                now = time.perf_counter()
+                print(f"  entries {first - step:6d}-{first:6d}: {step / (now - mark):7.0f}/s")
+                mark = now
+            entries = [
+                {"userId": f"p{i}", "tickets": 1 + i % 10}
+                for i in range(first, min(people, first + BATCH))
+            ]
+            r = ingress.post(f"/Drop/{drop_id}/registerBatch", json={"entries": entries})
+            r.raise_for_status()
+            refused = [x for x in r.json()["results"] if "error" in x]
+            if refused:
+                raise RuntimeError(f"{len(refused)} entries refused, e.g. {refused[0]}")
+    return time.perf_counter() - start
+
+
+def draw(api: str, drop_id: str) -> tuple[str, float, int]:
+    """Draw (admin call); how the call ended, seconds until the proof was first served
+    (polled while the call runs), and its lean size in bytes. The draw is durable: a call
+    that timed out still draws."""
+    start = time.perf_counter()
+
+    def call() -> str:
+        r = httpx.post(f"{api}/api/drop/{drop_id}/lottery", headers=crowd_stack.ADMIN, timeout=300)
+        ended = f"{r.status_code} after {time.perf_counter() - start:.1f} s"
+        return ended if r.status_code == 200 else f"{ended} ({r.text[:120]})"
+
+    with ThreadPoolExecutor(1) as pool:
+        drawing = pool.submit(call)
+        while time.perf_counter() - start < 600:
+            proof = httpx.get(f"{api}/api/drop/{drop_id}/lottery-proof", timeout=300)
+            if proof.status_code == 200 and proof.json().get("available"):
+                served = time.perf_counter() - start
+                return drawing.result(), served, len(proof.content)
+            time.sleep(0.05)
+    raise RuntimeError("no proof 600 s after the draw call")
+
+
+def warm(api: str, paths: list[str]) -> None:
+    """Each API process loads the proof on its first request: warm both, on fresh
+    connections, before measuring."""
+    for _ in range(16):
+        for path in paths:
+            httpx.get(f"{api}{path}", timeout=300).raise_for_status()
+
+
+def run(args: argparse.Namespace) -> None:
+    print(f"start: {crowd_stack.load_note()}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="bench-proofs-") as tmp:
+        stack = crowd_stack.start(Path(tmp), ENV, ("worker", "api"))
+        try:
+            measure(args, stack, Path(tmp))
+        except BaseException:
+            crowd_stack.print_log_tails(stack)
+            raise
+        finally:
+            print("warnings and errors in the processes' logs:")
+            print("\n".join(crowd_stack.log_problems(stack)))
+            print(f"  logs kept in {crowd_stack.keep_logs(stack, 'bench-proofs')}")
+            print("peak resident memory (VmHWM):")
+            print("\n".join(crowd_stack.rss_lines(stack)))
+            stack.stop()
+    print(f"end: {crowd_stack.load_note()}")
+
+
+def measure(args: argparse.Namespace, stack: Stack, tmp: Path) -> None:
+    api = stack.url("api")
+    drop_id = f"proofs-{int(time.time()) % 100000}"
+    crowd_stack.create_drop(api, drop_id, inventory=100)
+    took = fill(stack, drop_id, args.participants)
+    print(f"filled {args.participants} participants in {took:.1f} s (registerBatch x{BATCH})")
+    ended, served, size = draw(api, drop_id)
+    print(
+        f"draw call: {ended}; proof first served {served:.2f} s after the call "
+        f"({size / 1024:.0f} KiB lean)",
+        flush=True,
+    )
+    quiet = crowd_stack.wait_quiet(stack, ("worker", "restate"), timeout_s=300)
+    print(f"the outcome fan-out settled (worker and restate idle) {quiet:.0f} s later")
+    proof = f"/api/drop/{drop_id}/lottery-proof"
+    warm(api, [proof, f"/api/drop/{drop_id}/inclusion-proof/p0"])
+    paths = tmp / "inclusion.txt"
+    paths.write_text(
+        "".join(f"/api/drop/{drop_id}/inclusion-proof/p{i}\n" for i in range(args.participants))
+    )
+    s = args.seconds
+    print(f"wrk, c=50, {s:.0f} s each ({crowd_stack.load_note()}):", flush=True)
+    health = wrk_run.run("GET /health", f"{api}/health", seconds=s)
+    print("  " + health.line(), flush=True)
+    routed = wrk_run.run(
+        "GET /api/drop/{id}/status (routed floor)", f"{api}/api/drop/{drop_id}/status", seconds=s
+    )
+    print("  " + routed.line(), flush=True)
+    lean = wrk_run.run("GET lottery-proof (lean)", f"{api}{proof}", seconds=s)
+    print("  " + lean.line(), flush=True)
+    inclusion = wrk_run.run(
+        "GET inclusion-proof (random participant)",
+        f"{api}/health",
+        script=wrk_run.RANDOM_PATHS,
+        args=(str(paths),),
+        seconds=s,
+    )
+    print("  " + inclusion.line(), flush=True)
+    full = wrk_run.run(
+        "GET lottery-proof?participants=true", f"{api}{proof}?participants=true", seconds=s
+    )
+    print("  " + full.line() + "   (reference)", flush=True)
+    print("goals (and against the routed floor, which every non-liveness route pays):")
+    for name, result, factor in (
+        ("lottery-proof", lean, 0.5),
+        ("inclusion proofs", inclusion, 0.3),
+    ):
+        rate = result.ok() / result.seconds
+        print(crowd_stack.ratio(f"{name} vs /health", rate, health.rate, factor, None))
+        print(crowd_stack.ratio(f"{name} vs routed status", rate, routed.rate, factor, None))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--participants", type=int, default=50_000)
+    parser.add_argument("--seconds", type=float, default=8.0)
+    run(parser.parse_args())
+
+
+if __name__ == "__main__":
+    main()
