@@ -45,7 +45,6 @@ import time  # noqa: E402
 from typing import Any  # noqa: E402
 from urllib.parse import urlsplit  # noqa: E402
 
-import httpx  # noqa: E402
 import nats  # noqa: E402
 import uvloop  # noqa: E402
 
@@ -64,13 +63,14 @@ ENV = {
     "BOT_CHECK_ENABLED": "true",
     "SKIP_RATE_LIMIT": "false",
 }
-OUTCOMES = ("winner", "backup", "lost")
+OUTCOMES = ("winner", "backup_winner", "loser")
 
 
 async def outcomes_after_draw(
-    nats_url: str, api: str, drop_id: str, expected: int, timeout_s: float
+    nats_url: str, drop_id: str, close_ms: int, expected: int, timeout_s: float
 ) -> dict[str, Any]:
-    """Draw the drop (admin call) and time each outcome event from just before the call."""
+    """The draw runs by itself when registration closes (an admin may not draw earlier):
+    time each person's first outcome event from that moment."""
     nc = await nats.connect(nats_url, pending_size=512 * 1024 * 1024)
     first: dict[str, tuple[str, float]] = {}
     everyone = asyncio.Event()
@@ -84,25 +84,15 @@ async def outcomes_after_draw(
                 everyone.set()
 
     sub = await nc.subscribe(f"drop.{drop_id}.user.>", cb=on_event, pending_msgs_limit=-1)
-    async with httpx.AsyncClient(base_url=api, timeout=120) as client:
-        t0 = time.perf_counter()
-        drawn = await client.post(f"/api/drop/{drop_id}/lottery", headers=crowd_stack.ADMIN)
-        answered = time.perf_counter() - t0
+    t0 = time.perf_counter() + (close_ms / 1000 - time.time())
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(everyone.wait(), timeout_s)
+        await asyncio.wait_for(everyone.wait(), max(0.0, t0 - time.perf_counter()) + timeout_s)
     await sub.unsubscribe()
     await nc.close()
     by_type: dict[str, list[float]] = {t: [] for t in OUTCOMES}
     for kind, at in first.values():
         by_type[kind].append(at - t0)
-    return {
-        "status": drawn.status_code,
-        "answer": drawn.json() if drawn.status_code == 200 else drawn.text,
-        "answered_s": answered,
-        "told": len(first),
-        "expected": expected,
-        "by_type": by_type,
-    }
+    return {"told": len(first), "expected": expected, "by_type": by_type}
 
 
 def latency_line(name: str, seconds: list[float]) -> str:
@@ -197,7 +187,9 @@ async def measure(args: argparse.Namespace, stack: Any, tmp: Path) -> None:
         flush=True,
     )
     drop_id = f"crowd-{tag}"
-    crowd_stack.create_drop(api, drop_id, inventory=args.inventory)
+    open_for = args.open_seconds or int(args.arrival_seconds + args.people / 40 + 60)
+    close_ms = int(time.time() * 1000) + open_for * 1000
+    crowd_stack.create_drop(api, drop_id, inventory=args.inventory, open_for_s=open_for)
     t = time.perf_counter()
     # Fresh connections: the server may have closed ones left idle during the floors.
     await pool.close()
@@ -215,25 +207,25 @@ async def measure(args: argparse.Namespace, stack: Any, tmp: Path) -> None:
     )
     print(f"  errors by kind        {dict(tally.errors) or 'none'}", flush=True)
 
-    print(f"draw of the crowd's drop ({len(tally.registered)} participants):", flush=True)
-    out = await outcomes_after_draw(
-        stack.nats_url, api, drop_id, len(tally.registered), args.outcome_timeout
-    )
     print(
-        f"  admin draw call       {out['status']} in {out['answered_s'] * 1000:.0f} ms: "
-        f"{out['answer']}"
+        f"draw of the crowd's drop ({len(tally.registered)} participants) by its timer, "
+        f"{max(0.0, close_ms / 1000 - time.time()):.0f} s from now:",
+        flush=True,
+    )
+    out = await outcomes_after_draw(
+        stack.nats_url, drop_id, close_ms, len(tally.registered), args.outcome_timeout
     )
     for kind, times in out["by_type"].items():
         if times:
             print(
                 f"  {kind:<8} told        {len(times):6d}   "
                 f"median {statistics.median(times):6.2f} s"
-                f"   last {max(times):6.2f} s after the draw call"
+                f"   last {max(times):6.2f} s after the draw"
             )
     everyone = [t for times in out["by_type"].values() for t in times]
     print(
         f"  everyone told         {out['told']} / {out['expected']}"
-        + (f", last {max(everyone):.2f} s after the draw call" if everyone else "")
+        + (f", last {max(everyone):.2f} s after the draw" if everyone else "")
     )
 
     print("goals:")
@@ -264,6 +256,13 @@ def main() -> None:
     parser.add_argument("--wrk-connections", type=int, default=100)
     parser.add_argument("--prepared", type=int, default=6000, help="registrations prepared for wrk")
     parser.add_argument("--outcome-timeout", type=float, default=300.0)
+    parser.add_argument(
+        "--open-seconds",
+        type=int,
+        default=0,
+        help="registration window of the crowd's drop (default: arrival + people/40 + 60 s); "
+        "the draw runs when it closes",
+    )
     parser.add_argument("--seed", type=int, default=13)
     args = parser.parse_args()
     uvloop.run(run(args))

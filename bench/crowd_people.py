@@ -35,19 +35,19 @@ def registration_body(
         "queueToken": queue_token,
         "botValidation": {
             "fingerprint": fingerprint,
-            "fingerprintConfidence": round(rng.uniform(0.85, 0.99), 2),
+            "fingerprintConfidence": rng.randint(80, 99),  # 0-100 (SPEC §9)
             "timingMs": rng.randint(3_000, 9_000),
             "powSolution": nonce,
             "powChallenge": challenge,
         },
         "behaviorSignals": {
-            "mouseMoves": rng.randint(20, 200),
-            "scrolls": rng.randint(2, 15),
+            "mouseMovements": rng.randint(20, 200),
+            "scrollEvents": rng.randint(2, 15),
             "keyPresses": rng.randint(0, 12),
-            "focusChanges": rng.randint(0, 3),
+            "focusBlurEvents": rng.randint(0, 3),
             "visibilityChanges": rng.randint(0, 2),
-            "timeOnPageMs": rng.randint(4_000, 30_000),
-            "interactionVariance": round(rng.uniform(0.3, 0.9), 2),
+            "timeOnPage": rng.randint(4_000, 30_000),
+            "interactionPatterns": json.dumps([rng.randint(80, 900) for _ in range(8)]),
         },
     }
 
