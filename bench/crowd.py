@@ -51,6 +51,7 @@ import uvloop  # noqa: E402
 from bench import crowd_people as people  # noqa: E402
 from bench import crowd_stack, write_floors, wrk_run  # noqa: E402
 from bench.lean_http import Pool  # noqa: E402
+from tests.support.stack import Stack  # noqa: E402
 
 ENV = {
     "WORKERS": "2",
@@ -67,11 +68,16 @@ OUTCOMES = ("winner", "backup_winner", "loser")
 
 
 async def outcomes_after_draw(
-    nats_url: str, drop_id: str, close_ms: int, expected: int, timeout_s: float
+    stack: Stack, drop_id: str, close_ms: int, expected: int, timeout_s: float
 ) -> dict[str, Any]:
     """The draw runs by itself when registration closes (an admin may not draw earlier):
     time each person's first outcome event from that moment."""
-    nc = await nats.connect(nats_url, pending_size=512 * 1024 * 1024)
+    nc = await nats.connect(
+        stack.nats_url,
+        user=stack.auth.nats_user,
+        password=stack.auth.nats_password,
+        pending_size=512 * 1024 * 1024,
+    )
     first: dict[str, tuple[str, float]] = {}
     everyone = asyncio.Event()
 
@@ -213,7 +219,7 @@ async def measure(args: argparse.Namespace, stack: Any, tmp: Path) -> None:
         flush=True,
     )
     out = await outcomes_after_draw(
-        stack.nats_url, drop_id, close_ms, len(tally.registered), args.outcome_timeout
+        stack, drop_id, close_ms, len(tally.registered), args.outcome_timeout
     )
     for kind, times in out["by_type"].items():
         if times:
