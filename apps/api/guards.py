@@ -128,21 +128,26 @@ TOKEN_REQUIRED = "Queue token required"
 TOKEN_INVALID = "Invalid or expired queue token"
 TOKEN_NOT_READY = "Queue token not ready - please wait for your turn"
 
-# A token that changed between the check and the spend (in the registration batch) is
-# refused with the same messages as the check.
-_SPEND_REFUSALS = {
+# Every refusal of a queue token, at the check or when the registration batch spends it
+# (it may have changed in between), answers with the original messages.
+_TOKEN_REFUSALS = {
     "queue_token_invalid": (403, TOKEN_INVALID),
+    "queue_token_wrong_drop": (403, TOKEN_INVALID),
     "queue_token_used": (403, TOKEN_INVALID),
     "queue_token_expired": (403, TOKEN_INVALID),
     "queue_token_not_ready": (429, TOKEN_NOT_READY),
 }
 
 
+def _token_refused(code: str) -> ApiError:
+    status, message = _TOKEN_REFUSALS[code]
+    return ApiError(status, code, message)
+
+
 def refusal(status: int, code: str, message: str) -> ApiError:
     """The API's answer to a refusal that came back from a batch."""
-    mapped = _SPEND_REFUSALS.get(code)
-    if mapped is not None:
-        return ApiError(mapped[0], code, mapped[1])
+    if code in _TOKEN_REFUSALS:
+        return _token_refused(code)
     return ApiError(status, code, message)
 
 
@@ -156,15 +161,15 @@ async def _ready_token(bus: Bus, drop_id: str, body: RegisterIn) -> str:
         answer = await queue_view.token_view(bus, drop_id, token)
     if not answer.get("found"):
         if token_belongs_to(token, drop_id) or not token_is_well_formed(token):
-            raise ApiError(403, "queue_token_invalid", TOKEN_INVALID)
-        raise ApiError(403, "queue_token_wrong_drop", TOKEN_INVALID)
+            raise _token_refused("queue_token_invalid")
+        raise _token_refused("queue_token_wrong_drop")
     status = answer.get("status")
     if status == "used" and answer.get("usedBy") != body.user_id:
-        raise ApiError(403, "queue_token_used", TOKEN_INVALID)
+        raise _token_refused("queue_token_used")
     if status == "expired":
-        raise ApiError(403, "queue_token_expired", TOKEN_INVALID)
+        raise _token_refused("queue_token_expired")
     if status == "waiting":
-        raise ApiError(429, "queue_token_not_ready", TOKEN_NOT_READY)
+        raise _token_refused("queue_token_not_ready")
     return token
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from apps.api.batching import GroupCommit, Item, Result
@@ -48,20 +49,17 @@ class ApiState:
 
     async def _join_batch(self, drop_id: str, items: list[Item], batch_id: str) -> list[Result]:
         config = QueueConfig.from_settings(self.queue).wire()
-        answer = await self.ingress.call(
-            "QueueAdmission",
-            "joinBatch",
-            {"joins": items, "config": config},
-            key=drop_id,
-            idempotency_key=batch_id,
-        )
-        results: list[Result] = answer["results"]
-        return results
+        body = {"joins": items, "config": config}
+        return await self._batch("QueueAdmission", "joinBatch", drop_id, body, batch_id)
 
     async def _register_batch(self, drop_id: str, items: list[Item], batch_id: str) -> list[Result]:
-        answer = await self.ingress.call(
-            "Drop", "registerBatch", {"entries": items}, key=drop_id, idempotency_key=batch_id
-        )
+        return await self._batch("Drop", "registerBatch", drop_id, {"entries": items}, batch_id)
+
+    async def _batch(
+        self, service: str, handler: str, key: str, body: Mapping[str, object], batch_id: str
+    ) -> list[Result]:
+        """One durable batch call; its idempotency key makes a retried call run once."""
+        answer = await self.ingress.call(service, handler, body, key=key, idempotency_key=batch_id)
         results: list[Result] = answer["results"]
         return results
 

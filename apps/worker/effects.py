@@ -91,9 +91,15 @@ async def _put_drop_state(bus: Bus, snap: DropState) -> None:
     )
 
 
+def user_msg_id(user: UserState) -> str:
+    """A user's status event id: stable per version, so whoever publishes a version first
+    (the draw's announcement or the user's own object) is the only copy stored."""
+    return f"{user.drop_id}:user:{user.user_id}:{user.version}"
+
+
 def user_event(user: UserState, reason: str) -> tuple[str, dict[str, Any], str]:
-    """(subject, envelope, msg id) of a user's status; the id is stable per version."""
-    msg_id = f"{user.drop_id}:user:{user.user_id}:{user.version}"
+    """(subject, envelope, msg id) of a user's status."""
+    msg_id = user_msg_id(user)
     envelope = _event(msg_id, reason, user.wire()).model_dump()
     return events.drop_user_subject(user.drop_id, user.user_id), envelope, msg_id
 
@@ -126,27 +132,6 @@ async def store_proof(ctx: restate.Context, drop_id: str, proof: dict[str, Any])
     await ctx.run_typed("store proof", action)
 
 
-async def read_kv(ctx: restate.Context, bucket: str, key: str) -> dict[str, Any] | None:
-    """A JSON value from a key-value bucket, read once and journaled (None when absent)."""
-
-    async def read() -> dict[str, Any] | None:
-        value: dict[str, Any] | None = await current().bus.get_json(bucket, key)
-        return value
-
-    return await ctx.run_typed(f"read {bucket}/{key}", read)
-
-
-async def published_drop(ctx: restate.Context, drop_id: str) -> dict[str, Any] | None:
-    """The drop's latest published snapshot, from the drops index.
-
-    Registration needs only the drop's fixed rules (pricing, limits, fence) from it, so
-    reading the index spares an invocation of the drop; `Drop.addEntry` still decides
-    whether the entry is on time.
-    """
-    envelope = await read_kv(ctx, events.DROPS_INDEX_BUCKET, drop_id)
-    return None if envelope is None else dict(envelope["data"])
-
-
 Handler = TypeVar("Handler", bound=Callable[..., Awaitable[Any]])
 # What a malformed request raises in a handler. These are deterministic: retrying cannot
 # help, and an endless retry would block every later call on the same object key.
@@ -167,6 +152,20 @@ def bad_input_is_terminal(handler: Handler) -> Handler:
             raise fail("invalid_request", "the request is malformed", 400) from exc
 
     return cast(Handler, checked)
+
+
+def refusal(status: int, code: str, message: str) -> dict[str, Any]:
+    """One item of a batch refused: its place in the batch's `results`."""
+    return {"error": {"status": status, "code": code, "message": message}}
+
+
+def only(answer: dict[str, Any]) -> dict[str, Any]:
+    """The single result of a batch of one: its answer, or its refusal raised terminally."""
+    result: dict[str, Any] = answer["results"][0]
+    if "error" in result:
+        err = result["error"]
+        raise fail(str(err["code"]), str(err["message"]), int(err["status"]))
+    return dict(result["ok"])
 
 
 def terminal(error: DomainError) -> TerminalError:

@@ -36,7 +36,7 @@ async def _save(ctx: restate.ObjectContext, state: UserState, reason: str) -> Us
         events.drop_user_subject(state.drop_id, state.user_id),
         reason,
         state.wire(),
-        f"{state.drop_id}:user:{state.user_id}:{state.version}",
+        effects.user_msg_id(state),
     )
     return state
 

@@ -8,8 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
-from drop import devstack
-from tests.support.stack import Stack
+from tests.support.stack import Stack, start_api
 
 GUARDS_ON = {
     "QUEUE_ENABLED": "true",
@@ -26,12 +25,8 @@ GUARDS_ON = {
 
 @pytest.fixture(scope="session")
 def guarded_api_url(stack: Stack) -> Iterator[str]:
-    port = devstack.free_port()
-    env = {**stack.app_env(), **GUARDS_ON}
-    proc = devstack.app_proc("api", port, env, stack.log("api-contract")).start()
-    url = f"http://127.0.0.1:{port}"
+    url, proc = start_api(stack, "api-contract", GUARDS_ON)
     try:
-        devstack.wait_http(f"{url}/health", "contract api")
         yield url
     finally:
         proc.stop()

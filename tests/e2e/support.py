@@ -20,6 +20,7 @@ from drop.devstack import Proc
 from tests.support.stack import Stack
 
 ADMIN_SECRET = "test-admin-secret"
+ARTIFACTS = Path(__file__).parent / "artifacts"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
-from tests.e2e.support import ADMIN_SECRET, CHROMIUM_ARGS
+from tests.e2e.support import ADMIN_SECRET
 from tests.support.api_client import DropApi, now_ms, uid
 from tests.support.stack import Stack
 
@@ -20,21 +19,8 @@ pytestmark = pytest.mark.e2e
 from tests.e2e.test_journey import ARTIFACTS, LIVE  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-async def chromium() -> AsyncIterator[Browser]:
-    ARTIFACTS.mkdir(exist_ok=True)
-    async with async_playwright() as p:
-        b = await p.chromium.launch(
-            executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield b
-        finally:
-            await b.close()
-
-
-async def console(chromium: Browser, web: str) -> Page:
-    context = await chromium.new_context(base_url=web, viewport={"width": 1280, "height": 900})
+async def console(browser: Browser, web: str) -> Page:
+    context = await browser.new_context(base_url=web, viewport={"width": 1280, "height": 900})
     page = await context.new_page()
     await page.goto("/admin")
     await page.get_by_label("Admin secret").fill(ADMIN_SECRET)
@@ -44,7 +30,7 @@ async def console(chromium: Browser, web: str) -> Page:
 
 
 async def test_the_funnel_and_chart_follow_a_drop_live(
-    api: DropApi, stack: Stack, chromium: Browser
+    api: DropApi, stack: Stack, browser: Browser
 ) -> None:
     web = stack.start_app("web")
     drop_id = uid("console")
@@ -56,7 +42,7 @@ async def test_the_funnel_and_chart_follow_a_drop_live(
         purchaseWindow=30,
         productName="Console Parka",
     )
-    page = await console(chromium, web)
+    page = await console(browser, web)
     await page.evaluate("() => { window.notReloaded = true; }")
     card = page.locator(f'.funnel-card[data-drop-id="{drop_id}"]')
     await expect(card.locator("[data-field=registered]")).to_have_text("0", timeout=LIVE)

@@ -13,20 +13,18 @@ import asyncio
 import json
 import re
 import time
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, Request, async_playwright, expect
+from playwright.async_api import Browser, BrowserContext, Page, Request, expect
 
-from tests.e2e.support import ADMIN_SECRET, CHROMIUM_ARGS, WebStack, start_web_stack
+from tests.e2e.support import ADMIN_SECRET, ARTIFACTS, WebStack, start_web_stack
 from tests.support.api_client import uid
 from tests.support.stack import Stack
 
 pytestmark = pytest.mark.e2e
 
-ARTIFACTS = Path(__file__).parent / "artifacts"
 SOHO = {"latitude": 51.5136, "longitude": -0.1365}
 # A datetime-local value `hours` from now, in the browser's time zone.
 LOCAL_INPUT = """hours => {
@@ -50,19 +48,6 @@ def site(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Web
         yield web
     finally:
         web.stop()
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    ARTIFACTS.mkdir(exist_ok=True)
-    async with async_playwright() as p:
-        b = await p.chromium.launch(
-            executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield b
-        finally:
-            await b.close()
 
 
 async def new_page(browser: Browser, site: WebStack, **options: Any) -> tuple[BrowserContext, Page]:

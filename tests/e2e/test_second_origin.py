@@ -8,13 +8,13 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser
 from starlette.applications import Starlette
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
 from drop import devstack
-from tests.e2e.support import CHROMIUM_ARGS, serve
+from tests.e2e.support import serve
 from tests.support.api_client import DropApi, now_ms, uid
 from tests.support.stack import Stack
 
@@ -59,18 +59,6 @@ def cors_sse(stack: Stack, origin: str, tmp_path_factory: pytest.TempPathFactory
         yield f"http://127.0.0.1:{port}"
     finally:
         proc.stop()
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        b = await p.chromium.launch(
-            executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield b
-        finally:
-            await b.close()
 
 
 APPLIED = "(types) => types.every((t) => window.applied.some((d) => d.type === t))"

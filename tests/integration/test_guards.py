@@ -19,11 +19,10 @@ import pytest
 
 from drop import devstack, events
 from drop.adapters.rate_limit import RateLimiter
-from drop.devstack import Proc
 from drop.domain import pow as pow_rules
 from drop.domain.queue_rules import make_queue_token
 from tests.support.api_client import ADMIN, DropApi, now_ms, uid
-from tests.support.stack import Stack
+from tests.support.stack import Stack, start_api
 
 pytestmark = pytest.mark.integration
 
@@ -50,14 +49,6 @@ HUMAN_SIGNALS = {
 }
 NO_BEHAVIOUR = {**{key: 0 for key in HUMAN_SIGNALS}, "interactionPatterns": ""}
 TOKEN_INVALID = "Invalid or expired queue token"
-
-
-def start_api(stack: Stack, name: str, env: dict[str, str]) -> tuple[str, Proc]:
-    port = devstack.free_port()
-    proc = devstack.app_proc("api", port, {**stack.app_env(), **env}, stack.log(name)).start()
-    url = f"http://127.0.0.1:{port}"
-    devstack.wait_http(f"{url}/health", name)
-    return url, proc
 
 
 @pytest.fixture(scope="module")

@@ -139,3 +139,12 @@ class Stack:
     def stop(self) -> None:
         for name in reversed(list(self.procs)):
             self.procs[name].stop()
+
+
+def start_api(stack: Stack, name: str, env: dict[str, str]) -> tuple[str, Proc]:
+    """An extra api process on the stack with `env` over its settings (e.g. guards on)."""
+    port = devstack.free_port()
+    proc = devstack.app_proc("api", port, {**stack.app_env(), **env}, stack.log(name)).start()
+    url = f"http://127.0.0.1:{port}"
+    devstack.wait_http(f"{url}/health", name)
+    return url, proc

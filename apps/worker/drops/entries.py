@@ -19,19 +19,16 @@ from apps.worker import calls, effects, metrics
 from apps.worker.drops import state
 from apps.worker.drops.object import CALLER_RETRIES, drop_object
 from apps.worker.runtime import current
+from apps.worker.user_loyalty import published_or_default
 from drop import events
 from drop.contracts import DropConfig, EntryIn, UserState
 from drop.domain import geo, pricing, receipts
 from drop.domain.drop_rules import Phase, check_entry_time
 from drop.domain.errors import DomainError
-from drop.domain.loyalty import clamp_multiplier, effective_tickets, known_tier
+from drop.domain.loyalty import effective_tickets
 
 MAX_BATCH = 500
 Result = dict[str, Any]
-
-
-def refusal(status: int, code: str, message: str) -> Result:
-    return {"error": {"status": status, "code": code, "message": message}}
 
 
 @dataclass
@@ -47,8 +44,9 @@ async def _mirrors(user_ids: list[str]) -> dict[str, Any]:
     bus = current().bus
 
     async def both(uid: str) -> tuple[Any, Any]:
-        loyal = await bus.get_json(events.LOYALTY_BUCKET, uid)
-        credit = await bus.get_json(events.ROLLOVER_BUCKET, uid)
+        loyal, credit = await asyncio.gather(
+            bus.get_json(events.LOYALTY_BUCKET, uid), bus.get_json(events.ROLLOVER_BUCKET, uid)
+        )
         return loyal, credit
 
     found = await asyncio.gather(*(both(uid) for uid in user_ids))
@@ -77,10 +75,10 @@ def _parse(items: list[Any], results: list[Result | None]) -> list[Pending]:
         try:
             entry = EntryIn.model_validate(raw)
         except ValidationError:
-            results[i] = refusal(400, "invalid_request", "the entry is not valid")
+            results[i] = effects.refusal(400, "invalid_request", "the entry is not valid")
             continue
         if entry.user_id in seen:
-            results[i] = refusal(
+            results[i] = effects.refusal(
                 409, "already_registered", f"{entry.user_id} is already registered"
             )
             continue
@@ -102,7 +100,7 @@ def _judge(config: DropConfig, now: int, p: Pending) -> Result | None:
             fence, config.geo_fence_mode, config.geo_fence_bonus_multiplier, point
         )
     except DomainError as exc:
-        return refusal(exc.status, exc.code, exc.message)
+        return effects.refusal(exc.status, exc.code, exc.message)
     p.bonus, p.in_zone = decision.bonus, decision.in_zone
     return None
 
@@ -130,14 +128,14 @@ async def registerBatch(ctx: restate.ObjectContext, req: dict[str, Any]) -> dict
     core = await state.core_of(ctx)
     results: list[Result | None] = [None] * len(items)
     if core["phase"] != Phase.REGISTRATION.value:
-        closed = refusal(409, "registration_closed", "registration for this drop is closed")
+        closed = effects.refusal(409, "registration_closed", "registration for this drop is closed")
         return {"results": [closed] * len(items)}
     pending = _parse(items, results)
     known = [ctx.get(f"user:{p.entry.user_id}", type_hint=int) for p in pending]
     fresh: list[Pending] = []
     for p, future in zip(pending, known, strict=True):
         if await future is not None:
-            results[p.index] = refusal(
+            results[p.index] = effects.refusal(
                 409, "already_registered", f"{p.entry.user_id} is already registered"
             )
         else:
@@ -195,9 +193,8 @@ async def _enter(
     users = []
     for p in accepted:
         uid = p.entry.user_id
-        loyal = seen["loyalty"].get(uid) or {}
-        multiplier = clamp_multiplier(loyal.get("multiplier", 1.0))
-        tier = known_tier(loyal.get("tier"))
+        loyal = published_or_default(seen["loyalty"].get(uid))
+        multiplier, tier = float(loyal["multiplier"]), str(loyal["tier"])
         effective = effective_tickets(p.entry.tickets, multiplier, p.bonus)
         used = spent.get(uid, {"used": 0, "balance": 0})
         breakdown = pricing.entry_breakdown(

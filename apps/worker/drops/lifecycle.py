@@ -57,11 +57,7 @@ async def initialize(ctx: restate.ObjectContext, req: dict[str, Any]) -> dict[st
 async def register(ctx: restate.ObjectSharedContext, req: dict[str, Any]) -> dict[str, Any]:
     """One entry, for callers of the SPEC's `Drop/<id>/register`: a batch of one."""
     answer = await calls.call(ctx, calls.DROP_REGISTER_BATCH, {"entries": [req]}, key=ctx.key())
-    result: dict[str, Any] = answer["results"][0]
-    if "error" in result:
-        err = result["error"]
-        raise effects.fail(str(err["code"]), str(err["message"]), int(err["status"]))
-    return dict(result["ok"])
+    return effects.only(answer)
 
 
 @drop_object.handler(kind="shared")

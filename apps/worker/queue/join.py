@@ -48,21 +48,19 @@ def start_loop(ctx: Ctx, meta: Meta, now: int) -> None:
     calls.send(ctx, calls.QUEUE_TICK, {"gen": loop["gen"]}, key=ctx.key())
 
 
-def refusal(status: int, code: str, message: str) -> dict[str, Any]:
-    return {"error": {"status": status, "code": code, "message": message}}
-
-
 def _check(item: Any, cfg: QueueConfig, holders: Holders) -> tuple[str, str] | dict[str, Any]:
     try:
         fp, ip = hash_arg(item, "fingerprintHash"), hash_arg(item, "ipHash")
     except Exception:
-        return refusal(400, "invalid_request", "fingerprintHash and ipHash must be hex digests")
+        return effects.refusal(
+            400, "invalid_request", "fingerprintHash and ipHash must be hex digests"
+        )
     if len(holders.lists[f"fp:{fp}"]) >= cfg.max_per_fingerprint:
-        return refusal(
+        return effects.refusal(
             409, "queue_fingerprint_limit", "this device already has a place in this queue"
         )
     if len(holders.lists[f"ip:{ip}"]) >= cfg.max_per_ip:
-        return refusal(
+        return effects.refusal(
             409, "queue_ip_limit", f"at most {cfg.max_per_ip} waiting places per network"
         )
     return fp, ip
@@ -142,9 +140,4 @@ async def joinBatch(ctx: Ctx, req: dict[str, Any]) -> dict[str, Any]:
 async def joinQueue(ctx: Ctx, req: dict[str, Any]) -> dict[str, Any]:
     """One join (a batch of one), for callers of the SPEC's `QueueAdmission/<id>/joinQueue`."""
     joins = [{"fingerprintHash": req.get("fingerprintHash"), "ipHash": req.get("ipHash")}]
-    answer = await joinBatch(ctx, {"joins": joins, "config": req.get("config")})
-    result: dict[str, Any] = answer["results"][0]
-    if "error" in result:
-        err = result["error"]
-        raise effects.fail(str(err["code"]), str(err["message"]), int(err["status"]))
-    return dict(result["ok"])
+    return effects.only(await joinBatch(ctx, {"joins": joins, "config": req.get("config")}))

@@ -71,7 +71,7 @@ async def useTokens(ctx: Ctx, req: dict[str, Any]) -> dict[str, Any]:
         user_id = str(use.get("userId") or "")
         problem = _unusable(rec, user_id, now)
         if problem is not None:
-            results.append({"error": problem})
+            results.append(problem)
             continue
         assert rec is not None
         if rec["status"] == "ready":
@@ -92,31 +92,23 @@ async def useTokens(ctx: Ctx, req: dict[str, Any]) -> dict[str, Any]:
 @effects.bad_input_is_terminal
 async def markTokenUsed(ctx: Ctx, req: dict[str, Any]) -> dict[str, Any]:
     """One token (a batch of one), for callers of the SPEC's handler name."""
-    answer = await useTokens(ctx, {"uses": [req]})
-    result: dict[str, Any] = answer["results"][0]
-    if "error" in result:
-        err = result["error"]
-        raise effects.fail(str(err["code"]), str(err["message"]), int(err["status"]))
-    return {**result["ok"], "usedBy": str(req.get("userId") or "")}
+    answer = effects.only(await useTokens(ctx, {"uses": [req]}))
+    return {**answer, "usedBy": str(req.get("userId") or "")}
 
 
 def _unusable(rec: Record | None, user_id: str, now: int) -> dict[str, Any] | None:
     if not user_id:
-        return _problem(400, "invalid_request", "userId is required")
+        return effects.refusal(400, "invalid_request", "userId is required")
     if rec is None:
-        return _problem(403, "queue_token_invalid", "this queue token does not exist")
+        return effects.refusal(403, "queue_token_invalid", "this queue token does not exist")
     status = rec["status"]
     if status == "used" and rec.get("usedBy") != user_id:
-        return _problem(409, "queue_token_used", "this queue token has already been used")
+        return effects.refusal(409, "queue_token_used", "this queue token has already been used")
     if status == "expired" or (status == "ready" and now >= rec["expiresAt"]):
-        return _problem(410, "queue_token_expired", "this queue token has expired")
+        return effects.refusal(410, "queue_token_expired", "this queue token has expired")
     if status == "waiting":
-        return _problem(403, "queue_token_not_ready", "this queue token is still waiting")
+        return effects.refusal(403, "queue_token_not_ready", "this queue token is still waiting")
     return None
-
-
-def _problem(status: int, code: str, message: str) -> dict[str, Any]:
-    return {"status": status, "code": code, "message": message}
 
 
 @queue_admission.handler(kind="shared")
