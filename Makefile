@@ -3,17 +3,32 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-RESTATE_VERSION := 1.7.12
+# Engine versions live in versions.toml; Python dependencies in uv.lock, exported with
+# hashes to requirements/ (what setup, CI and the Dockerfiles install).
+RESTATE_VERSION := $(shell sed -n 's/^restate = "\(.*\)"/\1/p' versions.toml)
+NATS_VERSION := $(shell sed -n 's/^nats = "\(.*\)"/\1/p' versions.toml)
 
-.PHONY: setup dev test test-fast lint bench browser clean
+.PHONY: setup dev test test-fast lint bench browser clean lock pin
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev]'
+$(VENV)/.installed: requirements/dev.txt pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes -r requirements/dev.txt
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
+
+# After changing dependencies in pyproject.toml: resolve again and export the hashes.
+lock: | $(VENV)/.installed
+	$(BIN)/uv lock
+	$(BIN)/uv export --frozen --quiet --no-emit-project --extra dev -o requirements/dev.txt
+	$(BIN)/uv export --frozen --quiet --no-emit-project -o requirements/app.txt
+
+# After changing versions.toml: rewrite every copy of the engine versions, then relock.
+pin: | $(VENV)/.installed
+	$(BIN)/python scripts/pin_versions.py
+	$(MAKE) lock
 
 .tools/node_modules/.bin/restate-server: .tools/package.json
 	cd .tools && npm install --no-audit --no-fund --loglevel=error

@@ -234,3 +234,13 @@ class WebSettings(BaseSettings):
     # First paints of / and /drop/{id} share one API call per path for this long (0: off);
     # the page's live stream corrects anything older within a moment of loading.
     web_page_cache_seconds: float = Field(default=1.0, ge=0, le=30)
+
+
+class WorkerVersionSettings(BaseSettings):
+    """Which build of the worker this process is. Each build is registered with Restate at
+    its own URL, `<worker>/v/<version>`, so invocations begun on one build finish on it
+    (drop/deployments.py). Empty: the worker answers Restate only at its root."""
+
+    model_config = _COMMON
+
+    worker_version: str = Field(default="", pattern=r"^[A-Za-z0-9._-]{0,64}$")
