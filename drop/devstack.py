@@ -7,6 +7,7 @@ stack on free ports in a temporary directory while `make dev` uses the ports of 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import secrets
@@ -23,7 +24,7 @@ from typing import IO
 
 import httpx
 
-from drop import identity
+from drop import deployments, identity
 
 ROOT = Path(__file__).resolve().parent.parent
 # The npm package's launcher is a node script; the native binary beside it receives signals
@@ -257,6 +258,8 @@ def restate_proc(
 
 def app_proc(name: str, port: int, env: Mapping[str, str], log_path: Path | None) -> Proc:
     full = base_env({"PORT": str(port), "HOST": "127.0.0.1", **env})
+    if name == "worker":
+        full.setdefault("WORKER_VERSION", source_version())
     return Proc(name, [sys.executable, "-m", f"apps.{name}"], full, log_path)
 
 
@@ -275,25 +278,37 @@ def wait_http(url: str, what: str, timeout: float = 30.0) -> None:
     wait_until(lambda: http_ok(url), timeout, what)
 
 
-def register_worker(admin: int, worker_url: str, timeout: float = 30.0) -> None:
-    """Register the worker with Restate, retrying while either is still starting."""
+def source_version() -> str:
+    """A worker version for the code on disk, new whenever it changes: `make dev` and the
+    tests register each build as its own deployment, as Fly does (drop/deployments.py)."""
+    digest = hashlib.sha256()
+    for path in sorted([*(ROOT / "apps").rglob("*.py"), *(ROOT / "drop").rglob("*.py")]):
+        digest.update(path.relative_to(ROOT).as_posix().encode())
+        digest.update(path.read_bytes())
+    return f"src-{digest.hexdigest()[:12]}"
+
+
+def register_worker(
+    admin: int, worker_url: str, timeout: float = 30.0, version: str | None = None
+) -> deployments.Retirement:
+    """Register the worker build at `<worker_url>/v/<version>` (its own deployment),
+    retrying while either is still starting, then retire older builds that have drained."""
+    uri = deployments.versioned_uri(worker_url, version or source_version())
+    admin_api = deployments.http_admin(f"http://127.0.0.1:{admin}")
     last = ""
+    done: list[deployments.Retirement] = []
 
     def attempt() -> bool:
         nonlocal last
         try:
-            r = httpx.post(
-                f"http://127.0.0.1:{admin}/deployments",
-                json={"uri": worker_url, "force": True},
-                timeout=10.0,
-            )
-        except httpx.HTTPError as exc:
+            done.append(deployments.upgrade(admin_api, uri))
+        except deployments.AdminError as exc:
             last = str(exc)
             return False
-        last = r.text
-        return r.is_success
+        return True
 
     try:
         wait_until(attempt, timeout, "worker registration", interval=0.5)
     except StackError as exc:
         raise StackError(f"{exc}: {last}") from exc
+    return done[0]

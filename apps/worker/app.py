@@ -20,7 +20,7 @@ from apps.worker.queue import queue_admission
 from apps.worker.settlement import settlement
 from apps.worker.user_loyalty import user_loyalty
 from apps.worker.user_rollover import user_rollover
-from drop import metrics
+from drop import deployments, metrics
 from drop.adapters import nats_bus
 from drop.settings import (
     ConnectionSettings,
@@ -29,6 +29,7 @@ from drop.settings import (
     QueueSettings,
     SecretSettings,
     WorkerIdentitySettings,
+    WorkerVersionSettings,
 )
 
 log = logging.getLogger("worker")
@@ -52,10 +53,12 @@ def build_app(
     queue: QueueSettings,
     identity: WorkerIdentitySettings | None = None,
     nats_auth: NatsAuthSettings | None = None,
+    build: WorkerVersionSettings | None = None,
 ) -> Any:
     """Wrap restate's app so NATS is connected before the first invocation arrives."""
     keys = (identity or WorkerIdentitySettings()).key_list
     nats_auth = nats_auth or NatsAuthSettings()
+    version = (build or WorkerVersionSettings()).worker_version
     # With keys, restate-sdk answers 401 to any call not signed by our restate-server: the
     # worker's port alone no longer lets a caller run handlers as anyone.
     restate_app = restate.app(services=SERVICES, identity_keys=keys or None)
@@ -70,6 +73,14 @@ def build_app(
         if scope["type"] == "http" and scope["path"] == metrics.METRICS_PATH:
             await metrics.send_metrics(send)
             return
+        if scope["type"] == "http":
+            # Restate reaches this build at /v/<version>/... (restate-sdk finds its routes
+            # under any prefix, and the signed identity covers the whole path, so it stays).
+            # A call meant for another build, still registered, must not run on this code.
+            asked, _ = deployments.split_versioned_path(scope["path"])
+            if asked is not None and asked != version:
+                await _not_this_build(send)
+                return
         await restate_app(scope, receive, send)
 
     async def _connect() -> None:
@@ -89,7 +100,11 @@ def build_app(
                 continue
             runtime.install(
                 runtime.WorkerRuntime(
-                    bus=bus, secrets=secrets, queue=queue, policy=DropPolicySettings()
+                    bus=bus,
+                    secrets=secrets,
+                    queue=queue,
+                    policy=DropPolicySettings(),
+                    version=version,
                 )
             )
             log.info("worker connected to NATS at %s", connections.nats_url)
@@ -113,6 +128,11 @@ def build_app(
                 return
 
     return app
+
+
+async def _not_this_build(send: Any) -> None:
+    await send({"type": "http.response.start", "status": 404, "headers": []})
+    await send({"type": "http.response.body", "body": b"not this worker version"})
 
 
 def _exit_on_sigterm() -> None:

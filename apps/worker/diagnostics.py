@@ -31,3 +31,10 @@ async def echo(ctx: restate.Context, message: str) -> dict[str, Any]:
 async def ping(ctx: restate.Context) -> str:
     """Does nothing: the Restate round trip floor for benchmarks."""
     return "pong"
+
+
+@diagnostics.handler()
+async def version(ctx: restate.Context) -> str:
+    """The worker build that ran this invocation (WORKER_VERSION): which deployment of an
+    upgrade new calls reach."""
+    return current().version

@@ -18,6 +18,8 @@ class WorkerRuntime:
     secrets: SecretSettings
     queue: QueueSettings
     policy: DropPolicySettings
+    # The build this process is (WORKER_VERSION): Diagnostics.version reports it.
+    version: str = ""
 
 
 _current: WorkerRuntime | None = None
