@@ -18,7 +18,7 @@ from .support import BUILT, FLY, ROOT, settings_env_names
 RESTATE_OWN = {
     "RESTATE_NODE_NAME",
     "RESTATE_BASE_DIR",
-    "RESTATE_REQUEST_IDENTITY_PRIVATE_KEY_PEM_FILE",
+    "RESTATE_WORKER__INVOKER__REQUEST_IDENTITY_PRIVATE_KEY_PEM_FILE",
 }
 ONE_SHOT = ("setup", "keys")
 
@@ -189,7 +189,7 @@ def test_restate_signs_with_the_generated_key_and_the_worker_checks_it() -> None
     key_dir = keys["command"][keys["command"].index("--dir") + 1]
     assert volume == f"identity:{key_dir}"
     restate = service("restate")
-    pem = restate["environment"]["RESTATE_REQUEST_IDENTITY_PRIVATE_KEY_PEM_FILE"]
+    pem = restate["environment"]["RESTATE_WORKER__INVOKER__REQUEST_IDENTITY_PRIVATE_KEY_PEM_FILE"]
     assert pem == f"{key_dir}/restate-identity.pem"
     assert f"identity:{key_dir}:ro" in restate["volumes"]
     worker = service("worker")

@@ -17,7 +17,7 @@ RESTATE_OWN = {
     "RESTATE_BASE_DIR",
     "RESTATE_INGRESS__BIND_ADDRESS",
     "RESTATE_ADMIN__BIND_ADDRESS",
-    "RESTATE_REQUEST_IDENTITY_PRIVATE_KEY_PEM_FILE",
+    "RESTATE_WORKER__INVOKER__REQUEST_IDENTITY_PRIVATE_KEY_PEM_FILE",
 }
 
 
@@ -143,7 +143,7 @@ def test_restate_is_never_public_and_its_admin_stays_on_the_machine() -> None:
 
 def test_restate_signs_worker_calls_with_the_staged_key() -> None:
     config = fly_toml("restate")
-    path = config["env"]["RESTATE_REQUEST_IDENTITY_PRIVATE_KEY_PEM_FILE"]
+    path = config["env"]["RESTATE_WORKER__INVOKER__REQUEST_IDENTITY_PRIVATE_KEY_PEM_FILE"]
     deploy = load_deploy_module()
     assert secret_files(config) == {path: "RESTATE_IDENTITY_PEM"}
     assert deploy.APP_SECRETS["restate"] == ("RESTATE_IDENTITY_PEM",)
