@@ -43,8 +43,12 @@ FLY_DIR = Path(__file__).resolve().parent
 ROOT = FLY_DIR.parent
 sys.path.insert(0, str(FLY_DIR))
 
+sys.path.insert(1, str(ROOT))
+
 import bootstrap  # noqa: E402  (fly/bootstrap.py, also standard library only)
 import identity  # noqa: E402  (fly/identity.py, also standard library only)
+
+from drop import deployments  # noqa: E402  (standard library only too)
 
 FLYCTL = "flyctl"
 SERVICES = ("nats", "restate", "worker", "api", "sse", "web")
@@ -69,6 +73,12 @@ RESTATE_ADMIN_PORT = 9070
 NATS_PORT = 4222
 REGISTER_ATTEMPTS = 30
 PREFIX_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,40}$")
+VERSION_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,15}$")
+# --ha: clustered engines (fly/<engine>/fly.ha.toml), api and sse on two machines each.
+HA_COUNTS: Mapping[str, int] = {"nats": 3, "restate": 3, "api": 2, "sse": 2}
+RESTATE_NODES = ("node1", "node2", "node3")
+NATS_ROUTE_PORT = 6222
+RESTATE_NODE_PORT = 5122
 
 
 class DeployError(Exception):
@@ -82,9 +92,20 @@ class Config:
     org: str = "personal"
     secrets: Mapping[str, str] = field(default_factory=dict)
     api_url: str = ""
+    # Each worker build is an app of its own, <prefix>-worker-<version>, registered with
+    # restate as its own deployment, so invocations begun on a build finish on it.
+    worker_version: str = "1"
+    ha: bool = False
 
     def app(self, service: str) -> str:
+        if service == "worker":
+            return f"{self.prefix}-worker-{self.worker_version}"
         return f"{self.prefix}-{service}"
+
+    @property
+    def worker_uri(self) -> str:
+        base = self.internal("worker", PRIVATE_PORT)
+        return deployments.versioned_uri(base, self.worker_version)
 
     def internal(self, service: str, port: int, scheme: str = "http") -> str:
         return f"{scheme}://{self.app(service)}.internal:{port}"
@@ -99,7 +120,7 @@ class Config:
         ingress = self.internal("restate", PRIVATE_PORT)
         cors = f"https://{self.app('web')}.fly.dev"
         table: dict[str, dict[str, str]] = {
-            "worker": {"NATS_URL": nats},
+            "worker": {"NATS_URL": nats, "WORKER_VERSION": self.worker_version},
             "api": {"NATS_URL": nats, "RESTATE_INGRESS_URL": ingress, "CORS_ORIGINS": cors},
             "sse": {"NATS_URL": nats, "RESTATE_INGRESS_URL": ingress, "CORS_ORIGINS": cors},
             "web": {
@@ -107,7 +128,18 @@ class Config:
                 "INTERNAL_SSE_URL": self.internal("sse", PRIVATE_PORT),
             },
         }
-        return table.get(service, {})
+        env = table.get(service, {})
+        if self.ha and service in ("worker", "api", "sse"):
+            env["NATS_REPLICAS"] = str(HA_COUNTS["nats"])
+        if self.ha and service == "nats":
+            env["NATS_ROUTES"] = self.internal("nats", NATS_ROUTE_PORT, scheme="nats")
+        if self.ha and service == "restate":
+            app = self.app("restate")
+            nodes = [
+                f"http://{n}.process.{app}.internal:{RESTATE_NODE_PORT}" for n in RESTATE_NODES
+            ]
+            env["RESTATE_METADATA_CLIENT__ADDRESSES"] = json.dumps(nodes, separators=(",", ":"))
+        return env
 
 
 @dataclass(frozen=True)
@@ -158,7 +190,10 @@ def create_steps(cfg: Config, service: str, existing: Existing | None) -> list[S
                 *(FLYCTL, "volumes", "create", volume, "--app", app),
                 *("--region", cfg.region, "--size", str(size), "--yes"),
             )
-            steps.append(Step(f"create volume {volume} on {app}", argv, note=note))
+            # --ha: one volume per machine (Fly attaches each to one machine).
+            for n in range(1, (HA_COUNTS[service] if cfg.ha else 1) + 1):
+                suffix = f" ({n}/{HA_COUNTS[service]})" if cfg.ha else ""
+                steps.append(Step(f"create volume {volume} on {app}{suffix}", argv, note=note))
     return steps
 
 
@@ -176,11 +211,12 @@ def secret_step(cfg: Config, service: str) -> list[Step]:
 
 def deploy_step(cfg: Config, service: str) -> Step:
     app = cfg.app(service)
-    config = f"fly/{service}/fly.toml"
+    clustered = cfg.ha and service in STATEFUL
+    config = f"fly/{service}/fly.ha.toml" if clustered else f"fly/{service}/fly.toml"
     argv: tuple[str, ...] = (FLYCTL, "deploy", ".", "--config", config, "--app", app)
     if service in BUILT:
         argv += ("--dockerfile", f"fly/{service}/Dockerfile")
-    if service in STATEFUL:
+    if service in STATEFUL and not clustered:
         argv += ("--ha=false",)
     argv += ("--remote-only", "--yes")
     for name, value in cfg.env_for(service).items():
@@ -188,12 +224,69 @@ def deploy_step(cfg: Config, service: str) -> Step:
     return Step(f"deploy {service}", argv)
 
 
-def register_step(cfg: Config) -> Step:
-    """Register the worker with restate's admin API, which is private: ask restate's machine
-    to call its own admin port over `flyctl ssh console`. Retried until restate answers."""
-    body = json.dumps(
-        {"uri": cfg.internal("worker", PRIVATE_PORT), "force": True}, separators=(",", ":")
+def scale_step(cfg: Config, service: str) -> list[Step]:
+    """--ha: nats and api/sse to their machine counts (restate has a process group per node)."""
+    if not cfg.ha or service not in HA_COUNTS or service == "restate":
+        return []
+    count = str(HA_COUNTS[service])
+    argv = (FLYCTL, "scale", "count", count, "--app", cfg.app(service), "--yes")
+    return [Step(f"scale {service} to {count} machines", argv)]
+
+
+def ssh_admin(cfg: Config) -> deployments.Admin:
+    """Restate's admin API, reached from its own machine over `flyctl ssh console`."""
+
+    def call(method: str, path: str, body: Mapping[str, object] | None = None) -> object:
+        curl = ["curl", "--silent", "--show-error", "--fail-with-body", "--max-time", "20"]
+        curl += ["-X", method, f"http://localhost:{RESTATE_ADMIN_PORT}{path}"]
+        curl += ["-H", "accept:application/json"]
+        if body is not None:
+            curl += ["-H", "content-type:application/json", "--data", json.dumps(body)]
+        argv = [FLYCTL, "ssh", "console", "--app", cfg.app("restate"), "--command"]
+        result = subprocess.run(
+            [*argv, shlex.join(curl)], stdin=subprocess.DEVNULL, capture_output=True, text=True
+        )
+        if result.returncode != 0:
+            raise deployments.AdminError((result.stderr or result.stdout).strip())
+        text = result.stdout.strip()
+        return json.loads(text) if text else None
+
+    return call
+
+
+def retire_step(cfg: Config) -> Step:
+    """Delete the older worker builds no invocation is pinned to, and destroy their apps."""
+
+    def retire() -> str:
+        admin = ssh_admin(cfg)
+        try:
+            current = [d.id for d in deployments.deployments(admin) if d.uri == cfg.worker_uri]
+            if not current:
+                raise deployments.AdminError(f"{cfg.worker_uri} is not registered")
+            done = deployments.retire_drained(admin, current[0])
+        except deployments.AdminError as error:
+            raise DeployError(f"step 'retire drained worker builds' failed: {error}") from error
+        for old in done.retired:
+            host = old.uri.split("//", 1)[-1].split(".internal", 1)[0]
+            if host.startswith(f"{cfg.prefix}-worker-") and host != cfg.app("worker"):
+                execute(Step(f"destroy {host}", (FLYCTL, "apps", "destroy", host, "--yes")), 0)
+        waiting = ", ".join(f"{d} ({n} in flight)" for d, n in done.draining.items())
+        return f"retired {len(done.retired)}; still draining: {waiting or 'none'}"
+
+    note = (
+        "retire drained worker builds: DELETE /deployments/{id} for each older build with no "
+        "unfinished invocation pinned (POST /query on sys_invocation), then "
+        f"`flyctl apps destroy {cfg.prefix}-worker-<old>`; builds still draining are retired "
+        "by a later run"
     )
+    return Step("retire drained worker builds", note=note, action=retire)
+
+
+def register_step(cfg: Config) -> Step:
+    """Register this worker build with restate's admin API, which is private: ask restate's
+    machine to call its own admin port over `flyctl ssh console`. Retried until restate
+    answers. Never `force`: a build's deployment is immutable (drop/deployments.py)."""
+    body = json.dumps({"uri": cfg.worker_uri}, separators=(",", ":"))
     curl = ["curl", "--silent", "--show-error", "--fail-with-body", "--max-time", "20"]
     curl += ["-X", "POST", f"http://localhost:{RESTATE_ADMIN_PORT}/deployments"]
     curl += ["-H", "content-type:application/json", "--data", body]
@@ -226,8 +319,9 @@ def build_plan(
         steps += create_steps(cfg, service, existing)
         steps += secret_step(cfg, service)
         steps.append(deploy_step(cfg, service))
+        steps += scale_step(cfg, service)
         if service == "worker":
-            steps.append(register_step(cfg))
+            steps += [register_step(cfg), retire_step(cfg)]
     if init_drop:
         steps.append(init_drop_step(cfg))
     return steps
@@ -335,7 +429,18 @@ def default_prefix() -> str:
     return f"{user}-drop"
 
 
-def config_from_env(env: Mapping[str, str], api_url: str = "") -> Config:
+def default_worker_version() -> str:
+    """The commit being deployed, else 1: each commit's worker is a build of its own."""
+    result = subprocess.run(
+        ["git", "rev-parse", "--short=8", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    )
+    return result.stdout.strip().lower() if result.returncode == 0 else "1"
+
+
+def config_from_env(env: Mapping[str, str], api_url: str = "", ha: bool = False) -> Config:
+    version = env.get("WORKER_VERSION") or default_worker_version()
+    if not VERSION_RE.match(version):
+        raise DeployError(f"WORKER_VERSION {version!r}: lowercase letters, digits, dashes")
     prefix = env.get("APP_PREFIX") or default_prefix()
     if not PREFIX_RE.match(prefix):
         raise DeployError(
@@ -348,6 +453,8 @@ def config_from_env(env: Mapping[str, str], api_url: str = "") -> Config:
         org=env.get("FLY_ORG") or "personal",
         secrets={name: env[name] for name in SECRETS if env.get(name)},
         api_url=api_url,
+        worker_version=version,
+        ha=ha,
     )
 
 
@@ -421,6 +528,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--plan", action="store_true", help="print every flyctl command without running any"
     )
     parser.add_argument(
+        "--ha",
+        action="store_true",
+        help="clustered engines: 3 nats, 3 restate nodes; api and sse on 2 machines each",
+    )
+    parser.add_argument(
         "--init-drop",
         action="store_true",
         help="after deploying, create a demo drop through the public API",
@@ -450,7 +562,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     services = [args.only] if args.only else list(SERVICES)
     try:
-        cfg = config_from_env(os.environ, args.api_url)
+        cfg = config_from_env(os.environ, args.api_url, args.ha)
         print(f"==> apps {cfg.app('*')} in region {cfg.region}, organization {cfg.org}")
         cfg = with_internal_secrets(cfg, args.plan, full=not args.only)
         warn_missing_secrets(cfg)

@@ -26,6 +26,7 @@ def fake_fly(tmp_path: Path) -> FakeFly:
         "FAKE_FLY_LOG": str(log),
         "FAKE_FLY_STATE": str(state),
         "APP_PREFIX": "acme-drop",
+        "WORKER_VERSION": "b7",
         "ADMIN_SECRET": "s3cret-admin",
         "PURCHASE_TOKEN_SECRET": "s3cret-token",
         "IP_HASH_SALT": "s3cret-salt",

@@ -92,7 +92,16 @@ elif args[:2] == ["ssh", "console"]:
     save()
     if state["ssh_calls"] <= int(os.environ.get("FAKE_FLY_SSH_FAILURES", "0")):
         fail("curl: (7) Failed to connect to localhost port 9070: Connection refused", 7)
-    print('{"id":"dp_1","services":[{"name":"Drop"}]}')
+    command = option("--command") or ""
+    if "/query" in command:
+        print(json.dumps({"rows": []}))
+    elif "-X GET" in command:
+        uri = state.get("registered", "")
+        print(json.dumps({"deployments": [{"id": "dp_1", "uri": uri, "services": []}]}))
+    else:
+        state["registered"] = json.loads(command.split("--data ", 1)[1].strip("'"))["uri"]
+        save()
+        print('{"id":"dp_1","services":[{"name":"Drop"}]}')
 else:
     fail(f"Error: unknown command {args!r}")
 """

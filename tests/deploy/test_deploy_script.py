@@ -8,6 +8,7 @@ import shlex
 import subprocess
 import sys
 import threading
+import tomllib
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -19,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from drop import identity
 
-from .support import DEPLOY, SERVICES, FakeFly
+from .support import DEPLOY, FLY, SERVICES, FakeFly, load_deploy_module
 
 PREFIX = "acme-drop"
 
@@ -33,6 +34,24 @@ def option_values(argv: list[str], name: str) -> list[str]:
     return [argv[i + 1] for i, arg in enumerate(argv) if arg == name]
 
 
+def app_of(service: str) -> str:
+    """Each worker build is an app of its own (WORKER_VERSION=b7 in the fixture)."""
+    return f"{PREFIX}-worker-b7" if service == "worker" else f"{PREFIX}-{service}"
+
+
+def service_of(app: str) -> str:
+    return app.removeprefix(f"{PREFIX}-").removesuffix("-b7")
+
+
+def registering(argv: list[str]) -> bool:
+    """An ssh call that registers a deployment (the others query and retire builds)."""
+    return (
+        argv[:2] == ["ssh", "console"]
+        and "-X POST" in " ".join(argv)
+        and "/query" not in " ".join(argv)
+    )
+
+
 def test_first_run_creates_everything_and_deploys_in_order(fake_fly: FakeFly) -> None:
     result = fake_fly.run()
     assert result.returncode == 0, result.stderr
@@ -40,7 +59,7 @@ def test_first_run_creates_everything_and_deploys_in_order(fake_fly: FakeFly) ->
     argvs = fake_fly.argvs()
     assert argvs[0] == ["auth", "whoami"]
     created = [argv[2] for argv in argvs if argv[:2] == ["apps", "create"]]
-    assert created == [f"{PREFIX}-{service}" for service in SERVICES]
+    assert created == [app_of(service) for service in SERVICES]
     for argv in argvs:
         if argv[:2] == ["apps", "create"]:
             assert option_values(argv, "--org") == ["personal"]
@@ -62,12 +81,12 @@ def test_first_run_creates_everything_and_deploys_in_order(fake_fly: FakeFly) ->
     timeline = [
         ("register:" if argv[0] == "ssh" else "") + argv[argv.index("--app") + 1]
         for argv in argvs
-        if argv[0] == "deploy" or argv[:2] == ["ssh", "console"]
+        if argv[0] == "deploy" or registering(argv)
     ]
     assert timeline == [
         f"{PREFIX}-nats",
         f"{PREFIX}-restate",
-        f"{PREFIX}-worker",
+        f"{PREFIX}-worker-b7",
         f"register:{PREFIX}-restate",
         f"{PREFIX}-api",
         f"{PREFIX}-sse",
@@ -75,7 +94,7 @@ def test_first_run_creates_everything_and_deploys_in_order(fake_fly: FakeFly) ->
     ]
     # each app and volume exists before its deploy
     for service in SERVICES:
-        app = f"{PREFIX}-{service}"
+        app = app_of(service)
         create_at = argvs.index(["apps", "create", app, "--org", "personal"])
         deploy_at = next(i for i, a in enumerate(argvs) if a[0] == "deploy" and app in a)
         assert create_at < deploy_at
@@ -88,7 +107,7 @@ def test_deploy_sets_internal_urls_from_the_prefix(fake_fly: FakeFly) -> None:
         if argv[0] == "deploy":
             app = argv[argv.index("--app") + 1]
             env[app] = dict(item.split("=", 1) for item in option_values(argv, "--env"))
-            service = app.removeprefix(f"{PREFIX}-")
+            service = service_of(app)
             assert option_values(argv, "--config") == [f"fly/{service}/fly.toml"]
             if service in ("worker", "api", "sse", "web"):
                 assert option_values(argv, "--dockerfile") == [f"fly/{service}/Dockerfile"]
@@ -97,7 +116,7 @@ def test_deploy_sets_internal_urls_from_the_prefix(fake_fly: FakeFly) -> None:
     nats = f"nats://{PREFIX}-nats.internal:4222"
     ingress = f"http://{PREFIX}-restate.internal:8080"
     cors = f"https://{PREFIX}-web.fly.dev"
-    assert env[f"{PREFIX}-worker"] == {"NATS_URL": nats}
+    assert env[f"{PREFIX}-worker-b7"] == {"NATS_URL": nats, "WORKER_VERSION": "b7"}
     for service in ("api", "sse"):
         assert env[f"{PREFIX}-{service}"] == {
             "NATS_URL": nats,
@@ -112,13 +131,14 @@ def test_deploy_sets_internal_urls_from_the_prefix(fake_fly: FakeFly) -> None:
 
 def test_registration_goes_through_restate_with_the_worker_uri(fake_fly: FakeFly) -> None:
     assert fake_fly.run().returncode == 0
-    (ssh,) = [argv for argv in fake_fly.argvs() if argv[:2] == ["ssh", "console"]]
+    (ssh,) = [argv for argv in fake_fly.argvs() if registering(argv)]
     assert option_values(ssh, "--app") == [f"{PREFIX}-restate"]
     remote = shlex.split(option_values(ssh, "--command")[0])
     assert remote[0] == "curl"
     assert "http://localhost:9070/deployments" in remote
     body = json.loads(remote[remote.index("--data") + 1])
-    assert body == {"uri": f"http://{PREFIX}-worker.internal:8080", "force": True}
+    # This build's own deployment, never forced over another build's.
+    assert body == {"uri": f"http://{PREFIX}-worker-b7.internal:8080/v/b7"}
 
 
 def staged(fake_fly: FakeFly) -> dict[str, dict[str, str]]:
@@ -129,7 +149,7 @@ def staged(fake_fly: FakeFly) -> dict[str, dict[str, str]]:
             assert "--stage" in call["argv"]
             app = call["argv"][call["argv"].index("--app") + 1]
             lines = call["stdin"].splitlines()
-            out[app.removeprefix(f"{PREFIX}-")] = dict(line.split("=", 1) for line in lines)
+            out[service_of(app)] = dict(line.split("=", 1) for line in lines)
     return out
 
 
@@ -215,8 +235,8 @@ def test_second_run_creates_nothing_and_redeploys(fake_fly: FakeFly) -> None:
     assert result.returncode == 0, result.stderr
     argvs = fake_fly.argvs()
     assert not [a for a in argvs if a[1:2] == ["create"]]
-    assert deploys(argvs) == [f"{PREFIX}-{s}" for s in SERVICES]
-    assert sum(a[:2] == ["ssh", "console"] for a in argvs) == 1
+    assert deploys(argvs) == [app_of(s) for s in SERVICES]
+    assert sum(registering(a) for a in argvs) == 1
 
 
 def test_only_api_touches_only_the_api_app(fake_fly: FakeFly) -> None:
@@ -236,11 +256,86 @@ def test_only_worker_redeploys_and_registers_again(fake_fly: FakeFly) -> None:
     fake_fly.clear_log()
     assert fake_fly.run("--only", "worker").returncode == 0
     argvs = fake_fly.argvs()
-    assert deploys(argvs) == [f"{PREFIX}-worker"]
-    assert [a[:2] for a in argvs if a[0] in ("deploy", "ssh")] == [
-        ["deploy", "."],
-        ["ssh", "console"],
+    assert deploys(argvs) == [f"{PREFIX}-worker-b7"]
+    remote = [shlex.split(option_values(a, "--command")[0]) for a in argvs if a[0] == "ssh"]
+    # Register this build, then look for older builds and what is pinned to them.
+    assert [(r[r.index("-X") + 1], r[r.index("-X") + 2]) for r in remote] == [
+        ("POST", "http://localhost:9070/deployments"),
+        ("GET", "http://localhost:9070/deployments"),
+        ("GET", "http://localhost:9070/deployments"),
+        ("POST", "http://localhost:9070/query"),
     ]
+    assert "pinned_deployment_id" in remote[3][remote[3].index("--data") + 1]
+    assert not [a for a in argvs if a[:2] == ["apps", "destroy"]]  # nothing older to retire
+
+
+def test_an_upgrade_retires_only_the_drained_older_builds() -> None:
+    deploy = load_deploy_module()
+    calls: list[tuple[str, str]] = []
+    listing = [
+        {
+            "id": "dp_old",
+            "uri": "http://x-worker-a1.internal:8080/v/a1",
+            "services": [{"name": "Drop"}],
+        },
+        {
+            "id": "dp_busy",
+            "uri": "http://x-worker-a2.internal:8080/v/a2",
+            "services": [{"name": "Drop"}],
+        },
+        {
+            "id": "dp_new",
+            "uri": "http://x-worker-b7.internal:8080/v/b7",
+            "services": [{"name": "Drop"}],
+        },
+    ]
+
+    def admin(method: str, path: str, body: object = None) -> object:
+        calls.append((method, path))
+        if path == "/deployments":
+            return {"deployments": listing}
+        if path == "/query":
+            return {"rows": [{"deployment": "dp_busy", "invocations": 2}]}
+        return None
+
+    done = deploy.deployments.retire_drained(admin, "dp_new")
+    assert [d.id for d in done.retired] == ["dp_old"]
+    assert done.draining == {"dp_busy": 2}
+    assert ("DELETE", "/deployments/dp_old?force=true") in calls
+    assert not [c for c in calls if c[0] == "DELETE" and "dp_busy" in c[1]]
+
+
+def test_ha_plan_clusters_the_engines_and_doubles_api_and_sse(fake_fly: FakeFly) -> None:
+    result = fake_fly.run("--plan", "--ha")
+    assert result.returncode == 0, result.stderr
+    lines = [
+        shlex.split(line.split("  #")[0])[1:]
+        for line in result.stdout.splitlines()
+        if line.startswith("flyctl ")
+    ]
+    volumes = [a[a.index("--app") + 1] for a in lines if a[:2] == ["volumes", "create"]]
+    assert volumes.count(f"{PREFIX}-nats") == 3 and volumes.count(f"{PREFIX}-restate") == 3
+    deployed = {a[a.index("--app") + 1]: a for a in lines if a[:1] == ["deploy"]}
+    nats, restate = deployed[f"{PREFIX}-nats"], deployed[f"{PREFIX}-restate"]
+    assert option_values(nats, "--config") == ["fly/nats/fly.ha.toml"] and "--ha=false" not in nats
+    assert f"NATS_ROUTES=nats://{PREFIX}-nats.internal:6222" in option_values(nats, "--env")
+    assert option_values(restate, "--config") == ["fly/restate/fly.ha.toml"]
+    (addresses,) = [e.split("=", 1)[1] for e in option_values(restate, "--env")]
+    assert json.loads(addresses) == [
+        f"http://node{n}.process.{PREFIX}-restate.internal:5122" for n in (1, 2, 3)
+    ]
+    for service in ("worker", "api", "sse"):
+        assert "NATS_REPLICAS=3" in option_values(deployed[app_of(service)], "--env")
+    scaled = {a[a.index("--app") + 1]: a[2] for a in lines if a[:2] == ["scale", "count"]}
+    assert scaled == {f"{PREFIX}-nats": "3", f"{PREFIX}-api": "2", f"{PREFIX}-sse": "2"}
+    # Restate runs one process group per node; only node1 provisions the cluster.
+    with (FLY / "restate" / "fly.ha.toml").open("rb") as f:
+        processes = tomllib.load(f)["processes"]
+    assert processes == {
+        "node1": "--auto-provision true",
+        "node2": "--auto-provision false",
+        "node3": "--auto-provision false",
+    }
 
 
 def test_plan_runs_nothing_and_prints_every_command(fake_fly: FakeFly) -> None:
@@ -250,8 +345,9 @@ def test_plan_runs_nothing_and_prints_every_command(fake_fly: FakeFly) -> None:
     lines = [line for line in result.stdout.splitlines() if line.startswith("flyctl ")]
     deploy_lines = [line for line in lines if line.startswith("flyctl deploy ")]
     assert [shlex.split(line)[shlex.split(line).index("--app") + 1] for line in deploy_lines] == [
-        f"{PREFIX}-{s}" for s in SERVICES
+        app_of(s) for s in SERVICES
     ]
+    assert "retire drained worker builds" in result.stdout
     assert sum(line.startswith("flyctl apps create ") for line in lines) == 6
     assert sum(line.startswith("flyctl volumes create ") for line in lines) == 2
     assert any(line.startswith("flyctl ssh console ") for line in lines)
@@ -314,19 +410,23 @@ def test_logged_out_flyctl_is_a_clear_error(fake_fly: FakeFly) -> None:
 
 
 def test_a_failing_deploy_stops_with_the_step_and_flyctls_message(fake_fly: FakeFly) -> None:
-    result = fake_fly.run(FAKE_FLY_FAIL_DEPLOY=f"{PREFIX}-worker")
+    result = fake_fly.run(FAKE_FLY_FAIL_DEPLOY=f"{PREFIX}-worker-b7")
     assert result.returncode != 0
     assert "step 'deploy worker' failed" in result.stderr
     assert f"boom in {PREFIX}-worker" in result.stderr
     assert "Traceback" not in result.stderr
-    assert deploys(fake_fly.argvs()) == [f"{PREFIX}-nats", f"{PREFIX}-restate", f"{PREFIX}-worker"]
+    assert deploys(fake_fly.argvs()) == [
+        f"{PREFIX}-nats",
+        f"{PREFIX}-restate",
+        f"{PREFIX}-worker-b7",
+    ]
     assert not [a for a in fake_fly.argvs() if a[:2] == ["ssh", "console"]]
 
 
 def test_registration_is_retried_until_restate_answers(fake_fly: FakeFly) -> None:
     result = fake_fly.run("--retry-delay", "0", FAKE_FLY_SSH_FAILURES="3")
     assert result.returncode == 0, result.stderr
-    assert sum(a[:2] == ["ssh", "console"] for a in fake_fly.argvs()) == 4
+    assert sum(registering(a) for a in fake_fly.argvs()) == 4
     assert deploys(fake_fly.argvs())[-1] == f"{PREFIX}-web"
 
 
