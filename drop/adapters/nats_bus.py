@@ -28,6 +28,7 @@ from nats.js.errors import (
 from nats.js.kv import KeyValue
 
 from drop import events, metrics
+from drop.settings import url_list
 
 log = logging.getLogger(__name__)
 
@@ -135,8 +136,9 @@ class Bus:
             await self.nc.drain()
 
 
-async def ensure_layout(js: JetStreamContext) -> None:
-    """Create the streams and buckets if missing (idempotent, safe from every service)."""
+async def ensure_layout(js: JetStreamContext, replicas: int = 1) -> None:
+    """Create the streams and buckets if missing (idempotent, safe from every service), each
+    kept on `replicas` servers of the cluster."""
     for name, subjects, max_age in STREAMS:
         config = StreamConfig(
             name=name,
@@ -145,6 +147,7 @@ async def ensure_layout(js: JetStreamContext) -> None:
             storage=StorageType.FILE,
             max_age=float(max_age),
             duplicate_window=float(DUPLICATE_WINDOW_S),
+            num_replicas=replicas,
         )
         try:
             await js.stream_info(name)
@@ -154,14 +157,16 @@ async def ensure_layout(js: JetStreamContext) -> None:
         await js.object_store(events.PROOFS_STORE)
     except (BucketNotFoundError, NotFoundError):
         await js.create_object_store(
-            events.PROOFS_STORE, ObjectStoreConfig(storage=StorageType.FILE)
+            events.PROOFS_STORE, ObjectStoreConfig(storage=StorageType.FILE, replicas=replicas)
         )
     for bucket, ttl in BUCKETS:
         try:
             await js.key_value(bucket)
         except BucketNotFoundError:
             await js.create_key_value(
-                KeyValueConfig(bucket=bucket, ttl=float(ttl) if ttl else None, history=1)
+                KeyValueConfig(
+                    bucket=bucket, ttl=float(ttl) if ttl else None, history=1, replicas=replicas
+                )
             )
 
 
@@ -173,8 +178,12 @@ async def connect(
     password: str = "",
     reconnect: bool = True,
     reconnected_cb: Callable[[], Awaitable[None]] | None = None,
+    replicas: int = 1,
 ) -> Bus:
     """Connect to NATS (retrying forever in the background when `reconnect`).
+
+    `url` may list the servers of a cluster, comma separated; the client moves between them.
+    A missing layout is created with `replicas` copies of each stream and bucket.
 
     `user`/`password` are the credentials nats-server requires (empty: anonymous, for a
     server without auth). `reconnected_cb` runs after each reconnection, e.g. to resume
@@ -190,7 +199,7 @@ async def connect(
             await reconnected_cb()
 
     nc = await nats.connect(
-        url,
+        servers=url_list(url),
         name=name,
         allow_reconnect=reconnect,
         max_reconnect_attempts=-1 if reconnect else 0,
@@ -202,5 +211,5 @@ async def connect(
         password=password or None,
     )
     js = nc.jetstream()
-    await ensure_layout(js)
+    await ensure_layout(js, replicas)
     return Bus(nc=nc, js=js)
