@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -294,8 +295,9 @@ class Cluster:
         ).start()
         self.procs["web"] = self._app("web", "web", self.apps.web).start()
         for name in (*self.replica_names(), "web"):
-            health = f"{self.url(name)}/health"
-            devstack.wait_until(lambda h=health: _nats_ready(h), timeout, f"{name} up", 0.2)
+            devstack.wait_until(
+                partial(_nats_ready, f"{self.url(name)}/health"), timeout, name, 0.2
+            )
         self.wait_restate_serving(timeout)
 
     def replica_names(self) -> list[str]:
