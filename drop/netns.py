@@ -95,13 +95,15 @@ class Bridge:
     def heal(self, member: str) -> None:
         _ip("link", "set", self._outer(member), "up")
 
-    def delay(self, member: str, ms: int, jitter_ms: int = 0) -> None:
-        """Delay every packet leaving `member` by `ms` (± `jitter_ms`) with netem."""
-        netem = ["delay", f"{ms}ms"] + ([f"{jitter_ms}ms"] if jitter_ms else [])
+    def slow(self, member: str, kbit: int, queue_ms: int = 400) -> None:
+        """Throttle what leaves `member` to `kbit`/s with a token bucket, packets waiting
+        up to `queue_ms` in its queue: a slow, laggy link. (tbf rather than netem: this
+        machine's kernel has no netem module.)"""
         ns, inner = self.namespace(member), self._inner(member)
-        _ip("netns", "exec", ns, "tc", "qdisc", "replace", "dev", inner, "root", "netem", *netem)
+        tbf = ["tbf", "rate", f"{kbit}kbit", "burst", "16kbit", "latency", f"{queue_ms}ms"]
+        _ip("netns", "exec", ns, "tc", "qdisc", "replace", "dev", inner, "root", *tbf)
 
-    def undelay(self, member: str) -> None:
+    def unslow(self, member: str) -> None:
         ns, inner = self.namespace(member), self._inner(member)
         subprocess.run(
             ["ip", "netns", "exec", ns, "tc", "qdisc", "del", "dev", inner, "root"],

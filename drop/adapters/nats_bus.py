@@ -36,6 +36,10 @@ DAY = 24 * 3600
 # JetStream drops a repeated Nats-Msg-Id inside this window; it must outlast the time a
 # handler can take to be retried and replayed after a crash.
 DUPLICATE_WINDOW_S = 15 * 60
+# A server cut off by the network keeps the TCP connection looking open: unanswered pings
+# are what reveal it, so they go often enough to move to another server within seconds.
+PING_INTERVAL_S = 2
+MAX_OUTSTANDING_PINGS = 2
 
 STREAMS: tuple[tuple[str, list[str], int], ...] = (
     (events.DROPS_STREAM, ["drop.>"], 7 * DAY),
@@ -205,6 +209,8 @@ async def connect(
         max_reconnect_attempts=-1 if reconnect else 0,
         reconnect_time_wait=0.5,
         connect_timeout=2,
+        ping_interval=PING_INTERVAL_S,
+        max_outstanding_pings=MAX_OUTSTANDING_PINGS,
         error_cb=on_error,
         reconnected_cb=on_reconnect,
         user=user or None,
