@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 RESTATE_VERSION := $(shell sed -n 's/^restate = "\(.*\)"/\1/p' versions.toml)
 NATS_VERSION := $(shell sed -n 's/^nats = "\(.*\)"/\1/p' versions.toml)
 
-.PHONY: setup dev test test-fast lint bench browser clean lock pin
+.PHONY: setup dev test test-fast lint bench browser clean lock pin cluster test-cluster haproxy
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -41,6 +41,17 @@ dev: setup
 
 test: setup browser
 	$(BIN)/pytest
+
+# A local cluster (3 nats, 3 restate, 2 api, 2 sse behind HAProxy) and its fault tests.
+cluster: setup haproxy
+	$(BIN)/python scripts/cluster.py
+
+test-cluster: setup haproxy
+	$(BIN)/pytest -m cluster tests/cluster
+
+haproxy:
+	@command -v haproxy >/dev/null || (apt-get update -qq && apt-get install -y -qq haproxy iptables) \
+		|| (echo "the cluster needs HAProxy: apt-get install haproxy (as root)"; exit 1)
 
 test-fast: setup
 	$(BIN)/pytest tests/unit

@@ -206,14 +206,24 @@ class InternalAuth:
 
 
 def nats_proc(
-    port: int, monitor_port: int, data_dir: Path, log_path: Path | None, auth: InternalAuth
+    port: int,
+    monitor_port: int,
+    data_dir: Path,
+    log_path: Path | None,
+    auth: InternalAuth,
+    *,
+    host: str = "127.0.0.1",
+    extra_config: str = "",
 ) -> Proc:
+    """nats-server with JetStream; `extra_config` adds to its config file (a cluster block)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     # Credentials go in a config file only we can read, not on the command line (ps).
     config = data_dir.parent / f"{data_dir.name}-auth.conf"
     config.touch(mode=0o600)
     quoted = {k: json.dumps(v) for k, v in (("user", auth.nats_user), ("pass", auth.nats_password))}
-    config.write_text(f"authorization {{ user: {quoted['user']}, password: {quoted['pass']} }}\n")
+    config.write_text(
+        f"authorization {{ user: {quoted['user']}, password: {quoted['pass']} }}\n{extra_config}"
+    )
     args = [
         find_binary("nats-server"),
         "-c",
@@ -222,7 +232,7 @@ def nats_proc(
         "-sd",
         str(data_dir),
         "-a",
-        "127.0.0.1",
+        host,
         "-p",
         str(port),
         "-m",
@@ -232,8 +242,17 @@ def nats_proc(
 
 
 def restate_proc(
-    ingress: int, admin: int, node: int, data_dir: Path, log_path: Path | None, auth: InternalAuth
+    ingress: int,
+    admin: int,
+    node: int,
+    data_dir: Path,
+    log_path: Path | None,
+    auth: InternalAuth,
+    *,
+    host: str = "127.0.0.1",
+    config_file: Path | None = None,
 ) -> Proc:
+    """restate-server; `config_file` adds settings (a cluster node's) to those given here."""
     data_dir.mkdir(parents=True, exist_ok=True)
     env = base_env(
         {
@@ -241,10 +260,10 @@ def restate_proc(
             "RESTATE_WORKER__INVOKER__REQUEST_IDENTITY_PRIVATE_KEY_PEM_FILE": str(
                 auth.identity_pem
             ),
-            "RESTATE_INGRESS__BIND_ADDRESS": f"127.0.0.1:{ingress}",
-            "RESTATE_ADMIN__BIND_ADDRESS": f"127.0.0.1:{admin}",
-            "RESTATE_BIND_ADDRESS": f"127.0.0.1:{node}",
-            "RESTATE_ADVERTISED_ADDRESS": f"http://127.0.0.1:{node}",
+            "RESTATE_INGRESS__BIND_ADDRESS": f"{host}:{ingress}",
+            "RESTATE_ADMIN__BIND_ADDRESS": f"{host}:{admin}",
+            "RESTATE_BIND_ADDRESS": f"{host}:{node}",
+            "RESTATE_ADVERTISED_ADDRESS": f"http://{host}:{node}",
             "RESTATE_DISABLE_TELEMETRY": "true",
             "RESTATE_ROCKSDB_TOTAL_MEMORY_SIZE": "512MB",
             "RESTATE_LOG_FORMAT": "compact",
@@ -253,6 +272,8 @@ def restate_proc(
         }
     )
     args = [find_binary("restate-server"), "--base-dir", str(data_dir), "--no-logo"]
+    if config_file is not None:
+        args += ["--config-file", str(config_file)]
     return Proc("restate", args, env, log_path)
 
 
@@ -263,14 +284,14 @@ def app_proc(name: str, port: int, env: Mapping[str, str], log_path: Path | None
     return Proc(name, [sys.executable, "-m", f"apps.{name}"], full, log_path)
 
 
-def wait_nats(monitor_port: int, timeout: float = 20.0) -> None:
-    wait_until(lambda: http_ok(f"http://127.0.0.1:{monitor_port}/healthz"), timeout, "nats-server")
+def wait_nats(monitor_port: int, timeout: float = 20.0, host: str = "127.0.0.1") -> None:
+    wait_until(lambda: http_ok(f"http://{host}:{monitor_port}/healthz"), timeout, "nats-server")
 
 
-def wait_restate(ingress: int, admin: int, timeout: float = 60.0) -> None:
-    wait_until(lambda: http_ok(f"http://127.0.0.1:{admin}/health"), timeout, "restate admin")
+def wait_restate(ingress: int, admin: int, timeout: float = 60.0, host: str = "127.0.0.1") -> None:
+    wait_until(lambda: http_ok(f"http://{host}:{admin}/health"), timeout, "restate admin")
     wait_until(
-        lambda: http_ok(f"http://127.0.0.1:{ingress}/restate/health"), timeout, "restate ingress"
+        lambda: http_ok(f"http://{host}:{ingress}/restate/health"), timeout, "restate ingress"
     )
 
 
@@ -289,12 +310,16 @@ def source_version() -> str:
 
 
 def register_worker(
-    admin: int, worker_url: str, timeout: float = 30.0, version: str | None = None
+    admin: int,
+    worker_url: str,
+    timeout: float = 30.0,
+    version: str | None = None,
+    host: str = "127.0.0.1",
 ) -> deployments.Retirement:
     """Register the worker build at `<worker_url>/v/<version>` (its own deployment),
     retrying while either is still starting, then retire older builds that have drained."""
     uri = deployments.versioned_uri(worker_url, version or source_version())
-    admin_api = deployments.http_admin(f"http://127.0.0.1:{admin}")
+    admin_api = deployments.http_admin(f"http://{host}:{admin}")
     last = ""
     done: list[deployments.Retirement] = []
 

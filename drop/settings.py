@@ -17,6 +17,11 @@ DEV_SECRET = "dev-insecure-secret-change-me"
 _COMMON = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
 
+def url_list(urls: str) -> list[str]:
+    """The servers in a comma-separated list of URLs, in order."""
+    return [u.strip() for u in urls.split(",") if u.strip()]
+
+
 class MissingSecretError(RuntimeError):
     """A secret has no value in production mode, or a value that cannot work."""
 
@@ -45,8 +50,13 @@ class ConnectionSettings(BaseSettings):
 
     model_config = _COMMON
 
+    # Either may list several servers of one cluster, comma separated: clients move to
+    # another when one fails.
     nats_url: str = "nats://127.0.0.1:4222"
     restate_ingress_url: str = "http://127.0.0.1:8080"
+    # Copies JetStream keeps of each stream, bucket and object store: 1 on one server, 3 on a
+    # cluster (the layout is created by whichever service connects first).
+    nats_replicas: int = Field(default=1, ge=1, le=5)
     restate_admin_url: str = "http://127.0.0.1:9070"
     internal_api_url: str = "http://127.0.0.1:3003"
     internal_sse_url: str = "http://127.0.0.1:3004"

@@ -82,6 +82,7 @@ class ApiState:
                     "drop-api",
                     user=self.nats_auth.nats_user,
                     password=self.nats_auth.nats_password,
+                    replicas=self.connections.nats_replicas,
                 )
             except Exception as exc:
                 log.warning("NATS not reachable yet (%s); retrying", exc)

@@ -80,7 +80,7 @@ def create_app(
     nats_auth: NatsAuthSettings | None = None,
 ) -> FastAPI:
     sse = settings or SseSettings()
-    nats_url = (connection or ConnectionSettings()).nats_url
+    connections = connection or ConnectionSettings()
     auth = nats_auth or NatsAuthSettings()
     api_settings = api or ApiSettings()
     sessions = SessionCheck(
@@ -95,7 +95,7 @@ def create_app(
         while NATS is not reachable yet."""
         while True:
             try:
-                holder["rt"] = await Runtime.start(sse, sessions, nats_url, auth)
+                holder["rt"] = await Runtime.start(sse, sessions, connections, auth)
                 return
             except Exception as exc:
                 log.warning("NATS not reachable yet (%s); retrying", exc)

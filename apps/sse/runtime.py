@@ -18,7 +18,7 @@ from apps.sse.tail import StreamTail
 from drop import events
 from drop.adapters import nats_bus
 from drop.adapters.nats_bus import Bus
-from drop.settings import NatsAuthSettings, SseSettings
+from drop.settings import ConnectionSettings, NatsAuthSettings, SseSettings
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,11 @@ class Runtime:
 
     @classmethod
     async def start(
-        cls, settings: SseSettings, sessions: SessionCheck, nats_url: str, auth: NatsAuthSettings
+        cls,
+        settings: SseSettings,
+        sessions: SessionCheck,
+        connections: ConnectionSettings,
+        auth: NatsAuthSettings,
     ) -> Runtime:
         hub = Hub()
         board = Board(settings.sse_drops_coalesce_ms / 1000)
@@ -83,11 +87,12 @@ class Runtime:
             hub.dispatch(item)
 
         bus = await nats_bus.connect(
-            nats_url,
+            connections.nats_url,
             "sse",
             user=auth.nats_user,
             password=auth.nats_password,
             reconnected_cb=on_reconnect,
+            replicas=connections.nats_replicas,
         )
         drops = StreamTail(bus.js, events.DROPS_STREAM, "drop.>", on_drop_event)
         queue = StreamTail(bus.js, events.QUEUE_STREAM, "queue.>", hub.dispatch)

@@ -93,6 +93,7 @@ def build_app(
                     "drop-worker",
                     user=nats_auth.nats_user,
                     password=nats_auth.nats_password,
+                    replicas=connections.nats_replicas,
                 )
             except Exception as exc:
                 log.warning("NATS not reachable yet (%s); retrying", exc)

@@ -28,6 +28,7 @@ from nats.js.errors import (
 from nats.js.kv import KeyValue
 
 from drop import events, metrics
+from drop.settings import url_list
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,10 @@ DAY = 24 * 3600
 # JetStream drops a repeated Nats-Msg-Id inside this window; it must outlast the time a
 # handler can take to be retried and replayed after a crash.
 DUPLICATE_WINDOW_S = 15 * 60
+# A server cut off by the network keeps the TCP connection looking open: unanswered pings
+# are what reveal it, so they go often enough to move to another server within seconds.
+PING_INTERVAL_S = 2
+MAX_OUTSTANDING_PINGS = 2
 
 STREAMS: tuple[tuple[str, list[str], int], ...] = (
     (events.DROPS_STREAM, ["drop.>"], 7 * DAY),
@@ -135,8 +140,9 @@ class Bus:
             await self.nc.drain()
 
 
-async def ensure_layout(js: JetStreamContext) -> None:
-    """Create the streams and buckets if missing (idempotent, safe from every service)."""
+async def ensure_layout(js: JetStreamContext, replicas: int = 1) -> None:
+    """Create the streams and buckets if missing (idempotent, safe from every service), each
+    kept on `replicas` servers of the cluster."""
     for name, subjects, max_age in STREAMS:
         config = StreamConfig(
             name=name,
@@ -145,6 +151,7 @@ async def ensure_layout(js: JetStreamContext) -> None:
             storage=StorageType.FILE,
             max_age=float(max_age),
             duplicate_window=float(DUPLICATE_WINDOW_S),
+            num_replicas=replicas,
         )
         try:
             await js.stream_info(name)
@@ -154,14 +161,16 @@ async def ensure_layout(js: JetStreamContext) -> None:
         await js.object_store(events.PROOFS_STORE)
     except (BucketNotFoundError, NotFoundError):
         await js.create_object_store(
-            events.PROOFS_STORE, ObjectStoreConfig(storage=StorageType.FILE)
+            events.PROOFS_STORE, ObjectStoreConfig(storage=StorageType.FILE, replicas=replicas)
         )
     for bucket, ttl in BUCKETS:
         try:
             await js.key_value(bucket)
         except BucketNotFoundError:
             await js.create_key_value(
-                KeyValueConfig(bucket=bucket, ttl=float(ttl) if ttl else None, history=1)
+                KeyValueConfig(
+                    bucket=bucket, ttl=float(ttl) if ttl else None, history=1, replicas=replicas
+                )
             )
 
 
@@ -173,8 +182,12 @@ async def connect(
     password: str = "",
     reconnect: bool = True,
     reconnected_cb: Callable[[], Awaitable[None]] | None = None,
+    replicas: int = 1,
 ) -> Bus:
     """Connect to NATS (retrying forever in the background when `reconnect`).
+
+    `url` may list the servers of a cluster, comma separated; the client moves between them.
+    A missing layout is created with `replicas` copies of each stream and bucket.
 
     `user`/`password` are the credentials nats-server requires (empty: anonymous, for a
     server without auth). `reconnected_cb` runs after each reconnection, e.g. to resume
@@ -190,17 +203,19 @@ async def connect(
             await reconnected_cb()
 
     nc = await nats.connect(
-        url,
+        servers=url_list(url),
         name=name,
         allow_reconnect=reconnect,
         max_reconnect_attempts=-1 if reconnect else 0,
         reconnect_time_wait=0.5,
         connect_timeout=2,
+        ping_interval=PING_INTERVAL_S,
+        max_outstanding_pings=MAX_OUTSTANDING_PINGS,
         error_cb=on_error,
         reconnected_cb=on_reconnect,
         user=user or None,
         password=password or None,
     )
     js = nc.jetstream()
-    await ensure_layout(js)
+    await ensure_layout(js, replicas)
     return Bus(nc=nc, js=js)

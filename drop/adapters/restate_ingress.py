@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import httpx
 
 from drop import metrics
+from drop.settings import url_list
 
 log = logging.getLogger("restate_ingress")
 
@@ -30,16 +32,58 @@ class DurableCallError(Exception):
         self.code = code
 
 
+# Failures after which the request surely never reached a node: safe to send elsewhere.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout)
+# Failures after which it may have: sent elsewhere only with an idempotency key, which makes
+# Restate run the handler once however many nodes receive it.
+_MAYBE_SENT = (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)
+# A node that does not accept a connection this fast is treated as gone.
+CONNECT_TIMEOUT_S = 2.0
+
+
 @dataclass
 class RestateIngress:
-    """Calls `POST {ingress}/{service}/{key}/{handler}` and maps failures to status codes."""
+    """Calls `POST {ingress}/{service}/{key}/{handler}` and maps failures to status codes.
 
-    client: httpx.AsyncClient
+    With several ingress nodes (one client each), calls go to the current node and move on
+    to the next one when it cannot be reached; every node routes to the right partition."""
+
+    clients: list[httpx.AsyncClient]
+    current: int = 0
 
     @classmethod
-    def create(cls, base_url: str, timeout_s: float) -> RestateIngress:
+    def create(cls, base_urls: str, timeout_s: float) -> RestateIngress:
+        """`base_urls`: one ingress URL, or several of a cluster, comma separated."""
         limits = httpx.Limits(max_connections=200, max_keepalive_connections=100)
-        return cls(httpx.AsyncClient(base_url=base_url, timeout=timeout_s, limits=limits))
+        timeout = httpx.Timeout(timeout_s, connect=min(CONNECT_TIMEOUT_S, timeout_s))
+        clients = [
+            httpx.AsyncClient(base_url=url, timeout=timeout, limits=limits)
+            for url in url_list(base_urls)
+        ]
+        if not clients:
+            raise ValueError("RESTATE_INGRESS_URL names no server")
+        # Each API process starts on its own node, so a crowd spreads over the cluster.
+        return cls(clients, random.randrange(len(clients)))
+
+    async def _post(
+        self, path: str, payload: Any, headers: dict[str, str], *, resend: bool
+    ) -> httpx.Response:
+        """POST on the current node, failing over to the next while it is safe: always when
+        the request was not sent, and when `resend` also when it may have been."""
+        safe = (*_NOT_SENT, *_MAYBE_SENT) if resend else _NOT_SENT
+        for step in range(len(self.clients)):
+            index = (self.current + step) % len(self.clients)
+            client = self.clients[index]
+            try:
+                response = await client.post(path, json=payload, headers=headers)
+            except safe as exc:
+                if step == len(self.clients) - 1:
+                    raise
+                log.warning("restate ingress %s failed (%r); trying the next", client.base_url, exc)
+                continue
+            self.current = index
+            return response
+        raise AssertionError("no ingress client")  # create() refuses an empty list
 
     async def call(
         self,
@@ -55,7 +99,7 @@ class RestateIngress:
         started = time.perf_counter()
         outcome = "cancelled"
         try:
-            response = await self.client.post(path, json=payload, headers=headers)
+            response = await self._post(path, payload, headers, resend=bool(idempotency_key))
             outcome = _outcome(response.status_code)
         except httpx.TimeoutException as exc:
             outcome = "timeout"
@@ -81,7 +125,7 @@ class RestateIngress:
             f"/{service}/{key}/{handler}/send" if key is not None else f"/{service}/{handler}/send"
         )
         try:
-            response = await self.client.post(path, json=payload)
+            response = await self._post(path, payload, {}, resend=False)
         except httpx.TransportError as exc:
             log.warning("durable layer unreachable sending %s.%s: %r", service, handler, exc)
             raise DurableCallError(503, UNAVAILABLE, "durable_unavailable") from exc
@@ -89,14 +133,21 @@ class RestateIngress:
             raise _error_from(response, f"{service}.{handler}")
 
     async def healthy(self) -> bool:
-        try:
-            response = await self.client.get("/restate/health", timeout=2.0)
-        except httpx.HTTPError:
-            return False
-        return response.is_success
+        """Whether some ingress node answers its health check (it becomes the current one)."""
+        for step in range(len(self.clients)):
+            index = (self.current + step) % len(self.clients)
+            try:
+                response = await self.clients[index].get("/restate/health", timeout=2.0)
+            except httpx.HTTPError:
+                continue
+            if response.is_success:
+                self.current = index
+                return True
+        return False
 
     async def close(self) -> None:
-        await self.client.aclose()
+        for client in self.clients:
+            await client.aclose()
 
 
 def _outcome(status: int) -> str:

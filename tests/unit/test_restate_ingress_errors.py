@@ -15,7 +15,7 @@ def ingress(status: int, body: object) -> RestateIngress:
         return httpx.Response(status, json=body)
 
     return RestateIngress(
-        httpx.AsyncClient(base_url="http://restate", transport=httpx.MockTransport(answer))
+        [httpx.AsyncClient(base_url="http://restate", transport=httpx.MockTransport(answer))]
     )
 
 

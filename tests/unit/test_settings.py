@@ -112,3 +112,20 @@ def test_identity_keys_are_a_checked_list(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("RESTATE_IDENTITY_KEYS", "ssh-ed25519 AAAA")
     with pytest.raises(MissingSecretError, match="not a publickeyv1_ key"):
         WorkerIdentitySettings()
+
+
+def test_server_lists_and_replicas_come_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from drop.settings import ConnectionSettings, url_list
+
+    monkeypatch.setenv("NATS_URL", "nats://a:4222, nats://b:4222,,nats://c:4222")
+    monkeypatch.setenv("NATS_REPLICAS", "3")
+    settings = ConnectionSettings()
+    assert url_list(settings.nats_url) == ["nats://a:4222", "nats://b:4222", "nats://c:4222"]
+    assert settings.nats_replicas == 3
+    monkeypatch.setenv("NATS_REPLICAS", "0")
+    with pytest.raises(ValueError):
+        ConnectionSettings()
+    monkeypatch.delenv("NATS_REPLICAS")
+    assert ConnectionSettings().nats_replicas == 1

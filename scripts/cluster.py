@@ -1,0 +1,82 @@
+"""`make cluster`: the clustered stack on localhost (drop/clusterstack.py), the demo drop,
+its URLs, and a clean Ctrl-C.
+
+A fresh cluster each run under `.data/cluster/`: three nats-server nodes (JetStream, R3),
+three restate-server nodes (replication 2), the worker, two api and two sse replicas behind
+HAProxy, and the web on :3000. A process that dies is started again, so killing one (a
+node, a replica) shows the rest carrying on.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from drop import devstack
+from drop.clusterstack import Cluster
+from drop.devstack import StackError
+from drop.settings import SecretSettings
+from scripts.dev import say, seed_demo_drop
+
+DATA = Path(os.environ.get("CLUSTER_DATA_DIR", str(devstack.ROOT / ".data" / "cluster")))
+
+
+def main() -> int:
+    shutil.rmtree(DATA, ignore_errors=True)
+    DATA.mkdir(parents=True)
+    cluster = Cluster(DATA, fixed_ports=True)
+    stopping = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    try:
+        say("dev", f"starting the cluster (logs in {DATA})")
+        cluster.start()
+        drop_id = seed_demo_drop(cluster.url("api"), SecretSettings().admin_secret)
+        print_urls(cluster, drop_id)
+        while not stopping.is_set():
+            for name, proc in cluster.procs.items():
+                if not proc.alive and not stopping.is_set():
+                    say("dev", f"{name} exited; starting it again")
+                    proc.restart()
+            stopping.wait(0.5)
+        return 0
+    except (StackError, httpx.HTTPError) as exc:
+        say("dev", f"failed: {exc}")
+        return 1
+    finally:
+        say("dev", "stopping...")
+        cluster.stop()
+        say("dev", "stopped")
+
+
+def print_urls(cluster: Cluster, drop_id: str | None) -> None:
+    lines = [
+        f"site         {cluster.url('web')}/",
+        f"api (lb)     {cluster.url('api')}/docs   replicas "
+        + " ".join(cluster.url(f"api{i}") for i in (1, 2)),
+        f"sse (lb)     {cluster.url('sse')}/health replicas "
+        + " ".join(cluster.url(f"sse{i}") for i in (1, 2)),
+        f"nats         {cluster.nats_url}",
+        "nats monitor " + " ".join(n.url("monitor") for n in cluster.nats),
+        f"restate      {cluster.ingress_url}",
+        "restate admin " + " ".join(n.url("admin") for n in cluster.restate),
+        f"worker       {cluster.worker_url} (registered once)",
+    ]
+    if drop_id:
+        lines.append(f"demo drop    {cluster.url('web')}/drop/{drop_id}")
+    say("dev", "cluster is up:")
+    for line in lines:
+        say("dev", "  " + line)
+    say("dev", "Ctrl-C stops everything")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""Apps given several servers of a cluster: NATS and Restate ingress clients move past one
+that is gone, and a call resent to another node keeps its idempotency key."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pytest
+
+from drop import devstack
+from drop.adapters import nats_bus
+from drop.adapters.restate_ingress import DurableCallError, RestateIngress
+from tests.support.stack import Stack
+
+pytestmark = pytest.mark.integration
+
+
+@asynccontextmanager
+async def hangs_up() -> AsyncIterator[tuple[str, list[bytes]]]:
+    """An HTTP server that reads each request and closes the connection without answering,
+    like a node killed mid-call; yields its URL and the requests it read."""
+    seen: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen.append(await reader.readuntil(b"\r\n\r\n"))
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}", seen
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_ingress_moves_past_a_node_that_refuses_connections(stack: Stack) -> None:
+    gone = f"http://127.0.0.1:{devstack.free_port()}"
+    ingress = RestateIngress.create(f"{gone},{stack.ingress_url}", 10.0)
+    ingress.current = 0
+    try:
+        assert await ingress.call("Diagnostics", "ping") == "pong"
+        assert ingress.current == 1  # later calls go straight to the live node
+        assert await ingress.healthy()
+    finally:
+        await ingress.close()
+
+
+async def test_ingress_with_no_live_node_answers_unavailable() -> None:
+    urls = ",".join(f"http://127.0.0.1:{devstack.free_port()}" for _ in range(2))
+    ingress = RestateIngress.create(urls, 5.0)
+    try:
+        with pytest.raises(DurableCallError) as caught:
+            await ingress.call("Diagnostics", "ping")
+        assert caught.value.status == 503
+        assert not await ingress.healthy()
+    finally:
+        await ingress.close()
+
+
+async def test_a_call_cut_off_mid_request_is_resent_with_its_idempotency_key(
+    stack: Stack,
+) -> None:
+    async with hangs_up() as (dead, seen):
+        ingress = RestateIngress.create(f"{dead},{stack.ingress_url}", 10.0)
+        ingress.current = 0
+        try:
+            first = await ingress.call(
+                "Diagnostics", "echo", "failover", idempotency_key="fo-key-1"
+            )
+        finally:
+            await ingress.close()
+    assert len(seen) == 1 and b"idempotency-key: fo-key-1" in seen[0].lower()
+    # Restate ran it once under that key: asking again returns the same invocation.
+    direct = RestateIngress.create(stack.ingress_url, 10.0)
+    try:
+        again = await direct.call("Diagnostics", "echo", "failover", idempotency_key="fo-key-1")
+    finally:
+        await direct.close()
+    assert again == first
+
+
+async def test_a_call_without_a_key_is_not_resent_once_it_may_have_arrived(
+    stack: Stack,
+) -> None:
+    async with hangs_up() as (dead, seen):
+        ingress = RestateIngress.create(f"{dead},{stack.ingress_url}", 10.0)
+        ingress.current = 0
+        try:
+            with pytest.raises(DurableCallError) as caught:
+                await ingress.call("Diagnostics", "echo", "once")
+        finally:
+            await ingress.close()
+    assert caught.value.status == 503
+    assert len(seen) == 1
+
+
+async def test_nats_clients_take_a_list_of_servers(stack: Stack) -> None:
+    gone_port = devstack.free_port()
+    gone = f"nats://127.0.0.1:{gone_port}"
+    bus = await nats_bus.connect(
+        f"{gone}, {stack.nats_url}",
+        "many-servers",
+        user=stack.auth.nats_user,
+        password=stack.auth.nats_password,
+    )
+    try:
+        assert bus.nc.connected_url is not None
+        assert bus.nc.connected_url.port == stack.nats_port
+        assert {s.port for s in bus.nc.servers} >= {gone_port, stack.nats_port}
+        info = await bus.js.stream_info("DROPS")
+        assert info.config.num_replicas == 1
+    finally:
+        await bus.close()
