@@ -11,7 +11,7 @@ test can cut it off or slow its link; without one, everything listens on 127.0.0
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -294,7 +294,11 @@ class Cluster:
             self.root / "haproxy.cfg", lb, self.log("haproxy")
         ).start()
         self.procs["web"] = self._app("web", "web", self.apps.web).start()
-        for name in (*self.replica_names(), "web"):
+        self.wait_apps((*self.replica_names(), "web"), timeout)
+
+    def wait_apps(self, names: Iterable[str], timeout: float = 120.0) -> None:
+        """Until each named app answers /health with its NATS connection up."""
+        for name in names:
             devstack.wait_until(
                 partial(_nats_ready, f"{self.url(name)}/health"), timeout, name, 0.2
             )

@@ -284,6 +284,7 @@ async def test_a_drop_survives_node_loss_partition_and_replica_kills(
             cluster.restart(name)
         await asyncio.to_thread(cluster.wait_restate_serving, 180.0)
         await asyncio.to_thread(cluster.wait_nats, cluster.nats[1], 120.0)
+        await asyncio.to_thread(cluster.wait_apps, ("api1", "sse1"), 120.0)
         status = await phase_of(client, drop_id)
 
     watching_done.set()
