@@ -260,6 +260,13 @@ def app_proc(name: str, port: int, env: Mapping[str, str], log_path: Path | None
     return Proc(name, [sys.executable, "-m", f"apps.{name}"], full, log_path)
 
 
+def beacon_proc(port: int, genesis: int, period: int, scheme: str, log_path: Path | None) -> Proc:
+    """The local test beacon (drop.devbeacon): a drand-shaped chain with the dev key."""
+    args = [sys.executable, "-m", "drop.devbeacon", "--port", str(port)]
+    args += ["--genesis", str(genesis), "--period", str(period), "--scheme", scheme]
+    return Proc("beacon", args, base_env(), log_path)
+
+
 def wait_nats(monitor_port: int, timeout: float = 20.0) -> None:
     wait_until(lambda: http_ok(f"http://127.0.0.1:{monitor_port}/healthz"), timeout, "nats-server")
 
