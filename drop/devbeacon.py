@@ -11,6 +11,8 @@ Run: ``python -m drop.devbeacon --port 8090 --genesis <unix s> --period 1``.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import hashlib
 import time
 from typing import Literal
@@ -57,6 +59,7 @@ def build_app(chain: Chain) -> FastAPI:
     signed: dict[int, Round] = {}
     modes: dict[int, Mode] = {}
     served: dict[int, int] = {}
+    answered = asyncio.Condition()
     genesis_seed = hashlib.sha256(bytes.fromhex(chain.chain_hash)).hexdigest()
 
     def round_value(number: int) -> Round:
@@ -95,7 +98,9 @@ def build_app(chain: Chain) -> FastAPI:
             raise HTTPException(400, "rounds start at 1")
         if time.time() * 1000 < chain.round_time_ms(number):
             raise HTTPException(425, f"round {number} is not published yet")
-        served[number] = served.get(number, 0) + 1
+        async with answered:
+            served[number] = served.get(number, 0) + 1
+            answered.notify_all()
         mode = modes.get(number, "honest")
         if mode == "down":
             raise HTTPException(503, "the beacon is down (test control)")
@@ -108,7 +113,13 @@ def build_app(chain: Chain) -> FastAPI:
         return {"round": number, "mode": body.mode}
 
     @app.get("/control/{number}")
-    async def served_count(number: int) -> dict[str, object]:
+    async def served_count(number: int, at_least: int = 0) -> dict[str, object]:
+        """How often the round was asked for; waits (up to 20 s) until `at_least`."""
+        async with answered:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    answered.wait_for(lambda: served.get(number, 0) >= at_least), 20
+                )
         return {
             "round": number,
             "mode": modes.get(number, "honest"),
