@@ -358,7 +358,7 @@ async def test_a_draw_without_its_beacon_round_is_shown_loudly(
     async with httpx.AsyncClient(timeout=30) as client:
         created = await client.post(f"{site.api}/api/drops", json=body, headers=admin)
         assert created.status_code in (200, 201), created.text
-        state = (await client.get(f"{site.api}/api/drop/{drop_id}")).json()
+        state = (await client.get(f"{site.api}/api/drop/{drop_id}/status")).json()
         number = state["beacon"]["round"]
         control = f"{site.beacon}/control/{number}"
         await client.post(control, json={"mode": "down"})
