@@ -11,6 +11,7 @@ import pytest
 from drop.domain import beacon
 from drop.domain.beacon import BeaconRecord, Chain, Round, Signer
 from drop.domain.lottery import ALGORITHM, LotteryProof, Participant, run_draw, verify_proof
+from drop.settings import BeaconSettings
 
 # drand mainnet (pedersen-bls-chained) round 3311596, as published by the chain.
 MAINNET_ROUND = Round(
@@ -171,3 +172,17 @@ def test_a_fallback_draw_is_recorded_and_its_seed_has_no_beacon_part() -> None:
     verified = _v2_proof()
     forged = dataclasses.replace(proof, beacon=verified.beacon)
     assert not verify_proof(forged).ok
+
+
+def test_the_default_settings_are_drand_mainnet() -> None:
+
+    settings = BeaconSettings(_env_file=None)
+    configured = Chain(
+        settings.beacon_chain_hash,
+        settings.beacon_public_key,
+        settings.beacon_genesis,
+        settings.beacon_period,
+        settings.beacon_scheme,
+    )
+    assert configured == MAINNET
+    assert beacon.problems(configured, MAINNET_ROUND, MAINNET_ROUND.round) == []

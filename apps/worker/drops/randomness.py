@@ -3,7 +3,6 @@ fetched and checked at the draw, each in journaled steps."""
 
 from __future__ import annotations
 
-import itertools
 from datetime import timedelta
 from typing import Any
 
@@ -50,13 +49,17 @@ async def fetch_round(
     time plus BEACON_MAX_WAIT_SECONDS, then a fallback that says why (never silently)."""
     settings = current().beacon
     chain, number = Chain.from_wire(committed), int(committed["round"])
-    urls = [str(u) for u in committed.get("urls") or settings.url_list]
+    # Any relay of the chain will do (each answer is verified): the ones named at creation
+    # first, then any configured since.
+    urls = list(dict.fromkeys([*map(str, committed.get("urls") or []), *settings.url_list]))
     round_time = chain.round_time_ms(number)
     deadline = round_time + int(settings.beacon_max_wait_seconds * 1000)
     if now < round_time:
         await ctx.sleep(state.later(round_time, now))
     refused: list[str] = []
-    for attempt in itertools.count(1):
+    attempt = 0
+    while True:
+        attempt += 1
 
         async def fetch() -> dict[str, Any]:
             try:
@@ -89,4 +92,3 @@ async def fetch_round(
         await ctx.sleep(
             timedelta(milliseconds=min(settings.beacon_retry_seconds * 1000, deadline - now))
         )
-    raise AssertionError("unreachable")
