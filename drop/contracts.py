@@ -238,6 +238,9 @@ class DropState(Wire):
     purchase_window: Count
     ticket_pricing: TicketPricing
     lottery_commitment: str
+    # The beacon round committed at creation: {chainHash, scheme, publicKey, genesis,
+    # period, round, roundTime (ms), urls}; its value is mixed into the draw's seed.
+    beacon: dict[str, Any] | None = None
     geo_fence: dict[str, Any] | None = None
     geo_fence_mode: str | None = None
     geo_fence_bonus_multiplier: float = 1.5

@@ -288,6 +288,13 @@ def wait_nats(monitor_port: int, timeout: float = 20.0, host: str = "127.0.0.1")
     wait_until(lambda: http_ok(f"http://{host}:{monitor_port}/healthz"), timeout, "nats-server")
 
 
+def beacon_proc(port: int, genesis: int, period: int, scheme: str, log_path: Path | None) -> Proc:
+    """The local test beacon (drop.devbeacon): a drand-shaped chain with the dev key."""
+    args = [sys.executable, "-m", "drop.devbeacon", "--port", str(port)]
+    args += ["--genesis", str(genesis), "--period", str(period), "--scheme", scheme]
+    return Proc("beacon", args, base_env(), log_path)
+
+
 def wait_restate(ingress: int, admin: int, timeout: float = 60.0, host: str = "127.0.0.1") -> None:
     wait_until(lambda: http_ok(f"http://{host}:{admin}/health"), timeout, "restate admin")
     wait_until(

@@ -254,3 +254,33 @@ class WorkerVersionSettings(BaseSettings):
     model_config = _COMMON
 
     worker_version: str = Field(default="", pattern=r"^[A-Za-z0-9._-]{0,64}$")
+
+
+class BeaconSettings(BaseSettings):
+    """The public randomness beacon every drop commits to: a drand chain (HTTP API).
+
+    The defaults are drand's League of Entropy mainnet; `make dev` and the tests run a
+    local test chain (drop.devbeacon) and set all of these."""
+
+    model_config = _COMMON
+
+    beacon_chain_hash: str = "8990e7a9aaed2ffed73dbd7092123d6f289930540d7651336225dc172e51b2ce"
+    beacon_public_key: str = (
+        "868f005eb8e6e4ca0a47c8a77ceaa5309a47978a7c71bc5cce96366b5d7a5699"
+        "37c529eeda66c7293784a9402801af31"
+    )
+    beacon_genesis: int = Field(default=1595431050, ge=0, description="seconds since the epoch")
+    beacon_period: int = Field(default=30, ge=1, description="seconds between rounds")
+    beacon_scheme: Literal["pedersen-bls-chained", "pedersen-bls-unchained"] = (
+        "pedersen-bls-chained"
+    )
+    # Comma separated; each answers GET {url}/{chainhash}/public/{round}.
+    beacon_urls: str = "https://api.drand.sh,https://drand.cloudflare.com"
+    # Past the round's time plus this, the draw falls back to no beacon (recorded loudly).
+    beacon_max_wait_seconds: float = Field(default=600.0, ge=0, le=86_400)
+    beacon_retry_seconds: float = Field(default=5.0, gt=0, le=600)
+    beacon_fetch_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+
+    @property
+    def url_list(self) -> list[str]:
+        return [u.strip().rstrip("/") for u in self.beacon_urls.split(",") if u.strip()]

@@ -19,6 +19,7 @@ import sys
 from collections.abc import Mapping
 from typing import TextIO
 
+from drop.domain import beacon
 from drop.domain.lottery import InclusionProof, LotteryProof, check_proof
 from drop.domain.receipt_check import Outcome, check_receipt
 from drop.domain.receipts import Receipt, ReceiptKey
@@ -72,6 +73,7 @@ def report(proof: LotteryProof, out: TextIO) -> bool:
         for problem in problems:
             print(f"    - {problem}", file=out)
         all_ok = all_ok and not problems
+    report_beacon(proof, out)
     print(
         "VERIFIED: the draw is reproducible from the proof."
         if all_ok
@@ -79,6 +81,34 @@ def report(proof: LotteryProof, out: TextIO) -> bool:
         file=out,
     )
     return all_ok
+
+
+def report_beacon(proof: LotteryProof, out: TextIO) -> None:
+    """Say which chain and round the seed used, and warn loudly about a fallback."""
+    record = proof.beacon
+    if record is None:
+        print("  (no beacon: a v1 proof, seeded by the secret and the Merkle root only)", file=out)
+        return
+    chain = record.chain
+    known = beacon.KNOWN_CHAINS.get(chain.public_key)
+    print(
+        f"  Beacon: round {record.round} of chain {chain.chain_hash} ({chain.scheme}), "
+        f"published at {chain.round_time_ms(record.round)} ms; status {record.status}",
+        file=out,
+    )
+    print(
+        f"  Chain key: {known}"
+        if known
+        else "  Chain key: not a public chain this verifier knows (a test chain?): compare "
+        "publicKey with the chain's published key",
+        file=out,
+    )
+    if record.status == beacon.FALLBACK:
+        print(
+            "  WARNING: FALLBACK: drawn WITHOUT the beacon, so the operator could have known "
+            f"the result in advance. Reason given: {record.reason}",
+            file=out,
+        )
 
 
 def report_receipt(

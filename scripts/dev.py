@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -21,7 +22,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from drop import devstack
+from drop import devbeacon, devstack
 from drop.devstack import InternalAuth, Proc, StackError
 from drop.settings import ConnectionSettings, NatsAuthSettings, SecretSettings
 
@@ -30,7 +31,18 @@ DATA = Path(os.environ.get("DEV_DATA_DIR", str(devstack.ROOT / ".data")))
 # that stayed up STABLE_AFTER_S counts as healthy again.
 MAX_BACKOFF_S = 8.0
 STABLE_AFTER_S = 30.0
-COLORS = {"nats": 36, "restate": 35, "worker": 33, "api": 32, "sse": 34, "web": 31, "dev": 37}
+# The local test beacon: short rounds so a demo drop draws moments after it closes.
+DEV_BEACON_PERIOD = 3
+COLORS = {
+    "beacon": 90,
+    "nats": 36,
+    "restate": 35,
+    "worker": 33,
+    "api": 32,
+    "sse": 34,
+    "web": 31,
+    "dev": 37,
+}
 
 
 def _port(url: str) -> int:
@@ -203,6 +215,8 @@ def main() -> int:
         procs[-1].launch()
 
     try:
+        if "BEACON_URLS" not in os.environ:
+            env.update(start_dev_beacon(launch))
         launch(devstack.nats_proc(ports.nats, ports.nats_monitor, DATA / "nats", None, auth))
         launch(
             devstack.restate_proc(
@@ -240,6 +254,20 @@ def main() -> int:
         for supervised in reversed(procs):
             supervised.proc.stop()
         say("dev", "stopped")
+
+
+def start_dev_beacon(launch: Callable[[Proc], None]) -> dict[str, str]:
+    """Run the test beacon unless BEACON_URLS names a real chain; its genesis is kept in
+    .data so drops committed before a restart still find their rounds."""
+    port = int(os.environ.get("DEV_BEACON_PORT", "8091"))
+    genesis_file = DATA / "devbeacon-genesis"
+    if not genesis_file.exists():
+        genesis_file.write_text(str(int(time.time())))
+    chain = devbeacon.dev_chain(int(genesis_file.read_text()), DEV_BEACON_PERIOD)
+    launch(devstack.beacon_proc(port, chain.genesis, chain.period, chain.scheme, None))
+    url = f"http://127.0.0.1:{port}"
+    devstack.wait_http(f"{url}/info", "beacon")
+    return devbeacon.settings_env(chain, url, max_wait_s=30, retry_s=1)
 
 
 def print_urls(ports: DevPorts, drop_id: str | None) -> None:

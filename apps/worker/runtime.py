@@ -6,10 +6,10 @@ installs a `WorkerRuntime` here at start-up; handlers reach it through `current(
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from drop.adapters.nats_bus import Bus
-from drop.settings import DropPolicySettings, QueueSettings, SecretSettings
+from drop.settings import BeaconSettings, DropPolicySettings, QueueSettings, SecretSettings
 
 
 @dataclass
@@ -20,6 +20,7 @@ class WorkerRuntime:
     policy: DropPolicySettings
     # The build this process is (WORKER_VERSION): Diagnostics.version reports it.
     version: str = ""
+    beacon: BeaconSettings = field(default_factory=BeaconSettings)
 
 
 _current: WorkerRuntime | None = None

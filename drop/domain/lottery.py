@@ -1,11 +1,15 @@
 """The provably fair draw: commitment, seed, weighted selection and its published proof.
 
-Algorithm ``sha256-ctr-fenwick-wswor/v1``, precisely enough for an outside verifier:
+Algorithm ``sha256-ctr-fenwick-wswor/v2``, precisely enough for an outside verifier (v1, the
+same without a beacon, is still verified):
 
 1. Participants are sorted by ``userId`` (Unicode code point order); leaf ``i`` is
    ``sha256(0x00 || "userId:effectiveTickets:i")`` and the Merkle root is built as in
    :mod:`drop.domain.merkle`.
-2. ``seed = sha256(b"product-drop/seed/v1" || 0x00 || secret || root)`` (raw bytes).
+2. ``seed = sha256(b"product-drop/seed/v2" || 0x00 || secret || root || beacon)`` (raw
+   bytes), ``beacon`` being the committed drand round's 32-byte randomness, or no bytes at
+   all when the draw fell back (see :mod:`drop.domain.beacon`). v1:
+   ``sha256(b"product-drop/seed/v1" || 0x00 || secret || root)``.
 3. Random stream: block ``i`` (from 0) is ``sha256(seed || i as 8-byte big endian)``; the
    blocks are concatenated into one byte stream consumed left to right.
 4. ``below(n)``: with ``b = bit_length(n - 1)`` (no bytes used when b = 0), read
@@ -26,6 +30,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from operator import attrgetter
 
+from drop.domain.beacon import BeaconRecord, check_record
 from drop.domain.merkle import (
     MerkleTree,
     ProofStep,
@@ -37,9 +42,11 @@ from drop.domain.merkle import (
 from drop.domain.merkle import verify_proof as verify_merkle_proof
 from drop.domain.receipts import ReceiptKey
 
-ALGORITHM = "sha256-ctr-fenwick-wswor/v1"
+ALGORITHM = "sha256-ctr-fenwick-wswor/v2"
+ALGORITHM_V1 = "sha256-ctr-fenwick-wswor/v1"
 SECRET_BYTES = 32
-_SEED_DOMAIN = b"product-drop/seed/v1\x00"
+_SEED_DOMAIN_V1 = b"product-drop/seed/v1\x00"
+_SEED_DOMAIN = b"product-drop/seed/v2\x00"
 
 
 def new_secret_hex(random_bytes: bytes) -> str:
@@ -54,10 +61,13 @@ def commitment(secret_hex: str) -> str:
     return hashlib.sha256(bytes.fromhex(secret_hex)).hexdigest()
 
 
-def derive_seed(secret_hex: str, merkle_root: str) -> str:
-    """Seed of the draw: the revealed secret combined with the participants' Merkle root."""
-    material = _SEED_DOMAIN + bytes.fromhex(secret_hex) + bytes.fromhex(merkle_root)
-    return hashlib.sha256(material).hexdigest()
+def derive_seed(secret_hex: str, merkle_root: str, beacon: bytes | None = None) -> str:
+    """Seed of the draw: the revealed secret, the participants' Merkle root and the beacon's
+    randomness (``b""`` after a fallback); ``None`` gives the v1 seed, without a beacon."""
+    committed = bytes.fromhex(secret_hex) + bytes.fromhex(merkle_root)
+    if beacon is None:
+        return hashlib.sha256(_SEED_DOMAIN_V1 + committed).hexdigest()
+    return hashlib.sha256(_SEED_DOMAIN + committed + beacon).hexdigest()
 
 
 class RandomStream:
@@ -274,6 +284,15 @@ def _receipt_key(d: Mapping[str, object]) -> ReceiptKey | None:
     return ReceiptKey.from_wire(value)
 
 
+def _beacon(d: Mapping[str, object]) -> BeaconRecord | None:
+    value = d.get("beacon")
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise ValueError("proof field 'beacon' must be an object")
+    return BeaconRecord.from_wire(value)
+
+
 @dataclass(frozen=True)
 class DrawParameters:
     """What the counts of a draw depend on; published so a list cut short or padded shows.
@@ -346,12 +365,22 @@ class LotteryProof:
     parameters: DrawParameters = DrawParameters()
     # The key that signed the entry receipts, so a receipt can be checked against the proof.
     receipt_key: ReceiptKey | None = None
+    # The public randomness mixed into the seed (algorithm v2); None in a v1 proof.
+    beacon: BeaconRecord | None = None
+
+    @property
+    def seed_beacon(self) -> bytes | None:
+        """The beacon bytes the seed mixes in: None for v1, b"" after a fallback."""
+        if self.algorithm == ALGORITHM_V1 or self.beacon is None:
+            return None
+        return self.beacon.randomness
 
     def to_wire(self) -> dict[str, object]:
         """JSON-ready form with camelCase keys."""
         return {
             **self.parameters.to_wire(),
             "receiptKey": self.receipt_key.to_wire() if self.receipt_key else None,
+            "beacon": self.beacon.to_wire() if self.beacon else None,
             "dropId": self.drop_id,
             "commitment": self.commitment,
             "secret": self.secret,
@@ -387,6 +416,7 @@ class LotteryProof:
             participants=_participants(d),
             parameters=DrawParameters.from_wire(d),
             receipt_key=_receipt_key(d),
+            beacon=_beacon(d),
         )
 
 
@@ -401,11 +431,15 @@ def run_draw(
     registration_start: int = 0,
     registration_end: int = 0,
     receipt_key: ReceiptKey | None = None,
+    beacon: BeaconRecord | None = None,
 ) -> LotteryProof:
-    """Run the whole draw: order, Merkle root, seed, winners, backups and the proof."""
+    """Run the whole draw: order, Merkle root, seed, winners, backups and the proof.
+
+    With a beacon the draw is v2 (its randomness, if verified, is in the seed); without, v1.
+    """
     ordered = order_participants(participants)
     root = merkle_tree(ordered).root
-    seed = derive_seed(secret_hex, root)
+    seed = derive_seed(secret_hex, root, beacon.randomness if beacon else None)
     winner_count = min(max(inventory, 0), len(ordered))
     result = draw(
         ordered, winner_count, backup_count(winner_count, len(ordered), backup_multiplier), seed
@@ -426,13 +460,14 @@ def run_draw(
         participant_count=len(ordered),
         total_effective_tickets=sum(p.effective_tickets for p in ordered),
         seed=seed,
-        algorithm=ALGORITHM,
+        algorithm=ALGORITHM if beacon else ALGORITHM_V1,
         timestamp=timestamp_ms,
         winners=result.winners,
         backups=result.backups,
         participants=tuple(ordered),
         parameters=parameters,
         receipt_key=receipt_key,
+        beacon=beacon,
     )
 
 
@@ -572,9 +607,19 @@ def _check_seed(proof: LotteryProof) -> list[str]:
         return ["The Merkle root or the seed is not 32 bytes of hex."]
     if not _is_hex32(proof.secret):
         return ["The seed cannot be recomputed without a valid secret."]
-    if derive_seed(proof.secret, proof.merkle_root) != proof.seed.lower():
+    if derive_seed(proof.secret, proof.merkle_root, proof.seed_beacon) != proof.seed.lower():
+        if proof.seed_beacon:
+            return ["The seed is not derived from the secret, the Merkle root and the beacon."]
         return ["The seed is not derived from the secret and the Merkle root."]
     return []
+
+
+def _check_beacon(proof: LotteryProof) -> list[str]:
+    if proof.algorithm == ALGORITHM_V1:
+        return []
+    if proof.beacon is None:
+        return [f"A {ALGORITHM} proof must carry its beacon round."]
+    return check_record(proof.beacon, proof.parameters.registration_end)
 
 
 def _counts(proof: LotteryProof) -> tuple[int, int] | None:
@@ -651,6 +696,7 @@ CHECKS = (
     ("commitment", _check_commitment),
     ("participants", _check_participants),
     ("merkle root", _check_merkle),
+    ("beacon", _check_beacon),
     ("seed", _check_seed),
     ("counts and window", _check_parameters),
     ("winners and backups", _check_selection),
@@ -659,7 +705,7 @@ CHECKS = (
 
 def check_proof(proof: LotteryProof) -> list[tuple[str, tuple[str, ...]]]:
     """Each named check of a proof with its problems (empty when the check passed)."""
-    if proof.algorithm != ALGORITHM:
+    if proof.algorithm not in (ALGORITHM, ALGORITHM_V1):
         problem = f"Unsupported algorithm {proof.algorithm!r} (expected {ALGORITHM!r})."
         return [("algorithm", (problem,))]
     return [("algorithm", ())] + [(name, tuple(check(proof))) for name, check in CHECKS]

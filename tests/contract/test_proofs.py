@@ -29,6 +29,7 @@ PROOF_FIELDS = (
     "registrationEnd",
     "winnerCount",
     "backupCount",
+    "beacon",
 )
 
 
@@ -81,8 +82,15 @@ async def test_proof_and_inclusion_proofs_recompute(api: DropApi, bus: Bus) -> N
     assert proof["timestamp"] >= proof["registrationEnd"] > proof["registrationStart"]
     assert not set(proof["winners"]) & set(proof["backupWinners"])
     root = proof["participantMerkleRoot"]
+    # issue 12: v2 mixes in the committed beacon round's randomness (sha256 of its signature)
+    beacon = proof["beacon"]
+    assert proof["algorithm"] == "sha256-ctr-fenwick-wswor/v2" and beacon["status"] == "verified"
+    assert sha256(bytes.fromhex(beacon["signature"])).hex() == beacon["randomness"]
     seed = sha256(
-        b"product-drop/seed/v1\x00" + bytes.fromhex(proof["secret"]) + bytes.fromhex(root)
+        b"product-drop/seed/v2\x00"
+        + bytes.fromhex(proof["secret"])
+        + bytes.fromhex(root)
+        + bytes.fromhex(beacon["randomness"])
     )
     assert seed.hex() == proof["seed"]
 

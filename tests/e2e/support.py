@@ -122,6 +122,7 @@ class WebStack:
     sse: str
     web: str
     procs: list[Proc]
+    beacon: str = ""  # the test beacon's URL (its /control turns a round's answers bad)
 
     def stop(self) -> None:
         for proc in reversed(self.procs):
@@ -155,4 +156,4 @@ def start_web_stack(stack: Stack, root: Path, pow_difficulty: int = 3) -> WebSta
         for proc in reversed(procs):
             proc.stop()
         raise
-    return WebStack(api=api_url, sse=sse, web=web_url, procs=procs)
+    return WebStack(api=api_url, sse=sse, web=web_url, procs=procs, beacon=stack.beacon_url)

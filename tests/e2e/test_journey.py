@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, Request, expect
 
@@ -299,6 +300,18 @@ async def test_two_shoppers_enter_draw_buy_and_verify(browser: Browser, site: We
         await shot(winner, "drop-completed-winner.png")
         await shot(loser, "drop-completed-loser.png")
 
+        # --- the public randomness: the round committed at creation, checked -------------
+        committed = await winner.locator("#proof-beacon-round").inner_text()
+        round_number = re.search(r"Round (\d+)", committed)
+        assert round_number is not None and "chain" in committed, committed
+        await expect(winner.locator("#proof-beacon-round")).to_contain_text(site.beacon)
+        await expect(winner.locator("#proof-beacon-status")).to_contain_text(
+            f"Verified ✓ round {round_number.group(1)}"
+        )
+        await winner.locator("#fairness").screenshot(
+            path=str(ARTIFACTS / "drop-fairness-beacon.png")
+        )
+
         # --- an upcoming drop: it appears on an open home page by itself ------------------
         await phone.goto("/")
         await expect(phone.locator("#live-status")).to_have_attribute("data-state", "live")
@@ -325,3 +338,40 @@ async def test_two_shoppers_enter_draw_buy_and_verify(browser: Browser, site: We
             assert not ctx.errors, ctx.errors  # type: ignore[attr-defined]
     finally:
         await asyncio.gather(*(c.close() for c in contexts))
+
+
+async def test_a_draw_without_its_beacon_round_is_shown_loudly(
+    browser: Browser, site: WebStack
+) -> None:
+    """The beacon is down for the drop's round: the page says the draw fell back."""
+    drop_id = uid("fallback")
+    now = int(time.time() * 1000)
+    body = {
+        "dropId": drop_id,
+        "productName": "Fallback Fleece",
+        "inventory": 1,
+        "registrationStart": now,
+        "registrationEnd": now + 1500,
+        "purchaseWindow": 60,
+    }
+    admin = {"Authorization": f"Bearer {ADMIN_SECRET}"}
+    async with httpx.AsyncClient(timeout=30) as client:
+        created = await client.post(f"{site.api}/api/drops", json=body, headers=admin)
+        assert created.status_code in (200, 201), created.text
+        state = (await client.get(f"{site.api}/api/drop/{drop_id}/status")).json()
+        number = state["beacon"]["round"]
+        control = f"{site.beacon}/control/{number}"
+        await client.post(control, json={"mode": "down"})
+        context, page = await new_page(browser, site)
+        try:
+            await page.goto(f"/drop/{drop_id}")
+            alarm = page.locator("#proof-beacon-status")
+            await expect(alarm).to_contain_text("FALLBACK", timeout=LIVE + 10_000)
+        finally:
+            await client.post(control, json={"mode": "honest"})
+        await expect(alarm).to_contain_text(f"round {number} was not available in time")
+        await expect(alarm).to_have_class(re.compile("check--alarm"))
+        await page.locator("#fairness").screenshot(
+            path=str(ARTIFACTS / "drop-fairness-fallback.png")
+        )
+        await context.close()

@@ -15,6 +15,7 @@ import pytest
 
 from drop.adapters.nats_bus import Bus
 from drop.domain import lottery
+from drop.domain.beacon import BeaconRecord
 from drop.verify import main as verify_main
 from tests.support.api_client import DropApi, EventLog, events, now_ms, uid
 from tests.support.stack import Stack
@@ -28,8 +29,9 @@ def expected_draw(proof: dict[str, object], inventory: int) -> lottery.LotteryPr
         lottery.Participant(p["userId"], p["effectiveTickets"])  # type: ignore[index]
         for p in proof["participants"]  # type: ignore[attr-defined]
     ]
+    beacon = BeaconRecord.from_wire(proof["beacon"])  # type: ignore[arg-type]
     return lottery.run_draw(
-        str(proof["dropId"]), str(proof["secret"]), participants, inventory, 1.5, 0
+        str(proof["dropId"]), str(proof["secret"]), participants, inventory, 1.5, 0, beacon=beacon
     )
 
 

@@ -89,6 +89,7 @@ async def test_receipts_verify_and_prove_inclusion_or_omission(
         registration_start=real.parameters.registration_start or 0,
         registration_end=real.parameters.registration_end or 0,
         receipt_key=real.receipt_key,
+        beacon=real.beacon,
     )
     assert lottery.verify_proof(forged).ok  # the draw alone cannot show the omission
     proof_file.write_text(json.dumps(forged.to_wire()))

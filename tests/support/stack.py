@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import secrets
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
-from drop import devstack
+from drop import devbeacon, devstack
 from drop.adapters import nats_bus
 from drop.adapters.nats_bus import Bus
 from drop.devstack import InternalAuth, Proc
+from drop.domain.beacon import Chain
 
 
 def nats_ready(health_url: str) -> bool:
@@ -38,6 +40,11 @@ class Stack:
     # A fresh receipt signing key per stack: nothing may depend on the dev default.
     receipt_key: str = field(default_factory=lambda: secrets.token_hex(32))
     auth: InternalAuth = field(init=False)
+    # The test beacon: 1 s rounds, so a draw waits at most about a second for its round.
+    beacon_port: int = field(default_factory=devstack.free_port)
+    beacon_chain: Chain = field(
+        default_factory=lambda: devbeacon.dev_chain(int(time.time()) - 1, 1)
+    )
 
     def __post_init__(self) -> None:
         # Every test runs with the internal surfaces locked: NATS needs these credentials and
@@ -61,6 +68,10 @@ class Stack:
     def admin_url(self) -> str:
         return f"http://127.0.0.1:{self.admin_port}"
 
+    @property
+    def beacon_url(self) -> str:
+        return f"http://127.0.0.1:{self.beacon_port}"
+
     def url(self, app: str) -> str:
         return f"http://127.0.0.1:{self.ports[app]}"
 
@@ -81,6 +92,7 @@ class Stack:
             "SKIP_RATE_LIMIT": "true",
             "BOT_CHECK_ENABLED": "false",
             **self.auth.app_env(),
+            **devbeacon.settings_env(self.beacon_chain, self.beacon_url, 3, 0.25),
             **{k: f"http://127.0.0.1:{p}" for k, p in self._internal_urls().items()},
             **self.extra_env,
         }
@@ -108,8 +120,13 @@ class Stack:
             self.log("restate"),
             self.auth,
         ).start()
+        chain = self.beacon_chain
+        self.procs["beacon"] = devstack.beacon_proc(
+            self.beacon_port, chain.genesis, chain.period, chain.scheme, self.log("beacon")
+        ).start()
         devstack.wait_nats(self.nats_monitor)
         devstack.wait_restate(self.ingress_port, self.admin_port)
+        devstack.wait_http(f"{self.beacon_url}/info", "beacon")
 
     def start_app(self, name: str) -> str:
         if name not in self.procs:
@@ -131,6 +148,8 @@ class Stack:
         proc.restart()
         if name == "nats":
             devstack.wait_nats(self.nats_monitor)
+        elif name == "beacon":
+            devstack.wait_http(f"{self.beacon_url}/info", name)
         elif name == "restate":
             devstack.wait_restate(self.ingress_port, self.admin_port)
         else:

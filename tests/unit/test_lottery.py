@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from drop.domain.lottery import (
-    ALGORITHM,
+    ALGORITHM_V1,
     DrawParameters,
     FenwickTree,
     InclusionProof,
@@ -195,7 +195,7 @@ def test_more_tickets_never_lowers_chance() -> None:
 def test_golden_vector() -> None:
     # Pins the algorithm: a change here breaks every previously published proof.
     proof = run_draw("golden", SECRET, _people([1, 2, 3, 4, 5, 6, 7, 8]), 3, 1.5, 0)
-    assert proof.algorithm == ALGORITHM
+    assert proof.algorithm == ALGORITHM_V1
     assert proof.merkle_root == GOLDEN_ROOT
     assert proof.seed == GOLDEN_SEED
     assert (proof.winners, proof.backups) == (GOLDEN_WINNERS, GOLDEN_BACKUPS)
@@ -283,7 +283,7 @@ def test_wire_round_trip() -> None:
         "dropId", "commitment", "secret", "participantMerkleRoot", "participantCount",
         "totalEffectiveTickets", "seed", "algorithm", "timestamp", "winners", "backupWinners",
         "participants", "inventory", "backupMultiplier", "registrationStart", "registrationEnd",
-        "winnerCount", "backupCount", "receiptKey",
+        "winnerCount", "backupCount", "receiptKey", "beacon",
     }  # fmt: skip
     assert (wire["inventory"], wire["winnerCount"], wire["backupCount"]) == (3, 3, 2)
     assert wire["participants"][0] == {"userId": "user000", "effectiveTickets": 5}  # type: ignore[index]

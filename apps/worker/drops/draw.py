@@ -12,7 +12,7 @@ from typing import Any
 import restate
 
 from apps.worker import calls, effects, metrics
-from apps.worker.drops import state
+from apps.worker.drops import randomness, state
 from apps.worker.drops.object import drop_object
 from apps.worker.runtime import current
 from drop.contracts import DropConfig
@@ -30,7 +30,8 @@ async def runLottery(
 
     Only after registrationEnd: an operator who knows the secret could otherwise draw at
     the moment the result suits it. The timer is scheduled for registrationEnd; should it
-    fire a moment early by this worker's clock, it waits for the close instead.
+    fire a moment early by this worker's clock, it waits for the close instead. Then it waits
+    for the beacon round committed at creation (see `randomness.fetch_round`).
     """
     config = await state.config_of(ctx)
     core = await state.core_of(ctx)
@@ -47,6 +48,11 @@ async def runLottery(
             )
         await ctx.sleep(state.later(config.registration_end, now))
         now = await effects.now_ms(ctx, "draw time after close")
+    committed = core.get("beacon")
+    # Drops created before the beacon existed are drawn as they were promised (v1).
+    record = await randomness.fetch_round(ctx, committed, now) if committed else None
+    if record is not None:
+        now = await effects.now_ms(ctx, "draw time after beacon")
     rows = await state.all_rows(ctx, core["participantCount"])
     proof = lottery.run_draw(
         config.drop_id,
@@ -58,6 +64,7 @@ async def runLottery(
         registration_start=config.registration_start,
         registration_end=config.registration_end,
         receipt_key=receipts.signer_for(current().secrets.receipt_signing_key).key,
+        beacon=record,
     )
     wire = proof.to_wire()
     ctx.set("proof", wire)

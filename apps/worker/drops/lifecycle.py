@@ -7,7 +7,7 @@ from typing import Any
 import restate
 
 from apps.worker import calls, effects
-from apps.worker.drops import state
+from apps.worker.drops import randomness, state
 from apps.worker.drops.object import CALLER_RETRIES, drop_object
 from drop.contracts import DropConfig
 from drop.domain import lottery
@@ -17,7 +17,8 @@ from drop.domain.drop_rules import Phase
 @drop_object.handler(invocation_retry_policy=CALLER_RETRIES)
 @effects.bad_input_is_terminal
 async def initialize(ctx: restate.ObjectContext, req: dict[str, Any]) -> dict[str, Any]:
-    """Create the drop and commit to a secret; a repeat with the same config is a no-op."""
+    """Create the drop and commit to a secret and a beacon round; a repeat with the same
+    config is a no-op."""
     config = state.parse_config(req, ctx.key())
     existing = await ctx.get("config", type_hint=dict)
     if existing is not None:
@@ -27,6 +28,8 @@ async def initialize(ctx: restate.ObjectContext, req: dict[str, Any]) -> dict[st
         return {"dropId": ctx.key(), "commitment": known["commitment"], "created": False}
     now = await effects.now_ms(ctx)
     secret = await effects.random_hex(ctx, "lottery secret", lottery.SECRET_BYTES)
+    # Public randomness nobody has before registration closes; the draw mixes it in.
+    committed_round = await randomness.commit_round(ctx, config.registration_end)
     core: state.Core = {
         "phase": Phase.REGISTRATION.value,
         "secret": secret,
@@ -39,6 +42,7 @@ async def initialize(ctx: restate.ObjectContext, req: dict[str, Any]) -> dict[st
         "backupWinnerCount": 0,
         "createdAt": now,
         "nextBackup": 0,
+        "beacon": committed_round,
     }
     ctx.set("config", config.wire())
     calls.send(

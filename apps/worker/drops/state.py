@@ -94,6 +94,7 @@ def snapshot(config: DropConfig, core: Core) -> DropState:
             costs=pricing.costs_table(config.max_tickets_per_user, config.ticket_price_unit),
         ),
         lottery_commitment=core["commitment"],
+        beacon=core.get("beacon"),
         geo_fence=config.geo_fence,
         geo_fence_mode=config.geo_fence_mode,
         geo_fence_bonus_multiplier=config.geo_fence_bonus_multiplier,

@@ -10,7 +10,7 @@ import {
 } from "./format.js";
 import { insideFence, locate } from "./geo.js";
 import { attemptKey, claimSecret, fingerprint, settleAttempt, userId } from "./identity.js";
-import { commitmentOf, leafText, seedOf, verifyInclusion } from "./merkle.js";
+import { commitmentOf, leafText, randomnessOf, seedBeacon, seedOf, verifyInclusion } from "./merkle.js";
 import { countdownFor, displayPhase, PHASE_LABELS, stockText } from "./phases.js";
 import { proveWork } from "./pow.js";
 import { entryBreakdown } from "./pricing.js";
@@ -642,8 +642,37 @@ async function showProof(proof) {
   const commitmentOk = (await commitmentOf(proof.secret)) === state.drop.lotteryCommitment
     && proof.commitment === state.drop.lotteryCommitment;
   check($("proof-commitment-check"), commitmentOk, "Matches ✓ (checked in your browser)", "Does not match ✗");
-  const seedOk = (await seedOf(proof.secret, proof.participantMerkleRoot)) === proof.seed;
+  const seedOk = (await seedOf(proof.secret, proof.participantMerkleRoot, seedBeacon(proof))) === proof.seed;
   check($("proof-seed-check"), seedOk, "Yes ✓ (checked in your browser)", "No ✗");
+  await showBeacon(proof.beacon);
+}
+
+// The public randomness the seed mixed in: verified (shown with its value), or a fallback
+// that must never pass unnoticed.
+async function showBeacon(beacon) {
+  const el = $("proof-beacon-status");
+  if (!beacon) {
+    el.dataset.state = "bad";
+    setText(el, "No beacon: this draw used only the secret and the entries");
+    return;
+  }
+  if (beacon.status === "verified") {
+    const ok = (await randomnessOf(beacon.signature)) === beacon.randomness;
+    check(
+      el,
+      ok,
+      `Verified ✓ round ${beacon.round}: randomness ${beacon.randomness.slice(0, 16)}… (signature checked by the server and python -m drop.verify)`,
+      "✗ The beacon randomness is not sha256 of its signature",
+    );
+    return;
+  }
+  el.dataset.state = "bad";
+  el.classList.add("check--alarm");
+  setText(
+    el,
+    `⚠ FALLBACK: drawn WITHOUT the public beacon (round ${beacon.round} was not available in time). `
+      + `The operator could have known this result in advance. Reason: ${beacon.reason}`,
+  );
 }
 
 // The signed receipt of this browser's entry, kept so the published tree can be checked

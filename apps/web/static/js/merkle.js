@@ -9,6 +9,8 @@ import { bytesToHex, concat, hexToBytes, sha256, sha256Hex, utf8 } from "./hash.
 const LEAF = Uint8Array.of(0);
 const NODE = Uint8Array.of(1);
 const SEED_DOMAIN = utf8("product-drop/seed/v1\u0000");
+// v2 adds the committed beacon round's randomness (docs/fairness.md).
+const SEED_DOMAIN_V2 = utf8("product-drop/seed/v2\u0000");
 
 /** The committed text of a leaf `{userId, effectiveTickets, index}`. */
 export const leafText = (leaf) => `${leaf.userId}:${leaf.effectiveTickets}:${leaf.index}`;
@@ -40,5 +42,16 @@ export async function verifyInclusion(inclusion, root) {
 export const commitmentOf = (secretHex) => sha256Hex(hexToBytes(secretHex));
 
 /** sha256("product-drop/seed/v1" || 0x00 || secret || root). */
-export const seedOf = (secretHex, rootHex) =>
-  sha256Hex(concat(SEED_DOMAIN, hexToBytes(secretHex), hexToBytes(rootHex)));
+export const seedOf = (secretHex, rootHex, beaconHex = null) =>
+  beaconHex === null
+    ? sha256Hex(concat(SEED_DOMAIN, hexToBytes(secretHex), hexToBytes(rootHex)))
+    : sha256Hex(concat(SEED_DOMAIN_V2, hexToBytes(secretHex), hexToBytes(rootHex), hexToBytes(beaconHex)));
+
+/** The beacon bytes (hex) a proof's seed mixes in: null for v1, "" after a fallback. */
+export function seedBeacon(proof) {
+  if (!proof.beacon || proof.algorithm.endsWith("/v1")) return null;
+  return proof.beacon.status === "verified" ? proof.beacon.randomness : "";
+}
+
+/** A drand round's randomness is sha256 of its signature (the BLS check is the verifier's). */
+export const randomnessOf = (signatureHex) => sha256Hex(hexToBytes(signatureHex));
