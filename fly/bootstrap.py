@@ -3,9 +3,13 @@
 
 Standard library only, so it runs in a bare `python:3.11-slim` container (docker-compose's
 one-shot `setup` job) as well as from `fly/deploy.py --init-drop` on an operator's laptop.
+It registers the worker the way every deployment does (drop/deployments.py, standard library
+too): the build at `<worker>/v/<version>`, never forced, then retires older builds once no
+unfinished invocation is pinned to them. Compose mounts drop/deployments.py beside it, at
+`<parent of this directory>/drop/deployments.py`, as it sits in the repository.
 
     python fly/bootstrap.py register-worker --admin-url http://restate:9070 \
-        --worker-url http://worker:9080
+        --worker-url http://worker:9080 --worker-version 7    # or WORKER_VERSION=7
     python fly/bootstrap.py seed-drop --api-url http://api:3003      # reads ADMIN_SECRET
     python fly/bootstrap.py all --admin-url ... --worker-url ... --api-url ...
 """
@@ -20,7 +24,15 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
+
+# drop/deployments.py, from the repository or from where compose mounts it (a bare `drop`
+# directory holding only that module is imported as a namespace package).
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
+from drop import deployments
+
+T = TypeVar("T")
 
 DEMO_PRODUCT = "Limited Edition Sneakers"
 DEMO_IMAGE = "https://images.unsplash.com/photo-1542291026-7eec264c27ff?w=800"
@@ -50,39 +62,56 @@ def post_json(
         return int(error.code), error.read().decode(errors="replace")
 
 
-def retry(
-    attempt: Callable[[], tuple[int, str]], tries: int, delay: float, what: str
-) -> tuple[int, str]:
-    """Call `attempt` until it returns a 2xx status or `tries` run out (connection errors retry)."""
+class _Refused(Exception):
+    """An attempt got an answer, but not the one wanted; worth another try."""
+
+
+def keep_trying(attempt: Callable[[], T], tries: int, delay: float, what: str) -> T:
+    """Call `attempt` until it returns, retrying on connection errors, refusals and
+    restate's admin errors, `tries` times at most; then fail with the last error."""
     last = "no attempt made"
     for number in range(1, tries + 1):
         try:
-            status, text = attempt()
-        except (OSError, urllib.error.URLError) as error:
+            return attempt()
+        except (OSError, _Refused, deployments.AdminError) as error:
             last = f"{what}: {error}"
-        else:
-            if 200 <= status < 300:
-                return status, text
-            last = f"{what}: HTTP {status}: {text.strip()[:500]}"
         if number < tries:
             print(f"{last} (attempt {number}/{tries}, retrying in {delay:g}s)", file=sys.stderr)
             time.sleep(delay)
     raise BootstrapError(last)
 
 
+def retry(
+    attempt: Callable[[], tuple[int, str]], tries: int, delay: float, what: str
+) -> tuple[int, str]:
+    """Call `attempt` until it returns a 2xx status or `tries` run out (connection errors retry)."""
+
+    def checked() -> tuple[int, str]:
+        status, text = attempt()
+        if not 200 <= status < 300:
+            raise _Refused(f"HTTP {status}: {text.strip()[:500]}")
+        return status, text
+
+    return keep_trying(checked, tries, delay, what)
+
+
 def register_worker(
-    admin_url: str, worker_url: str, tries: int = 60, delay: float = 2.0
-) -> dict[str, Any]:
-    """Tell restate's admin API where the worker is; retries until restate answers.
+    admin_url: str, worker_url: str, version: str, tries: int = 60, delay: float = 2.0
+) -> deployments.Retirement:
+    """Register this worker build at `<worker_url>/v/<version>` as a deployment of its own,
+    without `force`, retrying until restate and the worker answer; then retire the older
+    builds whose services it serves and to which no unfinished invocation is pinned.
 
     The worker speaks HTTP/2 cleartext (granian), restate's default for `http://` URIs, so
-    only the URI is given. `force` lets a re-registration replace a deployment with the same URI.
+    only the URI is given. Registering the same URI again answers the same deployment, so a
+    rerun is harmless; a different build must come with a different version.
     """
-    body = {"uri": worker_url, "force": True}
-    url = admin_url.rstrip("/") + "/deployments"
-    _, text = retry(lambda: post_json(url, body), tries, delay, f"registering {worker_url}")
-    answer: dict[str, Any] = json.loads(text) if text.strip() else {}
-    return answer
+    try:
+        uri = deployments.versioned_uri(worker_url, version)
+    except ValueError as error:
+        raise BootstrapError(str(error)) from error
+    admin = deployments.http_admin(admin_url)
+    return keep_trying(lambda: deployments.upgrade(admin, uri), tries, delay, f"registering {uri}")
 
 
 def demo_drop(
@@ -120,6 +149,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("action", choices=("register-worker", "seed-drop", "all"))
     parser.add_argument("--admin-url", default=os.environ.get("RESTATE_ADMIN_URL", ""))
     parser.add_argument("--worker-url", default=os.environ.get("WORKER_URL", ""))
+    parser.add_argument(
+        "--worker-version",
+        default=os.environ.get("WORKER_VERSION", ""),
+        help="the worker build's WORKER_VERSION: registered at <worker-url>/v/<version>",
+    )
     parser.add_argument("--api-url", default=os.environ.get("INTERNAL_API_URL", ""))
     parser.add_argument("--tries", type=int, default=60, help="attempts per request")
     parser.add_argument("--delay", type=float, default=2.0, help="seconds between attempts")
@@ -130,11 +164,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.action in ("register-worker", "all"):
-            if not (args.admin_url and args.worker_url):
-                raise BootstrapError("register-worker needs --admin-url and --worker-url")
-            answer = register_worker(args.admin_url, args.worker_url, args.tries, args.delay)
-            services = [s.get("name") for s in answer.get("services", []) if isinstance(s, dict)]
-            print(f"registered {args.worker_url} with restate; services: {services}")
+            if not (args.admin_url and args.worker_url and args.worker_version):
+                raise BootstrapError(
+                    "register-worker needs --admin-url, --worker-url and --worker-version "
+                    "(or WORKER_VERSION)"
+                )
+            done = register_worker(
+                args.admin_url, args.worker_url, args.worker_version, args.tries, args.delay
+            )
+            uri = deployments.versioned_uri(args.worker_url, args.worker_version)
+            retired = ", ".join(f"{d.id} ({d.uri})" for d in done.retired) or "none"
+            draining = ", ".join(f"{d} ({n} in flight)" for d, n in done.draining.items())
+            print(f"registered {uri} with restate as deployment {done.current}")
+            print(f"retired older builds: {retired}; still draining: {draining or 'none'}")
         if args.action in ("seed-drop", "all"):
             if not args.api_url:
                 raise BootstrapError("seed-drop needs --api-url")

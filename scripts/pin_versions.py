@@ -1,7 +1,8 @@
 """Rewrite every copy of the engine versions from versions.toml (`make pin`).
 
 The copies are where a file cannot read versions.toml itself: npm's package.json, the pip
-pin in pyproject.toml, and the image tags of docker-compose.yml and fly/*/fly.toml*.
+pin in pyproject.toml, and the image tags (restate, nats, haproxy) of docker-compose.yml
+and fly/*/fly.toml*.
 tests/deploy/test_versions.py fails while any of them disagrees.
 """
 
@@ -33,6 +34,7 @@ def main() -> None:
     images = [
         (r"(restatedev/restate:)[0-9][0-9.]*", rf"\g<1>{v['restate']}"),
         (r"(nats:)[0-9][0-9.]*(-alpine)", rf"\g<1>{v['nats']}\g<2>"),
+        (r"(haproxy:)[0-9][0-9.]*(-alpine)", rf"\g<1>{v['haproxy']}\g<2>"),
     ]
     for name in [
         "docker-compose.yml",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -20,7 +21,7 @@ RESTATE_OWN = {
     "RESTATE_BASE_DIR",
     "RESTATE_WORKER__INVOKER__REQUEST_IDENTITY_PRIVATE_KEY_PEM_FILE",
 }
-ONE_SHOT = ("setup", "keys")
+ONE_SHOT = ("setup", "keys", "cluster-setup")
 
 
 @cache
@@ -61,9 +62,20 @@ def test_compose_file_follows_the_compose_specification() -> None:
     assert not errors
 
 
+def default_services() -> set[str]:
+    """What a plain `docker compose up` starts: the services of no profile."""
+    return {name for name, svc in compose()["services"].items() if not svc.get("profiles")}
+
+
 def test_the_whole_stack_is_there() -> None:
-    assert set(compose()["services"]) == {"nats", "restate", *BUILT, *ONE_SHOT}
-    assert set(compose()["volumes"]) == {"nats_data", "restate_data", "identity"}
+    assert default_services() == {"nats", "restate", *BUILT, "setup", "keys"}
+    used = {
+        mount.split(":")[0]
+        for name in default_services()
+        for mount in service(name).get("volumes", [])
+        if not mount.startswith(".")
+    }
+    assert used == {"nats_data", "restate_data", "identity"}
 
 
 def test_apps_are_built_from_their_fly_dockerfiles_on_their_local_ports() -> None:
@@ -141,15 +153,26 @@ def test_setup_registers_the_worker_and_seeds_a_drop() -> None:
     ports = local_ports()
     setup = service("setup")
     assert setup["restart"] == "no"
-    (mount,) = setup["volumes"]
-    source, target, _ = mount.split(":")
+    script, module = setup["volumes"]
+    source, target, _ = script.split(":")
     assert (ROOT / source).resolve() == FLY / "bootstrap.py"
     command = setup["command"]
     assert command[:3] == ["python", target, "all"]
+    # bootstrap.py imports drop/deployments.py from beside its own directory.
+    module_source, module_target, _ = module.split(":")
+    assert (ROOT / module_source).resolve() == ROOT / "drop" / "deployments.py"
+    assert module_target == str(Path(target).parent.parent / "drop" / "deployments.py")
     assert "--admin-url=http://restate:9070" in command
     assert f"--worker-url=http://worker:{ports['worker']}" in command
     assert f"--api-url=http://api:{ports['api']}" in command
     assert setup["environment"]["ADMIN_SECRET"] == service("api")["environment"]["ADMIN_SECRET"]
+
+
+def test_setup_registers_the_build_the_worker_is() -> None:
+    # The worker serves restate at /v/$WORKER_VERSION; setup registers that same version.
+    version = service("worker")["environment"]["WORKER_VERSION"]
+    assert version.startswith("${WORKER_VERSION:-")
+    assert service("setup")["environment"]["WORKER_VERSION"] == version
 
 
 def published(svc: dict[str, Any]) -> list[tuple[str, int, int]]:

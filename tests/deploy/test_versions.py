@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -32,6 +33,8 @@ def expected_image(image: str) -> str:
     v = engines()
     if "restatedev/restate" in image:
         return f"docker.restate.dev/restatedev/restate:{v['restate']}"
+    if image.startswith("haproxy:"):
+        return f"haproxy:{v['haproxy']}-alpine"
     assert image.startswith("nats:"), image
     return f"nats:{v['nats']}-alpine"
 
@@ -67,8 +70,36 @@ def test_fly_and_compose_run_the_same_engine_images() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
     images += [s["image"] for s in compose.values() if "restate" in s.get("image", "")]
     images += [s["image"] for s in compose.values() if s.get("image", "").startswith("nats:")]
+    images += [s["image"] for s in compose.values() if s.get("image", "").startswith("haproxy:")]
     assert len(images) >= 4
     assert all(image == expected_image(image) for image in images), images
+
+
+def test_every_compose_image_is_pinned_from_versions_toml() -> None:
+    # Engines (cluster profile included) come from versions.toml; the one-shot jobs run a
+    # bare Python of the apps' own line; the apps are built from their Dockerfiles.
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    engines_seen = set()
+    for name, svc in compose.items():
+        if "build" in svc:
+            continue
+        image = svc["image"]
+        if image == "python:3.11-slim":
+            continue
+        assert image == expected_image(image), name
+        engines_seen.add(image.split(":")[0].rsplit("/", 1)[-1])
+    assert engines_seen == {"restate", "nats", "haproxy"}
+    profiled = [s for s in compose.values() if "cluster" in s.get("profiles", [])]
+    assert sum("restate:" in s.get("image", "") for s in profiled) == 3
+    assert sum(s.get("image", "").startswith("nats:") for s in profiled) == 3
+
+
+def test_make_cluster_runs_the_pinned_haproxy() -> None:
+    haproxy = shutil.which("haproxy")
+    if haproxy is None:
+        pytest.skip("no haproxy installed (make cluster installs Debian's)")
+    out = subprocess.run([haproxy, "-v"], capture_output=True, text=True, check=True).stdout
+    assert re.search(rf"version {re.escape(engines()['haproxy'])}\b", out), out
 
 
 def restate_env_sets() -> list[dict[str, str]]:
