@@ -39,7 +39,7 @@ setup: $(VENV)/.installed .tools/node_modules/.bin/restate-server
 dev: setup
 	$(BIN)/python scripts/dev.py
 
-test: setup browser
+test: setup browser haproxy
 	$(BIN)/pytest
 
 # A local cluster (3 nats, 3 restate, 2 api, 2 sse behind HAProxy) and its fault tests.
