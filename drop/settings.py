@@ -234,3 +234,14 @@ class WebSettings(BaseSettings):
     # First paints of / and /drop/{id} share one API call per path for this long (0: off);
     # the page's live stream corrects anything older within a moment of loading.
     web_page_cache_seconds: float = Field(default=1.0, ge=0, le=30)
+
+
+class TracingSettings(BaseSettings):
+    """OpenTelemetry export (the standard variable names). No endpoint: tracing is off."""
+
+    model_config = _COMMON
+
+    otel_exporter_otlp_endpoint: str = Field(
+        default="", description="OTLP/HTTP collector base URL, e.g. http://collector:4318"
+    )
+    otel_service_name: str = Field(default="", description="defaults to drop-<service>")

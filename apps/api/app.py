@@ -12,6 +12,7 @@ from apps.api import errors, guards, proofs
 from apps.api.routes import drops, fairness, health, pow, purchase, session
 from apps.api.routes import queue as queue_routes
 from apps.api.state import ApiState
+from drop import tracing
 from drop.adapters.restate_ingress import RestateIngress
 from drop.asgi_limits import API_MAX_BODY, BodyLimit
 from drop.metrics import HttpMetrics
@@ -79,4 +80,5 @@ def create_app(
     app.include_router(queue_routes.router)
     # Outermost: every answer is counted, the middlewares' own refusals included.
     app.add_middleware(HttpMetrics, service="api", routes=lambda: app.routes)
+    tracing.instrument_fastapi(app)
     return app

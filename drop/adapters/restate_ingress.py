@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from drop import metrics
+from drop import metrics, tracing
 
 log = logging.getLogger("restate_ingress")
 
@@ -55,7 +55,8 @@ class RestateIngress:
         started = time.perf_counter()
         outcome = "cancelled"
         try:
-            response = await self.client.post(path, json=payload, headers=headers)
+            with tracing.client_span(f"{service}.{handler}", headers):
+                response = await self.client.post(path, json=payload, headers=headers)
             outcome = _outcome(response.status_code)
         except httpx.TimeoutException as exc:
             outcome = "timeout"

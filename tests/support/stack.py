@@ -107,6 +107,7 @@ class Stack:
             self.root / "restate",
             self.log("restate"),
             self.auth,
+            self.extra_env.get(devstack.TRACING_ENV),
         ).start()
         devstack.wait_nats(self.nats_monitor)
         devstack.wait_restate(self.ingress_port, self.admin_port)
