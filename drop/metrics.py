@@ -26,6 +26,8 @@ from prometheus_client import (
 )
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from drop.settings import MetricsSettings
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -165,6 +167,13 @@ class HttpMetrics:
         route, method = self._template(scope), scope["method"]
         HTTP_REQUESTS.labels(self.service, route, method, str(status)).inc()
         HTTP_LATENCY.labels(self.service, route, method).observe(seconds)
+
+
+def instrument_http(app: Any, service: str, settings: MetricsSettings | None = None) -> None:
+    """Count every request of a Starlette/FastAPI `app` and serve `/metrics` (outermost
+    middleware: call after the others), unless METRICS_ENABLED is false."""
+    if (settings or MetricsSettings()).metrics_enabled:
+        app.add_middleware(HttpMetrics, service=service, routes=lambda: app.routes)
 
 
 def reconnected(client: str) -> None:

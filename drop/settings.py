@@ -245,3 +245,12 @@ class TracingSettings(BaseSettings):
         default="", description="OTLP/HTTP collector base URL, e.g. http://collector:4318"
     )
     otel_service_name: str = Field(default="", description="defaults to drop-<service>")
+
+
+class MetricsSettings(BaseSettings):
+    """Prometheus metrics. Off: no request middleware and no `/metrics` route on api, sse
+    and web (the overhead bench's baseline; business counters still count)."""
+
+    model_config = _COMMON
+
+    metrics_enabled: bool = True
