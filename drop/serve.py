@@ -19,7 +19,7 @@ from granian import Granian
 from granian.constants import HTTPModes, Interfaces
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from drop import tracing
+from drop import metrics, tracing
 from drop.logs import setup_logging
 from drop.settings import MissingSecretError, RuntimeSettings
 
@@ -69,6 +69,7 @@ def run(service: str, target: str, factory: Callable[[], Any], default_port: int
     rt = RuntimeSettings()
     setup_logging(service, rt.log_level, json_lines=rt.production)
     build_or_exit(service, factory)  # refuse to start before spawning workers
+    metrics.clear_multiprocess_dir()
     Granian(
         target,
         address=rt.host,
