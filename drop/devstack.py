@@ -241,6 +241,19 @@ def nats_proc(
     return Proc("nats", args, base_env(), log_path)
 
 
+TRACING_ENV = "OTEL_EXPORTER_OTLP_ENDPOINT"
+
+
+def restate_tracing(otlp_endpoint: str | None) -> dict[str, str]:
+    """Restate exports its own spans where the apps export theirs (OTLP/HTTP). Only with
+    its tracing on does it pass trace context on to the worker, so this also joins the
+    worker's spans to the api's trace."""
+    endpoint = otlp_endpoint if otlp_endpoint is not None else os.environ.get(TRACING_ENV, "")
+    if not endpoint:
+        return {}
+    return {"RESTATE_TRACING_ENDPOINT": f"otlp+{endpoint.rstrip('/')}/v1/traces"}
+
+
 def restate_proc(
     ingress: int,
     admin: int,
@@ -251,6 +264,7 @@ def restate_proc(
     *,
     host: str = "127.0.0.1",
     config_file: Path | None = None,
+    otlp_endpoint: str | None = None,
 ) -> Proc:
     """restate-server; `config_file` adds settings (a cluster node's) to those given here."""
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -269,6 +283,7 @@ def restate_proc(
             "RESTATE_LOG_FORMAT": "compact",
             "RESTATE_LOG_FILTER": "warn,octocrab=off",
             "NO_COLOR": "1",
+            **restate_tracing(otlp_endpoint),
         }
     )
     args = [find_binary("restate-server"), "--base-dir", str(data_dir), "--no-logo"]

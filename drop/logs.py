@@ -7,6 +7,8 @@ import logging
 import sys
 import time
 
+from drop import tracing
+
 
 class JsonFormatter(logging.Formatter):
     def __init__(self, service: str) -> None:
@@ -25,9 +27,24 @@ class JsonFormatter(logging.Formatter):
             value = getattr(record, key, None)
             if value is not None:
                 entry[key] = value
+        ids = tracing.log_ids()
+        if ids is not None:
+            entry["traceId"], entry["spanId"] = ids
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry)
+
+
+class ReadableFormatter(logging.Formatter):
+    """One readable line; with tracing on, the trace id it belongs to at the end."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)-5s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        ids = tracing.log_ids()
+        return line if ids is None else f"{line} trace_id={ids[0]}"
 
 
 def setup_logging(service: str, level: str, *, json_lines: bool) -> None:
@@ -35,7 +52,7 @@ def setup_logging(service: str, level: str, *, json_lines: bool) -> None:
     if json_lines:
         handler.setFormatter(JsonFormatter(service))
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-5s %(name)s: %(message)s"))
+        handler.setFormatter(ReadableFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

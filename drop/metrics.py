@@ -14,6 +14,7 @@ import os
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import (
@@ -25,6 +26,8 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.multiprocess import MultiProcessCollector
+
+from drop.settings import MetricsSettings
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -90,6 +93,15 @@ def exposition() -> tuple[bytes, str]:
         MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+def clear_multiprocess_dir() -> None:
+    """Empty PROMETHEUS_MULTIPROC_DIR before a server spawns its processes: files a former
+    run left would otherwise be added to this run's counts."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        for stale in Path(directory).glob("*.db"):
+            stale.unlink(missing_ok=True)
 
 
 async def send_metrics(send: Send) -> None:
@@ -165,6 +177,13 @@ class HttpMetrics:
         route, method = self._template(scope), scope["method"]
         HTTP_REQUESTS.labels(self.service, route, method, str(status)).inc()
         HTTP_LATENCY.labels(self.service, route, method).observe(seconds)
+
+
+def instrument_http(app: Any, service: str, settings: MetricsSettings | None = None) -> None:
+    """Count every request of a Starlette/FastAPI `app` and serve `/metrics` (outermost
+    middleware: call after the others), unless METRICS_ENABLED is false."""
+    if (settings or MetricsSettings()).metrics_enabled:
+        app.add_middleware(HttpMetrics, service=service, routes=lambda: app.routes)
 
 
 def reconnected(client: str) -> None:

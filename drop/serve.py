@@ -19,6 +19,7 @@ from granian import Granian
 from granian.constants import HTTPModes, Interfaces
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from drop import metrics, tracing
 from drop.logs import setup_logging
 from drop.settings import MissingSecretError, RuntimeSettings
 
@@ -38,6 +39,7 @@ def app_for_worker(service: str, factory: Callable[[], Any]) -> Any:
     fake it to slip past the per-IP limits)."""
     rt = RuntimeSettings()
     setup_logging(service, rt.log_level, json_lines=rt.production)
+    tracing.setup(service)
     app = build_or_exit(service, factory)
     return ProxyHeadersMiddleware(app, trusted_hosts=rt.forwarded_allow_ips)
 
@@ -48,6 +50,7 @@ def run_streams(
     """Serve an app that holds event streams with uvicorn (see the module's docstring)."""
     rt = RuntimeSettings()
     setup_logging(service, rt.log_level, json_lines=rt.production)
+    tracing.setup(service)
     app = build_or_exit(service, factory)
     uvicorn.run(
         app,
@@ -66,6 +69,7 @@ def run(service: str, target: str, factory: Callable[[], Any], default_port: int
     rt = RuntimeSettings()
     setup_logging(service, rt.log_level, json_lines=rt.production)
     build_or_exit(service, factory)  # refuse to start before spawning workers
+    metrics.clear_multiprocess_dir()
     Granian(
         target,
         address=rt.host,

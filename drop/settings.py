@@ -284,3 +284,23 @@ class BeaconSettings(BaseSettings):
     @property
     def url_list(self) -> list[str]:
         return [u.strip().rstrip("/") for u in self.beacon_urls.split(",") if u.strip()]
+
+
+class TracingSettings(BaseSettings):
+    """OpenTelemetry export (the standard variable names). No endpoint: tracing is off."""
+
+    model_config = _COMMON
+
+    otel_exporter_otlp_endpoint: str = Field(
+        default="", description="OTLP/HTTP collector base URL, e.g. http://collector:4318"
+    )
+    otel_service_name: str = Field(default="", description="defaults to drop-<service>")
+
+
+class MetricsSettings(BaseSettings):
+    """Prometheus metrics. Off: no request middleware and no `/metrics` route on api, sse
+    and web (the overhead bench's baseline; business counters still count)."""
+
+    model_config = _COMMON
+
+    metrics_enabled: bool = True

@@ -12,9 +12,9 @@ from apps.api import errors, guards, proofs
 from apps.api.routes import drops, fairness, health, pow, purchase, session
 from apps.api.routes import queue as queue_routes
 from apps.api.state import ApiState
+from drop import metrics, tracing
 from drop.adapters.restate_ingress import RestateIngress
 from drop.asgi_limits import API_MAX_BODY, BodyLimit
-from drop.metrics import HttpMetrics
 from drop.settings import (
     ApiSettings,
     ConnectionSettings,
@@ -78,5 +78,6 @@ def create_app(
     app.include_router(pow.router)
     app.include_router(queue_routes.router)
     # Outermost: every answer is counted, the middlewares' own refusals included.
-    app.add_middleware(HttpMetrics, service="api", routes=lambda: app.routes)
+    metrics.instrument_http(app, "api")
+    tracing.instrument_fastapi(app)
     return app

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from drop import tracing
 from drop.adapters.restate_ingress import DurableCallError
 
 Item = dict[str, Any]
@@ -30,6 +31,8 @@ RETRYABLE = frozenset({502, 503, 504})
 class _Waiting:
     item: Item
     answer: asyncio.Future[Result]
+    # The request's trace (tracing on), which the shared call joins.
+    trace: Any = None
 
 
 @dataclass
@@ -42,7 +45,7 @@ class GroupCommit:
 
     async def submit(self, key: str, item: Item) -> Result:
         """This item's own result (`{"ok": ...}` or `{"error": ...}`) from a shared call."""
-        waiting = _Waiting(item, asyncio.get_running_loop().create_future())
+        waiting = _Waiting(item, asyncio.get_running_loop().create_future(), tracing.current())
         self._queues.setdefault(key, []).append(waiting)
         if key not in self._flushers:
             self._flushers[key] = asyncio.create_task(self._flush(key))
@@ -63,7 +66,8 @@ class GroupCommit:
         batch_id = f"b{uuid.uuid4().hex}"
         for attempt in range(self.retries + 1):
             try:
-                results = await self.send(key, [w.item for w in batch], batch_id)
+                with tracing.joined_span("group commit", [w.trace for w in batch]):
+                    results = await self.send(key, [w.item for w in batch], batch_id)
             except DurableCallError as exc:
                 if exc.status in RETRYABLE and attempt < self.retries:
                     continue

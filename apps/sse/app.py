@@ -22,9 +22,8 @@ from apps.sse.metrics import OPEN_STREAMS
 from apps.sse.response import RAW_SEND, EventStream
 from apps.sse.runtime import Runtime
 from apps.sse.sessions import SessionCheck
-from drop import events
+from drop import events, metrics
 from drop.contracts import is_id
-from drop.metrics import HttpMetrics
 from drop.settings import (
     ApiSettings,
     ConnectionSettings,
@@ -166,7 +165,7 @@ def create_app(
         return client if admission == "ok" else refused(admission)
 
     OPEN_STREAMS.set_function(lambda: holder["rt"].gate.open if "rt" in holder else 0)
-    app.add_middleware(HttpMetrics, service="sse", routes=lambda: app.routes)
+    metrics.instrument_http(app, "sse")
 
     @app.get("/health")
     async def health() -> dict[str, Any]:

@@ -14,8 +14,8 @@ from apps.web.page_cache import PageCache
 from apps.web.state import WebState
 from apps.web.upstream import Upstreams
 from apps.web.views import STATIC_DIR, build_templates
+from drop import metrics
 from drop.asgi_limits import API_MAX_BODY, PROXY_MAX_BODY, BodyLimit
-from drop.metrics import HttpMetrics
 from drop.settings import ConnectionSettings, RuntimeSettings, SecretSettings, WebSettings
 
 
@@ -60,5 +60,5 @@ def create_app(
     app.include_router(admin.router)
     app.include_router(funnel.router)
     app.include_router(proxy.router)
-    app.add_middleware(HttpMetrics, service="web", routes=lambda: app.routes)
+    metrics.instrument_http(app, "web")
     return app

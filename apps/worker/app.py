@@ -20,7 +20,7 @@ from apps.worker.queue import queue_admission
 from apps.worker.settlement import settlement
 from apps.worker.user_loyalty import user_loyalty
 from apps.worker.user_rollover import user_rollover
-from drop import deployments, metrics
+from drop import deployments, metrics, tracing
 from drop.adapters import nats_bus
 from drop.settings import (
     ConnectionSettings,
@@ -61,7 +61,9 @@ def build_app(
     version = (build or WorkerVersionSettings()).worker_version
     # With keys, restate-sdk answers 401 to any call not signed by our restate-server: the
     # worker's port alone no longer lets a caller run handlers as anyone.
-    restate_app = restate.app(services=SERVICES, identity_keys=keys or None)
+    restate_app = tracing.instrument_restate(
+        restate.app(services=SERVICES, identity_keys=keys or None)
+    )
     if not keys:
         log.warning("RESTATE_IDENTITY_KEYS is empty: the worker accepts unsigned calls")
 

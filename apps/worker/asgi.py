@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from apps.worker.app import build_app
+from drop import tracing
 from drop.logs import setup_logging
 from drop.settings import ConnectionSettings, QueueSettings, RuntimeSettings, SecretSettings
 
@@ -12,4 +13,5 @@ from drop.settings import ConnectionSettings, QueueSettings, RuntimeSettings, Se
 def create() -> Any:
     rt = RuntimeSettings()
     setup_logging("worker", rt.log_level, json_lines=rt.production)
+    tracing.setup("worker")
     return build_app(ConnectionSettings(), SecretSettings(), QueueSettings())

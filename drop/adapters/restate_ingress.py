@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from drop import metrics
+from drop import metrics, tracing
 from drop.settings import url_list
 
 log = logging.getLogger("restate_ingress")
@@ -99,7 +99,8 @@ class RestateIngress:
         started = time.perf_counter()
         outcome = "cancelled"
         try:
-            response = await self._post(path, payload, headers, resend=bool(idempotency_key))
+            with tracing.client_span(f"{service}.{handler}", headers):
+                response = await self._post(path, payload, headers, resend=bool(idempotency_key))
             outcome = _outcome(response.status_code)
         except httpx.TimeoutException as exc:
             outcome = "timeout"

@@ -55,12 +55,21 @@ def test_env_names_are_real_settings(service: str) -> None:
 
 
 @pytest.mark.parametrize("service", PUBLIC)
-def test_public_apps_serve_their_port_with_a_health_check(service: str) -> None:
+def test_public_apps_route_on_readiness_and_check_liveness(service: str) -> None:
     config = fly_toml(service)
     http = config["http_service"]
     assert http["internal_port"] == int(config["env"]["PORT"]) == FLY_PORT[service]
     assert http["force_https"] is True
-    assert {"method": "GET", "path": "/health"}.items() <= http["checks"][0].items()
+    # The proxy's check decides routing: readiness (dependencies reachable).
+    (routing,) = http["checks"]
+    assert {"method": "GET", "path": "/ready"}.items() <= routing.items()
+    # Liveness on the same port, asking no dependency.
+    alive = config["checks"]["alive"]
+    assert (alive["type"], alive["port"], alive["path"]) == (
+        "http",
+        http["internal_port"],
+        "/health",
+    )
 
 
 def test_worker_is_private_and_checked_on_its_port() -> None:

@@ -247,7 +247,7 @@ async def test_two_shoppers_enter_draw_buy_and_verify(browser: Browser, site: We
         # --- the operator cannot draw early; the draw runs when entries close ------------
         await admin.goto("/admin")
         row = admin.locator(f'tr[data-drop-id="{drop_id}"]')
-        await row.get_by_role("button", name="Run the draw").click()
+        await row.get_by_role("button", name="Run draw").click()
         await expect(admin.get_by_role("alert")).to_contain_text("only once it has closed")
         await shot(admin, "admin.png")
 

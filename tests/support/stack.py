@@ -119,6 +119,7 @@ class Stack:
             self.root / "restate",
             self.log("restate"),
             self.auth,
+            otlp_endpoint=self.extra_env.get(devstack.TRACING_ENV),
         ).start()
         chain = self.beacon_chain
         self.procs["beacon"] = devstack.beacon_proc(

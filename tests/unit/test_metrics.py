@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Counter
 
+from apps.api.app import create_app
 from drop.metrics import ActiveLabels, HttpMetrics
 
 
@@ -36,3 +38,13 @@ async def test_requests_are_labelled_by_route_template_never_by_raw_path() -> No
     assert 'route="/drop/{drop_id}",service="unit",status="200"' in text
     assert 'route="unmatched",service="unit",status="404"' in text
     assert "secret-id" not in text
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_metrics_enabled_decides_whether_requests_are_instrumented(
+    monkeypatch: pytest.MonkeyPatch, enabled: bool
+) -> None:
+    monkeypatch.setenv("METRICS_ENABLED", str(enabled).lower())
+    app = create_app()
+    installed = [m.cls for m in app.user_middleware]  # type: ignore[attr-defined]
+    assert (HttpMetrics in installed) is enabled

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import restate
+from restate.logging import RestateLoggingFilter
 
 from apps.worker import calls, effects
 from apps.worker.drops import randomness, state
@@ -12,6 +14,10 @@ from apps.worker.drops.object import CALLER_RETRIES, drop_object
 from drop.contracts import DropConfig
 from drop.domain import lottery
 from drop.domain.drop_rules import Phase
+
+# Quiet while Restate replays the journal: a created drop is logged once.
+log = logging.getLogger("worker.drops")
+log.addFilter(RestateLoggingFilter())
 
 
 @drop_object.handler(invocation_retry_policy=CALLER_RETRIES)
@@ -53,6 +59,12 @@ async def initialize(ctx: restate.ObjectContext, req: dict[str, Any]) -> dict[st
         delay=state.later(config.registration_end, now),
     )
     await state.commit(ctx, config, core)
+    log.info(
+        "drop %s created: %d items, registration ends at %d",
+        ctx.key(),
+        config.inventory,
+        config.registration_end,
+    )
     return {"dropId": ctx.key(), "commitment": core["commitment"], "created": True}
 
 

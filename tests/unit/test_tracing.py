@@ -1,0 +1,32 @@
+"""Tracing off (no OTEL_EXPORTER_OTLP_ENDPOINT): nothing is installed, nothing is added."""
+
+from __future__ import annotations
+
+import pytest
+
+from apps.api.app import create_app
+from drop import tracing
+from drop.settings import TracingSettings
+
+
+@pytest.fixture(autouse=True)
+def no_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
+
+
+def test_without_an_endpoint_tracing_stays_off() -> None:
+    assert tracing.setup("api", TracingSettings()) is False
+    assert tracing.enabled() is False
+
+
+def test_off_adds_no_middleware_and_no_headers() -> None:
+    app = create_app()
+    assert not getattr(app, "_is_instrumented_by_opentelemetry", False)
+    headers: dict[str, str] = {}
+    with tracing.client_span("Drop.registerBatch", headers):
+        pass
+    assert headers == {}
+    assert tracing.current() is None
+    assert tracing.log_ids() is None
+    worker_app = object()
+    assert tracing.instrument_restate(worker_app) is worker_app
