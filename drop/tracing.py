@@ -118,10 +118,12 @@ def instrument_fastapi(app: Any) -> None:
 
 
 def _invocation_name(scope: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    # restate calls `/invoke/{service}/{handler}`; the object's key is in the body, not here.
+    # restate calls `[/v/{version}]/invoke/{service}/{handler}`; the object's key is in the
+    # body, not here.
     parts = str(scope.get("path", "")).strip("/").split("/")
-    if len(parts) == 3 and parts[0] == "invoke":
-        return f"{parts[1]}.{parts[2]}", {"restate.service": parts[1], "restate.handler": parts[2]}
+    if len(parts) >= 3 and parts[-3] == "invoke":
+        service, handler = parts[-2], parts[-1]
+        return f"{service}.{handler}", {"restate.service": service, "restate.handler": handler}
     return str(scope.get("path", "")), {}
 
 
