@@ -98,12 +98,17 @@ async def tokenIssued(ctx: restate.ObjectContext, req: dict[str, Any]) -> None:
 
 
 @participant.handler()
-async def settle(ctx: restate.ObjectContext) -> None:
-    """The drop completed: credit what this user is owed (once) and publish the final status."""
+async def settle(ctx: restate.ObjectContext, req: dict[str, Any] | None = None) -> None:
+    """The drop completed: credit what this user is owed (once) and publish the final status.
+    `bought`: the drop saw this user pay, whether or not their `purchased` came first."""
     state = await _record(ctx)
     if state is None or await ctx.get("settled", type_hint=bool):
         return
     ctx.set("settled", True)
+    if req and req.get("bought"):
+        state = state.model_copy(update={"status": "purchased", "token": None})
+        await _save(ctx, state, "purchased")
+        return
     if state.status == "winner":
         state = state.model_copy(update={"status": "expired", "token": None})
         state = await _credit(ctx, state, rollover.credits_for_lapsed_winner(state.paid_entries))

@@ -14,7 +14,7 @@ from typing import Any
 import restate
 
 from apps.worker import calls, effects
-from apps.worker.drops.state import user_from_row
+from apps.worker.drops.state import BOUGHT, user_from_row
 from apps.worker.runtime import current
 from drop.contracts import UserState
 from drop.domain import rollover
@@ -66,9 +66,10 @@ async def settleChunk(ctx: restate.Context, req: dict[str, Any]) -> None:
     drop_id = str(req["dropId"])
     owed: list[UserState] = []
     for position, row in req["people"]:
-        drawn = bool(row[-1])
-        if drawn:
-            calls.send(ctx, calls.PARTICIPANT_SETTLE, None, key=f"{drop_id}:{row[0]}")
+        flag = int(row[-1])
+        if flag:
+            told = {"bought": flag == BOUGHT}
+            calls.send(ctx, calls.PARTICIPANT_SETTLE, told, key=f"{drop_id}:{row[0]}")
             continue
         user = user_from_row(drop_id, int(position), row[:-1], status="loser")
         if rollover.credits_for_loser(user.paid_entries) > 0:

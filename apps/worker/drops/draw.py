@@ -171,10 +171,20 @@ def make_winner(
         _tell(ctx, user_id, outcome, row)
 
 
-def _flagged(people: list[tuple[int, state.Row]], drawn: set[str]) -> list[tuple[int, state.Row]]:
+def _flagged(
+    people: list[tuple[int, state.Row]],
+    drawn: set[str],
+    bought: frozenset[str] | set[str] = frozenset(),
+) -> list[tuple[int, state.Row]]:
     """Each person's row with a last flag: drawn (winner or backup, settled by their own
-    object) or not (settled by the chunk itself)."""
-    return [(position, [*row, row[0] in drawn]) for position, row in people]
+    object; `state.BOUGHT` if they paid) or not (0: settled by the chunk itself)."""
+
+    def flag(user_id: str) -> int:
+        if user_id in bought:
+            return state.BOUGHT
+        return state.DRAWN if user_id in drawn else 0
+
+    return [(position, [*row, flag(row[0])]) for position, row in people]
 
 
 def _fan_out(
@@ -205,7 +215,11 @@ async def complete(
     core["completedAt"] = now
     rows = await state.all_rows(ctx, core["participantCount"])
     drawn = set(await ctx.get("drawn", type_hint=list) or [])
-    _fan_out(ctx, calls.SETTLE_CHUNK, _flagged(list(enumerate(rows, start=1)), drawn), now)
+    # Said again at settling: a buyer's own `purchased` message travels a shorter path than
+    # the settle (Drop → Settlement → Participant) and may arrive after it.
+    bought = {u for u in drawn if await ctx.get(f"order:{u}", type_hint=dict) is not None}
+    people = _flagged(list(enumerate(rows, start=1)), drawn, bought)
+    _fan_out(ctx, calls.SETTLE_CHUNK, people, now)
     await state.commit(ctx, config, core)
 
 

@@ -20,6 +20,9 @@ Core = dict[str, Any]
 # loyaltyTier, loyaltyMultiplier, geoBonus, inGeoZone, rolloverBalance]. The draw reads
 # the first three; the rest lets a batch publish anyone's status without reading more.
 Row = list[Any]
+# The last field of a row sent to settling: drawn (settled by their own object), and bought.
+DRAWN = 1
+BOUGHT = 2
 AnyCtx = restate.ObjectContext | restate.ObjectSharedContext
 
 
