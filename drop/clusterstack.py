@@ -11,6 +11,7 @@ test can cut it off or slow its link; without one, everything listens on 127.0.0
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
@@ -18,8 +19,9 @@ from pathlib import Path
 
 import httpx
 
-from drop import devstack, haproxy
+from drop import devbeacon, devstack, haproxy
 from drop.devstack import InternalAuth, Proc, StackError
+from drop.domain.beacon import Chain
 from drop.netns import Bridge
 
 NODES = 3
@@ -30,6 +32,8 @@ RESTATE_REPLICATION = 2
 # cores cannot run 24 x 2 of them without starving the apps.
 RESTATE_PARTITIONS = 6
 NATS_REPLICAS = 3
+# `make cluster`'s test beacon takes the port `make dev`'s does.
+DEV_BEACON_PORT = 8091
 
 
 @dataclass
@@ -95,10 +99,16 @@ class Cluster:
     nats: list[EngineNode] = field(default_factory=list)
     restate: list[EngineNode] = field(default_factory=list)
     procs: dict[str, Proc] = field(default_factory=dict)
+    # The local test beacon (drop.devbeacon), unless `env` names a chain in BEACON_URLS.
+    beacon_period: int = 1
+    beacon_chain: Chain = field(init=False)
+    beacon_port: int = field(init=False)
 
     def __post_init__(self) -> None:
         self.auth = InternalAuth.create(self.root / "auth")
         self.apps = AppPorts.fixed() if self.fixed_ports else AppPorts.free()
+        self.beacon_chain = devbeacon.dev_chain(int(time.time()) - 1, self.beacon_period)
+        self.beacon_port = DEV_BEACON_PORT if self.fixed_ports else devstack.free_port()
 
     # --- addresses ---------------------------------------------------------------------
 
@@ -143,8 +153,28 @@ class Cluster:
             "INTERNAL_API_URL": self.url("api"),
             "INTERNAL_SSE_URL": self.url("sse"),
             **self.auth.app_env(),
+            **self.beacon_env(),
             **self.env,
         }
+
+    @property
+    def own_beacon(self) -> bool:
+        return "BEACON_URLS" not in self.env
+
+    def beacon_env(self) -> dict[str, str]:
+        if not self.own_beacon:
+            return {}
+        url = f"http://127.0.0.1:{self.beacon_port}"
+        return devbeacon.settings_env(self.beacon_chain, url, max_wait_s=30, retry_s=0.5)
+
+    def start_beacon(self, timeout: float = 60.0) -> None:
+        if not self.own_beacon:
+            return
+        chain = self.beacon_chain
+        self.procs["beacon"] = devstack.beacon_proc(
+            self.beacon_port, chain.genesis, chain.period, chain.scheme, self.log("beacon")
+        ).start()
+        devstack.wait_http(f"http://127.0.0.1:{self.beacon_port}/info", "beacon", timeout)
 
     def log(self, name: str) -> Path:
         return self.root / f"{name}.log"
@@ -312,6 +342,7 @@ class Cluster:
     def start(self) -> None:
         try:
             self.start_engines()
+            self.start_beacon()
             self.start_apps()
         except BaseException:
             self.stop()

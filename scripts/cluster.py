@@ -32,7 +32,9 @@ DATA = Path(os.environ.get("CLUSTER_DATA_DIR", str(devstack.ROOT / ".data" / "cl
 def main() -> int:
     shutil.rmtree(DATA, ignore_errors=True)
     DATA.mkdir(parents=True)
-    cluster = Cluster(DATA, fixed_ports=True)
+    # A real chain's BEACON_* settings replace the local test beacon (3 s rounds).
+    chain = {k: v for k, v in os.environ.items() if k.startswith("BEACON_")}
+    cluster = Cluster(DATA, env=chain, fixed_ports=True, beacon_period=3)
     stopping = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
@@ -69,6 +71,7 @@ def print_urls(cluster: Cluster, drop_id: str | None) -> None:
         f"restate      {cluster.ingress_url}",
         "restate admin " + " ".join(n.url("admin") for n in cluster.restate),
         f"worker       {cluster.worker_url} (registered once)",
+        f"beacon       {cluster.beacon_env().get('BEACON_URLS', os.environ.get('BEACON_URLS'))}",
     ]
     if drop_id:
         lines.append(f"demo drop    {cluster.url('web')}/drop/{drop_id}")

@@ -10,12 +10,14 @@ import asyncio
 import itertools
 import json
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+import nats.errors
 import pytest
 
 from drop import events
@@ -175,11 +177,23 @@ async def wait_phase(
     raise TimeoutError(f"{drop_id} did not reach {phases} in {timeout}s")
 
 
+async def _stream_info(bus: Bus, subject: str, timeout: float = 60.0) -> Any:
+    """The stream's info, asked again while the cluster is still settling after the faults
+    (a JetStream API request times out until the stream's leader answers)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return await bus.js.stream_info(events.DROPS_STREAM, subjects_filter=subject)
+        except nats.errors.TimeoutError:
+            if time.monotonic() > deadline:
+                raise
+
+
 async def stored_seqs(bus: Bus, subjects: set[str]) -> set[int]:
     """Sequences of every message JetStream holds on `subjects` (the truth a stream serves)."""
     seqs: set[int] = set()
     for subject in subjects:
-        info = await bus.js.stream_info(events.DROPS_STREAM, subjects_filter=subject)
+        info = await _stream_info(bus, subject)
         expected = (info.state.subjects or {}).get(subject, 0)
         sub = await bus.js.subscribe(subject, ordered_consumer=True)
         try:
@@ -261,19 +275,29 @@ async def test_a_drop_survives_node_loss_partition_and_replica_kills(
         try:
             winners = [w for w in proof["winners"] if w in crowd.sessions]
 
+            retried: list[int] = []
+
+            async def attempt(path: str, body: dict[str, Any], auth: dict[str, str]) -> Any:
+                """Like a real client: a 5xx (an answer lost to the slow link) is retried
+                with the same Idempotency-Key until a final answer."""
+                headers = {**auth, "Idempotency-Key": uuid.uuid4().hex}
+                deadline = time.monotonic() + 90
+                while True:
+                    r = await client.post(path, json=body, headers=headers)
+                    if r.status_code < 500 or time.monotonic() > deadline:
+                        return r
+                    retried.append(r.status_code)
+                    await asyncio.sleep(0.5)  # retry backoff, not a synchronisation
+
             async def buy(user: str) -> int:
                 auth = {"Authorization": f"Bearer {crowd.sessions[user]}"}
-                started = await client.post(
-                    f"/api/drop/{drop_id}/purchase/start", json={"userId": user}, headers=auth
-                )
+                base = f"/api/drop/{drop_id}/purchase"
+                started = await attempt(f"{base}/start", {"userId": user}, auth)
                 if started.status_code != 200:
-                    return started.status_code
-                done = await client.post(
-                    f"/api/drop/{drop_id}/purchase",
-                    json={"userId": user, "purchaseToken": started.json()["purchaseToken"]},
-                    headers=auth,
-                )
-                return done.status_code
+                    return int(started.status_code)
+                token = started.json()["purchaseToken"]
+                done = await attempt(base, {"userId": user, "purchaseToken": token}, auth)
+                return int(done.status_code)
 
             bought = await asyncio.gather(*(buy(w) for w in winners))
         finally:
@@ -297,6 +321,7 @@ async def test_a_drop_survives_node_loss_partition_and_replica_kills(
         entered=len(entered),
         refused=dict(crowd.refused),
         purchases_ok=bought.count(200),
+        purchase_retries=len(retried),
         inventory_left=status.get("inventory"),
         restate_kill_first_ack_s=round(crowd.first_ack_after(t_restate), 2),
         restate_kill_longest_gap_s=round(crowd.longest_gap(t_restate, t_restate + 10), 2),
