@@ -20,7 +20,13 @@ WORKERS=2) on free ports and measures, in one run:
      the last participant's outcome event on `drop.{id}.user.>`;
   7. the peak resident memory of every process.
 
-    .venv/bin/python bench/crowd.py [--people 20000] [--arrival-seconds 30]
+With `--cluster` the same run goes against `make cluster`'s processes instead (3 nats-server
+and 3 restate-server nodes, the worker, 2 api replicas with WORKERS=1 each, so as many API
+processes as one node has, 2 sse replicas, HAProxy and the web; drop/clusterstack.py) on
+127.0.0.1 and free ports: the crowd, wrk and the floors go through HAProxy's api address,
+the Restate floors to the first node's ingress, and the memory covers every process.
+
+    .venv/bin/python bench/crowd.py [--people 20000] [--arrival-seconds 30] [--cluster]
 
 What a person sends is built in bench/crowd_people.py (`registration_body`); the write
 path's floors are in bench/write_floors.py.
@@ -51,7 +57,7 @@ import uvloop  # noqa: E402
 from bench import crowd_people as people  # noqa: E402
 from bench import crowd_stack, write_floors, wrk_run  # noqa: E402
 from bench.lean_http import Pool  # noqa: E402
-from tests.support.stack import Stack  # noqa: E402
+from drop.clusterstack import Cluster  # noqa: E402
 
 ENV = {
     "WORKERS": "2",
@@ -64,16 +70,18 @@ ENV = {
     "BOT_CHECK_ENABLED": "true",
     "SKIP_RATE_LIMIT": "false",
 }
+# On the cluster each of the two api replicas runs one process: two API processes in all.
+CLUSTER_ENV = {**ENV, "WORKERS": "1"}
 OUTCOMES = ("winner", "backup_winner", "loser")
 
 
 async def outcomes_after_draw(
-    stack: Stack, drop_id: str, close_ms: int, expected: int, timeout_s: float
+    stack: crowd_stack.Running, drop_id: str, close_ms: int, expected: int, timeout_s: float
 ) -> dict[str, Any]:
     """The draw runs by itself when registration closes (an admin may not draw earlier):
     time each person's first outcome event from that moment."""
     nc = await nats.connect(
-        stack.nats_url,
+        stack.nats_url.split(","),
         user=stack.auth.nats_user,
         password=stack.auth.nats_password,
         pending_size=512 * 1024 * 1024,
@@ -117,8 +125,18 @@ def print_wrk(result: wrk_run.WrkResult) -> None:
 
 async def run(args: argparse.Namespace) -> None:
     print(f"start: {crowd_stack.load_note()}", flush=True)
-    with tempfile.TemporaryDirectory(prefix="bench-crowd-") as tmp:
-        stack = crowd_stack.start(Path(tmp), ENV, ("worker", "sse", "api"))
+    name = "bench-crowd-cluster" if args.cluster else "bench-crowd"
+    with tempfile.TemporaryDirectory(prefix=f"{name}-") as tmp:
+        stack: crowd_stack.Running
+        if args.cluster:
+            t = time.perf_counter()
+            stack = crowd_stack.start_cluster(Path(tmp), CLUSTER_ENV)
+            print(
+                f"cluster: {', '.join(stack.procs)} up in {time.perf_counter() - t:.0f} s",
+                flush=True,
+            )
+        else:
+            stack = crowd_stack.start(Path(tmp), ENV, ("worker", "sse", "api"))
         try:
             await measure(args, stack, Path(tmp))
         except BaseException:
@@ -127,14 +145,14 @@ async def run(args: argparse.Namespace) -> None:
         finally:
             print("warnings and errors in the processes' logs:")
             print("\n".join(crowd_stack.log_problems(stack)))
-            print(f"  logs kept in {crowd_stack.keep_logs(stack, 'bench-crowd')}")
+            print(f"  logs kept in {crowd_stack.keep_logs(stack, name)}")
             print("peak resident memory (VmHWM):")
             print("\n".join(crowd_stack.rss_lines(stack)))
             stack.stop()
     print(f"end: {crowd_stack.load_note()}")
 
 
-async def measure(args: argparse.Namespace, stack: Any, tmp: Path) -> None:
+async def measure(args: argparse.Namespace, stack: crowd_stack.Running, tmp: Path) -> None:
     api = stack.url("api")
     parts = urlsplit(api)
     pool = Pool(parts.hostname or "127.0.0.1", parts.port or 80, args.concurrency)
@@ -142,6 +160,15 @@ async def measure(args: argparse.Namespace, stack: Any, tmp: Path) -> None:
     print(f"floors (wrk, c=50, {args.wrk_seconds:.0f} s each):")
     health, ping = crowd_stack.floors(stack, api, args.wrk_seconds)
     print_wrk(health)
+    if isinstance(stack, Cluster):
+        # What HAProxy costs: the same floor on one replica, past the balancer.
+        print_wrk(
+            wrk_run.run(
+                "floor: GET /health on api1 (c=50)",
+                f"{stack.url('api1')}/health",
+                seconds=args.wrk_seconds,
+            )
+        )
     print_wrk(ping)
 
     c = args.wrk_connections
@@ -270,6 +297,11 @@ def main() -> None:
         "the draw runs when it closes",
     )
     parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument(
+        "--cluster",
+        action="store_true",
+        help="run against the local cluster (drop/clusterstack.py) instead of one node",
+    )
     args = parser.parse_args()
     uvloop.run(run(args))
 

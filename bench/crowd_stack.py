@@ -1,9 +1,10 @@
-"""What the crowd and proof benchmarks share: a private stack, its processes' peak memory,
-the machine's load, and the floors measured with wrk."""
+"""What the crowd and proof benchmarks share: a private stack (one node, or the local
+cluster), its processes' peak memory, the machine's load, and the floors measured with wrk."""
 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import tempfile
 import time
@@ -12,9 +13,24 @@ from pathlib import Path
 import httpx
 
 from bench import wrk_run
+from drop import devbeacon, devstack
+from drop.clusterstack import Cluster
 from tests.support.stack import Stack
 
 ADMIN = {"Authorization": "Bearer test-admin-secret"}
+
+# A running stack: both keep their processes in `procs` and their logs under `log(name)`.
+Running = Stack | Cluster
+
+# What tests/support/stack.py gives every single-node app, for the cluster's apps.
+CLUSTER_ENV = {
+    "DROP_ENV": "test",
+    "ADMIN_SECRET": "test-admin-secret",
+    "PURCHASE_TOKEN_SECRET": "test-purchase-secret",
+    "IP_HASH_SALT": "test-salt",
+    "MIN_PURCHASE_WINDOW": "1",
+    "LOG_LEVEL": "WARNING",
+}
 
 
 def start(root: Path, env: dict[str, str], apps: tuple[str, ...]) -> Stack:
@@ -25,6 +41,41 @@ def start(root: Path, env: dict[str, str], apps: tuple[str, ...]) -> Stack:
     for app in apps:
         stack.start_app(app)
     return stack
+
+
+def start_cluster(root: Path, env: dict[str, str]) -> Cluster:
+    """`make cluster`'s processes (drop/clusterstack.py) on 127.0.0.1 without namespaces, on
+    free ports, with the test beacon the single-node stack has and `env` over the test
+    settings. The beacon is one of the cluster's processes, so `stop()` ends it too."""
+    chain = devbeacon.dev_chain(int(time.time()) - 1, 1)
+    port = devstack.free_port()
+    beacon_url = f"http://127.0.0.1:{port}"
+    cluster = Cluster(
+        root,
+        env={
+            **CLUSTER_ENV,
+            "RECEIPT_SIGNING_KEY": secrets.token_hex(32),
+            **devbeacon.settings_env(chain, beacon_url, 3, 0.25),
+            **env,
+        },
+    )
+    beacon = devstack.beacon_proc(
+        port, chain.genesis, chain.period, chain.scheme, root / "beacon.log"
+    )
+    cluster.procs["beacon"] = beacon.start()
+    try:
+        devstack.wait_http(f"{beacon_url}/info", "beacon")
+    except BaseException:
+        cluster.stop()
+        raise
+    cluster.start()  # stops every process it holds (the beacon too) when it fails
+    return cluster
+
+
+def ingress(stack: Running) -> str:
+    """One Restate ingress: the only one of a single node, the first node of a cluster (the
+    apps spread their calls over all of them)."""
+    return stack.ingress_url.split(",")[0]
 
 
 def _children() -> dict[int, list[int]]:
@@ -51,7 +102,7 @@ def _hwm_kib(pid: int) -> int:
     return 0
 
 
-def peak_rss(stack: Stack) -> dict[str, list[tuple[int, int]]]:
+def peak_rss(stack: Running) -> dict[str, list[tuple[int, int]]]:
     """Each process's peak resident set (VmHWM, KiB), with its descendants (granian's
     worker processes), as (pid, KiB) pairs: the root first."""
     tree = _children()
@@ -68,16 +119,19 @@ def peak_rss(stack: Stack) -> dict[str, list[tuple[int, int]]]:
     return found
 
 
-def rss_lines(stack: Stack) -> list[str]:
+def rss_lines(stack: Running) -> list[str]:
     lines = []
+    everything = 0.0
     for name, procs in peak_rss(stack).items():
         total = sum(k for _, k in procs) / 1024
+        everything += total
         parts = ", ".join(f"{k / 1024:.0f}" for _, k in procs if k)
         lines.append(f"  {name:<8} {total:8.0f} MiB peak (per process: {parts})")
+    lines.append(f"  {'all':<8} {everything:8.0f} MiB (sum of the peaks)")
     return lines
 
 
-def print_log_tails(stack: Stack, lines: int = 25) -> None:
+def print_log_tails(stack: Running, lines: int = 25) -> None:
     """What each process said last (the run's directory is removed afterwards)."""
     for name in stack.procs:
         path = stack.log(name)
@@ -87,7 +141,7 @@ def print_log_tails(stack: Stack, lines: int = 25) -> None:
             print("\n".join(tail))
 
 
-def log_problems(stack: Stack, shown: int = 3) -> list[str]:
+def log_problems(stack: Running, shown: int = 3) -> list[str]:
     """Warnings and errors each process logged during the run, counted, a few quoted."""
     out = []
     for name in stack.procs:
@@ -106,7 +160,7 @@ def log_problems(stack: Stack, shown: int = 3) -> list[str]:
     return out or ["  none"]
 
 
-def keep_logs(stack: Stack, name: str) -> Path:
+def keep_logs(stack: Running, name: str) -> Path:
     """Copy the processes' logs out of the run's directory (removed afterwards)."""
     dest = Path(tempfile.gettempdir()) / f"{name}-logs-{int(time.time())}"
     dest.mkdir(parents=True, exist_ok=True)
@@ -127,7 +181,7 @@ def _cpu_ticks(pids: list[int]) -> int:
     return total
 
 
-def wait_quiet(stack: Stack, names: tuple[str, ...], timeout_s: float) -> float:
+def wait_quiet(stack: Running, names: tuple[str, ...], timeout_s: float) -> float:
     """Seconds until `names` (with their children) used under 10% of a core for 3 s in a
     row: background work (an outcome fan-out) is over. Gives up after `timeout_s`."""
     pids = [pid for name in names for pid, _ in peak_rss(stack).get(name, [])]
@@ -148,12 +202,12 @@ def load_note() -> str:
     return f"load average {one:.2f} / {five:.2f} / {fifteen:.2f} on {os.cpu_count()} cores"
 
 
-def floors(stack: Stack, api: str, seconds: float) -> tuple[wrk_run.WrkResult, wrk_run.WrkResult]:
+def floors(stack: Running, api: str, seconds: float) -> tuple[wrk_run.WrkResult, wrk_run.WrkResult]:
     """The API's `/health` and a trivial Restate call (`Diagnostics/ping`), wrk at c=50."""
     health = wrk_run.run("floor: GET /health (c=50)", f"{api}/health", seconds=seconds)
     ping = wrk_run.run(
         "floor: Restate Diagnostics/ping (c=50)",
-        f"{stack.ingress_url}/Diagnostics/ping",
+        f"{ingress(stack)}/Diagnostics/ping",
         script=wrk_run.POST_EMPTY,
         seconds=seconds,
     )
@@ -173,9 +227,13 @@ def create_drop(
     }
     r = httpx.post(f"{api}/api/drops", json=body, headers=ADMIN, timeout=60)
     r.raise_for_status()
-    # Both API processes learn of the drop from NATS; wait until a status read finds it.
+    # Every API process learns of the drop from NATS; wait until status reads find it
+    # several times in a row (a balancer sends them to each replica in turn).
+    found = 0
     for _ in range(200):
-        if httpx.get(f"{api}/api/drop/{drop_id}/status", timeout=10).status_code == 200:
+        ok = httpx.get(f"{api}/api/drop/{drop_id}/status", timeout=10).status_code == 200
+        found = found + 1 if ok else 0
+        if found >= 4:
             break
         time.sleep(0.05)
     answer: dict[str, object] = r.json()

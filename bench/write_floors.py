@@ -33,7 +33,7 @@ async def durable_batches(
         return total / (time.perf_counter() - start), results
 
 
-async def anatomy(stack: Any, api: str, tag: str, seconds: float) -> None:
+async def anatomy(stack: crowd_stack.Running, api: str, tag: str, seconds: float) -> None:
     """Floors of the write path, to say which one stops joins and registrations: a routed
     read, a routed call that passes the rate limiter (NATS KV compare-and-set) and writes
     to KV, and the durable batch handlers called directly through the ingress."""
@@ -68,7 +68,7 @@ async def anatomy(stack: Any, api: str, tag: str, seconds: float) -> None:
 
     direct = f"direct-{tag}"
     rate, joined = await durable_batches(
-        stack.ingress_url, f"/QueueAdmission/{direct}/joinBatch", joins, 4000, 200, 2
+        crowd_stack.ingress(stack), f"/QueueAdmission/{direct}/joinBatch", joins, 4000, 200, 2
     )
     print(f"  {'QueueAdmission.joinBatch x200, 2 callers':<44} {rate:9.1f}/s", flush=True)
     tokens = [r["ok"]["token"] for r in joined if "ok" in r]
@@ -78,7 +78,7 @@ async def anatomy(stack: Any, api: str, tag: str, seconds: float) -> None:
         return {"uses": [{"token": tokens[i], "userId": f"d{i}"} for i in range(first, last)]}
 
     rate, used = await durable_batches(
-        stack.ingress_url, f"/QueueAdmission/{direct}/useTokens", uses, len(tokens), 200, 2
+        crowd_stack.ingress(stack), f"/QueueAdmission/{direct}/useTokens", uses, len(tokens), 200, 2
     )
     refused = sum(1 for r in used if "error" in r)
     print(
@@ -87,6 +87,6 @@ async def anatomy(stack: Any, api: str, tag: str, seconds: float) -> None:
         flush=True,
     )
     rate, _ = await durable_batches(
-        stack.ingress_url, f"/Drop/{direct}/registerBatch", entries, 4000, 200, 2
+        crowd_stack.ingress(stack), f"/Drop/{direct}/registerBatch", entries, 4000, 200, 2
     )
     print(f"  {'Drop.registerBatch x200, 2 callers (no tokens)':<44} {rate:9.1f}/s", flush=True)
