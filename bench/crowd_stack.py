@@ -13,7 +13,6 @@ from pathlib import Path
 import httpx
 
 from bench import wrk_run
-from drop import devbeacon, devstack
 from drop.clusterstack import Cluster
 from tests.support.stack import Stack
 
@@ -44,31 +43,12 @@ def start(root: Path, env: dict[str, str], apps: tuple[str, ...]) -> Stack:
 
 
 def start_cluster(root: Path, env: dict[str, str]) -> Cluster:
-    """`make cluster`'s processes (drop/clusterstack.py) on 127.0.0.1 without namespaces, on
-    free ports, with the test beacon the single-node stack has and `env` over the test
-    settings. The beacon is one of the cluster's processes, so `stop()` ends it too."""
-    chain = devbeacon.dev_chain(int(time.time()) - 1, 1)
-    port = devstack.free_port()
-    beacon_url = f"http://127.0.0.1:{port}"
+    """`make cluster`'s processes (drop/clusterstack.py, its test beacon included) on
+    127.0.0.1 without namespaces, on free ports, with `env` over the test settings."""
     cluster = Cluster(
-        root,
-        env={
-            **CLUSTER_ENV,
-            "RECEIPT_SIGNING_KEY": secrets.token_hex(32),
-            **devbeacon.settings_env(chain, beacon_url, 3, 0.25),
-            **env,
-        },
+        root, env={**CLUSTER_ENV, "RECEIPT_SIGNING_KEY": secrets.token_hex(32), **env}
     )
-    beacon = devstack.beacon_proc(
-        port, chain.genesis, chain.period, chain.scheme, root / "beacon.log"
-    )
-    cluster.procs["beacon"] = beacon.start()
-    try:
-        devstack.wait_http(f"{beacon_url}/info", "beacon")
-    except BaseException:
-        cluster.stop()
-        raise
-    cluster.start()  # stops every process it holds (the beacon too) when it fails
+    cluster.start()  # stops every process it started when it fails
     return cluster
 
 
