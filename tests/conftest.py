@@ -37,3 +37,15 @@ async def api(stack: Stack) -> AsyncIterator[DropApi]:
     base = stack.start_app("api")
     async with httpx.AsyncClient(base_url=base, timeout=60) as client:
         yield DropApi(client)
+
+
+@pytest.fixture
+def own_stack(tmp_path: Path) -> Iterator[Stack]:
+    """nats, restate and the beacon of its own, no apps: for tests that register workers
+    themselves (the session's restate has its worker registered already)."""
+    s = Stack(tmp_path)
+    try:
+        s.start_servers()
+        yield s
+    finally:
+        s.stop()

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from drop import deployments, devstack
+from drop import deployments
 from tests.support.stack import Stack
 
 from .support import FLY, ROOT
@@ -222,32 +222,11 @@ def test_runs_standalone_from_composes_mounts(
     assert fake_server.listed[-1]["uri"].startswith("http://worker:9080/v/")
 
 
-@pytest.fixture
-def own_stack(tmp_path: Path) -> Iterator[Stack]:
-    s = Stack(tmp_path)
-    try:
-        s.start_servers()
-        yield s
-    finally:
-        s.stop()
-
-
-def start_worker(stack: Stack, version: str) -> str:
-    port = devstack.free_port()
-    env = {**stack.app_env(), "WORKER_VERSION": version}
-    stack.procs[f"worker-{version}"] = devstack.app_proc(
-        "worker", port, env, stack.log(f"worker-{version}")
-    ).start()
-    url = f"http://127.0.0.1:{port}"
-    devstack.wait_http(f"{url}/health", f"worker {version}")
-    return url
-
-
 @pytest.mark.integration
 def test_upgrades_a_real_restate_one_immutable_build_at_a_time(own_stack: Stack) -> None:
     stack = own_stack
     admin = deployments.http_admin(stack.admin_url)
-    v1 = start_worker(stack, "c1")
+    v1 = stack.start_worker_build("c1")
     # Before: compose's old registration of the worker's root URL, forced.
     admin("POST", "/deployments", {"uri": v1, "force": True})
 
@@ -271,7 +250,7 @@ def test_upgrades_a_real_restate_one_immutable_build_at_a_time(own_stack: Stack)
     assert again.returncode == 0, again.stderr
     assert deployments.deployments(admin) == [c1]  # a rerun changes nothing
 
-    v2 = start_worker(stack, "c2")
+    v2 = stack.start_worker_build("c2")
     second = bootstrap(
         "register-worker",
         f"--admin-url={stack.admin_url}",

@@ -7,39 +7,14 @@ on build 1; new calls must reach build 2; build 1 is retired only once drained.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import httpx
 import pytest
 
 from drop import deployments, devstack
-from drop.devstack import Proc
 from tests.support.api_client import DropApi, now_ms, uid
 from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def own_stack(tmp_path: Path) -> Iterator[Stack]:
-    """A restate-server of its own: the session's has its worker registered already."""
-    s = Stack(tmp_path)
-    try:
-        s.start_servers()
-        yield s
-    finally:
-        s.stop()
-
-
-def start_worker(stack: Stack, version: str) -> tuple[str, Proc]:
-    port = devstack.free_port()
-    env = {**stack.app_env(), "WORKER_VERSION": version}
-    proc = devstack.app_proc("worker", port, env, stack.log(f"worker-{version}")).start()
-    stack.procs[f"worker-{version}"] = proc
-    url = f"http://127.0.0.1:{port}"
-    devstack.wait_http(f"{url}/health", f"worker {version}")
-    return url, proc
 
 
 def invocation(admin: deployments.Admin, invocation_id: str) -> dict[str, str]:
@@ -53,7 +28,7 @@ async def test_a_running_draw_finishes_on_its_build_while_new_calls_reach_the_ne
 ) -> None:
     stack = own_stack
     admin = deployments.http_admin(stack.admin_url)
-    v1_url, _ = start_worker(stack, "v1")
+    v1_url = stack.start_worker_build("v1")
     first = devstack.register_worker(stack.admin_port, v1_url, version="v1")
     assert first.retired == () and first.draining == {}
     base = stack.start_app("api")
@@ -79,7 +54,7 @@ async def test_a_running_draw_finishes_on_its_build_while_new_calls_reach_the_ne
         v1_id = invocation(admin, draw_id)["pinned_deployment_id"]
         assert invocation(admin, draw_id)["status"] != "completed"
 
-        v2_url, _ = start_worker(stack, "v2")
+        v2_url = stack.start_worker_build("v2")
         upgraded = devstack.register_worker(stack.admin_port, v2_url, version="v2")
         assert upgraded.current != v1_id
         assert upgraded.retired == ()

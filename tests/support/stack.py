@@ -129,6 +129,16 @@ class Stack:
         devstack.wait_restate(self.ingress_port, self.admin_port)
         devstack.wait_http(f"{self.beacon_url}/info", "beacon")
 
+    def start_worker_build(self, version: str) -> str:
+        """One more worker process serving build `version` (not registered): its URL."""
+        port = devstack.free_port()
+        env = {**self.app_env(), "WORKER_VERSION": version}
+        name = f"worker-{version}"
+        self.procs[name] = devstack.app_proc("worker", port, env, self.log(name)).start()
+        url = f"http://127.0.0.1:{port}"
+        devstack.wait_http(f"{url}/health", f"worker {version}")
+        return url
+
     def start_app(self, name: str) -> str:
         if name not in self.procs:
             port = self.ports.setdefault(name, devstack.free_port())
