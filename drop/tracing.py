@@ -105,15 +105,31 @@ def joined_span(
     return _joined_span(name, carried) if _enabled and carried else contextlib.nullcontext()
 
 
-def instrument_fastapi(app: Any) -> None:
-    """Server spans for every route (liveness, readiness and metrics left out), continuing
-    a caller's `traceparent`."""
+def propagation_headers() -> dict[str, str]:
+    """The current span's `traceparent` (and `tracestate`), for a call made on its behalf
+    without a span of its own (the web's proxy); empty when tracing is off."""
+    if not _enabled:
+        return {}
+    headers: dict[str, str] = {}
+    propagate.inject(headers)
+    return headers
+
+
+NOT_TRACED = ("/health", "/ready", "/metrics")
+
+
+def instrument_fastapi(app: Any, also_excluded: Sequence[str] = ()) -> None:
+    """Server spans for every route (liveness, readiness, metrics and the paths in
+    `also_excluded` left out: each a regular expression searched for in the URL),
+    continuing a caller's `traceparent`."""
     if not _enabled:
         return
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
     FastAPIInstrumentor.instrument_app(
-        app, excluded_urls="/health,/ready,/metrics", exclude_spans=["receive", "send"]
+        app,
+        excluded_urls=",".join((*NOT_TRACED, *also_excluded)),
+        exclude_spans=["receive", "send"],
     )
 
 

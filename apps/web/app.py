@@ -14,7 +14,7 @@ from apps.web.page_cache import PageCache
 from apps.web.state import WebState
 from apps.web.upstream import Upstreams
 from apps.web.views import STATIC_DIR, build_templates
-from drop import metrics
+from drop import metrics, tracing
 from drop.asgi_limits import API_MAX_BODY, PROXY_MAX_BODY, BodyLimit
 from drop.settings import ConnectionSettings, RuntimeSettings, SecretSettings, WebSettings
 
@@ -61,4 +61,6 @@ def create_app(
     app.include_router(funnel.router)
     app.include_router(proxy.router)
     metrics.instrument_http(app, "web")
+    # Outermost, like the api's: the proxied call's traceparent names the web's span.
+    tracing.instrument_fastapi(app, also_excluded=["/static/"])
     return app

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from apps.web import retry
 from apps.web.state import web_state
+from drop import tracing
 
 router = APIRouter(include_in_schema=False)
 
@@ -48,6 +49,12 @@ def _forward_headers(request: Request, *, stream: bool) -> list[tuple[str, str]]
     headers.append(("x-forwarded-proto", request.url.scheme))
     if "host" in request.headers:
         headers.append(("x-forwarded-host", request.headers["host"]))
+    # Tracing on: the upstream's span is a child of this request's span (which already
+    # continues any traceparent the caller sent), so ours replaces the caller's.
+    trace_context = tracing.propagation_headers()
+    if trace_context:
+        headers = [(k, v) for k, v in headers if k not in trace_context]
+        headers.extend(trace_context.items())
     return headers
 
 

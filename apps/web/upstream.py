@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from apps.web import retry
+from drop import tracing
 
 # Page renders and proxied API calls are short; event streams stay open as long as the
 # browser keeps them, so they get no read timeout at all.
@@ -114,6 +115,9 @@ class Upstreams:
         )
 
     async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        trace_context = tracing.propagation_headers()
+        if trace_context:
+            kwargs["headers"] = {**kwargs.get("headers", {}), **trace_context}
         try:
             request = self.reads.build_request(method, f"{self.api_url}{path}", **kwargs)
             response = await retry.send(self.reads, request, stream=False)

@@ -1,4 +1,5 @@
-"""Traces across processes: the api and the worker export to an in-process OTLP collector."""
+"""Traces across processes: the web, the api and the worker export to an in-process OTLP
+collector."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from tests.support.stack import Stack
 pytestmark = pytest.mark.integration
 
 REGISTER = "POST /api/drop/{dropId}/register"
+PROXIED = "POST /api/{path:path}"
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +38,7 @@ def traced_stack(
         s.start_servers()
         s.start_app("worker")
         s.start_app("api")
+        s.start_app("web")  # after the api: it is given the api's address
         yield s
     finally:
         s.stop()
@@ -44,6 +47,12 @@ def traced_stack(
 @pytest.fixture(scope="module")
 async def traced_api(traced_stack: Stack) -> AsyncIterator[DropApi]:
     async with httpx.AsyncClient(base_url=traced_stack.url("api"), timeout=60) as client:
+        yield DropApi(client)
+
+
+@pytest.fixture(scope="module")
+async def traced_web(traced_stack: Stack) -> AsyncIterator[DropApi]:
+    async with httpx.AsyncClient(base_url=traced_stack.url("web"), timeout=60) as client:
         yield DropApi(client)
 
 
@@ -124,3 +133,53 @@ async def test_worker_log_lines_carry_the_trace_id_of_the_call(
     spans = await asyncio.to_thread(spans_in.wait_for, api_call_in)
     request = next(s for s in spans if s.trace_id == trace_id and s.name == "POST /api/drops")
     assert request.service == "drop-api"
+
+
+async def test_a_registration_through_the_web_proxy_is_one_trace_from_the_web_to_the_worker(
+    traced_api: DropApi,
+    traced_web: DropApi,
+    traced_stack: Stack,
+    collector: tuple[str, Collector],
+) -> None:
+    _, spans_in = collector
+    web = traced_stack.url("web")
+    async with httpx.AsyncClient(base_url=web, timeout=10) as plain:
+        for path in ("/health", "/ready", "/static/css/site.css"):
+            await plain.get(path)
+    drop_id = uid("traced-web")
+    await traced_api.create(drop_id)
+    # A browser's own traceparent is continued by the web's span, not passed on as is.
+    browser = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    answer = await traced_web.register(drop_id, uid("tw"), 1, headers={"traceparent": browser})
+    assert answer.status_code == 200, answer.text
+
+    def find(spans: list[Span]) -> tuple[Span, Span] | None:
+        for proxied in (s for s in spans if s.service == "drop-web" and s.name == PROXIED):
+            for done in spans:
+                if (
+                    done.service == "drop-worker"
+                    and done.name == "Drop.registerBatch"
+                    and done.trace_id == proxied.trace_id
+                    and proxied in ancestors(done, spans)
+                ):
+                    return proxied, done
+        return None
+
+    spans = await asyncio.to_thread(spans_in.wait_for, lambda got: find(got) is not None)
+    found = find(spans)
+    assert found is not None
+    proxied, attempt = found
+    assert (proxied.trace_id, proxied.parent_id) == (browser[3:35], browser[36:52])
+    chain = [(s.service, s.name) for s in ancestors(attempt, spans)]
+    # The web's server span is the parent of the api's: the proxied request carried it.
+    assert chain == [
+        ("Restate", "invocation-attempt Drop/{key}/registerBatch"),
+        ("Restate", "invocation-start Drop/{key}/registerBatch"),
+        ("Restate", "ingress Drop/{key}/registerBatch"),
+        ("drop-api", "Drop.registerBatch"),
+        ("drop-api", "group commit"),
+        ("drop-api", REGISTER),
+        ("drop-web", PROXIED),
+    ], chain
+    # Liveness, readiness and static files make no spans.
+    assert {s.name for s in spans if s.service == "drop-web"} == {PROXIED}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from apps.api.app import create_app
+from apps.web.app import create_app as create_web_app
 from drop import tracing
 from drop.settings import TracingSettings
 
@@ -27,6 +28,12 @@ def test_off_adds_no_middleware_and_no_headers() -> None:
         pass
     assert headers == {}
     assert tracing.current() is None
+    assert tracing.propagation_headers() == {}
     assert tracing.log_ids() is None
     worker_app = object()
     assert tracing.instrument_restate(worker_app) is worker_app
+
+
+def test_off_the_web_adds_no_middleware() -> None:
+    app = create_web_app()
+    assert not getattr(app, "_is_instrumented_by_opentelemetry", False)
