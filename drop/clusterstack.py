@@ -170,11 +170,10 @@ class Cluster:
     def start_beacon(self, timeout: float = 60.0) -> None:
         if not self.own_beacon:
             return
-        chain = self.beacon_chain
         self.procs["beacon"] = devstack.beacon_proc(
-            self.beacon_port, chain.genesis, chain.period, chain.scheme, self.log("beacon")
+            self.beacon_port, self.beacon_chain, self.log("beacon")
         ).start()
-        devstack.wait_http(f"http://127.0.0.1:{self.beacon_port}/info", "beacon", timeout)
+        devstack.wait_beacon(self.beacon_port, timeout)
 
     def log(self, name: str) -> Path:
         return self.root / f"{name}.log"

@@ -25,6 +25,7 @@ from typing import IO
 import httpx
 
 from drop import deployments, identity
+from drop.domain.beacon import Chain
 
 ROOT = Path(__file__).resolve().parent.parent
 # The npm package's launcher is a node script; the native binary beside it receives signals
@@ -303,11 +304,16 @@ def wait_nats(monitor_port: int, timeout: float = 20.0, host: str = "127.0.0.1")
     wait_until(lambda: http_ok(f"http://{host}:{monitor_port}/healthz"), timeout, "nats-server")
 
 
-def beacon_proc(port: int, genesis: int, period: int, scheme: str, log_path: Path | None) -> Proc:
+def beacon_proc(port: int, chain: Chain, log_path: Path | None) -> Proc:
     """The local test beacon (drop.devbeacon): a drand-shaped chain with the dev key."""
     args = [sys.executable, "-m", "drop.devbeacon", "--port", str(port)]
-    args += ["--genesis", str(genesis), "--period", str(period), "--scheme", scheme]
+    args += ["--genesis", str(chain.genesis), "--period", str(chain.period)]
+    args += ["--scheme", chain.scheme]
     return Proc("beacon", args, base_env(), log_path)
+
+
+def wait_beacon(port: int, timeout: float = 30.0) -> None:
+    wait_http(f"http://127.0.0.1:{port}/info", "beacon", timeout)
 
 
 def wait_restate(ingress: int, admin: int, timeout: float = 60.0, host: str = "127.0.0.1") -> None:

@@ -24,7 +24,7 @@ from drop import devstack
 from drop.clusterstack import Cluster
 from drop.devstack import StackError
 from drop.settings import SecretSettings
-from scripts.dev import say, seed_demo_drop
+from scripts.dev import announce, say, seed_demo_drop
 
 DATA = Path(os.environ.get("CLUSTER_DATA_DIR", str(devstack.ROOT / ".data" / "cluster")))
 
@@ -75,10 +75,7 @@ def print_urls(cluster: Cluster, drop_id: str | None) -> None:
     ]
     if drop_id:
         lines.append(f"demo drop    {cluster.url('web')}/drop/{drop_id}")
-    say("dev", "cluster is up:")
-    for line in lines:
-        say("dev", "  " + line)
-    say("dev", "Ctrl-C stops everything")
+    announce("cluster is up:", lines)
 
 
 if __name__ == "__main__":

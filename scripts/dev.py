@@ -264,10 +264,9 @@ def start_dev_beacon(launch: Callable[[Proc], None]) -> dict[str, str]:
     if not genesis_file.exists():
         genesis_file.write_text(str(int(time.time())))
     chain = devbeacon.dev_chain(int(genesis_file.read_text()), DEV_BEACON_PERIOD)
-    launch(devstack.beacon_proc(port, chain.genesis, chain.period, chain.scheme, None))
-    url = f"http://127.0.0.1:{port}"
-    devstack.wait_http(f"{url}/info", "beacon")
-    return devbeacon.settings_env(chain, url, max_wait_s=30, retry_s=1)
+    launch(devstack.beacon_proc(port, chain, None))
+    devstack.wait_beacon(port)
+    return devbeacon.settings_env(chain, f"http://127.0.0.1:{port}", max_wait_s=30, retry_s=1)
 
 
 def print_urls(ports: DevPorts, drop_id: str | None) -> None:
@@ -290,7 +289,12 @@ def print_urls(ports: DevPorts, drop_id: str | None) -> None:
     ]
     if drop_id:
         lines.append(f"demo drop    http://localhost:{ports.web}/drop/{drop_id}")
-    say("dev", "stack is up:")
+    announce("stack is up:", lines)
+
+
+def announce(title: str, lines: list[str]) -> None:
+    """What is up and where, then how to stop it."""
+    say("dev", title)
     for line in lines:
         say("dev", "  " + line)
     say("dev", "Ctrl-C stops everything")

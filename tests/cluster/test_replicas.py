@@ -11,7 +11,7 @@ import pytest
 from drop.adapters import nats_bus
 from drop.adapters.nats_bus import Bus
 from drop.clusterstack import Cluster
-from tests.support.api_client import ADMIN, now_ms, uid
+from tests.support.api_client import DropApi, now_ms, uid
 
 pytestmark = pytest.mark.cluster
 
@@ -25,16 +25,9 @@ async def test_every_stream_bucket_and_store_has_three_replicas(cluster_bus: Bus
 
 
 async def create_drop(client: httpx.AsyncClient, drop_id: str) -> None:
-    start = now_ms()
-    body = {
-        "dropId": drop_id,
-        "inventory": 3,
-        "registrationStart": start,
-        "registrationEnd": start + 120_000,
-        "purchaseWindow": 60,
-    }
-    r = await client.post("/api/drops", json=body, headers=ADMIN)
-    assert r.status_code == 201, r.text
+    await DropApi(client).create(
+        drop_id, inventory=3, registrationEnd=now_ms() + 120_000, purchaseWindow=60
+    )
 
 
 async def test_one_idempotency_key_sent_to_both_api_replicas_registers_once(

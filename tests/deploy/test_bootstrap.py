@@ -222,6 +222,16 @@ def test_runs_standalone_from_composes_mounts(
     assert fake_server.listed[-1]["uri"].startswith("http://worker:9080/v/")
 
 
+def register(stack: Stack, worker_url: str, version: str) -> subprocess.CompletedProcess[str]:
+    """Compose's `setup` job against a real restate-server."""
+    return bootstrap(
+        "register-worker",
+        f"--admin-url={stack.admin_url}",
+        f"--worker-url={worker_url}",
+        WORKER_VERSION=version,
+    )
+
+
 @pytest.mark.integration
 def test_upgrades_a_real_restate_one_immutable_build_at_a_time(own_stack: Stack) -> None:
     stack = own_stack
@@ -230,33 +240,18 @@ def test_upgrades_a_real_restate_one_immutable_build_at_a_time(own_stack: Stack)
     # Before: compose's old registration of the worker's root URL, forced.
     admin("POST", "/deployments", {"uri": v1, "force": True})
 
-    first = bootstrap(
-        "register-worker",
-        f"--admin-url={stack.admin_url}",
-        f"--worker-url={v1}",
-        WORKER_VERSION="c1",
-    )
+    first = register(stack, v1, "c1")
     assert first.returncode == 0, first.stderr
     assert [d.uri for d in deployments.deployments(admin)] == [f"{v1}/v/c1"]
     (c1,) = deployments.deployments(admin)
     assert "Drop" in c1.services
 
-    again = bootstrap(
-        "register-worker",
-        f"--admin-url={stack.admin_url}",
-        f"--worker-url={v1}",
-        WORKER_VERSION="c1",
-    )
+    again = register(stack, v1, "c1")
     assert again.returncode == 0, again.stderr
     assert deployments.deployments(admin) == [c1]  # a rerun changes nothing
 
     v2 = stack.start_worker_build("c2")
-    second = bootstrap(
-        "register-worker",
-        f"--admin-url={stack.admin_url}",
-        f"--worker-url={v2}",
-        WORKER_VERSION="c2",
-    )
+    second = register(stack, v2, "c2")
     assert second.returncode == 0, second.stderr
     assert [d.uri for d in deployments.deployments(admin)] == [f"{v2}/v/c2"]
     assert c1.id in second.stdout

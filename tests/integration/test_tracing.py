@@ -17,6 +17,15 @@ from tests.support.stack import Stack
 pytestmark = pytest.mark.integration
 
 REGISTER = "POST /api/drop/{dropId}/register"
+# From the worker's attempt up to the api's request span: each the parent of the next.
+API_CHAIN = [
+    ("Restate", "invocation-attempt Drop/{key}/registerBatch"),
+    ("Restate", "invocation-start Drop/{key}/registerBatch"),
+    ("Restate", "ingress Drop/{key}/registerBatch"),
+    ("drop-api", "Drop.registerBatch"),
+    ("drop-api", "group commit"),
+    ("drop-api", REGISTER),
+]
 PROXIED = "POST /api/{path:path}"
 
 
@@ -101,14 +110,7 @@ async def test_a_registration_is_one_trace_from_the_api_through_restate_to_the_w
     chain = [(s.service, s.name) for s in ancestors(attempt, spans)]
     # The api's group commit and durable call, then Restate's ingress, invocation and
     # attempt: one trace, each span the parent of the next.
-    assert chain == [
-        ("Restate", "invocation-attempt Drop/{key}/registerBatch"),
-        ("Restate", "invocation-start Drop/{key}/registerBatch"),
-        ("Restate", "ingress Drop/{key}/registerBatch"),
-        ("drop-api", "Drop.registerBatch"),
-        ("drop-api", "group commit"),
-        ("drop-api", REGISTER),
-    ], chain
+    assert chain == API_CHAIN, chain
 
 
 async def test_worker_log_lines_carry_the_trace_id_of_the_call(
@@ -172,14 +174,6 @@ async def test_a_registration_through_the_web_proxy_is_one_trace_from_the_web_to
     assert (proxied.trace_id, proxied.parent_id) == (browser[3:35], browser[36:52])
     chain = [(s.service, s.name) for s in ancestors(attempt, spans)]
     # The web's server span is the parent of the api's: the proxied request carried it.
-    assert chain == [
-        ("Restate", "invocation-attempt Drop/{key}/registerBatch"),
-        ("Restate", "invocation-start Drop/{key}/registerBatch"),
-        ("Restate", "ingress Drop/{key}/registerBatch"),
-        ("drop-api", "Drop.registerBatch"),
-        ("drop-api", "group commit"),
-        ("drop-api", REGISTER),
-        ("drop-web", PROXIED),
-    ], chain
+    assert chain == [*API_CHAIN, ("drop-web", PROXIED)], chain
     # Liveness, readiness and static files make no spans.
     assert {s.name for s in spans if s.service == "drop-web"} == {PROXIED}

@@ -121,13 +121,12 @@ class Stack:
             self.auth,
             otlp_endpoint=self.extra_env.get(devstack.TRACING_ENV),
         ).start()
-        chain = self.beacon_chain
         self.procs["beacon"] = devstack.beacon_proc(
-            self.beacon_port, chain.genesis, chain.period, chain.scheme, self.log("beacon")
+            self.beacon_port, self.beacon_chain, self.log("beacon")
         ).start()
         devstack.wait_nats(self.nats_monitor)
         devstack.wait_restate(self.ingress_port, self.admin_port)
-        devstack.wait_http(f"{self.beacon_url}/info", "beacon")
+        devstack.wait_beacon(self.beacon_port)
 
     def start_worker_build(self, version: str) -> str:
         """One more worker process serving build `version` (not registered): its URL."""
@@ -160,7 +159,7 @@ class Stack:
         if name == "nats":
             devstack.wait_nats(self.nats_monitor)
         elif name == "beacon":
-            devstack.wait_http(f"{self.beacon_url}/info", name)
+            devstack.wait_beacon(self.beacon_port)
         elif name == "restate":
             devstack.wait_restate(self.ingress_port, self.admin_port)
         else:
