@@ -52,25 +52,71 @@ def scoped_key(request: Request, scope: str) -> str | None:
     return f"k{digest[:48]}"
 
 
-async def replay(bus: Bus, scope: Scope) -> JSONResponse | None:
-    """The stored answer for this key, if the same caller sent the same request before."""
-    if scope.key is None:
+@dataclass(frozen=True)
+class Saved:
+    """A stored first answer, the request it answered and who made that request.
+
+    `unproven` marks an answer earned by a caller who proved no claim (a client of the
+    original contract, whose id this very request claimed); `sealed` is then its recovery
+    code, sealed under the client's Idempotency-Key (see `claims.seal_recovery_code`).
+    """
+
+    status: int
+    answer: Any
+    request: str
+    caller: str
+    unproven: bool = False
+    sealed: str | None = None
+
+    def refuse_other_body(self, body: str) -> None:
+        if self.request != body:
+            raise ApiError(
+                422,
+                "idempotency_key_reused",
+                "this Idempotency-Key was used with another request body",
+            )
+
+    def response(self, extra: dict[str, Any] | None = None) -> JSONResponse:
+        answer = (
+            {**self.answer, **extra} if extra and isinstance(self.answer, dict) else self.answer
+        )
+        response = JSONResponse(answer, status_code=self.status)
+        response.headers["Idempotent-Replayed"] = "true"
+        return response
+
+
+async def lookup(bus: Bus, key: str | None) -> Saved | None:
+    """What is stored under `key`, whoever asks: callers decide whom it is served to."""
+    if key is None:
         return None
     async with fail_closed("idempotency store"):
-        saved = await bus.get_json(events.IDEMPOTENCY_BUCKET, scope.key)
-    if saved is None:
+        saved = await bus.get_json(events.IDEMPOTENCY_BUCKET, key)
+    if not isinstance(saved, dict):
         return None
-    if saved.get("caller") != scope.caller:
+    return Saved(
+        status=int(saved["status"]),
+        answer=saved["answer"],
+        request=str(saved.get("request")),
+        caller=str(saved.get("caller")),
+        unproven=saved.get("unproven") is True,
+        sealed=saved.get("sealed") if isinstance(saved.get("sealed"), str) else None,
+    )
+
+
+def serve(saved: Saved, scope: Scope) -> JSONResponse:
+    """The stored answer, only to the caller who made it and for the same request."""
+    if saved.caller != scope.caller:
         raise ApiError(
             403, "idempotency_key_foreign", "this Idempotency-Key belongs to another caller"
         )
-    if saved.get("request") != scope.body:
-        raise ApiError(
-            422, "idempotency_key_reused", "this Idempotency-Key was used with another request body"
-        )
-    response = JSONResponse(saved["answer"], status_code=saved["status"])
-    response.headers["Idempotent-Replayed"] = "true"
-    return response
+    saved.refuse_other_body(scope.body)
+    return saved.response()
+
+
+async def replay(bus: Bus, scope: Scope) -> JSONResponse | None:
+    """The stored answer for this key, if the same caller sent the same request before."""
+    saved = await lookup(bus, scope.key)
+    return None if saved is None else serve(saved, scope)
 
 
 async def once(bus: Bus, scope: Scope, call: Callable[[], Awaitable[Any]]) -> Any:
@@ -83,12 +129,27 @@ async def once(bus: Bus, scope: Scope, call: Callable[[], Awaitable[Any]]) -> An
     return answer
 
 
-async def remember(bus: Bus, scope: Scope, status: int, answer: Any) -> None:
+async def remember(
+    bus: Bus,
+    scope: Scope,
+    status: int,
+    answer: Any,
+    *,
+    unproven: bool = False,
+    sealed: str | None = None,
+) -> None:
     """Keep the answer for replays. Best effort: the durable step already succeeded, so a
     store that cannot be reached must not turn that success into an error."""
     if scope.key is None:
         return
-    record = {"status": status, "answer": answer, "request": scope.body, "caller": scope.caller}
+    record: dict[str, Any] = {
+        "status": status,
+        "answer": answer,
+        "request": scope.body,
+        "caller": scope.caller,
+    }
+    if unproven:
+        record.update(unproven=True, sealed=sealed)
     try:
         kv = await bus.kv(events.IDEMPOTENCY_BUCKET)
         await kv.put(scope.key, json.dumps(record).encode())

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from apps.api import guards, idempotency, identity, proofs
+from apps.api import guards, idempotency, identity, proofs, registration_replay
 from apps.api.deps import Admin, DropId, NatsBus, State, UserId
 from apps.api.known import known_drop
 from drop.adapters.restate_ingress import DurableCallError
@@ -70,19 +70,18 @@ async def register(
     session (HttpOnly cookie and `X-Session-Token` header) that purchase calls require.
     Concurrent entries share one durable call (group commit); each is judged on its own."""
     await drop_state(state, dropId)
-    holder = await identity.identify(request, state, bus, body.user_id)
     entry = {
         "userId": body.user_id,
         "tickets": body.tickets,
         "location": body.location.wire() if body.location else None,
     }
-    scope = idempotency.Scope.of(
-        request, f"register:{dropId}:{body.user_id}", {"dropId": dropId, **entry}, holder.caller
-    )
-    replayed = await idempotency.replay(bus, scope)
+    route, meaning = f"register:{dropId}:{body.user_id}", {"dropId": dropId, **entry}
+    # A retry gets its stored answer before any claim check, so a lost answer converges.
+    replayed = await registration_replay.replay(request, state, bus, route, meaning, body.user_id)
     if replayed is not None:
-        identity.admit(replayed, holder, state)
         return replayed
+    holder = await identity.identify(request, state, bus, body.user_id)
+    scope = idempotency.Scope.of(request, route, meaning, holder.caller)
     token = await guards.check_registration(request, state, bus, dropId, body)
     holder = await identity.claim(bus, holder)
     try:
@@ -94,7 +93,7 @@ async def register(
         refusal = guards.refusal(int(err["status"]), str(err["code"]), str(err["message"]))
         return await identity.refused(bus, state, holder, refusal)
     answer: dict[str, Any] = result["ok"]
-    await idempotency.remember(bus, scope, 200, answer)
+    await registration_replay.remember(request, bus, scope, route, holder, answer)
     identity.admit(response, holder, state)
     return identity.with_recovery_code(holder, answer)
 

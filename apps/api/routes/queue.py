@@ -10,11 +10,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 
-from apps.api import guards, queue_view
+from apps.api import guards, idempotency, queue_view
 from apps.api.deps import DropId, NatsBus, State
 from apps.api.errors import ApiError
 from apps.api.routes.drops import drop_state
 from drop.contracts import ID_PATTERN, QueueHeartbeatIn, QueueJoinIn
+from drop.domain import claims
 
 router = APIRouter(prefix="/api/queue")
 
@@ -58,8 +59,10 @@ def _disabled_status() -> dict[str, Any]:
 @router.post("/{dropId}/join")
 async def join(
     dropId: DropId, body: QueueJoinIn, request: Request, state: State, bus: NatsBus
-) -> dict[str, Any]:
-    """Take a place in the drop's waiting room: one per device, three waiting per network."""
+) -> Any:
+    """Take a place in the drop's waiting room: one per device, three waiting per network.
+    The same device joining again from the same network gets its live place back (a join
+    whose answer was lost converges), and an `Idempotency-Key` replays the first answer."""
     await guards.rate_limit(request, state, bus, "join")
     if not state.queue.queue_enabled:
         return {
@@ -73,17 +76,23 @@ async def join(
     drop = await drop_state(state, dropId)
     if drop.get("phase") != "registration":
         raise ApiError(409, "registration_closed", "this drop no longer takes entries")
-    result = await state.joins.submit(
-        dropId,
-        {
-            "fingerprintHash": guards.digest(state, "fp", body.fingerprint),
-            "ipHash": guards.client_ip_hash(request, state),
-        },
+    device = {
+        "fingerprintHash": guards.digest(state, "fp", body.fingerprint),
+        "ipHash": guards.client_ip_hash(request, state),
+    }
+    # The device on its network is the caller: a key replays only to the one that sent it.
+    scope = idempotency.Scope.of(
+        request, f"join:{dropId}", {"dropId": dropId}, claims.body_fingerprint(device)
     )
-    if "error" in result:
-        err = result["error"]
-        raise ApiError(int(err["status"]), str(err["code"]), str(err["message"]))
-    return {**result["ok"], "queueEnabled": True}
+
+    async def take_place() -> dict[str, Any]:
+        result = await state.joins.submit(dropId, device)
+        if "error" in result:
+            err = result["error"]
+            raise ApiError(int(err["status"]), str(err["code"]), str(err["message"]))
+        return {**result["ok"], "queueEnabled": True}
+
+    return await idempotency.once(bus, scope, take_place)
 
 
 @router.get("/{dropId}/status/{token}")

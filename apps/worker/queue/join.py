@@ -24,6 +24,7 @@ from apps.worker.queue.object import (
     new_meta,
     parse_config,
     queue_admission,
+    record_of,
 )
 from apps.worker.queue.views import Emit, announce, emit, view_of
 from drop.contracts import QueueConfig
@@ -66,6 +67,36 @@ def _check(item: Any, cfg: QueueConfig, holders: Holders) -> tuple[str, str] | d
     return fp, ip
 
 
+async def _rejoin(
+    ctx: Ctx,
+    holders: Holders,
+    item: Any,
+    refused: dict[str, Any],
+    made: dict[str, Record],
+    meta: Meta,
+    now: int,
+) -> dict[str, Any] | None:
+    """The live place a device at its limit already holds from this network: a join whose
+    answer was lost and is sent again gets that place back instead of 409. The device's
+    tokens are read in the order of its list, so a replay reads the same records."""
+    if refused["error"]["code"] != "queue_fingerprint_limit":
+        return None
+    fp, ip = item["fingerprintHash"], item["ipHash"]
+    for token in holders.lists[f"fp:{fp}"]:
+        rec = made.get(token) or await record_of(ctx, token)
+        if rec is None or rec.get("ip") != ip:
+            continue
+        view = view_of(ctx.key(), token, rec, meta, now)
+        if view["status"] in ("waiting", "ready"):
+            return _joined(view)
+    return None
+
+
+def _joined(view: dict[str, Any]) -> dict[str, Any]:
+    answer = {k: view[k] for k in JOIN_FIELDS}
+    return {"ok": {"success": True, **answer, "expiresAt": view["expiresAt"]}}
+
+
 def _hashes(item: Any) -> list[str]:
     if not isinstance(item, dict):
         return []
@@ -95,10 +126,12 @@ async def joinBatch(ctx: Ctx, req: dict[str, Any]) -> dict[str, Any]:
     results: list[dict[str, Any]] = []
     announced: list[Emit] = []
     chunks: dict[str, list[list[Any]]] = {}
+    made: dict[str, Record] = {}
     for item, random_part in zip(items, drawn["random"], strict=True):
         checked = _check(item, cfg, holders)
         if isinstance(checked, dict):
-            results.append(checked)
+            held = await _rejoin(ctx, holders, item, checked, made, meta, now)
+            results.append(held or checked)
             continue
         fp, ip = checked
         token = make_queue_token(drop_id, str(random_part))
@@ -118,12 +151,12 @@ async def joinBatch(ctx: Ctx, req: dict[str, Any]) -> dict[str, Any]:
         }
         meta["tail"], meta["waiting"] = seq, meta["waiting"] + 1
         ctx.set(f"tok:{token}", rec)
+        made[token] = rec
         holders.lists[f"fp:{fp}"].append(token)
         holders.lists[f"ip:{ip}"].append(token)
         view = view_of(drop_id, token, rec, meta, now)
         announced.append(announce(drop_id, token, view, "queue_position", "j"))
-        answer = {k: view[k] for k in JOIN_FIELDS}
-        results.append({"ok": {"success": True, **answer, "expiresAt": view["expiresAt"]}})
+        results.append(_joined(view))
     for key, chunk in chunks.items():
         ctx.set(key, chunk)
     holders.save()
