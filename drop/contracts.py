@@ -28,6 +28,8 @@ _ID_RE = re.compile(_ID_CHARS)
 # For OpenAPI and pydantic's regex engine, where `$` is the end of the text. Python's
 # `re.match` lets a trailing newline past `$`: code checks ids with `is_id` instead.
 ID_PATTERN = rf"^{_ID_CHARS}$"
+# `{dropId}:{userId}`, the original services' key of a participant.
+PARTICIPANT_KEY_PATTERN = rf"^{_ID_CHARS}:{_ID_CHARS}$"
 
 
 def is_id(value: str) -> bool:
@@ -62,7 +64,17 @@ def _near_now(value: int) -> int:
     return value
 
 
-EpochMsIn = Annotated[int, Field(ge=0, le=JSON_SAFE_INT), AfterValidator(_near_now)]
+EpochMsIn = Annotated[
+    int,
+    Field(
+        ge=0,
+        le=JSON_SAFE_INT,
+        description="epoch milliseconds, within 10 years of the server's clock "
+        "(x-within-ms-of-now); anything further is a 400",
+        json_schema_extra={"x-within-ms-of-now": TEN_YEARS_MS},
+    ),
+    AfterValidator(_near_now),
+]
 EpochMs = Annotated[int, Field(ge=0, le=JSON_SAFE_INT)]
 Count = Annotated[int, Field(ge=0, le=JSON_SAFE_INT)]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 from typing import Annotated
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Header, Path, Request
 from pydantic import AfterValidator
 
 from apps.api.errors import ApiError
@@ -58,3 +58,35 @@ def require_session_for(request: Request, state: State, user_id: str) -> None:
         raise ApiError(401, "session_required", "sign in by registering for this drop first")
     if holder != user_id:
         raise ApiError(403, "wrong_user", "this session belongs to another user")
+
+
+def _idempotency_key(
+    key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="a retry with the same key and body returns the first answer and "
+            "changes nothing; kept 24 h, replayed only to the same caller",
+        ),
+    ] = None,
+) -> str | None:
+    return key
+
+
+def _claim_secret(
+    secret: Annotated[
+        str | None,
+        Header(
+            alias="X-Claim-Secret",
+            description="the client's secret for its userId (22-200 characters "
+            "[A-Za-z0-9_-]): the first registration claims the id with it, later ones prove "
+            "the claim; without it the server makes one and returns it once as recoveryCode",
+        ),
+    ] = None,
+) -> str | None:
+    return secret
+
+
+# Declared for OpenAPI; the routes read the headers where they use them.
+IdempotencyKey = Depends(_idempotency_key)
+ClaimSecret = Depends(_claim_secret)

@@ -1,9 +1,12 @@
 """Guards in front of registration and the waiting room: rate limit, queue token, bot checks.
 
 Registration runs them in this order, each refusing with a clear 4xx:
-  1. rate limit per hashed IP (429 with Retry-After);
-  2. the queue token is ready and belongs to this drop (checked read-only, so a refused
+  1. the queue token is ready and belongs to this drop (checked read-only, so a refused
      token never costs the caller their proof-of-work challenge);
+  2. rate limit per hashed IP (429 with Retry-After), for every registration that does not
+     hold a ready token: a ready token was admitted by the waiting room, which already
+     limits each network (its joins, and its live places), and its ready window must not
+     run out behind a per-IP limit that the people sharing one address exhaust together;
   3. bot validation: the single-use PoW challenge is spent (compare-and-set delete), its
      difficulty checked, then the trust score (behaviour signals from the body, else the
      last heartbeat's) must pass;
@@ -116,8 +119,7 @@ async def check_registration(
 ) -> str | None:
     """Refuse the registration (raise ApiError) unless every guard passes, in order; the
     queue token to spend comes back (None when the waiting room is off)."""
-    await rate_limit(request, state, bus, "register", state.api.rate_limit_register)
-    token = await _ready_token(bus, drop_id, body) if state.queue.queue_enabled else None
+    token = await _admitted(request, state, bus, drop_id, body)
     if state.api.bot_check_enabled:
         await _bot_check(state, bus, drop_id, body, token)
     return token
@@ -149,6 +151,20 @@ def refusal(status: int, code: str, message: str) -> ApiError:
     if code in _TOKEN_REFUSALS:
         return _token_refused(code)
     return ApiError(status, code, message)
+
+
+async def _admitted(
+    request: Request, state: ApiState, bus: Bus, drop_id: str, body: RegisterIn
+) -> str | None:
+    """The ready queue token (uncounted), or the registration counted against its IP's
+    limit and then its token checked (a 429 comes before the token's refusal)."""
+    if state.queue.queue_enabled and body.queue_token:
+        async with fail_closed("queue token store"):
+            view = await queue_view.token_view(bus, drop_id, body.queue_token)
+        if view.get("status") == "ready":
+            return body.queue_token
+    await rate_limit(request, state, bus, "register", state.api.rate_limit_register)
+    return await _ready_token(bus, drop_id, body) if state.queue.queue_enabled else None
 
 
 async def _ready_token(bus: Bus, drop_id: str, body: RegisterIn) -> str:

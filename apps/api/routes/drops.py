@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from apps.api import guards, idempotency, identity, proofs, registration_replay
-from apps.api.deps import Admin, DropId, NatsBus, State, UserId
+from apps.api.deps import Admin, ClaimSecret, DropId, IdempotencyKey, NatsBus, State, UserId
 from apps.api.known import known_drop
 from drop.adapters.restate_ingress import DurableCallError
 from drop.contracts import DropConfig, RegisterIn
@@ -55,7 +55,7 @@ async def status(dropId: DropId, state: State) -> dict[str, Any]:
     return {**await drop_state(state, dropId), "serverTime": server_time()}
 
 
-@router.post("/drop/{dropId}/register")
+@router.post("/drop/{dropId}/register", dependencies=[IdempotencyKey, ClaimSecret])
 async def register(
     dropId: DropId,
     body: RegisterIn,

@@ -6,12 +6,10 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from apps.api import idempotency
-from apps.api.deps import DropId, NatsBus, State, UserId, require_session_for
-from apps.api.guards import fail_closed
+from apps.api import idempotency, user_status
+from apps.api.deps import DropId, IdempotencyKey, NatsBus, State, UserId, require_session_for
 from apps.api.known import known_drop
-from drop import events
-from drop.contracts import PurchaseIn, UserIn, UserState
+from drop.contracts import PurchaseIn, UserIn
 from drop.domain import claims
 
 router = APIRouter(prefix="/api/drop/{dropId}")
@@ -22,7 +20,7 @@ def caller(user_id: str) -> str:
     return claims.session_fingerprint(user_id)
 
 
-@router.post("/purchase/start")
+@router.post("/purchase/start", dependencies=[IdempotencyKey])
 async def start_purchase(
     dropId: DropId,
     body: UserIn,
@@ -46,7 +44,7 @@ async def start_purchase(
     )
 
 
-@router.post("/purchase")
+@router.post("/purchase", dependencies=[IdempotencyKey])
 async def complete_purchase(
     dropId: DropId,
     body: PurchaseIn,
@@ -78,9 +76,4 @@ async def my_status(
     Read from the user's mirror (their last published status), never from a durable
     object."""
     require_session_for(request, state, userId)
-    subject = events.drop_user_subject(dropId, userId)
-    async with fail_closed("status store"):
-        envelope = await bus.last_on_subject(events.DROPS_STREAM, subject)
-    if isinstance(envelope, dict) and isinstance(envelope.get("data"), dict):
-        return envelope["data"]
-    return UserState(drop_id=dropId, user_id=userId).wire()
+    return await user_status.published(bus, dropId, userId)

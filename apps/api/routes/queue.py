@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request
 
 from apps.api import guards, idempotency, queue_view
-from apps.api.deps import DropId, NatsBus, State
+from apps.api.deps import DropId, IdempotencyKey, NatsBus, State
 from apps.api.errors import ApiError
 from apps.api.routes.drops import drop_state
 from drop.contracts import ID_PATTERN, QueueHeartbeatIn, QueueJoinIn
@@ -56,7 +56,7 @@ def _disabled_status() -> dict[str, Any]:
     }
 
 
-@router.post("/{dropId}/join")
+@router.post("/{dropId}/join", dependencies=[IdempotencyKey])
 async def join(
     dropId: DropId, body: QueueJoinIn, request: Request, state: State, bus: NatsBus
 ) -> Any:
@@ -126,6 +126,7 @@ async def stats(dropId: DropId, state: State, bus: NatsBus) -> dict[str, Any]:
     async with guards.fail_closed("queue store"):
         line = await queue_view.meta(bus, dropId)
     if line is None:
+        await drop_state(state, dropId)  # an unknown drop is a 404 from the index
         answer: dict[str, Any] = await state.ingress.call(
             "QueueAdmission", "getQueueStats", key=dropId
         )
