@@ -297,6 +297,27 @@ async def test_30_concurrent_registrations_from_one_ip_5_pass_the_limit(
     assert all(r.json()["code"] == "queue_token_required" for r in answers if r.status_code != 429)
 
 
+async def test_admitted_people_behind_one_ip_are_not_refused_by_its_registration_limit(
+    client: httpx.AsyncClient,
+) -> None:
+    """A ready token's window (30 s) is shorter than the limit's (60 s): seven people behind
+    one address, each admitted in turn, all register although the limit is 5 a minute;
+    registrations without a ready token still count and meet it."""
+    drop_id, ip = await create_drop(client), new_ip()
+    for _ in range(7):
+        token = str((await join(client, drop_id, ip))["token"])
+        deadline = time.monotonic() + 10
+        while (await status(client, drop_id, token))["status"] != "ready":
+            assert time.monotonic() < deadline, "the token was never admitted"
+            await asyncio.sleep(0.05)
+        r = await register(client, drop_id, token=token, pow_=await solved(client, ip), ip=ip)
+        assert r.status_code == 200, r.text
+    tokenless = [
+        await register(client, drop_id, token=None, pow_=("x", "1"), ip=ip) for _ in range(6)
+    ]
+    assert [r.json()["code"] for r in tokenless] == ["queue_token_required"] * 5 + ["rate_limited"]
+
+
 async def test_rate_counter_loses_no_update_under_concurrency(stack: Stack) -> None:
     bus = await stack.connect_bus("test-rate")
     try:

@@ -1,0 +1,61 @@
+"""What clients of the original services and schema-driven clients see: the headers and
+the timestamp rule in OpenAPI, the original per-user status route, and queue counters of
+an unknown drop answered from the index."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.support.api_client import DropApi, now_ms, uid
+
+pytestmark = pytest.mark.integration
+
+
+def header_names(operation: dict[str, Any]) -> set[str]:
+    return {p["name"] for p in operation.get("parameters", []) if p["in"] == "header"}
+
+
+async def test_openapi_declares_the_headers_and_the_timestamp_rule(api: DropApi) -> None:
+    spec = (await api.client.get("/openapi.json")).json()
+    paths = spec["paths"]
+    register = paths["/api/drop/{dropId}/register"]["post"]
+    assert {"Idempotency-Key", "X-Claim-Secret"} <= header_names(register)
+    for path in (
+        "/api/drop/{dropId}/purchase/start",
+        "/api/drop/{dropId}/purchase",
+        "/api/queue/{dropId}/join",
+    ):
+        assert "Idempotency-Key" in header_names(paths[path]["post"]), path
+    start = spec["components"]["schemas"]["DropConfig"]["properties"]["registrationStart"]
+    assert start["x-within-ms-of-now"] == 10 * 366 * 86_400_000
+    assert "10 years" in start["description"]
+
+
+async def test_the_original_participant_status_route_answers_like_me(api: DropApi) -> None:
+    drop_id, user = uid("part"), uid("u")
+    await api.create(drop_id, registrationEnd=now_ms() + 600_000)
+    assert (await api.register(drop_id, user, 2)).status_code == 200
+    route = f"/api/participant/{drop_id}:{user}/status"
+
+    mine = await api.client.get(route, headers=api.auth(user))
+    assert mine.status_code == 200, mine.text
+    assert mine.json() == await api.me(drop_id, user)
+    anyone = await api.client.get(route)
+    assert anyone.status_code == 200 and anyone.json()["status"] == "registered"
+    assert anyone.json()["token"] is None and anyone.json()["tickets"] == 2
+
+    stranger = await api.client.get(f"/api/participant/{drop_id}:{uid('nobody')}/status")
+    assert stranger.status_code == 200 and stranger.json()["status"] == "not_registered"
+    for bad in (f"{drop_id}", f"{drop_id}:{user}:x", f"{drop_id}:"):
+        refused = await api.client.get(f"/api/participant/{bad}/status")
+        assert refused.status_code == 400, (bad, refused.text)
+
+
+async def test_queue_stats_of_an_unknown_drop_is_a_404_from_the_index(api: DropApi) -> None:
+    r = await api.client.get(f"/api/queue/{uid('nodrop')}/stats")
+    assert r.status_code == 404 and r.json()["code"] == "drop_not_found", r.text
+    known = uid("known")
+    await api.create(known, registrationEnd=now_ms() + 600_000)
+    assert (await api.client.get(f"/api/queue/{known}/stats")).status_code == 200
