@@ -68,7 +68,10 @@ async def register(
     random `X-Claim-Secret`, or keep the `recoveryCode` returned once); later ones need the
     holder's session or that secret, else 403 `user_claimed`. Binds `userId` to a signed
     session (HttpOnly cookie and `X-Session-Token` header) that purchase calls require.
-    Concurrent entries share one durable call (group commit); each is judged on its own."""
+    Concurrent entries share one durable call (group commit); each is judged on its own.
+    A retry with the same `Idempotency-Key` and body gets the stored answer before any
+    claim check; without proof of the claim it carries no session, only the way to
+    recover one."""
     await drop_state(state, dropId)
     entry = {
         "userId": body.user_id,
