@@ -42,3 +42,14 @@ def test_a_body_fingerprint_sees_every_value() -> None:
     base = {"userId": "alice", "tickets": 2, "location": None}
     assert claims.body_fingerprint(base) != claims.body_fingerprint({**base, "tickets": 3})
     assert claims.body_fingerprint(base) != claims.body_fingerprint({**base, "userId": "bob"})
+
+
+def test_a_sealed_recovery_code_opens_only_with_its_key_and_scope() -> None:
+    code, key = claims.new_recovery_code(), "0f6c2a9e-6d1b-4f55-9a57-1c2b3d4e5f60"
+    sealed = claims.seal_recovery_code(code, key, "register:d:u")
+    assert code not in sealed and key not in sealed
+    assert claims.open_recovery_code(sealed, key, "register:d:u") == code
+    assert claims.open_recovery_code(sealed, key.replace("0f", "1f", 1), "register:d:u") is None
+    assert claims.open_recovery_code(sealed, key, "register:d:other") is None
+    assert claims.open_recovery_code(sealed[:-4] + "AAAA", key, "register:d:u") is None
+    assert claims.open_recovery_code("not base64!", key, "register:d:u") is None
