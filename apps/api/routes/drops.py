@@ -81,21 +81,21 @@ async def register(
     )
     replayed = await idempotency.replay(bus, scope)
     if replayed is not None:
-        identity.admit(replayed, holder, state)
+        await identity.admit(request, replayed, bus, holder, state)
         return replayed
     token = await guards.check_registration(request, state, bus, dropId, body)
     holder = await identity.claim(bus, holder)
     try:
         result = await state.registrations.submit(dropId, {**entry, "queueToken": token})
     except DurableCallError as exc:
-        return await identity.refused(bus, state, holder, exc)
+        return await identity.refused(request, bus, state, holder, exc)
     if "error" in result:
         err = result["error"]
         refusal = guards.refusal(int(err["status"]), str(err["code"]), str(err["message"]))
-        return await identity.refused(bus, state, holder, refusal)
+        return await identity.refused(request, bus, state, holder, refusal)
     answer: dict[str, Any] = result["ok"]
     await idempotency.remember(bus, scope, 200, answer)
-    identity.admit(response, holder, state)
+    await identity.admit(request, response, bus, holder, state)
     return identity.with_recovery_code(holder, answer)
 
 

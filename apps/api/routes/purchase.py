@@ -31,7 +31,7 @@ async def start_purchase(
     bus: NatsBus,
 ) -> Any:
     """Issue the winner's purchase token (the same one again if asked twice)."""
-    require_session_for(request, state, body.user_id)
+    await require_session_for(request, state, bus, body.user_id)
     await known_drop(state, dropId)
     payload = {"userId": body.user_id}
     scope = idempotency.Scope.of(
@@ -55,7 +55,7 @@ async def complete_purchase(
     bus: NatsBus,
 ) -> Any:
     """Spend the token: one order, inventory minus one."""
-    require_session_for(request, state, body.user_id)
+    await require_session_for(request, state, bus, body.user_id)
     await known_drop(state, dropId)
     payload = body.wire()
     scope = idempotency.Scope.of(
@@ -77,7 +77,7 @@ async def my_status(
     """The caller's own status in the drop, purchase token included (session required).
     Read from the user's mirror (their last published status), never from a durable
     object."""
-    require_session_for(request, state, userId)
+    await require_session_for(request, state, bus, userId)
     subject = events.drop_user_subject(dropId, userId)
     async with fail_closed("status store"):
         envelope = await bus.last_on_subject(events.DROPS_STREAM, subject)
