@@ -43,7 +43,6 @@ PUBLISHED_DEFAULTS = (
     "bench-admin-secret",
     "bench-purchase-secret",
     "bench-salt",
-    "cookie-test-secret",
     "change-me",
     "changeme",
 )
@@ -78,9 +77,12 @@ def refuse_weak(name: str, value: str) -> None:
         raise WeakSecretError(
             f"{name} is {len(value)} characters; production needs at least "
             f"{MIN_SECRET_LENGTH} random ones (python -c 'import secrets; "
-            "print(secrets.token_urlsafe(32))')"
+            "print(secrets.token_urlsafe(32))'); refusing to start"
         )
-    if estimated_bits(value) < MIN_SECRET_BITS:
+    # A period shorter than the value (e.g. "0123456789abcdef" four times) finds it again
+    # inside the doubled string before the halfway point.
+    periodic = (value + value).find(value, 1) < len(value)
+    if periodic or estimated_bits(value) < MIN_SECRET_BITS:
         raise WeakSecretError(f"{name} is too repetitive to be random; refusing to start")
 
 
