@@ -23,6 +23,9 @@ ROLLOVER_BUCKET = "rollover"
 PROOFS_STORE = "proofs"
 # Who holds each userId (hash of its claim secret); never expires.
 USER_CLAIMS_BUCKET = "user_claims"
+# Each user's live sessions (one record per userId) and the admin console's sessions.
+USER_SESSIONS_BUCKET = "user_sessions"
+ADMIN_SESSIONS_BUCKET = "admin_sessions"
 
 
 def drop_state_subject(drop_id: str) -> str:

@@ -7,6 +7,7 @@ needs and passes them down, so tests can build apps with other settings.
 from __future__ import annotations
 
 import hashlib
+import math
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -24,6 +25,65 @@ def url_list(urls: str) -> list[str]:
 
 class MissingSecretError(RuntimeError):
     """A secret has no value in production mode, or a value that cannot work."""
+
+
+# --- production refuses weak and published secrets ----------------------------------------
+
+# Every default a development setup publishes (docker-compose.yml, the test and bench
+# stacks, this module's own fallbacks): a production secret containing one is refused.
+PUBLISHED_DEFAULTS = (
+    DEV_SECRET,
+    "local-admin-secret",
+    "local-purchase-token-secret",
+    "local-ip-hash-salt",
+    "local-nats-password",
+    "test-admin-secret",
+    "test-purchase-secret",
+    "test-salt",
+    "bench-admin-secret",
+    "bench-purchase-secret",
+    "bench-salt",
+    "change-me",
+    "changeme",
+)
+DEV_RECEIPT_KEY = hashlib.sha256(f"{DEV_SECRET}-receipt".encode()).hexdigest()
+MIN_SECRET_LENGTH = 32
+# A Shannon estimate over the value's own characters: 32 random hex digits (128 bits) come
+# out near 118, a repeated word far below.
+MIN_SECRET_BITS = 96.0
+
+
+class WeakSecretError(MissingSecretError):
+    """A production secret is short, repetitive or one that development publishes."""
+
+
+def estimated_bits(value: str) -> float:
+    """Length times the Shannon entropy of the value's character frequencies."""
+    if not value:
+        return 0.0
+    counts = [value.count(c) for c in set(value)]
+    per_char = -sum(n / len(value) * math.log2(n / len(value)) for n in counts)
+    return per_char * len(value)
+
+
+def refuse_weak(name: str, value: str) -> None:
+    """Raise WeakSecretError naming `name` unless `value` is fit for production."""
+    folded = value.lower()
+    if value == DEV_RECEIPT_KEY or any(d in folded for d in PUBLISHED_DEFAULTS):
+        raise WeakSecretError(
+            f"{name} is a published development default; refusing to start in production"
+        )
+    if len(value) < MIN_SECRET_LENGTH:
+        raise WeakSecretError(
+            f"{name} is {len(value)} characters; production needs at least "
+            f"{MIN_SECRET_LENGTH} random ones (python -c 'import secrets; "
+            "print(secrets.token_urlsafe(32))'); refusing to start"
+        )
+    # A period shorter than the value (e.g. "0123456789abcdef" four times) finds it again
+    # inside the doubled string before the halfway point.
+    periodic = (value + value).find(value, 1) < len(value)
+    if periodic or estimated_bits(value) < MIN_SECRET_BITS:
+        raise WeakSecretError(f"{name} is too repetitive to be random; refusing to start")
 
 
 class RuntimeSettings(BaseSettings):
@@ -92,7 +152,7 @@ class SecretSettings(BaseSettings):
                 raise MissingSecretError(
                     "RECEIPT_SIGNING_KEY must be set when DROP_ENV=production; refusing to start"
                 )
-            self.receipt_signing_key = hashlib.sha256(f"{DEV_SECRET}-receipt".encode()).hexdigest()
+            self.receipt_signing_key = DEV_RECEIPT_KEY
         try:
             if len(bytes.fromhex(self.receipt_signing_key)) != 32:
                 raise ValueError
@@ -100,10 +160,23 @@ class SecretSettings(BaseSettings):
             raise ValueError(
                 "RECEIPT_SIGNING_KEY must be 32 bytes of hex (64 characters)"
             ) from None
+        if self.drop_env == "production":
+            for name in _STRONG_SECRETS:
+                if getattr(self, name):
+                    refuse_weak(name.upper(), getattr(self, name))
         if not self.session_secret:
             # Sessions are signed with the purchase-token secret unless given their own.
             self.session_secret = f"session:{self.purchase_token_secret}"
         return self
+
+
+_STRONG_SECRETS = (
+    "admin_secret",
+    "purchase_token_secret",
+    "ip_hash_salt",
+    "session_secret",
+    "receipt_signing_key",
+)
 
 
 def _require_in_production(drop_env: str, **values: str) -> None:
@@ -133,6 +206,8 @@ class NatsAuthSettings(BaseSettings):
         )
         if bool(self.nats_user) != bool(self.nats_password):
             raise MissingSecretError("NATS_USER and NATS_PASSWORD must be set together")
+        if self.drop_env == "production":
+            refuse_weak("NATS_PASSWORD", self.nats_password)
         return self
 
 
@@ -187,11 +262,23 @@ class ApiSettings(BaseSettings):
     # Load tests only: registration without proof-of-work and trust score (logged loudly).
     bot_check_enabled: bool = True
     session_cookie_name: str = "drop_session"
-    session_cookie_secure: bool = False
+    # Unset: Secure in production (served over https only), not in development.
+    drop_env: Literal["development", "production", "test"] = "development"
+    session_cookie_secure: bool | None = None
     # A session must outlive the drops it was made for (registration, draw, purchase window,
     # backup promotions); a lost one is recovered with the claim secret.
     session_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=60)
     idempotency_ttl_seconds: int = 24 * 3600
+    # Wrong admin secrets (bearer or console login) per hashed IP, and from everyone, per
+    # RATE_LIMIT_WINDOW_SECONDS; past either every admin attempt is 429 until the window ends.
+    admin_failures_per_ip: int = Field(default=10, ge=1)
+    admin_failures_global: int = Field(default=100, ge=1)
+
+    @property
+    def cookie_secure(self) -> bool:
+        if self.session_cookie_secure is None:
+            return self.drop_env == "production"
+        return self.session_cookie_secure
 
     @property
     def cors_origin_list(self) -> list[str]:

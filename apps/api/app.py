@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from apps.api import errors, guards, proofs
-from apps.api.routes import drops, fairness, health, participant, pow, purchase, session
+from apps.api.routes import admin, drops, fairness, health, participant, pow, purchase, session
 from apps.api.routes import queue as queue_routes
 from apps.api.state import ApiState
 from drop import metrics, tracing
@@ -76,6 +76,7 @@ def create_app(
     app.include_router(purchase.router)
     app.include_router(participant.router)
     app.include_router(session.router)
+    app.include_router(admin.router)
     app.include_router(pow.router)
     app.include_router(queue_routes.router)
     # Outermost: every answer is counted, the middlewares' own refusals included.

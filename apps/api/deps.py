@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
 from fastapi import Depends, Header, Path, Request
 from pydantic import AfterValidator
 
+from apps.api import admin_auth
 from apps.api.errors import ApiError
 from apps.api.sessions import session_user
 from apps.api.state import ApiState
@@ -39,21 +39,17 @@ def get_bus(state: State) -> Bus:
 NatsBus = Annotated[Bus, Depends(get_bus)]
 
 
-def require_admin(request: Request, state: State) -> None:
-    auth = request.headers.get("authorization", "")
-    given = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
-    if not given:
-        raise ApiError(401, "admin_required", "admin routes need Authorization: Bearer <secret>")
-    if not hmac.compare_digest(given.encode(), state.secrets.admin_secret.encode()):
-        raise ApiError(403, "bad_admin_secret", "the admin secret is wrong")
+async def require_admin(request: Request, state: State, bus: NatsBus) -> None:
+    """`Authorization: Bearer <ADMIN_SECRET>`, within the wrong-secret budgets."""
+    await admin_auth.require_admin(request, state, bus)
 
 
 Admin = Depends(require_admin)
 
 
-def require_session_for(request: Request, state: State, user_id: str) -> None:
-    """The caller must hold the signed session of `user_id` (cookie or bearer)."""
-    holder = session_user(request, state.api, state.secrets)
+async def require_session_for(request: Request, state: State, bus: Bus, user_id: str) -> None:
+    """The caller must hold a live session of `user_id` (cookie or bearer)."""
+    holder = await session_user(request, bus, state.api, state.secrets)
     if holder is None:
         raise ApiError(401, "session_required", "sign in by registering for this drop first")
     if holder != user_id:

@@ -86,7 +86,7 @@ async def identify(request: Request, state: ApiState, bus: Bus, user_id: str) ->
         return Holder(user_id, claims.secret_hash(user_id, chosen), recovery_code=code)
     if secret is not None and claims.secret_matches(claim.secret_hash, user_id, secret):
         return Holder(user_id, claim.secret_hash, claim)
-    if sessions.session_user(request, state.api, state.secrets) == user_id:
+    if await sessions.session_user(request, bus, state.api, state.secrets) == user_id:
         return Holder(user_id, claim.secret_hash, claim)
     raise claimed(user_id)
 
@@ -107,11 +107,13 @@ async def claim(bus: Bus, holder: Holder) -> Holder:
     raise claimed(holder.user_id)
 
 
-def admit(response: Response, holder: Holder, state: ApiState) -> None:
+async def admit(
+    request: Request, response: Response, bus: Bus, holder: Holder, state: ApiState
+) -> None:
     """Issue the session: only ever called once `holder` proved or made the claim."""
     if holder.claim is None:
         raise claimed(holder.user_id)
-    sessions.issue(response, holder.user_id, state.api, state.secrets)
+    await sessions.issue(request, response, bus, holder.user_id, state.api, state.secrets)
 
 
 def with_recovery_code(holder: Holder, body: dict[str, Any]) -> dict[str, Any]:
@@ -122,7 +124,7 @@ def with_recovery_code(holder: Holder, body: dict[str, Any]) -> dict[str, Any]:
 
 
 async def refused(
-    bus: Bus, state: ApiState, holder: Holder, exc: ApiError | DurableCallError
+    request: Request, bus: Bus, state: ApiState, holder: Holder, exc: ApiError | DurableCallError
 ) -> Response:
     """The durable registration failed (its own error, or a refusal mapped to ApiError).
     Already registered: the holder gets their session back (409 with `sessionIssued`).
@@ -133,7 +135,7 @@ async def refused(
             holder, {"error": exc.message, "code": exc.code, "sessionIssued": True}
         )
         response = JSONResponse(body, status_code=409)
-        admit(response, holder, state)
+        await admit(request, response, bus, holder, state)
         return response
     client_can_retry = holder.recovery_code is None and exc.status >= 500
     if holder.made_here and holder.claim is not None and not client_can_retry:
@@ -151,11 +153,15 @@ async def release(bus: Bus, made: Claim) -> None:
 
 
 async def recover(request: Request, state: ApiState, bus: Bus, user_id: str, code: str) -> Response:
-    """A session for the holder of `user_id`, proven by the claim secret or recovery code."""
+    """A session for the holder of `user_id`, proven by the claim secret or recovery code.
+    Recovering ends every earlier session: whoever held one (a stolen cookie, a lost phone)
+    is signed out on every replica at once."""
     async with fail_closed("claim store"):
         found = await (await store(bus)).get(user_id)
     if found is None or not claims.secret_matches(found.secret_hash, user_id, code):
         raise ApiError(403, "recovery_failed", "this recovery code does not match this userId")
-    response = JSONResponse({"success": True, "userId": user_id, "sessionIssued": True})
-    sessions.issue(response, user_id, state.api, state.secrets)
+    revoked = await sessions.revoke_all(bus, user_id)
+    body = {"success": True, "userId": user_id, "sessionIssued": True, "revokedSessions": revoked}
+    response = JSONResponse(body)
+    await sessions.issue(request, response, bus, user_id, state.api, state.secrets)
     return response

@@ -44,7 +44,7 @@ async def replay(
         saved.refuse_other_body(body)
         return _unproven(request, saved, route)
     response = idempotency.serve(saved, idempotency.Scope(key, body, holder.caller))
-    identity.admit(response, holder, state)
+    await identity.admit(request, response, bus, holder, state)
     return response
 
 

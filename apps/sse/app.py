@@ -249,6 +249,7 @@ def create_app(
         known = rt.board.state(drop_id) or await snapshots.indexed_drop(rt.index, drop_id)
         if known is None:
             return JSONResponse({"error": "Drop not found"}, status_code=404)
+        holds_session = await rt.sessions.caller(request, rt.user_sessions) == user_id
         client = admit(rt, request)
         if isinstance(client, JSONResponse):
             return client
@@ -259,7 +260,7 @@ def create_app(
         at = rt.drops.last_seq
         state = rt.board.state(drop_id) or known
 
-        view = streams.UserView(rt.sessions.caller(request) == user_id, at)
+        view = streams.UserView(holds_session, at)
         opening = streams.user_opening(
             rt, view, drop_id, user_id, state, at, _last_event_id(request)
         )

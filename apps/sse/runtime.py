@@ -18,6 +18,7 @@ from apps.sse.tail import StreamTail
 from drop import events
 from drop.adapters import nats_bus
 from drop.adapters.nats_bus import Bus
+from drop.adapters.session_store import UserSessionStore
 from drop.settings import ConnectionSettings, NatsAuthSettings, SseSettings
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ class Runtime:
     queue_tokens: KeyValue
     rollover: KeyValue
     loyalty: KeyValue
+    user_sessions: UserSessionStore
     gate: Gate = field(init=False)
     listeners: set[Listener[Any]] = field(default_factory=set)
     draining: bool = False
@@ -117,6 +119,7 @@ class Runtime:
             queue_tokens=await bus.kv(events.QUEUE_TOKENS_BUCKET),
             rollover=await bus.kv(events.ROLLOVER_BUCKET),
             loyalty=await bus.kv(events.LOYALTY_BUCKET),
+            user_sessions=UserSessionStore(await bus.kv(events.USER_SESSIONS_BUCKET)),
         )
         runtime._clock = asyncio.get_running_loop().create_task(runtime._run_clock())
         return runtime

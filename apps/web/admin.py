@@ -1,15 +1,15 @@
 """The admin console: sign in with ADMIN_SECRET, create drops, run the draw, promote backups.
 
 The secret is typed once into a server-side login and never reaches the page or its
-scripts: the browser holds only an HttpOnly, SameSite=Strict cookie signed with the secret,
+scripts: the browser holds only an HttpOnly, SameSite=Strict cookie naming a session the
+API keeps (so signing out ends it on every replica, and wrong secrets are rate limited),
 and every admin action is a plain form post the server turns into an API call with the
 bearer. That keeps the console usable without JavaScript and out of reach of page scripts.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+import re
 import secrets
 import time
 from datetime import datetime, timedelta
@@ -26,26 +26,30 @@ from apps.web.upstream import UpstreamError
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
 COOKIE = "drop_admin"
-SESSION_MS = 8 * 3600 * 1000
 DEFAULT_IMAGE = "/static/img/jacket.svg"
+# The cookie holds the API's admin session token (token_urlsafe(32)); anything else is junk.
+TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{32,100}")
 
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _sign(secret: str, expires: int) -> str:
-    mac = hmac.new(secret.encode(), f"web-admin:{expires}".encode(), hashlib.sha256)
-    return f"{expires}.{mac.hexdigest()}"
+def _session_token(request: Request) -> str | None:
+    token = request.cookies.get(COOKIE, "")
+    return token if TOKEN_PATTERN.fullmatch(token) else None
 
 
-def signed_in(request: Request) -> bool:
-    raw = request.cookies.get(COOKIE, "")
-    expires, _, _ = raw.partition(".")
-    if not expires.isdigit() or int(expires) < _now_ms():
+async def signed_in(request: Request) -> bool:
+    """The cookie names an admin session the API still holds (not signed out anywhere)."""
+    token = _session_token(request)
+    if token is None:
         return False
-    expected = _sign(web_state(request).admin_secret, int(expires))
-    return hmac.compare_digest(raw.encode(), expected.encode())
+    try:
+        await web_state(request).upstreams.admin_call("GET", "/api/admin/session", token)
+    except UpstreamError:
+        return False
+    return True
 
 
 def _same_origin(request: Request) -> bool:
@@ -54,6 +58,10 @@ def _same_origin(request: Request) -> bool:
     if not origin:
         return True
     return urlsplit(origin).netloc == request.headers.get("host", "")
+
+
+def _cross_site() -> Response:
+    return HTMLResponse("cross-site request refused", status_code=403)
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -91,25 +99,44 @@ async def _dashboard(
 
 @router.get("", response_class=HTMLResponse)
 async def admin_home(request: Request) -> Response:
-    if not signed_in(request):
+    if not await signed_in(request):
         return render(request, "admin_login.html", {"error": ""})
     return await _dashboard(request)
 
 
+def _login_refused(request: Request, exc: UpstreamError) -> Response:
+    if exc.status == 429:
+        wait = exc.retry_after or "60"
+        context = {"error": f"Too many wrong secrets. Try again in {wait} seconds."}
+        response = render(request, "admin_login.html", context, 429)
+        response.headers["Retry-After"] = wait
+        return response
+    if exc.status in (401, 403):
+        return render(request, "admin_login.html", {"error": "That secret is not right."}, 401)
+    return render(request, "admin_login.html", {"error": f"Sign-in failed: {exc.message}"}, 502)
+
+
 @router.post("/login")
 async def login(request: Request) -> Response:
-    form = await _form(request)
-    given = form.get("secret", "").encode()
-    if not _same_origin(request) or not hmac.compare_digest(
-        given, web_state(request).admin_secret.encode()
-    ):
-        context = {"error": "That secret is not right."}
-        return render(request, "admin_login.html", context, 401)
+    """The typed secret goes to the API, which counts wrong ones per address and overall,
+    and opens a server-side session whose token is all the cookie holds."""
+    if not _same_origin(request):
+        return _cross_site()
+    given = (await _form(request)).get("secret", "")
+    if not given or not given.isascii() or not given.isprintable():
+        return render(request, "admin_login.html", {"error": "That secret is not right."}, 401)
+    client = request.client.host if request.client else ""
+    try:
+        opened = await web_state(request).upstreams.admin_call(
+            "POST", "/api/admin/sessions", given, client=client
+        )
+    except UpstreamError as exc:
+        return _login_refused(request, exc)
     response = RedirectResponse("/admin", status_code=303)
     response.set_cookie(
         COOKIE,
-        _sign(web_state(request).admin_secret, _now_ms() + SESSION_MS),
-        max_age=SESSION_MS // 1000,
+        str(opened["token"]),
+        max_age=max(0, (int(opened["expiresAt"]) - _now_ms()) // 1000),
         httponly=True,
         samesite="strict",
         # uvicorn sets the scheme from X-Forwarded-Proto when a trusted proxy sent it.
@@ -121,22 +148,35 @@ async def login(request: Request) -> Response:
 
 @router.post("/logout")
 async def logout(request: Request) -> Response:
+    """Sign out: the API ends the session, so the cookie is refused everywhere from now on,
+    even a copy of it."""
+    if not _same_origin(request):
+        return _cross_site()
+    token = _session_token(request)
+    if token is not None:
+        try:
+            await web_state(request).upstreams.admin_call(
+                "POST", "/api/admin/session/revoke", token
+            )
+        except UpstreamError as exc:
+            context = {"error": f"Could not sign out ({exc.message}); try again."}
+            return render(request, "admin_login.html", context, 502)
     response = RedirectResponse("/admin", status_code=303)
     response.delete_cookie(COOKIE, path="/admin")
     return response
 
 
-def _guard(request: Request) -> Response | None:
-    if not signed_in(request):
-        return RedirectResponse("/admin", status_code=303)
+async def _guard(request: Request) -> Response | None:
     if not _same_origin(request):
-        return HTMLResponse("cross-site request refused", status_code=403)
+        return _cross_site()
+    if not await signed_in(request):
+        return RedirectResponse("/admin", status_code=303)
     return None
 
 
 @router.post("/drops")
 async def create_drop(request: Request) -> Response:
-    if (refused := _guard(request)) is not None:
+    if (refused := await _guard(request)) is not None:
         return refused
     form = await _form(request)
     try:
@@ -153,7 +193,7 @@ async def create_drop(request: Request) -> Response:
 
 @router.post("/by-id/{action}")
 async def action_by_id(request: Request, action: str) -> Response:
-    if (refused := _guard(request)) is not None:
+    if (refused := await _guard(request)) is not None:
         return refused
     drop_id = (await _form(request)).get("dropId", "").strip()
     if not drop_id:
@@ -163,7 +203,7 @@ async def action_by_id(request: Request, action: str) -> Response:
 
 @router.post("/drops/{drop_id}/{action}")
 async def drop_action(request: Request, drop_id: str, action: str) -> Response:
-    if (refused := _guard(request)) is not None:
+    if (refused := await _guard(request)) is not None:
         return refused
     return await _act(request, drop_id, action)
 

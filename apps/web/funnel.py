@@ -115,7 +115,7 @@ async def snapshot(up: Upstreams, recent: dict[str, float]) -> dict[str, Any]:
 
 @router.get("/funnel/events")
 async def funnel_events(request: Request) -> Response:
-    if not signed_in(request):
+    if not await signed_in(request):
         return JSONResponse({"error": "sign in to the console first"}, status_code=401)
     up = web_state(request).upstreams
     recent: dict[str, float] = {}

@@ -46,10 +46,11 @@ def _no_cookies() -> CookieJar:
 class UpstreamError(Exception):
     """The API answered with an error, or could not be reached."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, retry_after: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.retry_after = retry_after
 
 
 @dataclass
@@ -110,9 +111,17 @@ class Upstreams:
 
     async def admin_post(self, path: str, secret: str, body: Any = None) -> Any:
         """POST to an admin API route with the admin bearer."""
-        return await self._json(
-            "POST", path, json=body, headers={"Authorization": f"Bearer {secret}"}
-        )
+        return await self.admin_call("POST", path, secret, body=body)
+
+    async def admin_call(
+        self, method: str, path: str, bearer: str, *, client: str = "", body: Any = None
+    ) -> Any:
+        """Call an admin API route with `bearer`; `client` is the visitor's address, for the
+        API's per-address limits (it trusts this app's X-Forwarded-For)."""
+        headers = {"Authorization": f"Bearer {bearer}"}
+        if client:
+            headers["X-Forwarded-For"] = client
+        return await self._json(method, path, json=body, headers=headers)
 
     async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         trace_context = tracing.propagation_headers()
@@ -127,7 +136,9 @@ class Upstreams:
             raise UpstreamError(502, "the drop service is unreachable") from exc
         if response.is_success:
             return response.json()
-        raise UpstreamError(response.status_code, _error_message(response))
+        raise UpstreamError(
+            response.status_code, _error_message(response), response.headers.get("retry-after")
+        )
 
 
 def _error_message(response: httpx.Response) -> str:

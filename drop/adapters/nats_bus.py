@@ -57,6 +57,8 @@ BUCKETS: tuple[tuple[str, int], ...] = (
     (events.LOYALTY_BUCKET, 0),
     (events.ROLLOVER_BUCKET, 0),
     (events.USER_CLAIMS_BUCKET, 0),
+    (events.USER_SESSIONS_BUCKET, 0),
+    (events.ADMIN_SESSIONS_BUCKET, 8 * 3600),
 )
 
 

@@ -32,6 +32,8 @@ class RateDecision:
     count: int
     limit: int
     retry_after_s: int
+    # When the counted window began: `release` gives a request back only to that window.
+    window_start: int = 0
 
 
 def _now_ms() -> int:
@@ -53,19 +55,36 @@ class RateLimiter:
                 entry = await self.kv.get(key)
             except KeyNotFoundError:
                 if await self._write(key, now, 1, None):
-                    return RateDecision(True, 1, limit, 0)
+                    return RateDecision(True, 1, limit, 0, now)
                 continue
             state = json.loads(entry.value or b"{}")
             start, count = int(state.get("start", 0)), int(state.get("count", 0))
             if now >= start + window_ms or now < start - window_ms:
                 if await self._write(key, now, 1, entry.revision):
-                    return RateDecision(True, 1, limit, 0)
+                    return RateDecision(True, 1, limit, 0, now)
                 continue
             if count >= limit:
                 retry = max(1, math.ceil((start + window_ms - now) / 1000))
-                return RateDecision(False, count, limit, retry)
+                return RateDecision(False, count, limit, retry, start)
             if await self._write(key, start, count + 1, entry.revision):
-                return RateDecision(True, count + 1, limit, 0)
+                return RateDecision(True, count + 1, limit, 0, start)
+        raise RateLimitContention(f"rate counter {key} is too contended")
+
+    async def release(self, scope: str, subject: str, counted: RateDecision) -> None:
+        """Give back one request counted by `hit` in the current window (a reservation
+        that turned out not to count, e.g. an admin attempt that had the right secret)."""
+        key = f"{scope}.{subject}"
+        for _ in range(MAX_ATTEMPTS):
+            try:
+                entry = await self.kv.get(key)
+            except KeyNotFoundError:
+                return
+            state = json.loads(entry.value or b"{}")
+            start, count = int(state.get("start", 0)), int(state.get("count", 0))
+            if start != counted.window_start or count <= 0:
+                return
+            if await self._write(key, start, count - 1, entry.revision):
+                return
         raise RateLimitContention(f"rate counter {key} is too contended")
 
     async def _write(self, key: str, start: int, count: int, revision: int | None) -> bool:

@@ -1,5 +1,8 @@
 """HMAC-SHA256 signed tokens: single-use purchase tokens and user sessions.
 
+A session token names its session id; the signature only proves the server made it, and
+the session's record (drop/adapters/session_store.py) says whether it is still live.
+
 A token is ``base64url(payload) + "." + base64url(signature)``. The payload is a compact
 JSON array whose first item names the token kind, and the signature covers a per-kind
 domain-separation prefix as well, so a session can never pass as a purchase token (or
@@ -18,9 +21,19 @@ from dataclasses import dataclass
 _PURCHASE_DOMAIN = b"product-drop/purchase-token/v1\x00"
 _SESSION_DOMAIN = b"product-drop/session/v1\x00"
 _PURCHASE_KIND = "pt1"
-_SESSION_KIND = "s1"
+# "s2" carries a session id; "s1" tokens (no id, so not revocable) are no longer accepted.
+_SESSION_KIND = "s2"
 # Sessions stamped slightly in the future are accepted to tolerate clock skew.
 _SESSION_SKEW_MS = 60_000
+
+
+@dataclass(frozen=True)
+class SessionClaim:
+    """What a genuine, unexpired session token says: whose it is and which session."""
+
+    user_id: str
+    session_id: str
+    issued_at_ms: int
 
 
 @dataclass(frozen=True)
@@ -116,21 +129,25 @@ def verify_purchase_token(
     return TokenCheck(ok=True, reason=None)
 
 
-def sign_session(secret: str, user_id: str, issued_at_ms: int) -> str:
-    """Sign a session token for ``user_id`` issued at ``issued_at_ms``."""
-    return _sign(secret, _SESSION_DOMAIN, [_SESSION_KIND, user_id, issued_at_ms])
+def sign_session(secret: str, user_id: str, issued_at_ms: int, session_id: str) -> str:
+    """Sign a session token for ``user_id``'s session ``session_id``."""
+    return _sign(secret, _SESSION_DOMAIN, [_SESSION_KIND, user_id, issued_at_ms, session_id])
 
 
-def verify_session(secret: str, token: str, now_ms: int, ttl_ms: int) -> str | None:
-    """Return the session's user id, or None when invalid, forged or older than ``ttl_ms``."""
+def verify_session(secret: str, token: str, now_ms: int, ttl_ms: int) -> SessionClaim | None:
+    """The session a token names, or None when invalid, forged or older than ``ttl_ms``.
+
+    Revocation is not checked here: the caller looks the session id up."""
     _status, payload = _open(secret, _SESSION_DOMAIN, token)
-    if payload is None or len(payload) != 3 or payload[0] != _SESSION_KIND:
+    if payload is None or len(payload) != 4 or payload[0] != _SESSION_KIND:
         return None
-    _, user_id, issued_at = payload
+    _, user_id, issued_at, session_id = payload
     if not isinstance(user_id, str) or not user_id:
+        return None
+    if not isinstance(session_id, str) or not session_id:
         return None
     if not isinstance(issued_at, int) or isinstance(issued_at, bool):
         return None
     if issued_at - _SESSION_SKEW_MS > now_ms or now_ms - issued_at >= ttl_ms:
         return None
-    return user_id
+    return SessionClaim(user_id, session_id, issued_at)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 import uuid
@@ -55,6 +56,49 @@ async def test_nats_refuses_anonymous_and_wrong_password(stack: Stack) -> None:
         await bus.close()
 
 
+def production_env(stack: Stack) -> dict[str, str]:
+    """The stack's settings in production mode, with secrets strong enough for it."""
+    strong = {n: secrets.token_urlsafe(32) for n in ("ADMIN_SECRET", "PURCHASE_TOKEN_SECRET")}
+    return {
+        **os.environ,
+        **stack.app_env(),
+        **strong,
+        "IP_HASH_SALT": secrets.token_urlsafe(32),
+        "NATS_PASSWORD": secrets.token_urlsafe(32),
+        "DROP_ENV": "production",
+        "PORT": str(devstack.free_port()),
+    }
+
+
+def start_fails(app: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", f"apps.{app}"],
+        env=env,
+        cwd=devstack.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    ("app", "name", "value"),
+    [
+        ("api", "ADMIN_SECRET", "x"),
+        ("web", "ADMIN_SECRET", "local-admin-secret"),
+        ("sse", "IP_HASH_SALT", "local-ip-hash-salt"),
+        ("worker", "PURCHASE_TOKEN_SECRET", "ab" * 20),
+        ("api", "NATS_PASSWORD", "local-nats-password"),
+    ],
+)
+def test_production_refuses_to_start_with_a_weak_or_published_secret(
+    stack: Stack, app: str, name: str, value: str
+) -> None:
+    done = start_fails(app, {**production_env(stack), name: value})
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert name in done.stderr and "refusing to start" in done.stderr, done.stderr[-2000:]
+
+
 @pytest.mark.parametrize(
     ("app", "missing"),
     [
@@ -67,20 +111,6 @@ async def test_nats_refuses_anonymous_and_wrong_password(stack: Stack) -> None:
 def test_production_refuses_to_start_without_internal_credentials(
     stack: Stack, app: str, missing: str
 ) -> None:
-    env = {
-        **os.environ,
-        **stack.app_env(),
-        "DROP_ENV": "production",
-        "PORT": str(devstack.free_port()),
-        missing: "",
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", f"apps.{app}"],
-        env=env,
-        cwd=devstack.ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = start_fails(app, {**production_env(stack), missing: ""})
     assert done.returncode == 2, done.stderr[-2000:]
     assert f"{missing} must be set" in done.stderr

@@ -22,8 +22,10 @@ from fastapi import FastAPI
 from apps.sse.app import create_app
 from drop import devstack, events
 from drop.adapters.nats_bus import Bus
+from drop.adapters.session_store import UserSessionStore
 from drop.contracts import DropState, TicketPricing, UserState
-from drop.domain.tokens import sign_session
+from drop.domain.sessions import Session, new_session_id
+from drop.domain.tokens import sign_session, verify_session
 from drop.settings import (
     ApiSettings,
     ConnectionSettings,
@@ -210,14 +212,26 @@ async def publish_user(
     )
 
 
-def session_cookie(user_id: str) -> dict[str, str]:
-    token = sign_session(SECRETS.session_secret, user_id, int(time.time() * 1000))
+async def live_session(bus: Bus, user_id: str) -> str:
+    """A session token of `user_id` whose record is live, as the API would issue it."""
+    now = int(time.time() * 1000)
+    session = Session(new_session_id(), now, now + 3_600_000)
+    await UserSessionStore(await bus.kv(events.USER_SESSIONS_BUCKET)).add(user_id, session)
+    return sign_session(SECRETS.session_secret, user_id, now, session.session_id)
+
+
+def session_cookie(token: str) -> dict[str, str]:
     return {"cookie": f"drop_session={token}"}
 
 
-def bearer(user_id: str) -> dict[str, str]:
-    token = sign_session(SECRETS.session_secret, user_id, int(time.time() * 1000))
+def bearer(token: str) -> dict[str, str]:
     return {"authorization": f"Bearer {token}"}
+
+
+def verify_session_id(token: str) -> str:
+    found = verify_session(SECRETS.session_secret, token, int(time.time() * 1000), 3_600_000)
+    assert found is not None
+    return found.session_id
 
 
 @pytest.fixture(scope="module")
@@ -351,14 +365,20 @@ async def test_purchase_token_only_reaches_the_session_holder(sse: str, bus: Bus
     await publish_state(bus, drop_id, 1)
     await publish_user(bus, drop_id, user_id, 1, "winner", token="tok-1", token_expires_at=1)
     path = f"/events/{drop_id}/{user_id}"
+    mine, theirs = await live_session(bus, user_id), await live_session(bus, new_id("other"))
+    # A genuine, unexpired token of a session that was revoked (logout, recovery) is no key.
+    revoked = await live_session(bus, user_id)
+    sessions = UserSessionStore(await bus.kv(events.USER_SESSIONS_BUCKET))
+    assert await sessions.revoke(user_id, verify_session_id(revoked))
     async with (
-        open_stream(sse, path, session_cookie(user_id)) as owner,
-        open_stream(sse, path, bearer(user_id)) as owner_bearer,
+        open_stream(sse, path, session_cookie(mine)) as owner,
+        open_stream(sse, path, bearer(mine)) as owner_bearer,
         open_stream(sse, path) as stranger,
-        open_stream(sse, path, session_cookie(new_id("someone-else"))) as other,
+        open_stream(sse, path, session_cookie(theirs)) as other,
         open_stream(sse, path, {"cookie": "drop_session=forged.token"}) as forged,
+        open_stream(sse, path, bearer(revoked)) as signed_out,
     ):
-        watchers = (stranger, other, forged)
+        watchers = (stranger, other, forged, signed_out)
         for s in (owner, owner_bearer):
             user = (await s.take(2))[1]
             assert user.data["token"] == "tok-1" and user.data["tokenExpiresAt"] == 1

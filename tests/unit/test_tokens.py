@@ -2,7 +2,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from drop.domain.tokens import (
+    _SESSION_DOMAIN,
     TokenCheck,
+    _sign,
     purchase_token_nonce,
     sign_purchase_token,
     sign_session,
@@ -78,16 +80,25 @@ def test_payload_swap_fails() -> None:
 
 
 def test_session_round_trip_and_expiry() -> None:
-    token = sign_session(SECRET, "alice", NOW)
-    assert verify_session(SECRET, token, NOW + 1000, ttl_ms=3_600_000) == "alice"
+    token = sign_session(SECRET, "alice", NOW, "sid-1")
+    found = verify_session(SECRET, token, NOW + 1000, ttl_ms=3_600_000)
+    assert found is not None and (found.user_id, found.session_id) == ("alice", "sid-1")
     assert verify_session(SECRET, token, NOW + 3_600_000, ttl_ms=3_600_000) is None
     assert verify_session("other", token, NOW, ttl_ms=3_600_000) is None
     assert verify_session(SECRET, token + "x", NOW, ttl_ms=3_600_000) is None
     assert verify_session(SECRET, "garbage", NOW, ttl_ms=3_600_000) is None
 
 
+def test_a_session_without_an_id_is_refused() -> None:
+    # The first token format named no session, so it could never be revoked.
+    old = _sign(SECRET, _SESSION_DOMAIN, ["s1", "alice", NOW])
+    assert verify_session(SECRET, old, NOW, ttl_ms=3_600_000) is None
+    empty = _sign(SECRET, _SESSION_DOMAIN, ["s2", "alice", NOW, ""])
+    assert verify_session(SECRET, empty, NOW, ttl_ms=3_600_000) is None
+
+
 def test_session_cannot_be_used_as_purchase_token() -> None:
-    session = sign_session(SECRET, "alice", NOW)
+    session = sign_session(SECRET, "alice", NOW, "sid-1")
     check = verify_purchase_token(SECRET, session, "drop-1", "alice", NOW)
     assert not check.ok
 

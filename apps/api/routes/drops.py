@@ -90,14 +90,14 @@ async def register(
     try:
         result = await state.registrations.submit(dropId, {**entry, "queueToken": token})
     except DurableCallError as exc:
-        return await identity.refused(bus, state, holder, exc)
+        return await identity.refused(request, bus, state, holder, exc)
     if "error" in result:
         err = result["error"]
         refusal = guards.refusal(int(err["status"]), str(err["code"]), str(err["message"]))
-        return await identity.refused(bus, state, holder, refusal)
+        return await identity.refused(request, bus, state, holder, refusal)
     answer: dict[str, Any] = result["ok"]
     await registration_replay.remember(request, bus, scope, route, holder, answer)
-    identity.admit(response, holder, state)
+    await identity.admit(request, response, bus, holder, state)
     return identity.with_recovery_code(holder, answer)
 
 

@@ -39,6 +39,6 @@ async def participant_status(
     user's session gets the purchase token."""
     drop_id, _, user_id = participantKey.partition(":")
     status = await user_status.published(bus, drop_id, user_id)
-    if session_user(request, state.api, state.secrets) == user_id:
+    if await session_user(request, bus, state.api, state.secrets) == user_id:
         return status
     return user_status.without_token(status)

@@ -29,7 +29,7 @@ async def start_purchase(
     bus: NatsBus,
 ) -> Any:
     """Issue the winner's purchase token (the same one again if asked twice)."""
-    require_session_for(request, state, body.user_id)
+    await require_session_for(request, state, bus, body.user_id)
     await known_drop(state, dropId)
     payload = {"userId": body.user_id}
     scope = idempotency.Scope.of(
@@ -53,7 +53,7 @@ async def complete_purchase(
     bus: NatsBus,
 ) -> Any:
     """Spend the token: one order, inventory minus one."""
-    require_session_for(request, state, body.user_id)
+    await require_session_for(request, state, bus, body.user_id)
     await known_drop(state, dropId)
     payload = body.wire()
     scope = idempotency.Scope.of(
@@ -75,5 +75,5 @@ async def my_status(
     """The caller's own status in the drop, purchase token included (session required).
     Read from the user's mirror (their last published status), never from a durable
     object."""
-    require_session_for(request, state, userId)
+    await require_session_for(request, state, bus, userId)
     return await user_status.published(bus, dropId, userId)

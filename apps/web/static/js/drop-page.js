@@ -280,6 +280,7 @@ function renderJourney(now) {
   const who = $("whoami");
   who.hidden = false;
   setText(who, `Entering as ${me}`);
+  show("sign-out", hasSession());
 }
 
 let currentAction = null;
@@ -573,6 +574,23 @@ async function recoverSession() {
   return true;
 }
 
+// Ends this browser's session on the server (every replica refuses it at once). The claim
+// secret stays, so entering or buying later signs this browser in again.
+async function signOut() {
+  try {
+    await api("/api/session/logout", { method: "POST" });
+  } catch {
+    // Already over or unreachable: this page forgets it either way.
+  }
+  try {
+    localStorage.removeItem(SESSION_KEY);
+  } catch {
+    // Private mode: nothing was remembered.
+  }
+  stream?.reopen();
+  render();
+}
+
 async function asHolder(call) {
   try {
     return await call();
@@ -763,6 +781,7 @@ function startStream() {
 function bindControls() {
   $("action").addEventListener("click", () => currentAction?.());
   $("purchase-confirm").addEventListener("click", confirmPurchase);
+  $("sign-out").addEventListener("click", signOut);
   $("geo-button").addEventListener("click", shareLocation);
   const max = () => state.drop.ticketPricing?.maxTickets ?? 10;
   const setTickets = (n) => {
