@@ -141,7 +141,7 @@ def report_receipt(
     if verdict.outcome is Outcome.OMITTED:
         print("  The signed receipt:", file=out)
         print("  " + json.dumps(receipt.to_wire(), sort_keys=True), file=out)
-    return verdict.outcome is Outcome.INCLUDED
+    return verdict.outcome is Outcome.INCLUDED and not verdict.key_swapped
 
 
 def _key(value: str | None) -> ReceiptKey | None:

@@ -92,16 +92,17 @@ def _max_wait(terms: Terms, proof: LotteryProof) -> list[str]:
     record = proof.beacon
     if terms.max_wait_ms is None or record is None:
         return []
+    found: list[str] = []
     if record.max_wait_ms is not None and record.max_wait_ms != terms.max_wait_ms:
-        return [
+        found.append(
             f"The proof's maxWaitMs {record.max_wait_ms} is not the {terms.max_wait_ms} ms "
             "committed at creation."
-        ]
+        )
     # Judge the fallback by the committed wait, whatever the proof claims.
     committed = beacon.BeaconRecord(
         record.chain, terms.round, record.status, max_wait_ms=terms.max_wait_ms
     )
-    return check_fallback(committed, proof.timestamp)
+    return found + check_fallback(committed, proof.timestamp)
 
 
 def key_swap(committed: ReceiptKey | None, published: ReceiptKey | None) -> str | None:

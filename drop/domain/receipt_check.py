@@ -24,6 +24,9 @@ class Outcome(enum.Enum):
 class ReceiptVerdict:
     outcome: Outcome
     lines: tuple[str, ...]
+    # The proof publishes another receipt key than the trusted one: a failure of the proof,
+    # whatever the receipt's outcome.
+    key_swapped: bool = False
 
 
 def check_receipt(
@@ -37,7 +40,7 @@ def check_receipt(
     swapped = key_swap(key, proof.receipt_key)
     verdict = _check_under(proof, receipt, key)
     if swapped:
-        return ReceiptVerdict(verdict.outcome, (swapped, *verdict.lines))
+        return ReceiptVerdict(verdict.outcome, (swapped, *verdict.lines), key_swapped=True)
     return verdict
 
 
