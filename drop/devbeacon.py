@@ -63,6 +63,8 @@ def build_app(chain: Chain) -> FastAPI:
     genesis_seed = hashlib.sha256(bytes.fromhex(chain.chain_hash)).hexdigest()
 
     def round_value(number: int) -> Round:
+        if chain.scheme == beacon.UNCHAINED:  # no link to the previous round: sign it alone
+            return signed.setdefault(number, signer.sign(chain.scheme, number))
         start = max((n for n in signed if n < number), default=0)
         for n in range(start + 1, number + 1):
             previous = signed[n - 1].signature if n > 1 else genesis_seed
