@@ -34,6 +34,8 @@ def dev_env(tmp_path: Path, ports: dict[str, int]) -> dict[str, str]:
             "INTERNAL_API_URL": f"http://127.0.0.1:{ports['api']}",
             "INTERNAL_SSE_URL": f"http://127.0.0.1:{ports['sse']}",
             "WEB_PORT": str(ports["web"]),
+            # Its own beacon port too: two runs (or another checkout's) never share one.
+            "DEV_BEACON_PORT": str(ports["beacon"]),
             "DEV_DATA_DIR": str(tmp_path / "data"),
             "PYTHONUNBUFFERED": "1",
         }
@@ -56,7 +58,7 @@ def read_until(proc: subprocess.Popen[str], marker: str, timeout: float) -> list
 
 
 def start_dev(tmp_path: Path) -> tuple[subprocess.Popen[str], dict[str, int]]:
-    names = ("nats", "monitor", "ingress", "admin", "node", "worker", "api", "sse", "web")
+    names = ("nats", "monitor", "ingress", "admin", "node", "worker", "api", "sse", "web", "beacon")
     ports = {name: devstack.free_port() for name in names}
     proc = subprocess.Popen(
         [sys.executable, "scripts/dev.py"],
