@@ -63,6 +63,10 @@ def build_app(chain: Chain) -> FastAPI:
     genesis_seed = hashlib.sha256(bytes.fromhex(chain.chain_hash)).hexdigest()
 
     def round_value(number: int) -> Round:
+        if chain.scheme == beacon.UNCHAINED:  # no link to the previous round: sign it alone
+            if number not in signed:
+                signed[number] = signer.sign(chain.scheme, number)
+            return signed[number]
         start = max((n for n in signed if n < number), default=0)
         for n in range(start + 1, number + 1):
             previous = signed[n - 1].signature if n > 1 else genesis_seed

@@ -365,3 +365,31 @@ def register_worker(
     except StackError as exc:
         raise StackError(f"{exc}: {last}") from exc
     return done[0]
+
+
+class StopRequest:
+    """SIGINT/SIGTERM handling that is safe however many signals arrive, and whenever.
+
+    A Python signal handler runs in the main thread between two bytecodes, possibly while
+    that thread holds a lock (a threading.Event's, say): so the handler takes none and only
+    counts. The main loop polls the count; the stopping is done there. While the stack is
+    still starting up, the first signal interrupts the wait it is in (KeyboardInterrupt).
+    """
+
+    def __init__(self) -> None:
+        self.signals = 0
+        self.started = False
+
+    @property
+    def requested(self) -> bool:
+        return self.signals > 0
+
+    def install(self) -> None:
+        signal.signal(signal.SIGINT, self._handle)
+        signal.signal(signal.SIGTERM, self._handle)
+
+    def _handle(self, _signum: int, _frame: object) -> None:
+        self.signals += 1
+        if self.signals == 1 and not self.started:
+            self.started = True
+            raise KeyboardInterrupt

@@ -9,6 +9,13 @@ form of a lottery proof or of an inclusion proof, or the API response
 entry receipt (under ``--key``, the key from /api/fairness/key, or else the key the proof
 publishes) and proves the entry's inclusion in the full proof (``?participants=true``), or
 prints the evidence of its omission and exits 1.
+
+``--drop status.json`` (the drop's `/api/drop/{id}/status` answer, best kept from before the
+draw) checks the proof against what the drop committed to at creation: a proof downgraded
+to v1 or stripped of its beacon, a fallback taken before the round's time plus the committed
+wait, and a swapped receipt key are each refused by name. Receipts are then checked under
+the committed key. Without it, a v1 proof verifies with a warning that only the drop's
+commitment can rule out a downgrade.
 """
 
 from __future__ import annotations
@@ -20,7 +27,8 @@ from collections.abc import Mapping
 from typing import TextIO
 
 from drop.domain import beacon
-from drop.domain.lottery import InclusionProof, LotteryProof, check_proof
+from drop.domain.lottery import ALGORITHM_V1, InclusionProof, LotteryProof, check_proof
+from drop.domain.proof_checks import Commitment, check_against
 from drop.domain.receipt_check import Outcome, check_receipt
 from drop.domain.receipts import Receipt, ReceiptKey
 
@@ -60,20 +68,23 @@ def report_inclusion(proof: InclusionProof, out: TextIO) -> bool:
     return ok
 
 
-def report(proof: LotteryProof, out: TextIO) -> bool:
+def report(proof: LotteryProof, out: TextIO, committed: Commitment | None = None) -> bool:
     """Print one line per check and the problems found; True when all checks pass."""
     print(
         f"Drop {proof.drop_id}: {proof.participant_count} participants, "
         f"{len(proof.winners)} winners, {len(proof.backups)} backup winners",
         file=out,
     )
+    checks = check_proof(proof)
+    if committed is not None:
+        checks.append(("committed at creation", tuple(check_against(proof, committed))))
     all_ok = True
-    for name, problems in check_proof(proof):
+    for name, problems in checks:
         print(f"  {name:<20} {'ok' if not problems else 'FAILED'}", file=out)
         for problem in problems:
             print(f"    - {problem}", file=out)
         all_ok = all_ok and not problems
-    report_beacon(proof, out)
+    report_beacon(proof, out, committed)
     print(
         "VERIFIED: the draw is reproducible from the proof."
         if all_ok
@@ -83,11 +94,18 @@ def report(proof: LotteryProof, out: TextIO) -> bool:
     return all_ok
 
 
-def report_beacon(proof: LotteryProof, out: TextIO) -> None:
+def report_beacon(proof: LotteryProof, out: TextIO, committed: Commitment | None = None) -> None:
     """Say which chain and round the seed used, and warn loudly about a fallback."""
     record = proof.beacon
     if record is None:
         print("  (no beacon: a v1 proof, seeded by the secret and the Merkle root only)", file=out)
+    if proof.algorithm == ALGORITHM_V1 and committed is None:
+        print(
+            "  WARNING: only drops created before the beacon may be drawn v1; pass "
+            "--drop status.json to check this drop committed to no beacon round.",
+            file=out,
+        )
+    if record is None:
         return
     chain = record.chain
     known = beacon.KNOWN_CHAINS.get(chain.public_key)
@@ -123,7 +141,7 @@ def report_receipt(
     if verdict.outcome is Outcome.OMITTED:
         print("  The signed receipt:", file=out)
         print("  " + json.dumps(receipt.to_wire(), sort_keys=True), file=out)
-    return verdict.outcome is Outcome.INCLUDED
+    return verdict.outcome is Outcome.INCLUDED and not verdict.key_swapped
 
 
 def _key(value: str | None) -> ReceiptKey | None:
@@ -147,6 +165,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("proof", help="path to the proof JSON file, or - for stdin")
     parser.add_argument("--receipt", help="a signed entry receipt (JSON) to check")
     parser.add_argument("--key", help="receipt public key: 64 hex characters or a JSON file")
+    parser.add_argument(
+        "--drop",
+        help="the drop's status JSON (what it committed to at creation) to hold the proof to",
+    )
     args = parser.parse_args(argv)
     try:
         proof = load_proof(_read(args.proof))
@@ -155,6 +177,16 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_UNREADABLE
     if isinstance(proof, InclusionProof):
         return EXIT_OK if report_inclusion(proof, sys.stdout) else EXIT_MISMATCH
+    committed = None
+    if args.drop is not None:
+        try:
+            status = _read(args.drop)
+            if not isinstance(status, Mapping):
+                raise ValueError("the drop status must be a JSON object")
+            committed = Commitment.from_status(status)
+        except (OSError, ValueError) as exc:
+            print(f"error: cannot read the drop status: {exc}", file=sys.stderr)
+            return EXIT_UNREADABLE
     receipt, key = None, None
     if args.receipt is not None:
         try:
@@ -165,8 +197,10 @@ def main(argv: list[str] | None = None) -> int:
         except (OSError, ValueError) as exc:
             print(f"error: cannot read the receipt or key: {exc}", file=sys.stderr)
             return EXIT_UNREADABLE
-    ok = report(proof, sys.stdout)
+    ok = report(proof, sys.stdout, committed)
     if receipt is not None:
+        if key is None and committed is not None and committed.terms is not None:
+            key = committed.terms.receipt_key
         ok = report_receipt(proof, receipt, key, sys.stdout) and ok
     return EXIT_OK if ok else EXIT_MISMATCH
 

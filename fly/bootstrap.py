@@ -35,7 +35,8 @@ from drop import deployments
 T = TypeVar("T")
 
 DEMO_PRODUCT = "Limited Edition Sneakers"
-DEMO_IMAGE = "https://images.unsplash.com/photo-1542291026-7eec264c27ff?w=800"
+# Served by the web app itself: a demo needs no outside site.
+DEMO_IMAGE = "/static/img/jacket.svg"
 DEMO_INVENTORY = 100
 DEMO_PURCHASE_WINDOW_SECONDS = 600
 DEMO_REGISTRATION_MINUTES = 30

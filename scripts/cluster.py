@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import sys
-import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -35,25 +34,28 @@ def main() -> int:
     # A real chain's BEACON_* settings replace the local test beacon (3 s rounds).
     chain = {k: v for k, v in os.environ.items() if k.startswith("BEACON_")}
     cluster = Cluster(DATA, env=chain, fixed_ports=True, beacon_period=3)
-    stopping = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stopping.set())
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    stop = devstack.StopRequest()
+    stop.install()
     try:
         say("dev", f"starting the cluster (logs in {DATA})")
         cluster.start()
         drop_id = seed_demo_drop(cluster.url("api"), SecretSettings().admin_secret)
         print_urls(cluster, drop_id)
-        while not stopping.is_set():
+        stop.started = True
+        while not stop.requested:
             for name, proc in cluster.procs.items():
-                if not proc.alive and not stopping.is_set():
+                if not proc.alive and not stop.requested:
                     say("dev", f"{name} exited; starting it again")
                     proc.restart()
-            stopping.wait(0.5)
+            time.sleep(0.5)
+        return 0
+    except KeyboardInterrupt:  # a signal while starting up (see devstack.StopRequest)
         return 0
     except (StackError, httpx.HTTPError) as exc:
         say("dev", f"failed: {exc}")
         return 1
     finally:
+        stop.started = True
         say("dev", "stopping...")
         cluster.stop()
         say("dev", "stopped")

@@ -9,7 +9,6 @@ else a password made up for this run. A process that dies is started again.
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import threading
 import time
@@ -194,13 +193,8 @@ def main() -> int:
         DATA / "auth", nats_user=given.nats_user or "drop", nats_password=given.nats_password
     )
     procs: list[Supervised] = []
-    stopping = threading.Event()
-
-    def stop_all(*_: object) -> None:
-        stopping.set()
-
-    signal.signal(signal.SIGINT, stop_all)
-    signal.signal(signal.SIGTERM, stop_all)
+    stop = devstack.StopRequest()
+    stop.install()
     env = {
         "NATS_URL": f"nats://127.0.0.1:{ports.nats}",
         "RESTATE_INGRESS_URL": f"http://127.0.0.1:{ports.ingress}",
@@ -239,21 +233,47 @@ def main() -> int:
             devstack.wait_http(f"http://127.0.0.1:{port}/health", name)
         drop_id = seed_demo_drop(f"http://127.0.0.1:{ports.api}", secrets.admin_secret)
         print_urls(ports, drop_id)
-        while not stopping.is_set():
+        stop.started = True
+        while not stop.requested:
             for supervised in procs:
                 supervised.check(time.monotonic())
-            stopping.wait(0.2)
+            time.sleep(0.2)
+        return 0
+    except KeyboardInterrupt:  # a signal while starting up (see StopRequest)
         return 0
     except (StackError, httpx.HTTPError) as exc:
         say("dev", f"failed: {exc}")
         return 1
     finally:
+        stop.started = True  # from here on, signals are only counted
         say("dev", "stopping...")
-        for supervised in reversed(procs):
-            supervised.proc.terminate()
-        for supervised in reversed(procs):
-            supervised.proc.stop()
+        stop_in_order([s.proc for s in procs])
         say("dev", "stopped")
+
+
+# Who depends on whom, read upwards: the apps use NATS, restate and the beacon; restate
+# calls the worker and keeps its log in its own store; NATS is everyone's bus. Stopped top
+# down, each tier at once, so a draining app (sse's NATS drain) still finds its servers.
+STOP_TIERS: tuple[tuple[str, ...], ...] = (
+    ("web", "sse", "api", "worker"),
+    ("beacon",),
+    ("restate",),
+    ("nats",),
+)
+STOP_TIMEOUT_S = 5.0
+
+
+def stop_in_order(procs: list[Proc]) -> None:
+    """Stop the stack tier by tier (STOP_TIERS); anything unnamed goes with the apps."""
+    named = {name for tier in STOP_TIERS for name in tier}
+    for n, tier in enumerate(STOP_TIERS):
+        members = [p for p in procs if p.name in tier or (n == 0 and p.name not in named)]
+        if members:
+            say("dev", f"stopping {' '.join(p.name for p in members)}")
+        for proc in members:
+            proc.terminate()
+        for proc in members:
+            proc.stop(STOP_TIMEOUT_S)
 
 
 def start_dev_beacon(launch: Callable[[Proc], None]) -> dict[str, str]:

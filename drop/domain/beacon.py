@@ -195,6 +195,16 @@ class BeaconRecord:
     value: Round | None = None
     reason: str = ""
     urls: tuple[str, ...] = ()
+    # How long past the round's time the draw had to wait before a fallback, as committed
+    # at creation; None in proofs from before it was recorded.
+    max_wait_ms: int | None = None
+
+    @property
+    def fallback_not_before(self) -> int | None:
+        """The earliest draw time a fallback is allowed: round time + the committed wait."""
+        if self.max_wait_ms is None:
+            return None
+        return self.chain.round_time_ms(self.round) + self.max_wait_ms
 
     @property
     def randomness(self) -> bytes:
@@ -215,6 +225,7 @@ class BeaconRecord:
             "randomness": value.randomness if value else None,
             "reason": self.reason or None,
             "urls": list(self.urls),
+            "maxWaitMs": self.max_wait_ms,
         }
 
     @classmethod
@@ -232,13 +243,47 @@ class BeaconRecord:
         if not isinstance(reason, str) or not isinstance(urls, list):
             raise ValueError("beacon reason must be a string and urls a list")
         assert isinstance(status, str)
-        return cls(Chain.from_wire(d), number, status, value, reason, tuple(map(str, urls)))
+        chain, urls_kept = Chain.from_wire(d), tuple(map(str, urls))
+        return cls(chain, number, status, value, reason, urls_kept, max_wait_ms(d))
 
 
-def check_record(record: BeaconRecord, registration_end: int | None) -> list[str]:
-    """Offline check of a proof's beacon: the round is the one the drop's close fixes, and a
-    verified round's signature and randomness are genuine under the chain's key."""
-    found: list[str] = []
+def max_wait_ms(d: Mapping[str, object]) -> int | None:
+    """The committed ``maxWaitMs`` of a beacon block, if it names one."""
+    value = d.get("maxWaitMs")
+    if value is None:
+        return None
+    if type(value) is not int or value < 0:
+        raise ValueError("beacon maxWaitMs must be a non-negative integer (milliseconds)")
+    return value
+
+
+def check_fallback(record: BeaconRecord, drawn_at: int) -> list[str]:
+    """A fallback is only honest once the round's time plus the committed wait has passed:
+    one taken earlier is a forgery (the operator skipped a round it could have had)."""
+    if record.status != FALLBACK:
+        return []
+    not_before = record.fallback_not_before
+    if not_before is None:
+        return [
+            "The fallback carries no maxWaitMs: nothing shows the draw waited for round "
+            f"{record.round} as long as the drop committed to."
+        ]
+    if drawn_at < not_before:
+        return [
+            f"FORGED FALLBACK: the draw ran at {drawn_at}, before round {record.round}'s time "
+            f"{record.chain.round_time_ms(record.round)} + the committed max wait "
+            f"{record.max_wait_ms} ms = {not_before}."
+        ]
+    return []
+
+
+def check_record(
+    record: BeaconRecord, registration_end: int | None, drawn_at: int | None = None
+) -> list[str]:
+    """Offline check of a proof's beacon: the round is the one the drop's close fixes, a
+    verified round's signature and randomness are genuine under the chain's key, and a
+    fallback came no earlier than the committed wait allows."""
+    found: list[str] = [] if drawn_at is None else check_fallback(record, drawn_at)
     if registration_end is not None:
         committed = record.chain.round_at(registration_end)
         if record.round != committed:

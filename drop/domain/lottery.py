@@ -619,7 +619,7 @@ def _check_beacon(proof: LotteryProof) -> list[str]:
         return []
     if proof.beacon is None:
         return [f"A {ALGORITHM} proof must carry its beacon round."]
-    return check_record(proof.beacon, proof.parameters.registration_end)
+    return check_record(proof.beacon, proof.parameters.registration_end, proof.timestamp)
 
 
 def _counts(proof: LotteryProof) -> tuple[int, int] | None:

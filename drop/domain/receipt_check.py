@@ -7,6 +7,7 @@ import enum
 from dataclasses import dataclass
 
 from drop.domain.lottery import LotteryProof, inclusion_at, merkle_tree
+from drop.domain.proof_checks import key_swap
 from drop.domain.receipts import Receipt, ReceiptKey, receipt_leaf
 
 
@@ -14,24 +15,53 @@ class Outcome(enum.Enum):
     INCLUDED = "included"
     OMITTED = "omitted"  # a valid signed receipt, and the tree has no such leaf
     INVALID = "invalid"  # the receipt itself does not hold: it proves nothing
+    # The receipt names another key than the proof publishes, and no trusted key was given:
+    # a swapped proof key, or a receipt from elsewhere; the committed key decides.
+    KEY_MISMATCH = "key mismatch"
 
 
 @dataclass(frozen=True)
 class ReceiptVerdict:
     outcome: Outcome
     lines: tuple[str, ...]
+    # The proof publishes another receipt key than the trusted one: a failure of the proof,
+    # whatever the receipt's outcome.
+    key_swapped: bool = False
 
 
 def check_receipt(
     proof: LotteryProof, receipt: Receipt, key: ReceiptKey | None = None
 ) -> ReceiptVerdict:
-    """Check ``receipt`` under ``key`` (default: the key the proof publishes), then look
-    for its leaf in the proof's tree. The proof itself should pass the draw checks too."""
-    key = key or proof.receipt_key
+    """Check ``receipt`` under ``key`` (the key the drop committed to, or the service's;
+    default: the key the proof publishes), then look for its leaf in the proof's tree. A
+    proof that publishes another key than ``key`` is named as a swap, and the receipt is
+    still judged under ``key``, so evidence of omission stays evidence. The proof itself
+    should pass the draw checks too."""
+    swapped = key_swap(key, proof.receipt_key)
+    verdict = _check_under(proof, receipt, key)
+    if swapped:
+        return ReceiptVerdict(verdict.outcome, (swapped, *verdict.lines), key_swapped=True)
+    return verdict
+
+
+def _check_under(
+    proof: LotteryProof, receipt: Receipt, trusted: ReceiptKey | None
+) -> ReceiptVerdict:
+    key = trusted or proof.receipt_key
     if key is None:
         return ReceiptVerdict(
             Outcome.INVALID,
             ("The proof publishes no receipt key; pass the service's key with --key.",),
+        )
+    if trusted is None and receipt.key_id != key.key_id:
+        return ReceiptVerdict(
+            Outcome.KEY_MISMATCH,
+            (
+                f"The receipt was signed under key {receipt.key_id}, but the proof publishes "
+                f"key {key.key_id}: either the proof's key was swapped or the receipt is not "
+                "this service's. Check it under the key the drop committed to (--drop "
+                "status.json) or the one at /api/fairness/key (--key).",
+            ),
         )
     if receipt.key_id != key.key_id:
         return ReceiptVerdict(

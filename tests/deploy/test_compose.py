@@ -12,9 +12,11 @@ from urllib.parse import urlparse
 import jsonschema
 import yaml
 
-from drop.settings import ConnectionSettings
+from drop import devbeacon
+from drop.domain.beacon import UNCHAINED
+from drop.settings import BeaconSettings, ConnectionSettings
 
-from .support import BUILT, FLY, ROOT, settings_env_names
+from .support import BUILT, FLY, ROOT, load_deploy_module, settings_env_names
 
 RESTATE_OWN = {
     "RESTATE_NODE_NAME",
@@ -68,7 +70,7 @@ def default_services() -> set[str]:
 
 
 def test_the_whole_stack_is_there() -> None:
-    assert default_services() == {"nats", "restate", *BUILT, "setup", "keys"}
+    assert default_services() == {"nats", "restate", "beacon", *BUILT, "setup", "keys"}
     used = {
         mount.split(":")[0]
         for name in default_services()
@@ -76,6 +78,69 @@ def test_the_whole_stack_is_there() -> None:
         if not mount.startswith(".")
     }
     assert used == {"nats_data", "restate_data", "identity"}
+    # Every named volume is one the default stack uses: a plain `up` creates no other
+    # (the cluster profile's nodes keep anonymous volumes, created with their containers).
+    assert set(compose()["volumes"]) == used
+
+
+# What Compose v1.29 (Debian 12's docker-compose) accepts at the top level; it refuses
+# `name:` ("'name' does not match any of the regexes: '^x-'"), which v2 added.
+V1_29_TOP_LEVEL = {"version", "services", "networks", "volumes", "secrets", "configs"}
+
+
+def test_compose_v1_29_accepts_the_top_level() -> None:
+    for path in (ROOT / "docker-compose.yml", ROOT / "compose" / "drand.yml"):
+        loaded = yaml.safe_load(path.read_text())
+        extra = {k for k in loaded if k not in V1_29_TOP_LEVEL and not k.startswith("x-")}
+        assert not extra, f"{path.name}: Compose v1.29 refuses {extra}"
+
+
+def test_the_worker_draws_with_the_local_test_beacon_by_default() -> None:
+    beacon = service("beacon")
+    command = beacon["command"]
+    assert command[:3] == ["python", "-m", "drop.devbeacon"]
+    chain = devbeacon.dev_chain(
+        int(option(command, "--genesis")),
+        int(option(command, "--period")),
+        option(command, "--scheme"),
+    )
+    # Unchained: the beacon signs any round at once, however long since genesis.
+    assert chain.scheme == UNCHAINED
+    url = f"http://beacon:{option(command, '--port')}"
+    expected = devbeacon.settings_env(chain, url, max_wait_s=30, retry_s=1)
+    for name in ("worker", "cluster-worker"):
+        env = service(name)["environment"]
+        for variable, value in expected.items():
+            number = variable.endswith("_SECONDS")
+            found = float(env[variable]) if number else env[variable]
+            assert found == (float(value) if number else value), (name, variable)
+        assert service(name)["depends_on"]["beacon"] == {"condition": "service_healthy"}
+    assert "localhost:8090/info" in " ".join(beacon["healthcheck"]["test"])
+    assert beacon["build"] == service("worker")["build"]  # the app image holds drop/
+
+
+def test_compose_drand_yml_switches_the_worker_to_drand_mainnet() -> None:
+    loaded = yaml.safe_load((ROOT / "compose" / "drand.yml").read_text())
+    defaults = BeaconSettings(_env_file=None)  # type: ignore[call-arg]
+    for name in ("worker", "cluster-worker"):
+        env = loaded["services"][name]["environment"]
+        assert env["BEACON_CHAIN_HASH"] == defaults.beacon_chain_hash
+        assert env["BEACON_PUBLIC_KEY"] == defaults.beacon_public_key
+        assert int(env["BEACON_GENESIS"]) == defaults.beacon_genesis
+        assert int(env["BEACON_PERIOD"]) == defaults.beacon_period
+        assert env["BEACON_SCHEME"] == defaults.beacon_scheme
+        assert env["BEACON_URLS"] == f"${{BEACON_URLS:-{defaults.beacon_urls}}}"
+        assert set(env) <= settings_env_names()
+
+
+def test_the_demo_drop_shows_an_image_the_web_app_serves() -> None:
+    image = load_deploy_module().bootstrap.DEMO_IMAGE  # deploy.py imports its sibling
+    assert image.startswith("/static/"), image
+    assert (ROOT / "apps" / "web" / image.lstrip("/")).is_file()
+
+
+def option(command: list[str], name: str) -> str:
+    return command[command.index(name) + 1]
 
 
 def test_apps_are_built_from_their_fly_dockerfiles_on_their_local_ports() -> None:

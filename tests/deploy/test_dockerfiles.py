@@ -62,6 +62,28 @@ def test_dependencies_have_their_own_cached_layer(service: str) -> None:
     assert not {"pyproject.toml", "requirements", "drop", "apps"} & set(ignored)
 
 
+def test_the_dependency_layer_comes_first_and_is_the_same_in_every_image() -> None:
+    # Anything that differs between images (PORT) before the pip layer would make each
+    # image install every dependency again instead of sharing one cached layer.
+    heads = {}
+    for service in BUILT:
+        steps = dockerfile(service)
+        cut = steps.index(("RUN", "pip install --require-hashes -r app.txt && rm app.txt"))
+        heads[service] = steps[: cut + 1]
+        assert "PORT" not in env_of_steps(heads[service]), service
+        assert "PORT" in env_of(service), service  # set after it
+    assert len({tuple(head) for head in heads.values()}) == 1, heads
+
+
+def env_of_steps(steps: list[tuple[str, str]]) -> set[str]:
+    return {
+        item.partition("=")[0]
+        for instruction, args in steps
+        if instruction == "ENV"
+        for item in shlex.split(args)
+    }
+
+
 def test_the_dependency_layer_installs_the_projects_locked_dependencies() -> None:
     # Every runtime dependency of pyproject.toml, pinned with hashes; none of the dev extra.
     pinned = {

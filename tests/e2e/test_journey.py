@@ -18,8 +18,9 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, Request, expect
+from playwright.async_api import Browser, BrowserContext, Page, Request, Route, expect
 
+from drop.domain import lottery
 from tests.e2e.support import ADMIN_SECRET, ARTIFACTS, WebStack, start_web_stack
 from tests.support.api_client import uid
 from tests.support.stack import Stack
@@ -374,4 +375,55 @@ async def test_a_draw_without_its_beacon_round_is_shown_loudly(
         await page.locator("#fairness").screenshot(
             path=str(ARTIFACTS / "drop-fairness-fallback.png")
         )
+        await context.close()
+
+
+async def test_a_proof_downgraded_to_v1_is_refused_in_the_browser(
+    browser: Browser, site: WebStack
+) -> None:
+    """The drop committed to a beacon round; a proof rewritten as v1 without it (seed and
+    winners recomputed, consistent on its own) is refused by the page, by name."""
+    drop_id = uid("downgrade")
+    now = int(time.time() * 1000)
+    body = {
+        "dropId": drop_id,
+        "productName": "Downgrade Parka",
+        "inventory": 1,
+        "registrationStart": now,
+        "registrationEnd": now + 1500,
+        "purchaseWindow": 60,
+    }
+    admin = {"Authorization": f"Bearer {ADMIN_SECRET}"}
+    async with httpx.AsyncClient(timeout=30) as client:
+        created = await client.post(f"{site.api}/api/drops", json=body, headers=admin)
+        assert created.status_code in (200, 201), created.text
+        served: list[str] = []
+
+        async def downgraded(route: Route) -> None:
+            """Serve the real proof redrawn as v1: what a rewriting operator would publish."""
+            url = f"{site.api}/api/drop/{drop_id}/lottery-proof?participants=true"
+            answer = (await client.get(url)).json()
+            if not answer["available"]:
+                await route.fulfill(json=answer)
+                return
+            real = lottery.LotteryProof.from_wire(answer["proof"])
+            params = real.parameters
+            forged = lottery.run_draw(
+                drop_id, real.secret, real.participants, 1, 1.5, real.timestamp,
+                registration_start=params.registration_start or 0,
+                registration_end=params.registration_end or 0,
+                receipt_key=real.receipt_key,
+            )  # fmt: skip
+            assert lottery.verify_proof(forged).ok
+            served.append(forged.algorithm)
+            await route.fulfill(json={"available": True, "proof": forged.to_wire()})
+
+        context, page = await new_page(browser, site)
+        await page.route(f"**/api/drop/{drop_id}/lottery-proof", downgraded)
+        await page.goto(f"/drop/{drop_id}")
+        alarm = page.locator("#proof-beacon-status")
+        await expect(alarm).to_contain_text("DOWNGRADE", timeout=LIVE + 10_000)
+        assert served and served[-1] == lottery.ALGORITHM_V1
+        await expect(alarm).to_contain_text("without a beacon")
+        await expect(alarm).to_have_class(re.compile("check--alarm"))
         await context.close()

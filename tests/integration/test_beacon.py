@@ -4,6 +4,7 @@ refused, and a beacon that stays down ends in a fallback the proof shows."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 from drop import verify
 from drop.adapters.nats_bus import Bus
 from drop.domain import lottery
+from drop.domain.beacon import FALLBACK, BeaconRecord
 from tests.support.api_client import DropApi, now_ms, uid
 from tests.support.stack import Stack
 
@@ -41,11 +43,58 @@ async def _served(beacon: httpx.AsyncClient, number: int, at_least: int) -> None
     assert answer.json()["served"] >= at_least, answer.text
 
 
-def _verify(tmp_path: Path, proof: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> str:
-    path = tmp_path / "proof.json"
+def _verify(
+    tmp_path: Path,
+    proof: dict[str, Any],
+    capsys: pytest.CaptureFixture[str],
+    status: dict[str, Any] | None = None,
+) -> str:
+    path, args = tmp_path / "proof.json", []
     path.write_text(json.dumps(proof))
-    code = verify.main([str(path)])
+    if status is not None:
+        (tmp_path / "status.json").write_text(json.dumps(status))
+        args = ["--drop", str(tmp_path / "status.json")]
+    code = verify.main([str(path), *args])
     return f"exit {code}\n{capsys.readouterr().out}"
+
+
+async def test_a_real_proof_is_held_to_the_terms_its_drop_committed_to(
+    api: DropApi, bus: Bus, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    drop_id, committed = await _drop_with_entries(api, "terms")
+    status = await api.status(drop_id)  # what anyone could keep before the draw
+    key = (await api.client.get("/api/fairness/key")).json()
+    assert committed["algorithm"] == lottery.ALGORITHM and committed["receiptKey"] == key
+    assert committed["maxWaitMs"] == 3000  # the stack's BEACON_MAX_WAIT_SECONDS
+    await api.draw_after_close(bus, drop_id)
+    wire = (await api.proof(drop_id))["proof"]
+    assert wire["beacon"]["maxWaitMs"] == 3000
+    out = _verify(tmp_path, wire, capsys, status)
+    assert out.startswith("exit 0") and "committed at creation ok" in out, out
+
+    real = lottery.LotteryProof.from_wire(wire)
+    assert real.beacon is not None
+
+    def redrawn(record: BeaconRecord | None, at: int) -> dict[str, Any]:
+        """The same entries drawn again, as an operator rewriting the proof would."""
+        params = real.parameters
+        return lottery.run_draw(
+            drop_id, real.secret, real.participants, 2, 1.5, at,
+            registration_start=params.registration_start or 0,
+            registration_end=params.registration_end or 0,
+            receipt_key=real.receipt_key, beacon=record,
+        ).to_wire()  # fmt: skip
+
+    # Downgraded to v1: seed and winners recomputed, consistent on its own.
+    downgraded = redrawn(None, real.timestamp)
+    assert _verify(tmp_path, downgraded, capsys).startswith("exit 0")
+    out = _verify(tmp_path, downgraded, capsys, status)
+    assert out.startswith("exit 1") and "DOWNGRADE: the drop committed to round" in out, out
+    # A fallback claimed a moment after the round's time, long before the wait ran out.
+    fallback = dataclasses.replace(real.beacon, status=FALLBACK, value=None, reason="down")
+    forged = redrawn(fallback, committed["roundTime"] + 1)
+    out = _verify(tmp_path, forged, capsys, status)
+    assert out.startswith("exit 1") and "FORGED FALLBACK" in out, out
 
 
 async def test_the_draw_mixes_in_the_committed_round_and_verify_rechecks_it(
@@ -141,5 +190,5 @@ async def test_a_beacon_that_stays_down_ends_in_a_recorded_fallback(
     assert proof["seed"] == lottery.derive_seed(
         proof["secret"], proof["participantMerkleRoot"], b""
     )
-    out = _verify(tmp_path, proof, capsys)
+    out = _verify(tmp_path, proof, capsys, await api.status(drop_id))
     assert out.startswith("exit 0") and "WARNING: FALLBACK" in out, out

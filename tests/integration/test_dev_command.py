@@ -34,6 +34,8 @@ def dev_env(tmp_path: Path, ports: dict[str, int]) -> dict[str, str]:
             "INTERNAL_API_URL": f"http://127.0.0.1:{ports['api']}",
             "INTERNAL_SSE_URL": f"http://127.0.0.1:{ports['sse']}",
             "WEB_PORT": str(ports["web"]),
+            # Its own beacon port too: two runs (or another checkout's) never share one.
+            "DEV_BEACON_PORT": str(ports["beacon"]),
             "DEV_DATA_DIR": str(tmp_path / "data"),
             "PYTHONUNBUFFERED": "1",
         }
@@ -56,7 +58,7 @@ def read_until(proc: subprocess.Popen[str], marker: str, timeout: float) -> list
 
 
 def start_dev(tmp_path: Path) -> tuple[subprocess.Popen[str], dict[str, int]]:
-    names = ("nats", "monitor", "ingress", "admin", "node", "worker", "api", "sse", "web")
+    names = ("nats", "monitor", "ingress", "admin", "node", "worker", "api", "sse", "web", "beacon")
     ports = {name: devstack.free_port() for name in names}
     proc = subprocess.Popen(
         [sys.executable, "scripts/dev.py"],
@@ -159,3 +161,52 @@ def test_dev_restarts_a_killed_api_within_five_seconds(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGINT)
         proc.wait(60)
     assert proc.returncode == 0
+
+
+def group_alive(pid: int) -> bool:
+    """Each child runs in its own session: its process group outlives it while any of its
+    own children (granian's workers) still run."""
+    try:
+        os.killpg(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+# What a shutdown must not print: a traceback, a logged error, or sse's NATS drain failing
+# because NATS went first.
+SHUTDOWN_TROUBLE = re.compile(r"Traceback|\bERROR\b|Error:|Exception|ConnectionReconnecting")
+
+
+@pytest.mark.parametrize("signals", [1, 2, 10])
+def test_dev_stops_cleanly_on_repeated_ctrl_c(tmp_path: Path, signals: int) -> None:
+    proc, _ = start_dev(tmp_path)
+    children: dict[str, int] = {}
+    try:
+        lines = read_until(proc, "Ctrl-C stops everything", 120)
+        started = re.compile(r"(\w+) started \(pid (\d+)\)")
+        children.update((m[1], int(m[2])) for line in lines if (m := started.search(line)))
+        assert set(children) >= {"nats", "restate", "worker", "api", "sse", "web", "beacon"}
+        began = time.monotonic()
+        for _ in range(signals):
+            proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=10)
+        took = time.monotonic() - began
+    finally:
+        if proc.poll() is None:  # hung: leave nothing behind for the next test
+            proc.kill()
+            proc.wait()
+            for pid in filter(group_alive, children.values()):
+                os.killpg(pid, signal.SIGKILL)
+    print(f"{signals} SIGINT: stopped in {took:.2f}s")
+    assert proc.returncode == 0, rest
+    assert took < 10
+    assert "dev | stopped" in rest, rest
+    trouble = [line for line in rest.splitlines() if SHUTDOWN_TROUBLE.search(line)]
+    assert not trouble, rest
+    # Stopped in dependency order: the apps, then the beacon, restate, and NATS last.
+    tiers = [line.split("stopping ", 1)[1].split() for line in rest.splitlines()
+             if "dev | stopping " in line]  # fmt: skip
+    assert tiers == [["worker", "api", "sse", "web"], ["beacon"], ["restate"], ["nats"]], rest
+    left = [name for name, pid in children.items() if group_alive(pid)]
+    assert not left, f"still running after the stop: {left}"

@@ -52,6 +52,8 @@ async def test_receipts_verify_and_prove_inclusion_or_omission(
     drop_id = uid("receipts")
     users = [uid("r") for _ in range(4)]
     await api.create(drop_id, inventory=2, registrationEnd=now_ms() + 3000, purchaseWindow=60)
+    status_file = tmp_path / "status.json"
+    status_file.write_text(json.dumps(await api.status(drop_id)))  # kept from creation
     published = (await api.client.get("/api/fairness/key")).json()
     key = ReceiptKey.from_wire(published)
     assert published["algorithm"] == "ed25519" and published["keyId"] == key.key_id
@@ -97,3 +99,15 @@ async def test_receipts_verify_and_prove_inclusion_or_omission(
     out = capsys.readouterr().out
     assert "Receipt: OMITTED" in out and f"has no leaf for {users[1]}" in out
     assert "EVIDENCE OF OMISSION" in out and receipts[users[1]].signature in out
+
+    # Swapping the proof's receipt key does not turn that evidence into a worthless receipt:
+    # the swap is named, and under the key committed at creation the omission still shows.
+    other = ReceiptKey(bytes(range(32)).hex())
+    proof_file.write_text(json.dumps({**forged.to_wire(), "receiptKey": other.to_wire()}))
+    assert verify.main([str(proof_file), "--receipt", str(receipt_file)]) == 1
+    assert "Receipt: KEY MISMATCH" in capsys.readouterr().out
+    args = [str(proof_file), "--receipt", str(receipt_file), "--drop", str(status_file)]
+    assert verify.main(args) == 1
+    out = capsys.readouterr().out
+    assert "RECEIPT KEY SWAPPED" in out and "Receipt: OMITTED" in out
+    assert "EVIDENCE OF OMISSION" in out

@@ -113,13 +113,19 @@ PEOPLE = [Participant(f"user{i:03}", 1 + i % 4) for i in range(12)]
 CLOSE = 1_700_000_010_000
 
 
-def _v2_proof(status: str = beacon.VERIFIED, scheme: str = beacon.CHAINED) -> LotteryProof:
+WAIT_MS = 9_000
+
+
+def _v2_proof(
+    status: str = beacon.VERIFIED, scheme: str = beacon.CHAINED, drawn_after: int = WAIT_MS
+) -> LotteryProof:
     chain = _chain(scheme)
     number = chain.round_at(CLOSE)
     value = SIGNER.sign(scheme, number, "55" * 96) if status == beacon.VERIFIED else None
-    record = BeaconRecord(chain, number, status, value, "" if value else "beacon unreachable")
+    reason = "" if value else "beacon unreachable"
+    record = BeaconRecord(chain, number, status, value, reason, max_wait_ms=WAIT_MS)
     return run_draw(
-        "beacon-drop", "01" * 32, PEOPLE, 3, 1.5, CLOSE + 500,
+        "beacon-drop", "01" * 32, PEOPLE, 3, 1.5, chain.round_time_ms(number) + drawn_after,
         registration_end=CLOSE, beacon=record,
     )  # fmt: skip
 

@@ -133,8 +133,11 @@ def test_cli_checks_against_a_key_given_apart_from_the_proof(
     swapped = replace(_proof(), receipt_key=ReceiptSigner("44" * 32).key)
     args = _files(tmp_path, swapped, _receipt())
     assert main(args) == 1  # the proof publishes another key than the one that signed
-    assert main([*args, "--key", SIGNER.key.public_key]) == 0
-    assert "Receipt: INCLUDED" in capsys.readouterr().out
+    assert "Receipt: KEY MISMATCH" in capsys.readouterr().out
+    # Under the trusted key the entry is found, and the proof's other key is named a swap.
+    assert main([*args, "--key", SIGNER.key.public_key]) == 1
+    out = capsys.readouterr().out
+    assert "Receipt: INCLUDED" in out and "RECEIPT KEY SWAPPED" in out
 
 
 def test_cli_unreadable_receipt_exits_2(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from apps.worker import effects
 from apps.worker.drops import state
 from apps.worker.runtime import current
 from drop.adapters.beacon_http import RoundUnavailableError, fetch_verified
-from drop.domain import beacon
+from drop.domain import beacon, lottery, receipts
 from drop.domain.beacon import BeaconRecord, Chain, Round
 
 # Earlier refusals kept in the proof of a draw that waited: enough to see what went wrong.
@@ -20,10 +20,14 @@ KEPT_REFUSALS = 3
 
 
 async def commit_round(ctx: restate.ObjectContext, registration_end: int) -> dict[str, Any]:
-    """The configured chain and its first round published at or after registrationEnd."""
+    """The terms the draw is bound to, published at creation: the configured chain and its
+    first round at or after registrationEnd, the algorithm, how long the draw waits for the
+    round before a fallback, and the key that signs entry receipts. The verifier refuses a
+    proof that offers less (`drop.domain.proof_checks`)."""
 
     def choose() -> dict[str, Any]:
-        settings = current().beacon
+        runtime = current()
+        settings = runtime.beacon
         chain = Chain(
             settings.beacon_chain_hash.lower(),
             settings.beacon_public_key.lower(),
@@ -37,6 +41,9 @@ async def commit_round(ctx: restate.ObjectContext, registration_end: int) -> dic
             "round": number,
             "roundTime": chain.round_time_ms(number),
             "urls": settings.url_list,
+            "algorithm": lottery.ALGORITHM,
+            "maxWaitMs": round(settings.beacon_max_wait_seconds * 1000),
+            "receiptKey": receipts.signer_for(runtime.secrets.receipt_signing_key).key.to_wire(),
         }
 
     return await ctx.run_typed("beacon round", choose)
@@ -53,7 +60,11 @@ async def fetch_round(
     # first, then any configured since.
     urls = list(dict.fromkeys([*map(str, committed.get("urls") or []), *settings.url_list]))
     round_time = chain.round_time_ms(number)
-    deadline = round_time + int(settings.beacon_max_wait_seconds * 1000)
+    # The wait promised at creation (drops from before it was committed: today's setting).
+    wait_ms = beacon.max_wait_ms(committed)
+    if wait_ms is None:
+        wait_ms = round(settings.beacon_max_wait_seconds * 1000)
+    deadline = round_time + wait_ms
     if now < round_time:
         await ctx.sleep(state.later(round_time, now))
     refused: list[str] = []
@@ -80,15 +91,16 @@ async def fetch_round(
                 Round.from_wire(outcome["round"]),
                 f"refused before the genuine round arrived: {earlier}" if earlier else "",
                 (str(outcome["url"]),),
+                wait_ms,
             )
         refused.append(str(outcome["problem"]))
         now = await effects.now_ms(ctx, f"beacon wait {attempt}")
         if now >= deadline:
             reason = (
-                f"round {number} could not be had within {settings.beacon_max_wait_seconds:g} s "
+                f"round {number} could not be had within {wait_ms / 1000:g} s "
                 f"of its time ({attempt} attempts); last: {refused[-1]}"
             )
-            return BeaconRecord(chain, number, beacon.FALLBACK, None, reason, tuple(urls))
+            return BeaconRecord(chain, number, beacon.FALLBACK, None, reason, tuple(urls), wait_ms)
         await ctx.sleep(
             timedelta(milliseconds=min(settings.beacon_retry_seconds * 1000, deadline - now))
         )

@@ -662,7 +662,34 @@ async function showProof(proof) {
   check($("proof-commitment-check"), commitmentOk, "Matches ✓ (checked in your browser)", "Does not match ✗");
   const seedOk = (await seedOf(proof.secret, proof.participantMerkleRoot, seedBeacon(proof))) === proof.seed;
   check($("proof-seed-check"), seedOk, "Yes ✓ (checked in your browser)", "No ✗");
+  const broken = brokenPromise(state.drop.beacon, proof);
+  if (broken) {
+    const el = $("proof-beacon-status");
+    check(el, false, "", `✗ ${broken}`);
+    el.classList.add("check--alarm");
+    return;
+  }
   await showBeacon(proof.beacon);
+}
+
+// What the drop committed to at creation (its status's beacon block) that the proof does
+// not honour, or null (the same checks as python -m drop.verify --drop).
+function brokenPromise(committed, proof) {
+  if (!committed) return null;
+  const beacon = proof.beacon;
+  if (!beacon || proof.algorithm !== (committed.algorithm ?? proof.algorithm)) {
+    return `DOWNGRADE: the drop committed to beacon round ${committed.round}, `
+      + `but this proof is ${proof.algorithm}${beacon ? "" : " without a beacon"}`;
+  }
+  if (beacon.round !== committed.round || beacon.chainHash !== committed.chainHash) {
+    return `The proof uses round ${beacon.round}, not round ${committed.round} committed at creation`;
+  }
+  const wait = committed.maxWaitMs;
+  if (beacon.status === "fallback" && wait != null && proof.timestamp < committed.roundTime + wait) {
+    return `FORGED FALLBACK: drawn before round ${committed.round}'s time + the committed `
+      + `${wait / 1000} s wait`;
+  }
+  return null;
 }
 
 // The public randomness the seed mixed in: verified (shown with its value), or a fallback
@@ -723,17 +750,24 @@ function showReceipt(receipt, inclusion, proof) {
     setText(el, "No receipt kept in this browser");
     return;
   }
-  const sameKey = !proof.receiptKey || proof.receiptKey.keyId === receipt.keyId;
+  // The key committed at creation decides; a proof that publishes another was swapped.
+  const trusted = state.drop.beacon?.receiptKey ?? proof.receiptKey;
+  const swapped = Boolean(trusted && proof.receiptKey && proof.receiptKey.keyId !== trusted.keyId);
+  const sameKey = !trusted || trusted.keyId === receipt.keyId;
   const inTree = inclusion?.ok
     && `${inclusion.leaf.userId}:${inclusion.leaf.effectiveTickets}` === receipt.leaf;
+  const good = inTree && sameKey && !swapped;
   check(
     el,
-    inTree && sameKey,
+    good,
     "Your entry is in the tree ✓ (matches your signed receipt)",
-    "⚠ Your signed receipt is NOT in the published tree. Keep it: it is evidence "
-      + "(python -m drop.verify proof.json --receipt receipt.json)",
+    [
+      swapped ? "⚠ The proof's receipt key was swapped: it is not the key the drop committed to." : "",
+      inTree && sameKey ? "" : "⚠ Your signed receipt is NOT in the published tree.",
+      "Keep it: it is evidence (python -m drop.verify proof.json --receipt receipt.json --drop status.json)",
+    ].filter(Boolean).join(" "),
   );
-  el.classList.toggle("check--alarm", !(inTree && sameKey));
+  el.classList.toggle("check--alarm", !good);
 }
 
 async function showInclusion(proof) {
