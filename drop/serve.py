@@ -17,9 +17,9 @@ from typing import Any
 import uvicorn
 from granian import Granian
 from granian.constants import HTTPModes, Interfaces
-from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from drop import metrics, tracing
+from drop.client_address import ClientAddress, TrustedProxies
 from drop.logs import setup_logging
 from drop.settings import MissingSecretError, RuntimeSettings
 
@@ -35,13 +35,14 @@ def build_or_exit(service: str, factory: Callable[[], Any]) -> Any:
 
 def app_for_worker(service: str, factory: Callable[[], Any]) -> Any:
     """What each server process runs: logging set up, the app built, and the client
-    address taken from X-Forwarded-For only when a proxy we run sent it (anyone else could
-    fake it to slip past the per-IP limits)."""
+    address decided by drop.client_address (anyone could fake X-Forwarded-For to slip
+    past the per-IP limits)."""
     rt = RuntimeSettings()
     setup_logging(service, rt.log_level, json_lines=rt.production)
     tracing.setup(service)
     app = build_or_exit(service, factory)
-    return ProxyHeadersMiddleware(app, trusted_hosts=rt.forwarded_allow_ips)
+    metrics.serve_private(service, rt.host, shared=rt.workers > 1)
+    return ClientAddress(app, TrustedProxies(rt.forwarded_allow_ips))
 
 
 def run_streams(
@@ -52,14 +53,15 @@ def run_streams(
     setup_logging(service, rt.log_level, json_lines=rt.production)
     tracing.setup(service)
     app = build_or_exit(service, factory)
+    metrics.serve_private(service, rt.host)
     uvicorn.run(
-        app,
+        ClientAddress(app, TrustedProxies(rt.forwarded_allow_ips)),
         host=rt.host,
         port=rt.port or default_port,
         log_config=None,
         access_log=False,
-        proxy_headers=True,
-        forwarded_allow_ips=rt.forwarded_allow_ips,
+        # drop.client_address decides the client, for every server alike.
+        proxy_headers=False,
         **uvicorn_options,
     )
 

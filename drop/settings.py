@@ -298,9 +298,13 @@ class TracingSettings(BaseSettings):
 
 
 class MetricsSettings(BaseSettings):
-    """Prometheus metrics. Off: no request middleware and no `/metrics` route on api, sse
-    and web (the overhead bench's baseline; business counters still count)."""
+    """Prometheus metrics. Off: no request middleware and no metrics port on api, sse,
+    web and worker (the overhead bench's baseline; business counters still count)."""
 
     model_config = _COMMON
 
     metrics_enabled: bool = True
+    # `/metrics` is answered here only, on HOST, never on the public PORT: keep this port
+    # off the public network (Fly's [metrics] scrapes it over the private one). Services
+    # sharing a machine (make dev) each need their own.
+    metrics_port: int = Field(default=9091, ge=1, le=65535)

@@ -71,10 +71,6 @@ def build_app(
         if scope["type"] == "lifespan":
             await _lifespan(receive, send)
             return
-        # Served on the worker's own port, before restate's routes (which never use it).
-        if scope["type"] == "http" and scope["path"] == metrics.METRICS_PATH:
-            await metrics.send_metrics(send)
-            return
         if scope["type"] == "http":
             # Restate reaches this build at /v/<version>/... (restate-sdk finds its routes
             # under any prefix, and the signed identity covers the whole path, so it stays).

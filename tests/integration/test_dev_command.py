@@ -34,6 +34,7 @@ def dev_env(tmp_path: Path, ports: dict[str, int]) -> dict[str, str]:
             "INTERNAL_API_URL": f"http://127.0.0.1:{ports['api']}",
             "INTERNAL_SSE_URL": f"http://127.0.0.1:{ports['sse']}",
             "WEB_PORT": str(ports["web"]),
+            "DEV_METRICS_PORT_BASE": str(ports["metrics"]),
             "DEV_DATA_DIR": str(tmp_path / "data"),
             "PYTHONUNBUFFERED": "1",
         }
@@ -56,7 +57,7 @@ def read_until(proc: subprocess.Popen[str], marker: str, timeout: float) -> list
 
 
 def start_dev(tmp_path: Path) -> tuple[subprocess.Popen[str], dict[str, int]]:
-    names = ("nats", "monitor", "ingress", "admin", "node", "worker", "api", "sse", "web")
+    names = ("nats", "monitor", "ingress", "admin", "node", "worker", "api", "sse", "web", "metrics")
     ports = {name: devstack.free_port() for name in names}
     proc = subprocess.Popen(
         [sys.executable, "scripts/dev.py"],
@@ -80,7 +81,8 @@ def test_dev_brings_the_stack_up_seeds_a_drop_and_stops_cleanly(tmp_path: Path) 
         assert f"http://localhost:{ports['ingress']}" in text
         metrics_line = next(line for line in lines if "metrics " in line)
         for name in ("api", "sse", "web", "worker"):
-            url = f"http://127.0.0.1:{ports[name]}/metrics"
+            offset = {"web": 0, "worker": 1, "api": 3, "sse": 4}[name]
+            url = f"http://127.0.0.1:{ports['metrics'] + offset}/metrics"
             assert url.replace("127.0.0.1", "localhost") in metrics_line
             scraped = httpx.get(url, timeout=10)
             assert scraped.status_code == 200 and "# TYPE" in scraped.text, name

@@ -36,6 +36,8 @@ class Stack:
     node_port: int = field(default_factory=devstack.free_port)
     procs: dict[str, Proc] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
+    # Each app's private metrics port (METRICS_PORT).
+    metrics_ports: dict[str, int] = field(default_factory=dict)
     extra_env: dict[str, str] = field(default_factory=dict)
     # A fresh receipt signing key per stack: nothing may depend on the dev default.
     receipt_key: str = field(default_factory=lambda: secrets.token_hex(32))
@@ -74,6 +76,13 @@ class Stack:
 
     def url(self, app: str) -> str:
         return f"http://127.0.0.1:{self.ports[app]}"
+
+    def metrics_url(self, app: str) -> str:
+        return f"http://127.0.0.1:{self.metrics_ports[app]}"
+
+    def _env_for(self, name: str) -> dict[str, str]:
+        metrics_port = self.metrics_ports.setdefault(name, devstack.free_port())
+        return {**self.app_env(), "METRICS_PORT": str(metrics_port)}
 
     def app_env(self) -> dict[str, str]:
         return {
@@ -131,8 +140,8 @@ class Stack:
     def start_worker_build(self, version: str) -> str:
         """One more worker process serving build `version` (not registered): its URL."""
         port = devstack.free_port()
-        env = {**self.app_env(), "WORKER_VERSION": version}
         name = f"worker-{version}"
+        env = {**self._env_for(name), "WORKER_VERSION": version}
         self.procs[name] = devstack.app_proc("worker", port, env, self.log(name)).start()
         url = f"http://127.0.0.1:{port}"
         devstack.wait_http(f"{url}/health", f"worker {version}")
@@ -141,7 +150,7 @@ class Stack:
     def start_app(self, name: str) -> str:
         if name not in self.procs:
             port = self.ports.setdefault(name, devstack.free_port())
-            self.procs[name] = devstack.app_proc(name, port, self.app_env(), self.log(name)).start()
+            self.procs[name] = devstack.app_proc(name, port, self._env_for(name), self.log(name)).start()
             devstack.wait_http(f"{self.url(name)}/health", name)
             if name in ("api", "sse"):
                 devstack.wait_until(
@@ -173,7 +182,8 @@ class Stack:
 def start_api(stack: Stack, name: str, env: dict[str, str]) -> tuple[str, Proc]:
     """An extra api process on the stack with `env` over its settings (e.g. guards on)."""
     port = devstack.free_port()
-    proc = devstack.app_proc("api", port, {**stack.app_env(), **env}, stack.log(name)).start()
+    full_env = {**stack._env_for(name), **env}
+    proc = devstack.app_proc("api", port, full_env, stack.log(name)).start()
     url = f"http://127.0.0.1:{port}"
     devstack.wait_http(f"{url}/health", name)
     return url, proc
