@@ -80,7 +80,8 @@ class Stack:
     def metrics_url(self, app: str) -> str:
         return f"http://127.0.0.1:{self.metrics_ports[app]}"
 
-    def _env_for(self, name: str) -> dict[str, str]:
+    def env_for(self, name: str) -> dict[str, str]:
+        """The app environment for process `name`, with a metrics port of its own."""
         metrics_port = self.metrics_ports.setdefault(name, devstack.free_port())
         return {**self.app_env(), "METRICS_PORT": str(metrics_port)}
 
@@ -141,7 +142,7 @@ class Stack:
         """One more worker process serving build `version` (not registered): its URL."""
         port = devstack.free_port()
         name = f"worker-{version}"
-        env = {**self._env_for(name), "WORKER_VERSION": version}
+        env = {**self.env_for(name), "WORKER_VERSION": version}
         self.procs[name] = devstack.app_proc("worker", port, env, self.log(name)).start()
         url = f"http://127.0.0.1:{port}"
         devstack.wait_http(f"{url}/health", f"worker {version}")
@@ -150,7 +151,7 @@ class Stack:
     def start_app(self, name: str) -> str:
         if name not in self.procs:
             port = self.ports.setdefault(name, devstack.free_port())
-            self.procs[name] = devstack.app_proc(name, port, self._env_for(name), self.log(name)).start()
+            self.procs[name] = devstack.app_proc(name, port, self.env_for(name), self.log(name)).start()
             devstack.wait_http(f"{self.url(name)}/health", name)
             if name in ("api", "sse"):
                 devstack.wait_until(
@@ -181,9 +182,16 @@ class Stack:
 
 def start_api(stack: Stack, name: str, env: dict[str, str]) -> tuple[str, Proc]:
     """An extra api process on the stack with `env` over its settings (e.g. guards on)."""
+    return start_extra(stack, "api", name, env)
+
+
+def start_extra(stack: Stack, app: str, name: str, env: dict[str, str]) -> tuple[str, Proc]:
+    """One more `app` process (api, sse or web) called `name`, with `env` over its settings."""
     port = devstack.free_port()
-    full_env = {**stack._env_for(name), **env}
-    proc = devstack.app_proc("api", port, full_env, stack.log(name)).start()
+    full_env = {**stack.env_for(name), **env}
+    proc = devstack.app_proc(app, port, full_env, stack.log(name)).start()
     url = f"http://127.0.0.1:{port}"
     devstack.wait_http(f"{url}/health", name)
+    if app in ("api", "sse"):
+        devstack.wait_until(lambda: nats_ready(f"{url}/health"), 30, f"{name} on NATS")
     return url, proc
