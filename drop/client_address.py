@@ -119,4 +119,6 @@ def _forwarded_scheme(scope: Scope, headers: list[tuple[bytes, bytes]]) -> None:
         if name == b"x-forwarded-proto":
             scheme = value.decode("latin-1").rsplit(",", 1)[-1].strip().lower()
             if scheme in SCHEMES:
-                scope["scheme"] = scheme if scope["type"] == "http" else scheme.replace("http", "ws")
+                scope["scheme"] = (
+                    scheme if scope["type"] == "http" else scheme.replace("http", "ws")
+                )

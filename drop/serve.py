@@ -18,7 +18,7 @@ import uvicorn
 from granian import Granian
 from granian.constants import HTTPModes, Interfaces
 
-from drop import metrics, tracing
+from drop import metrics, server_limits, tracing
 from drop.client_address import ClientAddress, TrustedProxies
 from drop.logs import setup_logging
 from drop.settings import MissingSecretError, RuntimeSettings
@@ -62,6 +62,7 @@ def run_streams(
         access_log=False,
         # drop.client_address decides the client, for every server alike.
         proxy_headers=False,
+        **server_limits.uvicorn_options(),
         **uvicorn_options,
     )
 
@@ -78,6 +79,9 @@ def run(service: str, target: str, factory: Callable[[], Any], default_port: int
         port=rt.port or default_port,
         interface=Interfaces.ASGI,
         http=HTTPModes.http1,
+        http1_settings=server_limits.granian_http1(),
+        backlog=server_limits.BACKLOG,
+        backpressure=server_limits.CONNECTIONS_PER_WORKER,
         workers=rt.workers,
         factory=True,
         log_access=False,

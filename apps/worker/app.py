@@ -20,7 +20,7 @@ from apps.worker.queue import queue_admission
 from apps.worker.settlement import settlement
 from apps.worker.user_loyalty import user_loyalty
 from apps.worker.user_rollover import user_rollover
-from drop import deployments, metrics, tracing
+from drop import deployments, tracing
 from drop.adapters import nats_bus
 from drop.settings import (
     ConnectionSettings,

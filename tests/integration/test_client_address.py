@@ -67,8 +67,7 @@ async def test_forged_hops_do_not_buy_more_challenges(
     attacker: httpx.AsyncClient, web: str
 ) -> None:
     codes = [
-        (await attacker.get("/api/pow/challenge", headers=forged())).status_code
-        for _ in range(12)
+        (await attacker.get("/api/pow/challenge", headers=forged())).status_code for _ in range(12)
     ]
     assert codes == [200] * 10 + [429, 429]
     async with client_from(NEIGHBOUR, web) as neighbour:

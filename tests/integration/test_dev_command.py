@@ -57,7 +57,18 @@ def read_until(proc: subprocess.Popen[str], marker: str, timeout: float) -> list
 
 
 def start_dev(tmp_path: Path) -> tuple[subprocess.Popen[str], dict[str, int]]:
-    names = ("nats", "monitor", "ingress", "admin", "node", "worker", "api", "sse", "web", "metrics")
+    names = (
+        "nats",
+        "monitor",
+        "ingress",
+        "admin",
+        "node",
+        "worker",
+        "api",
+        "sse",
+        "web",
+        "metrics",
+    )
     ports = {name: devstack.free_port() for name in names}
     proc = subprocess.Popen(
         [sys.executable, "scripts/dev.py"],

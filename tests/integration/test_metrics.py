@@ -134,9 +134,11 @@ async def test_metrics_are_private_and_their_labels_a_closed_set(
     after = await scrape(stack.metrics_url("api"))
     methods = {dict(ls)["method"] for (n, ls) in after if n == "http_requests_total"}
     assert methods <= {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other"}
-    assert total(after, "http_requests_total", method="other") - total(
-        before, "http_requests_total", method="other"
-    ) == 40
+    assert (
+        total(after, "http_requests_total", method="other")
+        - total(before, "http_requests_total", method="other")
+        == 40
+    )
     routes = {dict(ls)["route"] for (n, ls) in after if n == "http_requests_total"}
     assert not any("made-up" in route for route in routes), routes
     # Two label sets at most (method "other", route "unmatched": ~20 samples each with the

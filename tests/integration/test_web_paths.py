@@ -3,8 +3,6 @@ admin form answers unreadable numbers with 400 and a reason (never 500)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
 import pytest
 

@@ -151,7 +151,9 @@ class Stack:
     def start_app(self, name: str) -> str:
         if name not in self.procs:
             port = self.ports.setdefault(name, devstack.free_port())
-            self.procs[name] = devstack.app_proc(name, port, self.env_for(name), self.log(name)).start()
+            self.procs[name] = devstack.app_proc(
+                name, port, self.env_for(name), self.log(name)
+            ).start()
             devstack.wait_http(f"{self.url(name)}/health", name)
             if name in ("api", "sse"):
                 devstack.wait_until(
