@@ -33,6 +33,14 @@ def build_or_exit(service: str, factory: Callable[[], Any]) -> Any:
         raise SystemExit(2) from None
 
 
+def trusted_proxies(rt: RuntimeSettings) -> TrustedProxies:
+    """FORWARDED_ALLOW_IPS read; an entry that is not an address stops the start."""
+    try:
+        return TrustedProxies(rt.forwarded_allow_ips)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
+
+
 def app_for_worker(service: str, factory: Callable[[], Any]) -> Any:
     """What each server process runs: logging set up, the app built, and the client
     address decided by drop.client_address (anyone could fake X-Forwarded-For to slip
@@ -42,7 +50,7 @@ def app_for_worker(service: str, factory: Callable[[], Any]) -> Any:
     tracing.setup(service)
     app = build_or_exit(service, factory)
     metrics.serve_private(service, rt.host, shared=rt.workers > 1)
-    return ClientAddress(app, TrustedProxies(rt.forwarded_allow_ips))
+    return ClientAddress(app, trusted_proxies(rt))
 
 
 def run_streams(
@@ -55,7 +63,7 @@ def run_streams(
     app = build_or_exit(service, factory)
     metrics.serve_private(service, rt.host)
     uvicorn.run(
-        ClientAddress(app, TrustedProxies(rt.forwarded_allow_ips)),
+        ClientAddress(app, trusted_proxies(rt)),
         host=rt.host,
         port=rt.port or default_port,
         log_config=None,
@@ -72,6 +80,7 @@ def run(service: str, target: str, factory: Callable[[], Any], default_port: int
     rt = RuntimeSettings()
     setup_logging(service, rt.log_level, json_lines=rt.production)
     build_or_exit(service, factory)  # refuse to start before spawning workers
+    trusted_proxies(rt)
     metrics.clear_multiprocess_dir()
     Granian(
         target,
