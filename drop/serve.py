@@ -50,7 +50,7 @@ def app_for_worker(service: str, factory: Callable[[], Any]) -> Any:
     tracing.setup(service)
     app = build_or_exit(service, factory)
     metrics.serve_private(service, rt.host, shared=rt.workers > 1)
-    return ClientAddress(app, trusted_proxies(rt))
+    return with_client_address(app, rt)
 
 
 def run_streams(
@@ -63,16 +63,25 @@ def run_streams(
     app = build_or_exit(service, factory)
     metrics.serve_private(service, rt.host)
     uvicorn.run(
-        ClientAddress(app, trusted_proxies(rt)),
+        with_client_address(app, rt),
         host=rt.host,
         port=rt.port or default_port,
         log_config=None,
         access_log=False,
-        # drop.client_address decides the client, for every server alike.
-        proxy_headers=False,
-        **server_limits.uvicorn_options(),
+        **uvicorn_limits(),
         **uvicorn_options,
     )
+
+
+def with_client_address(app: Any, rt: RuntimeSettings | None = None) -> Any:
+    """`app` behind drop.client_address, as every server runs it (tests serve it so too)."""
+    return ClientAddress(app, trusted_proxies(rt or RuntimeSettings()))
+
+
+def uvicorn_limits() -> dict[str, Any]:
+    """uvicorn's options for sse and web: our limits, and no proxy-header handling of its
+    own (drop.client_address decides the client, for every server alike)."""
+    return {"proxy_headers": False, **server_limits.uvicorn_options()}
 
 
 def run(service: str, target: str, factory: Callable[[], Any], default_port: int) -> None:

@@ -16,6 +16,7 @@ import httpx
 import uvicorn
 
 from drop import devstack
+from drop import serve as servers
 from drop.devstack import Proc
 from tests.support.stack import Stack
 
@@ -35,7 +36,13 @@ async def serve(app: Any) -> AsyncIterator[str]:
     """Run an ASGI app with uvicorn on a free port in this event loop; yield its URL."""
     port = devstack.free_port()
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", access_log=False
+        servers.with_client_address(app),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        access_log=False,
+        **servers.uvicorn_limits(),
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
