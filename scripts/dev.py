@@ -217,6 +217,7 @@ def main() -> int:
         "RESTATE_ADMIN_URL": f"http://127.0.0.1:{ports.admin}",
         "INTERNAL_API_URL": f"http://127.0.0.1:{ports.api}",
         "INTERNAL_SSE_URL": f"http://127.0.0.1:{ports.sse}",
+        "INTERNAL_API_METRICS_URL": f"http://127.0.0.1:{ports.metrics('api')}",
         **auth.app_env(),
     }
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.e2e.support import ADMIN_SECRET
+from tests.e2e.support import ADMIN_SECRET, read_events
 from tests.support import raw_http
 from tests.support.api_client import DropApi, uid
 from tests.support.stack import Stack
@@ -85,3 +85,11 @@ async def test_admin_form_refuses_unreadable_numbers_with_a_reason(web: str) -> 
             assert reason in answer.text, reason
         bad_id = await client.post("/admin/by-id/lottery", data={"dropId": ".."})
         assert bad_id.status_code == 303 and "not%20a%20drop%20id" in bad_id.headers["location"]
+
+
+async def test_the_console_reads_the_apis_private_metrics(web: str) -> None:
+    async with httpx.AsyncClient(base_url=web, timeout=30) as client:
+        assert (await client.post("/admin/login", data={"secret": ADMIN_SECRET})).status_code
+        async with read_events(client, "/admin/funnel/events") as events:
+            funnel = await events.next("funnel", timeout=10)
+    assert funnel.data["api"] is not None and funnel.data["api"]["requests"] > 0

@@ -111,6 +111,7 @@ class Stack:
         urls = {}
         if "api" in self.ports:
             urls["INTERNAL_API_URL"] = self.ports["api"]
+            urls["INTERNAL_API_METRICS_URL"] = self.metrics_ports["api"]
         if "sse" in self.ports:
             urls["INTERNAL_SSE_URL"] = self.ports["sse"]
         return urls
