@@ -89,8 +89,8 @@ async def test_a_huge_head_is_refused_quickly(stack: Stack, app: str) -> None:
     assert time.perf_counter() - started < 2.0
 
 
-@pytest.mark.parametrize("app", ["sse", "web"])
-async def test_too_many_headers_and_a_stalled_head_are_refused(stack: Stack, app: str) -> None:
+@pytest.mark.parametrize("app", ["api", "sse", "web"])
+async def test_too_many_headers_are_refused(stack: Stack, app: str) -> None:
     base = stack.start_app(app)
     many = "".join(f"X-H{n}: v\r\n" for n in range(150))
     reader, writer = await raw_http.connect(base)
@@ -98,10 +98,16 @@ async def test_too_many_headers_and_a_stalled_head_are_refused(stack: Stack, app
     status, _ = await raw_http.answer(reader)
     writer.close()
     assert status == 431
+
+
+@pytest.mark.parametrize("app", ["api", "sse", "web"])
+async def test_a_stalled_head_is_cut_off(stack: Stack, app: str) -> None:
+    base = stack.start_app(app)
     reader, writer = await raw_http.connect(base)
     started = time.perf_counter()
     writer.write(b"GET /health HTTP/1.1\r\nHost: edge.test\r\n")
-    status, _ = await raw_http.answer(reader, timeout=15)
+    data = await asyncio.wait_for(reader.read(), 15)
     writer.close()
-    assert status == 408
+    # uvicorn (BoundedHead) answers 408; granian closes the connection without a word.
+    assert data == b"" or data.startswith(b"HTTP/1.1 408"), data[:100]
     assert 4.0 < time.perf_counter() - started < 8.0
