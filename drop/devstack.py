@@ -294,7 +294,10 @@ def restate_proc(
 
 
 def app_proc(name: str, port: int, env: Mapping[str, str], log_path: Path | None) -> Proc:
-    full = base_env({"PORT": str(port), "HOST": "127.0.0.1", **env})
+    # Apps sharing this machine each need a metrics port of their own: a free one unless
+    # the caller chose it.
+    metrics = {"METRICS_PORT": str(free_port())}
+    full = base_env({"PORT": str(port), "HOST": "127.0.0.1", **metrics, **env})
     if name == "worker":
         full.setdefault("WORKER_VERSION", source_version())
     return Proc(name, [sys.executable, "-m", f"apps.{name}"], full, log_path)

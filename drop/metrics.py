@@ -1,5 +1,10 @@
 """Prometheus metrics shared by every service: HTTP requests per route template, NATS
-reconnects, durable-call latency, and the exposition served at `/metrics`.
+reconnects, durable-call latency, and the exposition served at `/metrics` on a private
+port of its own (METRICS_PORT), never on the public one.
+
+Every label comes from a closed set: route templates (never the raw path), the standard
+methods (anything else is "other"), status codes, service names. A label a client could
+choose would let it grow the registry without bound.
 
 Each process keeps its own registry. With one server process per service (the default,
 `WORKERS=1`) that is exact. A multi-process server (the api with `WORKERS>1`) must set
@@ -10,12 +15,17 @@ sums what every process wrote there (prometheus_client's multiprocess mode).
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import socket
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from pathlib import Path
+from socketserver import ThreadingMixIn
 from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -35,8 +45,12 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
+log = logging.getLogger("metrics")
+
 METRICS_PATH = "/metrics"
 UNMATCHED = "unmatched"
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER_METHOD = "other"
 # Latency buckets (seconds) from a cached read to a slow durable call.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
@@ -104,15 +118,58 @@ def clear_multiprocess_dir() -> None:
             stale.unlink(missing_ok=True)
 
 
-async def send_metrics(send: Send) -> None:
+def method_label(method: str) -> str:
+    return method if method in METHODS else OTHER_METHOD
+
+
+class _MetricsServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _MetricsServer6(_MetricsServer):
+    address_family = socket.AF_INET6
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Scrapes are not worth a log line each."""
+
+
+def _metrics_wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+    if environ.get("PATH_INFO") != METRICS_PATH or environ.get("REQUEST_METHOD") != "GET":
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [b"not found\n"]
     body, content_type = exposition()
     headers = [
-        (b"content-type", content_type.encode()),
-        (b"content-length", b"%d" % len(body)),
-        (b"cache-control", b"no-store"),
+        ("Content-Type", content_type),
+        ("Content-Length", str(len(body))),
+        ("Cache-Control", "no-store"),
     ]
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    start_response("200 OK", headers)
+    return [body]
+
+
+def serve_private(
+    service: str, host: str, settings: MetricsSettings | None = None, *, shared: bool = False
+) -> WSGIServer | None:
+    """Answer `GET /metrics` on METRICS_PORT from a thread of this process (none when
+    METRICS_ENABLED is false). `shared`: other processes of the same server may hold the
+    port already; any of them answers for all (PROMETHEUS_MULTIPROC_DIR), so a taken port
+    is not an error. Otherwise a taken port is a configuration error and stops the start."""
+    settings = settings or MetricsSettings()
+    if not settings.metrics_enabled:
+        return None
+    server_class = _MetricsServer6 if ":" in host else _MetricsServer
+    try:
+        server = server_class((host, settings.metrics_port), _Quiet)
+    except OSError as exc:
+        if shared:
+            log.info("%s: metrics port %s served by a sibling process", service, exc)
+            return None
+        raise SystemExit(f"{service}: METRICS_PORT {settings.metrics_port}: {exc}") from None
+    server.set_app(_metrics_wsgi)
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+    return server
 
 
 def _route_paths(routes: Iterable[Any]) -> dict[int, str]:
@@ -131,7 +188,7 @@ def _route_paths(routes: Iterable[Any]) -> dict[int, str]:
 
 class HttpMetrics:
     """Counts and times every request by route template (never the raw path, which holds
-    ids), and answers `GET /metrics` before routing."""
+    ids) and standard method."""
 
     def __init__(self, app: App, service: str, routes: Callable[[], Iterable[Any]]) -> None:
         self.app, self.service, self._routes = app, service, routes
@@ -153,9 +210,6 @@ class HttpMetrics:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if scope["path"] == METRICS_PATH and scope["method"] == "GET":
-            await send_metrics(send)
-            return
         started = time.perf_counter()
         recorded = False
 
@@ -174,14 +228,14 @@ class HttpMetrics:
             raise
 
     def _record(self, scope: Scope, status: int, seconds: float) -> None:
-        route, method = self._template(scope), scope["method"]
+        route, method = self._template(scope), method_label(scope["method"])
         HTTP_REQUESTS.labels(self.service, route, method, str(status)).inc()
         HTTP_LATENCY.labels(self.service, route, method).observe(seconds)
 
 
 def instrument_http(app: Any, service: str, settings: MetricsSettings | None = None) -> None:
-    """Count every request of a Starlette/FastAPI `app` and serve `/metrics` (outermost
-    middleware: call after the others), unless METRICS_ENABLED is false."""
+    """Count every request of a Starlette/FastAPI `app` (outermost middleware: call after
+    the others), unless METRICS_ENABLED is false."""
     if (settings or MetricsSettings()).metrics_enabled:
         app.add_middleware(HttpMetrics, service=service, routes=lambda: app.routes)
 

@@ -17,9 +17,9 @@ from typing import Any
 import uvicorn
 from granian import Granian
 from granian.constants import HTTPModes, Interfaces
-from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from drop import metrics, tracing
+from drop import metrics, server_limits, tracing
+from drop.client_address import ClientAddress, TrustedProxies
 from drop.logs import setup_logging
 from drop.settings import MissingSecretError, RuntimeSettings
 
@@ -33,15 +33,24 @@ def build_or_exit(service: str, factory: Callable[[], Any]) -> Any:
         raise SystemExit(2) from None
 
 
+def trusted_proxies(rt: RuntimeSettings) -> TrustedProxies:
+    """FORWARDED_ALLOW_IPS read; an entry that is not an address stops the start."""
+    try:
+        return TrustedProxies(rt.forwarded_allow_ips)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
+
+
 def app_for_worker(service: str, factory: Callable[[], Any]) -> Any:
     """What each server process runs: logging set up, the app built, and the client
-    address taken from X-Forwarded-For only when a proxy we run sent it (anyone else could
-    fake it to slip past the per-IP limits)."""
+    address decided by drop.client_address (anyone could fake X-Forwarded-For to slip
+    past the per-IP limits)."""
     rt = RuntimeSettings()
     setup_logging(service, rt.log_level, json_lines=rt.production)
     tracing.setup(service)
     app = build_or_exit(service, factory)
-    return ProxyHeadersMiddleware(app, trusted_hosts=rt.forwarded_allow_ips)
+    metrics.serve_private(service, rt.host, shared=rt.workers > 1)
+    return with_client_address(app, rt)
 
 
 def run_streams(
@@ -52,16 +61,27 @@ def run_streams(
     setup_logging(service, rt.log_level, json_lines=rt.production)
     tracing.setup(service)
     app = build_or_exit(service, factory)
+    metrics.serve_private(service, rt.host)
     uvicorn.run(
-        app,
+        with_client_address(app, rt),
         host=rt.host,
         port=rt.port or default_port,
         log_config=None,
         access_log=False,
-        proxy_headers=True,
-        forwarded_allow_ips=rt.forwarded_allow_ips,
+        **uvicorn_limits(),
         **uvicorn_options,
     )
+
+
+def with_client_address(app: Any, rt: RuntimeSettings | None = None) -> Any:
+    """`app` behind drop.client_address, as every server runs it (tests serve it so too)."""
+    return ClientAddress(app, trusted_proxies(rt or RuntimeSettings()))
+
+
+def uvicorn_limits() -> dict[str, Any]:
+    """uvicorn's options for sse and web: our limits, and no proxy-header handling of its
+    own (drop.client_address decides the client, for every server alike)."""
+    return {"proxy_headers": False, **server_limits.uvicorn_options()}
 
 
 def run(service: str, target: str, factory: Callable[[], Any], default_port: int) -> None:
@@ -69,6 +89,7 @@ def run(service: str, target: str, factory: Callable[[], Any], default_port: int
     rt = RuntimeSettings()
     setup_logging(service, rt.log_level, json_lines=rt.production)
     build_or_exit(service, factory)  # refuse to start before spawning workers
+    trusted_proxies(rt)
     metrics.clear_multiprocess_dir()
     Granian(
         target,
@@ -76,6 +97,9 @@ def run(service: str, target: str, factory: Callable[[], Any], default_port: int
         port=rt.port or default_port,
         interface=Interfaces.ASGI,
         http=HTTPModes.http1,
+        http1_settings=server_limits.granian_http1(),
+        backlog=server_limits.BACKLOG,
+        backpressure=server_limits.CONNECTIONS_PER_WORKER,
         workers=rt.workers,
         factory=True,
         log_access=False,

@@ -9,11 +9,13 @@ from __future__ import annotations
 import hashlib
 import math
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET = "dev-insecure-secret-change-me"
+DEFAULT_METRICS_PORT = 9091
 
 _COMMON = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
@@ -385,9 +387,23 @@ class TracingSettings(BaseSettings):
 
 
 class MetricsSettings(BaseSettings):
-    """Prometheus metrics. Off: no request middleware and no `/metrics` route on api, sse
-    and web (the overhead bench's baseline; business counters still count)."""
+    """Prometheus metrics. Off: no request middleware and no metrics port on api, sse,
+    web and worker (the overhead bench's baseline; business counters still count)."""
 
     model_config = _COMMON
 
     metrics_enabled: bool = True
+    # `/metrics` is answered here only, on HOST, never on the public PORT: keep this port
+    # off the public network (Fly's [metrics] scrapes it over the private one). Services
+    # sharing a machine (make dev) each need their own.
+    metrics_port: int = Field(default=DEFAULT_METRICS_PORT, ge=1, le=65535)
+    # Where the web's operator console reads the api's metrics. Empty: INTERNAL_API_URL's
+    # host on the default METRICS_PORT (the api's own on Fly and in compose).
+    internal_api_metrics_url: str = ""
+
+    def api_metrics_url(self, internal_api_url: str) -> str:
+        if self.internal_api_metrics_url:
+            return self.internal_api_metrics_url.rstrip("/")
+        host = urlsplit(url_list(internal_api_url)[0]).hostname or "127.0.0.1"
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{DEFAULT_METRICS_PORT}"

@@ -51,6 +51,9 @@ def _port(url: str) -> int:
     return port
 
 
+METRICS_OFFSETS = {"web": 0, "worker": 1, "api": 3, "sse": 4}
+
+
 @dataclass(frozen=True)
 class DevPorts:
     nats: int
@@ -62,6 +65,8 @@ class DevPorts:
     api: int
     sse: int
     web: int
+    # Each app's private METRICS_PORT is this plus its offset in METRICS_OFFSETS.
+    metrics_base: int
 
     @classmethod
     def from_settings(cls, c: ConnectionSettings) -> DevPorts:
@@ -75,7 +80,11 @@ class DevPorts:
             api=_port(c.internal_api_url),
             sse=_port(c.internal_sse_url),
             web=int(os.environ.get("WEB_PORT", "3000")),
+            metrics_base=int(os.environ.get("DEV_METRICS_PORT_BASE", "9100")),
         )
+
+    def metrics(self, app: str) -> int:
+        return self.metrics_base + METRICS_OFFSETS[app]
 
     def named(self) -> dict[str, int]:
         return {
@@ -88,6 +97,7 @@ class DevPorts:
             "api": self.api,
             "sse": self.sse,
             "web": self.web,
+            **{f"{app} metrics": self.metrics(app) for app in METRICS_OFFSETS},
         }
 
 
@@ -201,6 +211,7 @@ def main() -> int:
         "RESTATE_ADMIN_URL": f"http://127.0.0.1:{ports.admin}",
         "INTERNAL_API_URL": f"http://127.0.0.1:{ports.api}",
         "INTERNAL_SSE_URL": f"http://127.0.0.1:{ports.sse}",
+        "INTERNAL_API_METRICS_URL": f"http://127.0.0.1:{ports.metrics('api')}",
         **auth.app_env(),
     }
 
@@ -225,7 +236,8 @@ def main() -> int:
             ("sse", ports.sse),
             ("web", ports.web),
         ):
-            launch(devstack.app_proc(name, port, env, None))
+            app_env = {**env, "METRICS_PORT": str(ports.metrics(name))}
+            launch(devstack.app_proc(name, port, app_env, None))
         devstack.wait_http(f"http://127.0.0.1:{ports.worker}/health", "worker")
         devstack.register_worker(ports.admin, f"http://127.0.0.1:{ports.worker}")
         say("dev", "worker registered with restate")
@@ -298,13 +310,8 @@ def print_urls(ports: DevPorts, drop_id: str | None) -> None:
         f"restate      http://localhost:{ports.ingress} (admin http://localhost:{ports.admin})",
         "metrics      "
         + "  ".join(
-            f"{name} http://localhost:{port}/metrics"
-            for name, port in (
-                ("api", ports.api),
-                ("sse", ports.sse),
-                ("web", ports.web),
-                ("worker", ports.worker),
-            )
+            f"{name} http://localhost:{ports.metrics(name)}/metrics"
+            for name in ("api", "sse", "web", "worker")
         ),
     ]
     if drop_id:

@@ -62,7 +62,7 @@ def _invalid(path: str) -> JSONResponse:
 
 
 def _client(request: Request) -> str:
-    # uvicorn has already put the client named by a trusted proxy's X-Forwarded-For here.
+    # drop.client_address (applied by drop.serve) has put the decided client address here.
     return request.client.host if request.client else "unknown"
 
 

@@ -9,6 +9,7 @@ bearer. That keeps the console usable without JavaScript and out of reach of pag
 
 from __future__ import annotations
 
+import math
 import re
 import secrets
 import time
@@ -22,10 +23,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from apps.web.pages import render
 from apps.web.state import web_state
 from apps.web.upstream import UpstreamError
+from drop.contracts import is_id
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
 COOKIE = "drop_admin"
+# getTimezoneOffset() spans -840 (UTC+14) to +720 (UTC-12) minutes.
+MAX_TZ_OFFSET_MIN = 24 * 60
 DEFAULT_IMAGE = "/static/img/jacket.svg"
 # The cookie holds the API's admin session token (token_urlsafe(32)); anything else is junk.
 TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{32,100}")
@@ -211,6 +215,8 @@ async def drop_action(request: Request, drop_id: str, action: str) -> Response:
 async def _act(request: Request, drop_id: str, action: str) -> Response:
     if action not in ("lottery", "promote"):
         return _back(error=f"Unknown action {action}")
+    if not is_id(drop_id):
+        return _back(error=f"{drop_id!r} is not a drop id")
     state = web_state(request)
     try:
         answer = await state.upstreams.admin_post(
@@ -228,11 +234,18 @@ async def _act(request: Request, drop_id: str, action: str) -> Response:
 
 
 def _number(form: dict[str, str], name: str, label: str, kind: type = int) -> Any:
-    raw = form.get(name, "").strip()
+    return _parse(form.get(name, "").strip(), label, kind)
+
+
+def _parse(raw: str, label: str, kind: type) -> Any:
     try:
-        return kind(raw)
+        value = kind(raw)
     except ValueError:
         raise ValueError(f"{label} must be a number") from None
+    # float() reads "1e400" and "nan" too, and neither can be sent as JSON.
+    if not math.isfinite(value):
+        raise ValueError(f"{label} must be a finite number")
+    return value
 
 
 def _when(value: str, tz_offset_min: int, fallback: int) -> int:
@@ -241,10 +254,12 @@ def _when(value: str, tz_offset_min: int, fallback: int) -> int:
         return fallback
     try:
         naive = datetime.fromisoformat(value.strip())
+        # getTimezoneOffset() is UTC minus local time, in minutes.
+        utc = naive + timedelta(minutes=tz_offset_min)
     except ValueError:
         raise ValueError(f"{value!r} is not a date and time") from None
-    # getTimezoneOffset() is UTC minus local time, in minutes.
-    utc = naive + timedelta(minutes=tz_offset_min)
+    except OverflowError:
+        raise ValueError(f"{value!r} is out of range") from None
     return int((utc - datetime(1970, 1, 1)).total_seconds() * 1000)
 
 
@@ -267,17 +282,17 @@ def _fence(form: dict[str, str]) -> dict[str, Any] | None:
             if not line.strip():
                 continue
             lat, _, lng = line.partition(",")
-            try:
-                vertices.append({"lat": float(lat), "lng": float(lng)})
-            except ValueError:
-                raise ValueError(f"Polygon vertex {line.strip()!r} is not 'lat, lng'") from None
+            label = f"Polygon vertex {line.strip()!r}"
+            vertices.append({"lat": _parse(lat, label, float), "lng": _parse(lng, label, float)})
         return {"type": "polygon", "vertices": vertices, "name": name}
     return None
 
 
 def drop_config(form: dict[str, str], now_ms: int) -> dict[str, Any]:
     """Turn the create-drop form into the API's DropConfig body (ValueError if unreadable)."""
-    tz = int(form.get("tzOffset") or 0)
+    tz = _parse(form.get("tzOffset", "").strip() or "0", "Time zone offset", int)
+    if abs(tz) > MAX_TZ_OFFSET_MIN:
+        raise ValueError(f"Time zone offset must be within ±{MAX_TZ_OFFSET_MIN} minutes")
     start = _when(form.get("registrationStart", ""), tz, now_ms)
     end = _when(form.get("registrationEnd", ""), tz, start + 3_600_000)
     name = form.get("productName", "").strip()

@@ -16,7 +16,13 @@ from apps.web.upstream import Upstreams
 from apps.web.views import STATIC_DIR, build_templates
 from drop import metrics, tracing
 from drop.asgi_limits import API_MAX_BODY, PROXY_MAX_BODY, BodyLimit
-from drop.settings import ConnectionSettings, RuntimeSettings, SecretSettings, WebSettings
+from drop.settings import (
+    ConnectionSettings,
+    MetricsSettings,
+    RuntimeSettings,
+    SecretSettings,
+    WebSettings,
+)
 
 
 def create_app(
@@ -29,7 +35,11 @@ def create_app(
     connections = connections or ConnectionSettings()
     secrets = secrets or SecretSettings()
     web = web or WebSettings()
-    upstreams = Upstreams.create(connections.internal_api_url, connections.internal_sse_url)
+    upstreams = Upstreams.create(
+        connections.internal_api_url,
+        connections.internal_sse_url,
+        MetricsSettings().api_metrics_url(connections.internal_api_url),
+    )
     state = WebState(
         upstreams=upstreams,
         admin_secret=secrets.admin_secret,

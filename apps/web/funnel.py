@@ -2,9 +2,10 @@
 
 For each active drop: waiting → admitted (the waiting room's counters) → registered →
 winners → purchased (the drop's state); and the API's request and 5xx totals from its
-`/metrics`, from which the page draws arrivals, registrations and the error rate per
-second. Only a signed-in operator may open it; it costs a few reads a second per open
-console, which is why it is not offered to shoppers.
+`/metrics` (on its private port, INTERNAL_API_METRICS_URL), from which the page draws
+arrivals, registrations and the error rate per second. Only a signed-in operator may
+open it; it costs a few reads a second per open console, which is why it is not offered
+to shoppers.
 """
 
 from __future__ import annotations
@@ -101,7 +102,7 @@ async def snapshot(up: Upstreams, recent: dict[str, float]) -> dict[str, Any]:
     drops += [d for d in await asyncio.gather(*(_ended(up, i) for i in ended)) if d is not None]
     queues = await asyncio.gather(*(_queue(up, d["dropId"]) for d in drops))
     try:
-        scraped = await up.reads.get(f"{up.api_url}/metrics", timeout=2.0)
+        scraped = await up.reads.get(f"{up.api_metrics_url}/metrics", timeout=2.0)
         totals = api_totals(scraped.text) if scraped.is_success else None
     except httpx.HTTPError:
         totals = None

@@ -13,8 +13,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from apps.web import retry
+from apps.web.proxy_path import BadPath, upstream_path
 from apps.web.state import web_state
 from drop import tracing
+from drop.client_address import forwarded_hops, peer_host
 
 router = APIRouter(include_in_schema=False)
 
@@ -59,15 +61,13 @@ def _forward_headers(request: Request, *, stream: bool) -> list[tuple[str, str]]
 
 
 def _forwarded_for(request: Request) -> str:
-    """The incoming chain plus the client's address.
-
-    uvicorn already replaced the peer address with the client named by a trusted proxy's
-    chain; that address is in the chain, so it is not appended a second time.
-    """
-    client = request.client.host if request.client else ""
-    hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",") if h.strip()]
-    if client and client not in hops:
-        hops.append(client)
+    """The incoming chain plus, always, the address of the peer this web saw: the api
+    walks the chain from the right and stops at the first hop it does not trust, so an
+    entry a client wrote can never stand in for the client (drop.client_address)."""
+    hops = forwarded_hops(request.headers.getlist("x-forwarded-for"))
+    peer = peer_host(request.scope)
+    if peer:
+        hops.append(peer)
     return ", ".join(hops)
 
 
@@ -97,11 +97,17 @@ async def _relay(upstream: httpx.Response) -> AsyncIterator[bytes]:
         await upstream.aclose()
 
 
-async def _proxy(request: Request, base: str, client: httpx.AsyncClient, stream: bool) -> Response:
+async def _proxy(
+    request: Request, base: str, prefix: str, client: httpx.AsyncClient, stream: bool
+) -> Response:
+    try:
+        path = upstream_path(request.scope, prefix)
+    except BadPath as exc:
+        return JSONResponse({"error": f"invalid path: {exc}", "code": "bad_path"}, 400)
     body = await request.body()  # capped by the app's BodyLimit
     outgoing = client.build_request(
         request.method,
-        httpx.URL(f"{base}{request.url.path}", query=request.url.query.encode("latin-1")),
+        httpx.URL(f"{base}{path}", query=request.url.query.encode("latin-1")),
         headers=_forward_headers(request, stream=stream),
         content=body or None,
     )
@@ -119,10 +125,11 @@ async def _proxy(request: Request, base: str, client: httpx.AsyncClient, stream:
 @router.api_route("/api/{path:path}", methods=METHODS)
 async def api(request: Request) -> Response:
     state = web_state(request)
-    return await _proxy(request, state.upstreams.api_url, state.upstreams.api, stream=False)
+    return await _proxy(request, state.upstreams.api_url, "api", state.upstreams.api, stream=False)
 
 
 @router.api_route("/events/{path:path}", methods=["GET", "HEAD"])
 async def events(request: Request) -> Response:
     state = web_state(request)
-    return await _proxy(request, state.upstreams.sse_url, state.upstreams.events, stream=True)
+    upstreams = state.upstreams
+    return await _proxy(request, upstreams.sse_url, "events", upstreams.events, stream=True)

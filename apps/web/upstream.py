@@ -65,12 +65,13 @@ class Upstreams:
 
     api_url: str
     sse_url: str
+    api_metrics_url: str
     reads: httpx.AsyncClient
     api: httpx.AsyncClient
     events: httpx.AsyncClient
 
     @classmethod
-    def create(cls, api_url: str, sse_url: str) -> Upstreams:
+    def create(cls, api_url: str, sse_url: str, api_metrics_url: str = "") -> Upstreams:
         reads = httpx.AsyncClient(
             cookies=_no_cookies(),
             timeout=API_TIMEOUT,
@@ -98,7 +99,8 @@ class Upstreams:
                 keepalive_expiry=retry.KEEPALIVE_EXPIRY,
             ),
         )
-        return cls(api_url.rstrip("/"), sse_url.rstrip("/"), reads, api, events)
+        api_url, sse_url = api_url.rstrip("/"), sse_url.rstrip("/")
+        return cls(api_url, sse_url, api_metrics_url or api_url, reads, api, events)
 
     async def close(self) -> None:
         await self.reads.aclose()

@@ -13,6 +13,7 @@ from __future__ import annotations
 from granian import Granian
 from granian.constants import HTTPModes, Interfaces
 
+from drop import server_limits
 from drop.serve import build_or_exit
 from drop.settings import (
     NatsAuthSettings,
@@ -35,6 +36,8 @@ def main() -> None:
         port=rt.port or DEFAULT_PORT,
         interface=Interfaces.ASGI,
         http=HTTPModes.auto,
+        # Restate holds one HTTP/2 stream per running invocation; HTTP/1 is for checks.
+        http1_settings=server_limits.granian_http1(),
         factory=True,
         log_access=False,
     ).serve()

@@ -20,7 +20,7 @@ from apps.worker.queue import queue_admission
 from apps.worker.settlement import settlement
 from apps.worker.user_loyalty import user_loyalty
 from apps.worker.user_rollover import user_rollover
-from drop import deployments, metrics, tracing
+from drop import deployments, tracing
 from drop.adapters import nats_bus
 from drop.settings import (
     ConnectionSettings,
@@ -70,10 +70,6 @@ def build_app(
     async def app(scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
             await _lifespan(receive, send)
-            return
-        # Served on the worker's own port, before restate's routes (which never use it).
-        if scope["type"] == "http" and scope["path"] == metrics.METRICS_PATH:
-            await metrics.send_metrics(send)
             return
         if scope["type"] == "http":
             # Restate reaches this build at /v/<version>/... (restate-sdk finds its routes

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from apps.worker.app import build_app
-from drop import tracing
+from drop import metrics, tracing
 from drop.logs import setup_logging
 from drop.settings import ConnectionSettings, QueueSettings, RuntimeSettings, SecretSettings
 
@@ -14,4 +14,5 @@ def create() -> Any:
     rt = RuntimeSettings()
     setup_logging("worker", rt.log_level, json_lines=rt.production)
     tracing.setup("worker")
+    metrics.serve_private("worker", rt.host)
     return build_app(ConnectionSettings(), SecretSettings(), QueueSettings())

@@ -172,6 +172,10 @@ def test_nats_requires_the_staged_credentials() -> None:
 
 
 @pytest.mark.parametrize("service", ["api", "sse", "web", "worker"])
-def test_fly_scrapes_metrics_on_the_app_port(service: str) -> None:
-    metrics = fly_toml(service)["metrics"]
-    assert metrics == {"port": FLY_PORT[service], "path": "/metrics"}
+def test_fly_scrapes_metrics_on_their_private_port(service: str) -> None:
+    config = fly_toml(service)
+    metrics = config["metrics"]
+    assert metrics == {"port": int(config["env"]["METRICS_PORT"]), "path": "/metrics"}
+    assert metrics["port"] != FLY_PORT[service]
+    exposed = config.get("http_service", {}).get("internal_port")
+    assert metrics["port"] != exposed

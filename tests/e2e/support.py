@@ -16,6 +16,7 @@ import httpx
 import uvicorn
 
 from drop import devstack
+from drop import serve as servers
 from drop.devstack import Proc
 from tests.support.stack import Stack
 
@@ -35,7 +36,13 @@ async def serve(app: Any) -> AsyncIterator[str]:
     """Run an ASGI app with uvicorn on a free port in this event loop; yield its URL."""
     port = devstack.free_port()
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", access_log=False
+        servers.with_client_address(app),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        access_log=False,
+        **servers.uvicorn_limits(),
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
@@ -141,13 +148,19 @@ def start_web_stack(stack: Stack, root: Path, pow_difficulty: int = 3) -> WebSta
     }
     procs: list[Proc] = []
     try:
-        api_port = devstack.free_port()
-        api = devstack.app_proc("api", api_port, env, root / "api-guarded.log").start()
+        api_port, api_metrics = devstack.free_port(), devstack.free_port()
+        api_env = {**env, "METRICS_PORT": str(api_metrics)}
+        api = devstack.app_proc("api", api_port, api_env, root / "api-guarded.log").start()
         procs.append(api)
         api_url = f"http://127.0.0.1:{api_port}"
         devstack.wait_http(f"{api_url}/health", "guarded api")
         web_port = devstack.free_port()
-        web_env = {**env, "INTERNAL_API_URL": api_url, "INTERNAL_SSE_URL": sse}
+        web_env = {
+            **env,
+            "INTERNAL_API_URL": api_url,
+            "INTERNAL_SSE_URL": sse,
+            "INTERNAL_API_METRICS_URL": f"http://127.0.0.1:{api_metrics}",
+        }
         web = devstack.app_proc("web", web_port, web_env, root / "web-e2e.log").start()
         procs.append(web)
         web_url = f"http://127.0.0.1:{web_port}"

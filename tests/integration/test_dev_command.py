@@ -36,6 +36,7 @@ def dev_env(tmp_path: Path, ports: dict[str, int]) -> dict[str, str]:
             "WEB_PORT": str(ports["web"]),
             # Its own beacon port too: two runs (or another checkout's) never share one.
             "DEV_BEACON_PORT": str(ports["beacon"]),
+            "DEV_METRICS_PORT_BASE": str(ports["metrics"]),
             "DEV_DATA_DIR": str(tmp_path / "data"),
             "PYTHONUNBUFFERED": "1",
         }
@@ -57,9 +58,22 @@ def read_until(proc: subprocess.Popen[str], marker: str, timeout: float) -> list
     raise AssertionError(f"{marker!r} never printed; got:\n{''.join(lines[-30:])}")
 
 
+METRICS_OFFSETS = {"web": 0, "worker": 1, "api": 3, "sse": 4}
+
+
+def metrics_base(taken: set[int]) -> int:
+    """A base for DEV_METRICS_PORT_BASE whose five ports are all free and not in `taken`."""
+    while True:
+        base = devstack.free_port()
+        span = range(base, base + 5)
+        if not taken & set(span) and not any(devstack.port_in_use(p) for p in span):
+            return base
+
+
 def start_dev(tmp_path: Path) -> tuple[subprocess.Popen[str], dict[str, int]]:
     names = ("nats", "monitor", "ingress", "admin", "node", "worker", "api", "sse", "web", "beacon")
     ports = {name: devstack.free_port() for name in names}
+    ports["metrics"] = metrics_base(set(ports.values()))
     proc = subprocess.Popen(
         [sys.executable, "scripts/dev.py"],
         cwd=ROOT,
@@ -82,7 +96,7 @@ def test_dev_brings_the_stack_up_seeds_a_drop_and_stops_cleanly(tmp_path: Path) 
         assert f"http://localhost:{ports['ingress']}" in text
         metrics_line = next(line for line in lines if "metrics " in line)
         for name in ("api", "sse", "web", "worker"):
-            url = f"http://127.0.0.1:{ports[name]}/metrics"
+            url = f"http://127.0.0.1:{ports['metrics'] + METRICS_OFFSETS[name]}/metrics"
             assert url.replace("127.0.0.1", "localhost") in metrics_line
             scraped = httpx.get(url, timeout=10)
             assert scraped.status_code == 200 and "# TYPE" in scraped.text, name

@@ -20,10 +20,10 @@ async def test_a_small_drop_is_counted_on_every_service(
     api: DropApi, bus: Bus, stack: Stack
 ) -> None:
     sse_url, web_url = stack.start_app("sse"), stack.start_app("web")
-    api_url, worker_url = stack.url("api"), stack.url("worker")
+    api_metrics, sse_metrics = stack.metrics_url("api"), stack.metrics_url("sse")
     drop_id = uid("metrics")
     users = [uid(f"m{i}") for i in range(12)]
-    api_before = await scrape(api_url)
+    api_before = await scrape(api_metrics)
     register_route = {"service": "api", "route": "/api/drop/{dropId}/register", "method": "POST"}
 
     async with events(bus, f"drop.{drop_id}.>") as log:
@@ -33,7 +33,7 @@ async def test_a_small_drop_is_counted_on_every_service(
             client.stream("GET", f"{sse_url}/events/{drop_id}/{users[0]}") as stream,
         ):
             assert stream.status_code == 200
-            sse_open = await scrape(sse_url)
+            sse_open = await scrape(sse_metrics)
             answers = await asyncio.gather(*(api.register(drop_id, u, 2) for u in users))
             assert all(r.status_code == 200 for r in answers)
             again = await api.register(drop_id, users[1], 2)
@@ -43,18 +43,18 @@ async def test_a_small_drop_is_counted_on_every_service(
             for winner in winners[:2]:
                 await api.buy(drop_id, winner)
             # Our stream saw the state changes, so the sse fanned them out to it.
-            sse_after = await scrape(sse_url)
+            sse_after = await scrape(sse_metrics)
     async with httpx.AsyncClient(timeout=30) as client:
         page = await client.get(f"{web_url}/drop/{drop_id}")
         assert page.status_code == 200
 
-    worker = await scrape(worker_url)
+    worker = await scrape(stack.metrics_url("worker"))
     assert value(worker, "registrations_total", drop=drop_id) == len(users)
     assert value(worker, "draws_total", drop=drop_id) == 1
     assert value(worker, "winners_total", drop=drop_id) == len(winners) == 3
     assert value(worker, "purchases_total", drop=drop_id) == 2
 
-    api_after = await scrape(api_url)
+    api_after = await scrape(api_metrics)
     ok = {**register_route, "status": "200"}
     assert value(api_after, "http_requests_total", **ok) - value(
         api_before, "http_requests_total", **ok
@@ -78,7 +78,7 @@ async def test_a_small_drop_is_counted_on_every_service(
     stream_route = {"service": "sse", "route": "/events/{drop_id}/{user_id}", "method": "GET"}
     assert value(sse_after, "http_requests_total", **stream_route, status="200") >= 1
 
-    web = await scrape(web_url)
+    web = await scrape(stack.metrics_url("web"))
     assert (
         value(
             web,
@@ -102,7 +102,7 @@ async def test_queue_joins_admissions_and_expiries_are_counted(stack: Stack) -> 
             assert r.status_code == 200, r.text
         deadline = time.monotonic() + 20
         while True:
-            worker = await scrape(stack.url("worker"))
+            worker = await scrape(stack.metrics_url("worker"))
             if value(worker, "queue_expiries_total", drop=drop_id) >= 3:
                 break
             assert time.monotonic() < deadline, "the ready tokens never expired"
@@ -110,3 +110,37 @@ async def test_queue_joins_admissions_and_expiries_are_counted(stack: Stack) -> 
     assert value(worker, "queue_joins_total", drop=drop_id) == 3
     assert value(worker, "queue_admissions_total", drop=drop_id) == 3
     assert value(worker, "queue_expiries_total", drop=drop_id) == 3
+
+
+async def test_metrics_are_private_and_their_labels_a_closed_set(
+    api: DropApi, stack: Stack
+) -> None:
+    """`/metrics` is answered on METRICS_PORT only; made-up methods and paths add no series."""
+    names = ("api", "sse", "web", "worker")
+    publics = {name: stack.start_app(name) for name in names}
+    async with httpx.AsyncClient(timeout=30) as client:
+        for name, public in publics.items():
+            public_answer = await client.get(f"{public}/metrics")
+            # 404 (the worker: 401, as for any call restate did not sign).
+            assert public_answer.status_code in (401, 404), name
+            assert "# TYPE" not in public_answer.text, name
+            private = await client.get(f"{stack.metrics_url(name)}/metrics")
+            assert private.status_code == 200 and "http_requests_total" in private.text, name
+            assert (await client.get(f"{stack.metrics_url(name)}/other")).status_code == 404
+        before = await scrape(stack.metrics_url("api"))
+        for n in range(40):
+            await client.request(f"M{n}{'X' * 2000}", f"{publics['api']}/api/drops/active")
+            await client.get(f"{publics['api']}/api/made-up/{uid('path')}")
+    after = await scrape(stack.metrics_url("api"))
+    methods = {dict(ls)["method"] for (n, ls) in after if n == "http_requests_total"}
+    assert methods <= {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other"}
+    assert (
+        total(after, "http_requests_total", method="other")
+        - total(before, "http_requests_total", method="other")
+        == 40
+    )
+    routes = {dict(ls)["route"] for (n, ls) in after if n == "http_requests_total"}
+    assert not any("made-up" in route for route in routes), routes
+    # Two label sets at most (method "other", route "unmatched": ~20 samples each with the
+    # latency buckets), where one per call would be 80 label sets.
+    assert len(after) - len(before) <= 40

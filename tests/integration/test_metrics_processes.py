@@ -43,7 +43,7 @@ async def test_counters_sum_across_the_apis_processes(stack: Stack, tmp_path: Pa
                     break
         assert "1" not in counting(shared)
         assert len(counting(shared)) >= 2, f"one process took every request: {counting(shared)}"
-        samples = await scrape(url)
+        samples = await scrape(stack.metrics_url("api-2-processes"))
         route = {"service": "api", "route": "/api/drops/active", "method": "GET", "status": "200"}
         assert value(samples, "http_requests_total", **route) == sent
     finally:

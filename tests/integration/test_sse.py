@@ -21,6 +21,7 @@ from fastapi import FastAPI
 
 from apps.sse.app import create_app
 from drop import devstack, events
+from drop import serve as servers
 from drop.adapters.nats_bus import Bus
 from drop.adapters.session_store import UserSessionStore
 from drop.contracts import DropState, TicketPricing, UserState
@@ -132,7 +133,12 @@ class _QuietServer(uvicorn.Server):
 async def serve(app: FastAPI) -> AsyncIterator[str]:
     port = devstack.free_port()
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_config=None, timeout_graceful_shutdown=2
+        servers.with_client_address(app),
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        timeout_graceful_shutdown=2,
+        **servers.uvicorn_limits(),
     )
     server = _QuietServer(config)
     task = asyncio.create_task(server.serve())

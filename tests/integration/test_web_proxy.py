@@ -112,9 +112,9 @@ async def test_api_calls_keep_method_path_query_body_and_identity(web: str) -> N
     assert sent["authorization"] == "Bearer tok"
     assert sent["cookie"] == "drop_session=abc"
     assert sent["idempotency-key"] == "k-1"
-    # The peer (127.0.0.1) is a trusted proxy to uvicorn, which takes the client from its
-    # chain: the chain goes on unchanged rather than with the client twice.
-    assert sent["x-forwarded-for"] == "203.0.113.7"
+    # The chain goes on with the peer this web saw appended, always: the api stops at the
+    # first hop it does not trust, so an entry the client wrote never stands in for it.
+    assert sent["x-forwarded-for"] == "203.0.113.7, 127.0.0.1"
     assert sent["x-forwarded-host"] == web.removeprefix("http://")
     assert sent["host"] != web.removeprefix("http://")  # the upstream's own host
     # Both cookies come back: the session one stays HttpOnly.

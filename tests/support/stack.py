@@ -36,6 +36,8 @@ class Stack:
     node_port: int = field(default_factory=devstack.free_port)
     procs: dict[str, Proc] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
+    # Each app's private metrics port (METRICS_PORT).
+    metrics_ports: dict[str, int] = field(default_factory=dict)
     extra_env: dict[str, str] = field(default_factory=dict)
     # A fresh receipt signing key per stack: nothing may depend on the dev default.
     receipt_key: str = field(default_factory=lambda: secrets.token_hex(32))
@@ -75,6 +77,14 @@ class Stack:
     def url(self, app: str) -> str:
         return f"http://127.0.0.1:{self.ports[app]}"
 
+    def metrics_url(self, app: str) -> str:
+        return f"http://127.0.0.1:{self.metrics_ports[app]}"
+
+    def env_for(self, name: str) -> dict[str, str]:
+        """The app environment for process `name`, with a metrics port of its own."""
+        metrics_port = self.metrics_ports.setdefault(name, devstack.free_port())
+        return {**self.app_env(), "METRICS_PORT": str(metrics_port)}
+
     def app_env(self) -> dict[str, str]:
         return {
             "NATS_URL": self.nats_url,
@@ -101,6 +111,7 @@ class Stack:
         urls = {}
         if "api" in self.ports:
             urls["INTERNAL_API_URL"] = self.ports["api"]
+            urls["INTERNAL_API_METRICS_URL"] = self.metrics_ports["api"]
         if "sse" in self.ports:
             urls["INTERNAL_SSE_URL"] = self.ports["sse"]
         return urls
@@ -131,8 +142,8 @@ class Stack:
     def start_worker_build(self, version: str) -> str:
         """One more worker process serving build `version` (not registered): its URL."""
         port = devstack.free_port()
-        env = {**self.app_env(), "WORKER_VERSION": version}
         name = f"worker-{version}"
+        env = {**self.env_for(name), "WORKER_VERSION": version}
         self.procs[name] = devstack.app_proc("worker", port, env, self.log(name)).start()
         url = f"http://127.0.0.1:{port}"
         devstack.wait_http(f"{url}/health", f"worker {version}")
@@ -141,7 +152,9 @@ class Stack:
     def start_app(self, name: str) -> str:
         if name not in self.procs:
             port = self.ports.setdefault(name, devstack.free_port())
-            self.procs[name] = devstack.app_proc(name, port, self.app_env(), self.log(name)).start()
+            self.procs[name] = devstack.app_proc(
+                name, port, self.env_for(name), self.log(name)
+            ).start()
             devstack.wait_http(f"{self.url(name)}/health", name)
             if name in ("api", "sse"):
                 devstack.wait_until(
@@ -172,8 +185,16 @@ class Stack:
 
 def start_api(stack: Stack, name: str, env: dict[str, str]) -> tuple[str, Proc]:
     """An extra api process on the stack with `env` over its settings (e.g. guards on)."""
+    return start_extra(stack, "api", name, env)
+
+
+def start_extra(stack: Stack, app: str, name: str, env: dict[str, str]) -> tuple[str, Proc]:
+    """One more `app` process (api, sse or web) called `name`, with `env` over its settings."""
     port = devstack.free_port()
-    proc = devstack.app_proc("api", port, {**stack.app_env(), **env}, stack.log(name)).start()
+    full_env = {**stack.env_for(name), **env}
+    proc = devstack.app_proc(app, port, full_env, stack.log(name)).start()
     url = f"http://127.0.0.1:{port}"
     devstack.wait_http(f"{url}/health", name)
+    if app in ("api", "sse"):
+        devstack.wait_until(lambda: nats_ready(f"{url}/health"), 30, f"{name} on NATS")
     return url, proc

@@ -1,4 +1,4 @@
-"""The metrics plumbing: bounded drop labels, route templates, the /metrics answer."""
+"""The metrics plumbing: bounded drop labels, route templates and methods as labels."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Counter
 
 from apps.api.app import create_app
-from drop.metrics import ActiveLabels, HttpMetrics
+from drop.metrics import ActiveLabels, HttpMetrics, exposition, method_label
 
 
 def test_drop_labels_keep_only_the_most_recently_active_drops() -> None:
@@ -32,12 +32,24 @@ async def test_requests_are_labelled_by_route_template_never_by_raw_path() -> No
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         assert (await client.get("/drop/secret-id-1")).status_code == 200
         assert (await client.get("/nowhere/secret-id-2")).status_code == 404
-        scraped = await client.get("/metrics")
-    assert scraped.status_code == 200
-    text = scraped.text
+        # Served on the private port only (drop.metrics.serve_private).
+        assert (await client.get("/metrics")).status_code == 404
+        assert (await client.request("BREW", "/drop/x")).status_code == 405
+    text = exposition()[0].decode()
     assert 'route="/drop/{drop_id}",service="unit",status="200"' in text
     assert 'route="unmatched",service="unit",status="404"' in text
-    assert "secret-id" not in text
+    assert 'method="other",route="/drop/{drop_id}",service="unit",status="405"' in text
+    assert "secret-id" not in text and "BREW" not in text
+
+
+def test_only_standard_methods_are_labels() -> None:
+    assert [method_label(m) for m in ("GET", "DELETE", "get", "BREW", "X" * 60_000)] == [
+        "GET",
+        "DELETE",
+        "other",
+        "other",
+        "other",
+    ]
 
 
 @pytest.mark.parametrize("enabled", [True, False])
