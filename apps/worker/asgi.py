@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from apps.worker import crash_hook
 from apps.worker.app import build_app
 from drop import tracing
 from drop.logs import setup_logging
@@ -14,4 +15,5 @@ def create() -> Any:
     rt = RuntimeSettings()
     setup_logging("worker", rt.log_level, json_lines=rt.production)
     tracing.setup("worker")
+    crash_hook.install_if_asked()
     return build_app(ConnectionSettings(), SecretSettings(), QueueSettings())

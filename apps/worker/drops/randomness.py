@@ -47,13 +47,14 @@ async def fetch_round(
 ) -> BeaconRecord:
     """The committed round once it is out and its signature checks; retried until the round's
     time plus BEACON_MAX_WAIT_SECONDS, then a fallback that says why (never silently)."""
-    settings = current().beacon
+    settings = await _wait_settings(ctx)
     chain, number = Chain.from_wire(committed), int(committed["round"])
     # Any relay of the chain will do (each answer is verified): the ones named at creation
     # first, then any configured since.
-    urls = list(dict.fromkeys([*map(str, committed.get("urls") or []), *settings.url_list]))
+    urls = list(dict.fromkeys([*map(str, committed.get("urls") or []), *settings["urls"]]))
     round_time = chain.round_time_ms(number)
-    deadline = round_time + int(settings.beacon_max_wait_seconds * 1000)
+    max_wait = float(settings["maxWait"])
+    deadline = round_time + int(max_wait * 1000)
     if now < round_time:
         await ctx.sleep(state.later(round_time, now))
     refused: list[str] = []
@@ -63,9 +64,7 @@ async def fetch_round(
 
         async def fetch() -> dict[str, Any]:
             try:
-                value, url = await fetch_verified(
-                    urls, chain, number, settings.beacon_fetch_timeout_seconds
-                )
+                value, url = await fetch_verified(urls, chain, number, float(settings["timeout"]))
             except RoundUnavailableError as exc:
                 return {"problem": str(exc)}
             return {"round": value.to_wire(), "url": url}
@@ -85,10 +84,26 @@ async def fetch_round(
         now = await effects.now_ms(ctx, f"beacon wait {attempt}")
         if now >= deadline:
             reason = (
-                f"round {number} could not be had within {settings.beacon_max_wait_seconds:g} s "
+                f"round {number} could not be had within {max_wait:g} s "
                 f"of its time ({attempt} attempts); last: {refused[-1]}"
             )
             return BeaconRecord(chain, number, beacon.FALLBACK, None, reason, tuple(urls))
         await ctx.sleep(
-            timedelta(milliseconds=min(settings.beacon_retry_seconds * 1000, deadline - now))
+            timedelta(milliseconds=min(float(settings["retry"]) * 1000, deadline - now))
         )
+
+
+async def _wait_settings(ctx: restate.ObjectContext) -> dict[str, Any]:
+    """How long and where to wait for the round: process settings, journaled once, so a
+    replay on a worker configured otherwise takes the same path."""
+
+    def read() -> dict[str, Any]:
+        settings = current().beacon
+        return {
+            "urls": settings.url_list,
+            "maxWait": settings.beacon_max_wait_seconds,
+            "retry": settings.beacon_retry_seconds,
+            "timeout": settings.beacon_fetch_timeout_seconds,
+        }
+
+    return await ctx.run_typed("beacon settings", read)
