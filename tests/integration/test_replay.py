@@ -1,0 +1,385 @@
+"""Kill at every step: the worker dies right before journal step k of a representative
+invocation, comes back with a new PYTHONHASHSEED, and the invocation completes with the
+drop's, the waiting room's and the user's records consistent (nothing lost, nothing twice).
+
+The hook is `DROP_TEST_CRASH_AT` (apps/worker/crash_hook.py). Every step k = 1..n is covered
+for completePurchase, runLottery and closePurchaseWindow (n is found by going on until a
+plan is left unused: the invocation had fewer steps). The others get a spread of k values:
+registerBatch, startPurchase, the sell-out purchase, promoteBackup, checkWinnerExpiry (lapse
+and promotion), Participant.settle, joinBatch, useTokens and the admission tick. Each crash
+costs a worker restart (about 3 s), which is what bounds this file's run time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from drop.adapters.nats_bus import Bus
+from drop.contracts import QueueConfig
+from tests.support.api_client import EventLog, events, now_ms, uid
+from tests.support.replay import CRASH_ENV, Rig, check_drop, check_queue, with_prefix
+from tests.support.stack import Stack
+
+pytestmark = pytest.mark.integration
+
+Case = Callable[[int], Awaitable[tuple[str, Awaitable[Any], Callable[[Any], Awaitable[None]]]]]
+
+
+@pytest.fixture(scope="module")
+async def bus(rig: Rig) -> AsyncIterator[Bus]:
+    b = await rig.stack.connect_bus("replay-tests")
+    yield b
+    await b.close()
+
+
+@pytest.fixture(scope="module")
+async def rig(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Rig]:
+    root: Path = tmp_path_factory.mktemp("replay")
+    stack = Stack(root, extra_env={CRASH_ENV: str(root / "crash-at")})
+    try:
+        await asyncio.to_thread(stack.start_servers)
+        await asyncio.to_thread(stack.start_app, "worker")
+        async with (
+            httpx.AsyncClient(base_url=stack.ingress_url, timeout=60) as ingress,
+            httpx.AsyncClient(base_url=stack.admin_url, timeout=10) as admin,
+        ):
+            yield Rig(stack, ingress, admin)
+    finally:
+        stack.stop()
+
+
+async def at_steps(rig: Rig, handler: str, steps: range, case: Case) -> list[int]:
+    """Crash `handler` before each step in `steps` (a fresh invocation each) until one
+    outlives its plan; every invocation's result is checked. The steps that crashed."""
+    crashed_at: list[int] = []
+    for k in steps:
+        key, action, check = await case(k)
+        crashed, answer = await rig.crash_at(handler, k, key, action)
+        await check(answer)
+        if not crashed:
+            return crashed_at
+        crashed_at.append(k)
+    raise AssertionError(f"{handler} still had steps after {steps}")
+
+
+async def new_drop(rig: Rig, users: int, inventory: int, **config: Any) -> tuple[str, list[str]]:
+    """A drop with `users` entrants (registration still open unless `end_in_ms` is given)."""
+    drop_id, start = uid("rp"), now_ms()
+    end = start + int(config.pop("end_in_ms", 600_000))
+    body = {
+        "dropId": drop_id,
+        "inventory": inventory,
+        "registrationStart": start,
+        "registrationEnd": end,
+        "purchaseWindow": 600,
+        **config,
+    }
+    await rig.ok(f"Drop/{drop_id}/initialize", body)
+    people = [uid("u") for _ in range(users)]
+    if people:
+        entries = [{"userId": u, "tickets": 3 + n % 3} for n, u in enumerate(people)]
+        answer = await rig.ok(f"Drop/{drop_id}/registerBatch", {"entries": entries})
+        assert all("ok" in r for r in answer["results"]), answer
+    return drop_id, people
+
+
+async def drawn_drop(
+    rig: Rig, users: int, inventory: int, **config: Any
+) -> tuple[str, dict[str, Any]]:
+    """A drop in its purchase phase: (id, its state)."""
+    drop_id, _ = await new_drop(rig, users, inventory, end_in_ms=1000, **config)
+    await rig.ok(f"Drop/{drop_id}/runLottery", {"trigger": "timer"})
+    return drop_id, await rig.state("Drop", drop_id)
+
+
+async def drop_is_sound(rig: Rig, drop_id: str, initial: int) -> dict[str, Any]:
+    assert await rig.stuck(drop_id) == []
+    st = await rig.state("Drop", drop_id)
+    check_drop(st, initial)
+    return st
+
+
+async def test_register_batch(rig: Rig) -> None:
+    drop_id, _ = await new_drop(rig, 0, 3)
+    entered: list[str] = []
+
+    async def case(k: int) -> tuple[str, Awaitable[Any], Callable[[Any], Awaitable[None]]]:
+        pair = [uid("r"), uid("r")]
+        entries = [{"userId": u, "tickets": 2} for u in pair]
+
+        async def check(r: httpx.Response) -> None:
+            assert r.status_code == 200, r.text
+            assert [("ok" in x) for x in r.json()["results"]] == [True, True], r.text
+            entered.extend(pair)
+            st = await drop_is_sound(rig, drop_id, 3)
+            positions = with_prefix(st, "user:")
+            assert sorted(positions, key=positions.__getitem__) == entered
+
+        return drop_id, rig.call(f"Drop/{drop_id}/registerBatch", {"entries": entries}), check
+
+    crashed = await at_steps(rig, "Drop/registerBatch", range(1, 40, 4), case)
+    assert len(crashed) >= 2, crashed
+
+
+async def test_start_and_complete_purchase_at_every_step(rig: Rig) -> None:
+    drop_id, st = await drawn_drop(rig, 30, 24)
+    winners = list(st["proof"]["winners"])
+    tokens: dict[str, str] = {}
+
+    async def start_case(k: int) -> tuple[str, Awaitable[Any], Callable[[Any], Awaitable[None]]]:
+        user = winners[k - 1]
+
+        async def check(r: httpx.Response) -> None:
+            assert r.status_code == 200, r.text
+            tokens[user] = r.json()["purchaseToken"]
+            st = await drop_is_sound(rig, drop_id, 24)
+            assert st[f"tok:{user}"]["token"] == tokens[user]
+
+        return drop_id, rig.call(f"Drop/{drop_id}/startPurchase", {"userId": user}), check
+
+    started = await at_steps(rig, "Drop/startPurchase", range(1, 20, 3), start_case)
+    assert len(started) >= 2, started
+    sold: list[str] = []
+
+    async def buy_case(k: int) -> tuple[str, Awaitable[Any], Callable[[Any], Awaitable[None]]]:
+        user = winners[k - 1]
+        if user not in tokens:
+            tokens[user] = (await rig.ok(f"Drop/{drop_id}/startPurchase", {"userId": user}))[
+                "purchaseToken"
+            ]
+        body = {"userId": user, "purchaseToken": tokens[user]}
+
+        async def check(r: httpx.Response) -> None:
+            assert r.status_code == 200, r.text
+            sold.append(user)
+            assert r.json()["orderId"] == f"{drop_id}-{len(sold)}"
+            st = await drop_is_sound(rig, drop_id, 24)
+            assert [o[1] for o in st["orders"]] == sold
+
+        return drop_id, rig.call(f"Drop/{drop_id}/completePurchase", body), check
+
+    bought = await at_steps(rig, "Drop/completePurchase", range(1, 24), buy_case)
+    assert bought == list(range(1, len(bought) + 1)) and len(bought) >= 8, bought
+
+
+async def test_sell_out_purchase_and_promotion(rig: Rig) -> None:
+    """The last item: the purchase ends the drop (its settling sent in the same step)."""
+
+    async def case(k: int) -> tuple[str, Awaitable[Any], Callable[[Any], Awaitable[None]]]:
+        drop_id, st = await drawn_drop(rig, 4, 1, backupMultiplier=3.0)
+        backups = list(st["backups"])
+        promoted = await rig.ok(f"Drop/{drop_id}/promoteBackup")
+        assert promoted["promoted"] == backups[0]
+        user = st["proof"]["winners"][0]
+        token = (await rig.ok(f"Drop/{drop_id}/startPurchase", {"userId": user}))["purchaseToken"]
+        body = {"userId": user, "purchaseToken": token}
+
+        async def check(r: httpx.Response) -> None:
+            assert r.status_code == 200, r.text
+            assert r.json()["phase"] == "completed"
+            await drop_is_sound(rig, drop_id, 1)
+            late = await rig.call(f"Drop/{drop_id}/startPurchase", {"userId": backups[0]})
+            assert late.status_code == 410 and "sold_out" in late.text, late.text
+
+        return drop_id, rig.call(f"Drop/{drop_id}/completePurchase", body), check
+
+    crashed = await at_steps(rig, "Drop/completePurchase", range(2, 60, 7), case)
+    assert len(crashed) >= 2, crashed
+
+
+async def test_promote_backup(rig: Rig) -> None:
+    drop_id, st = await drawn_drop(rig, 12, 2, backupMultiplier=3.0)
+    backups = list(st["backups"])
+    promoted: list[str] = []
+
+    async def case(k: int) -> tuple[str, Awaitable[Any], Callable[[Any], Awaitable[None]]]:
+        async def check(r: httpx.Response) -> None:
+            assert r.status_code == 200, r.text
+            promoted.append(r.json()["promoted"])
+            st = await drop_is_sound(rig, drop_id, 2)
+            assert promoted == backups[: len(promoted)]
+            assert st["core"]["nextBackup"] == len(promoted)
+            assert all(st[f"winner:{u}"]["promoted"] for u in promoted)
+
+        return drop_id, rig.call(f"Drop/{drop_id}/promoteBackup"), check
+
+    crashed = await at_steps(rig, "Drop/promoteBackup", range(1, 20, 3), case)
+    assert len(crashed) >= 2, crashed
+
+
+async def test_the_draw_at_every_step(rig: Rig) -> None:
+    async def case(k: int) -> tuple[str, Awaitable[Any], Callable[[Any], Awaitable[None]]]:
+        drop_id, _ = await new_drop(rig, 5, 2, end_in_ms=1000)
+
+        async def check(r: httpx.Response) -> None:
+            assert r.status_code == 200, r.text
+            assert r.json()["phase"] == "purchase"
+            st = await drop_is_sound(rig, drop_id, 2)
+            winners = st["proof"]["winners"]
+            assert sorted(with_prefix(st, "winner:")) == sorted(winners)
+            assert st["drawn"] == [*winners, *st["backups"]]
+
+        return drop_id, rig.call(f"Drop/{drop_id}/runLottery", {"trigger": "timer"}), check
+
+    crashed = await at_steps(rig, "Drop/runLottery", range(1, 60), case)
+    assert crashed == list(range(1, len(crashed) + 1)) and len(crashed) >= 12, crashed
+
+
+async def test_the_close_at_every_step(rig: Rig) -> None:
+    async def case(k: int) -> tuple[str, Awaitable[Any], Callable[[Any], Awaitable[None]]]:
+        drop_id, st = await drawn_drop(rig, 4, 2)
+        buyer = st["proof"]["winners"][0]
+        token = (await rig.ok(f"Drop/{drop_id}/startPurchase", {"userId": buyer}))["purchaseToken"]
+        await rig.ok(f"Drop/{drop_id}/completePurchase", {"userId": buyer, "purchaseToken": token})
+
+        async def check(r: httpx.Response) -> None:
+            assert r.status_code == 200, r.text
+            assert r.json()["phase"] == "completed"
+            await drop_is_sound(rig, drop_id, 2)
+            status = await rig.ok(f"Participant/{drop_id}:{buyer}/getStatus")
+            assert status["status"] == "purchased"
+
+        return drop_id, rig.call(f"Drop/{drop_id}/closePurchaseWindow"), check
+
+    crashed = await at_steps(rig, "Drop/closePurchaseWindow", range(1, 40), case)
+    assert crashed == list(range(1, len(crashed) + 1)) and len(crashed) >= 5, crashed
+
+
+async def test_lapse_and_promotion(rig: Rig) -> None:
+    """checkWinnerExpiry at a winner's deadline: the lapse, and the next backup promoted."""
+
+    async def case(k: int) -> tuple[str, Awaitable[Any], Callable[[Any], Awaitable[None]]]:
+        drop_id, st = await drawn_drop(rig, 4, 1, backupMultiplier=3.0, purchaseWindow=1)
+        lapsed, backup = st["proof"]["winners"][0], st["backups"][0]
+        body = {"userId": lapsed}
+
+        async def lapse() -> httpx.Response:
+            # The winner's own timer may come first; either is the invocation planned.
+            deadline = st[f"winner:{lapsed}"]["deadline"]
+            await asyncio.sleep(max(0.0, (deadline - now_ms()) / 1000))
+            return await rig.call(f"Drop/{drop_id}/checkWinnerExpiry", body)
+
+        async def check(r: httpx.Response) -> None:
+            assert r.status_code == 200, r.text
+            after = await drop_is_sound(rig, drop_id, 1)
+            assert after[f"winner:{lapsed}"]["state"] == "expired"
+            # Promoted only while the drop's purchase phase lasts (a long crash outlives it).
+            if after["core"]["nextBackup"] == 1:
+                assert after[f"winner:{backup}"]["promoted"] is True
+            else:
+                assert f"winner:{backup}" not in after
+
+        return drop_id, lapse(), check
+
+    crashed = await at_steps(rig, "Drop/checkWinnerExpiry", range(1, 30, 4), case)
+    assert len(crashed) >= 2, crashed
+
+
+async def test_participant_settle(rig: Rig) -> None:
+    async def case(k: int) -> tuple[str, Awaitable[Any], Callable[[Any], Awaitable[None]]]:
+        drop_id, st = await drawn_drop(rig, 3, 1)
+        winner = st["proof"]["winners"][0]
+        key = f"{drop_id}:{winner}"
+
+        # The draw's word to the winner is queued on their object before this settle.
+        async def check(r: httpx.Response) -> None:
+            assert r.status_code == 200, r.text
+            assert await rig.stuck(key) == []
+            record = await rig.state("Participant", key)
+            assert record["settled"] is True and record["record"]["status"] == "expired"
+            credits = await rig.state("UserRollover", winner)
+            assert credits["balance"] == credits[f"credited:{drop_id}"]["balance"]
+            again = await rig.ok(f"Participant/{key}/settle", {"bought": False})
+            assert again is None and await rig.state("UserRollover", winner) == credits
+
+        return key, rig.call(f"Participant/{key}/settle", {"bought": False}), check
+
+    crashed = await at_steps(rig, "Participant/settle", range(1, 20, 3), case)
+    assert len(crashed) >= 2, crashed
+
+
+def queue_config(**over: Any) -> dict[str, Any]:
+    cfg = QueueConfig(
+        rate=1000, max_concurrent=100, ready_window_s=600, max_age_s=600, max_per_ip=50
+    )
+    return cfg.model_copy(update=over).wire()
+
+
+def joins(n: int) -> list[dict[str, str]]:
+    ip = secrets.token_hex(16)
+    return [{"fingerprintHash": secrets.token_hex(16), "ipHash": ip} for _ in range(n)]
+
+
+async def all_ready(log: EventLog, n: int) -> None:
+    await log.wait_for(lambda _, e: sum(x["type"] == "queue_ready" for _, x in log.items) >= n, 60)
+
+
+async def test_queue_join_batch_and_tick(rig: Rig, bus: Bus) -> None:
+    drop_id = uid("rq")
+    held: list[str] = []
+
+    async def join_case(k: int) -> tuple[str, Awaitable[Any], Callable[[Any], Awaitable[None]]]:
+        body = {"joins": joins(2), "config": queue_config()}
+
+        async def check(r: httpx.Response) -> None:
+            assert r.status_code == 200, r.text
+            tokens = [x["ok"]["token"] for x in r.json()["results"]]
+            held.extend(tokens)
+            check_queue(await rig.state("QueueAdmission", drop_id))
+
+        return drop_id, rig.call(f"QueueAdmission/{drop_id}/joinBatch", body), check
+
+    crashed = await at_steps(rig, "QueueAdmission/joinBatch", range(1, 30, 5), join_case)
+    assert len(crashed) >= 2, crashed
+
+    async def tick_case(k: int) -> tuple[str, Awaitable[Any], Callable[[Any], Awaitable[None]]]:
+        key = uid("rt")
+        body = {"joins": joins(3), "config": queue_config(rate=2)}
+
+        async def admitted() -> None:
+            # The ticks run by themselves; the one that admits the last person is the last.
+            async with events(bus, f"queue.{key}.>") as log:
+                await rig.ok(f"QueueAdmission/{key}/joinBatch", body)
+                await all_ready(log, 3)
+
+        async def check(_: None) -> None:
+            check_queue(await rig.state("QueueAdmission", key))
+
+        return key, admitted(), check
+
+    ticked = await at_steps(rig, "QueueAdmission/tick", range(1, 40, 6), tick_case)
+    assert len(ticked) >= 2, ticked
+
+
+async def test_use_tokens(rig: Rig, bus: Bus) -> None:
+    drop_id = uid("ru")
+    async with events(bus, f"queue.{drop_id}.>") as log:
+        body = {"joins": joins(12), "config": queue_config()}
+        await rig.ok(f"QueueAdmission/{drop_id}/joinBatch", body)
+        await all_ready(log, 12)
+    st = await rig.state("QueueAdmission", drop_id)
+    ready = [t for t, r in with_prefix(st, "tok:").items() if r["status"] == "ready"]
+    assert len(ready) == 12
+
+    async def case(k: int) -> tuple[str, Awaitable[Any], Callable[[Any], Awaitable[None]]]:
+        token, user = ready[k - 1], uid("t")
+        body = {"uses": [{"token": token, "userId": user}]}
+
+        async def check(r: httpx.Response) -> None:
+            assert r.status_code == 200, r.text
+            assert "ok" in r.json()["results"][0], r.text
+            st = await rig.state("QueueAdmission", drop_id)
+            check_queue(st)
+            assert st[f"tok:{token}"]["usedBy"] == user
+
+        return drop_id, rig.call(f"QueueAdmission/{drop_id}/useTokens", body), check
+
+    crashed = await at_steps(rig, "QueueAdmission/useTokens", range(1, 12, 3), case)
+    assert len(crashed) >= 2, crashed

@@ -1,0 +1,166 @@
+"""Kill the worker at a chosen journal step and read durable state back through Restate.
+
+The worker runs with `DROP_TEST_CRASH_AT` (apps/worker/crash_hook.py): a plan written to
+that file ends the process right before step k of the named handler's invocation. `Rig`
+writes the plan, runs the invocation, waits for the process to exit, restarts the worker
+(with a new PYTHONHASHSEED, see `stack.reseeded`), asks Restate to retry at once instead of
+after its backoff, and hands back the invocation's answer. State is read from Restate's
+SQL view of the objects' state, so the checks see exactly what was committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+from collections import Counter
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.support.stack import Stack
+
+CRASH_ENV = "DROP_TEST_CRASH_AT"
+
+
+async def process_exit(pid: int) -> None:
+    """Resolves when the process ends (a pidfd becomes readable): no polling."""
+    fd = os.pidfd_open(pid)
+    loop = asyncio.get_running_loop()
+    ended: asyncio.Future[None] = loop.create_future()
+
+    def readable() -> None:
+        if not ended.done():
+            ended.set_result(None)
+
+    loop.add_reader(fd, readable)
+    try:
+        await ended
+    finally:
+        loop.remove_reader(fd)
+        os.close(fd)
+
+
+@dataclass
+class Rig:
+    stack: Stack
+    ingress: httpx.AsyncClient
+    admin: httpx.AsyncClient
+    crashes: int = 0
+    steps_seen: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def plan_file(self) -> Path:
+        return Path(self.stack.extra_env[CRASH_ENV])
+
+    async def call(self, target: str, body: Any = None, **headers: str) -> httpx.Response:
+        """`target` is `Service/key/handler` (or `Service/handler`)."""
+        return await self.ingress.post(f"/{target}", json=body, headers=headers)
+
+    async def ok(self, target: str, body: Any = None) -> Any:
+        r = await self.call(target, body)
+        assert r.status_code == 200, (target, r.status_code, r.text)
+        return r.json()
+
+    async def crash_at(
+        self, handler: str, step: int, key: str, action: Awaitable[httpx.Response]
+    ) -> tuple[bool, httpx.Response]:
+        """Run `action` with a crash planned before `step` of `handler` on `key`: (whether
+        the worker died there, the action's answer after the restart). A step past the
+        handler's last leaves the worker alive and the plan unused (and removed)."""
+        self.plan_file.write_text(f"{handler}:{step}@{key}\n")
+        proc = self.stack.procs["worker"]
+        assert proc.popen is not None
+        call = asyncio.ensure_future(action)
+        died = asyncio.ensure_future(process_exit(proc.popen.pid))
+        await asyncio.wait({call, died}, return_when=asyncio.FIRST_COMPLETED)
+        if call.done() and not died.done():
+            died.cancel()
+            self.plan_file.write_text("")
+            return False, call.result()
+        self.crashes += 1
+        await asyncio.to_thread(self.stack.restart, "worker")
+        await self.retry_now(key)
+        return True, await call
+
+    async def retry_now(self, key: str) -> None:
+        """Invocations on `key` waiting out their retry backoff are retried at once."""
+        rows = await self.sql(
+            "SELECT id FROM sys_invocation WHERE target_service_key = "
+            f"'{key}' AND status = 'backing-off'"
+        )
+        for row in rows:
+            with contextlib.suppress(httpx.HTTPError):
+                await self.admin.patch(f"/invocations/{row['id']}/resume")
+
+    async def sql(self, query: str) -> list[dict[str, Any]]:
+        r = await self.admin.post(
+            "/query", json={"query": query}, headers={"accept": "application/json"}
+        )
+        assert r.status_code == 200, r.text
+        return list(r.json()["rows"])
+
+    async def state(self, service: str, key: str) -> dict[str, Any]:
+        rows = await self.sql(
+            "SELECT key, value_utf8 FROM state WHERE service_name = "
+            f"'{service}' AND service_key = '{key}'"
+        )
+        return {str(r["key"]): json.loads(r["value_utf8"]) for r in rows}
+
+    async def stuck(self, key: str) -> list[dict[str, Any]]:
+        """Invocations on `key` failing or paused."""
+        return await self.sql(
+            "SELECT target, status, last_failure FROM sys_invocation WHERE "
+            f"target_service_key = '{key}' AND status IN ('paused', 'backing-off')"
+        )
+
+
+def with_prefix(st: dict[str, Any], prefix: str) -> dict[str, Any]:
+    return {k[len(prefix) :]: v for k, v in st.items() if k.startswith(prefix)}
+
+
+def check_drop(st: dict[str, Any], initial: int) -> None:
+    """A drop's committed state keeps every promise: entries, orders, inventory."""
+    core = st["core"]
+    assert "alarm" not in st, st["alarm"]
+    assert "halted" not in core, core["halted"]
+    rows = [row for n in range(len(with_prefix(st, "entries:"))) for row in st[f"entries:{n}"]]
+    positions = with_prefix(st, "user:")
+    assert core["participantCount"] == len(rows) == len(positions), (core, len(rows))
+    assert {str(r[0]): i for i, r in enumerate(rows, start=1)} == positions
+    assert core["totalTickets"] == sum(int(r[1]) for r in rows)
+    ledger = st.get("orders", [])
+    orders = with_prefix(st, "order:")
+    assert len(ledger) <= initial
+    assert len({o[0] for o in ledger}) == len(ledger), ledger
+    assert {o[1]: o[0] for o in ledger} == {u: o["orderId"] for u, o in orders.items()}
+    assert core["inventory"] == initial - len(ledger), (core["inventory"], ledger)
+    winners = with_prefix(st, "winner:")
+    bought = {u for u, w in winners.items() if w["state"] == "purchased"}
+    assert bought == set(orders), (bought, set(orders))
+    assert {u for u, t in with_prefix(st, "tok:").items() if t["used"]} == bought
+    if "drawn" in st:
+        assert set(winners) <= set(st["drawn"])
+
+
+def check_queue(st: dict[str, Any]) -> None:
+    """The waiting room's counters match its tokens, and devices and networks hold only
+    live places."""
+    meta = st["meta"]
+    toks = with_prefix(st, "tok:")
+    assert meta["tail"] == len(toks)
+    statuses = Counter(t["status"] for t in toks.values())
+    for status in ("waiting", "ready", "used", "expired"):
+        assert meta[status] == statuses[status], (status, meta, statuses)
+    line = [e[0] for n in range(len(with_prefix(st, "line:"))) for e in st[f"line:{n}"]]
+    assert sorted(toks[t]["seq"] for t in line) == list(range(1, meta["tail"] + 1))
+    for prefix, live in (("fp:", {"waiting", "ready", "used"}), ("ip:", {"waiting", "ready"})):
+        held = with_prefix(st, prefix)
+        holders = {t: h for h, ts in held.items() for t in ts}
+        assert len(holders) == sum(len(ts) for ts in held.values()), held
+        expected = {t for t, r in toks.items() if r["status"] in live}
+        assert set(holders) == expected, (prefix, set(holders) ^ expected)
