@@ -33,9 +33,8 @@ def problems(initial: int, inventory: int, ledger: Sequence[Sequence[str]]) -> l
     if sold > initial:
         found.append(f"{sold} orders for {initial} items")
     if inventory != initial - sold:
-        found.append(
-            f"inventory is {inventory}, but {initial} items less {sold} orders is {initial - sold}"
-        )
+        expected = initial - sold
+        found.append(f"inventory is {inventory}; {initial} items less {sold} orders is {expected}")
     if inventory < 0:
         found.append(f"inventory is negative ({inventory})")
     twice = sorted(i for i, n in Counter(str(o[0]) for o in ledger).items() if n > 1)

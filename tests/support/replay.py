@@ -61,55 +61,60 @@ class Rig:
         """`target` is `Service/key/handler` (or `Service/handler`)."""
         return await self.ingress.post(f"/{target}", json=body, headers=headers)
 
-    async def ok(self, target: str, body: Any = None) -> Any:
-        r = await self.call(target, body)
-        assert r.status_code == 200, (target, r.status_code, r.text)
-        return r.json()
-
     async def crash_at(
-        self, handler: str, step: int, key: str, action: Awaitable[httpx.Response]
-    ) -> tuple[bool, httpx.Response]:
+        self, handler: str, step: int, key: str, action: Awaitable[Any]
+    ) -> tuple[bool, Any]:
         """Run `action` with a crash planned before `step` of `handler` on `key`: (whether
         the worker died there, the action's answer after the restart). A step past the
-        handler's last leaves the worker alive and the plan unused (and removed)."""
-        self.plan_file.write_text(f"{handler}:{step}@{key}\n")
-        proc = self.stack.procs["worker"]
-        assert proc.popen is not None
-        call = asyncio.ensure_future(action)
-        died = asyncio.ensure_future(process_exit(proc.popen.pid))
-        await asyncio.wait({call, died}, return_when=asyncio.FIRST_COMPLETED)
-        if call.done() and not died.done():
-            died.cancel()
-            self.plan_file.write_text("")
-            return False, call.result()
-        self.crashes += 1
-        await asyncio.to_thread(self.stack.restart, "worker")
-        await self.retry_now(key)
-        return True, await call
+        handler's last leaves the worker alive and the plan unused."""
+        plan = f"{handler}:{step}@{key}"
+        fired, answers = await self.crash_all([plan], [action])
+        return plan in fired, answers[0]
 
-    async def retry_now(self, key: str) -> None:
-        """Invocations on `key` waiting out their retry backoff are retried at once."""
+    async def crash_all(
+        self, plans: list[str], actions: list[Awaitable[Any]]
+    ) -> tuple[set[str], list[Any]]:
+        """Run `actions` together with every plan armed, restarting the worker each time
+        it dies, until all are answered: (the plans that fired, the answers in order)."""
+        self.plan_file.write_text("".join(f"{p}\n" for p in plans))
+        keys = sorted({p.rpartition("@")[2] for p in plans})
+        answers = asyncio.ensure_future(asyncio.gather(*actions))
+        while True:
+            popen = self.stack.procs["worker"].popen
+            assert popen is not None
+            died = asyncio.ensure_future(process_exit(popen.pid))
+            await asyncio.wait({answers, died}, return_when=asyncio.FIRST_COMPLETED)
+            if not died.done():
+                died.cancel()
+                break
+            self.crashes += 1
+            await asyncio.to_thread(self.stack.restart, "worker")
+            await self.retry_now(keys)
+        left = set(self.plan_file.read_text().splitlines())
+        self.plan_file.write_text("")
+        return set(plans) - left, list(answers.result())
+
+    async def retry_now(self, keys: list[str]) -> None:
+        """Invocations on `keys` waiting out their retry backoff are retried at once."""
+        listed = ", ".join(f"'{k}'" for k in keys)
         rows = await self.sql(
-            "SELECT id FROM sys_invocation WHERE target_service_key = "
-            f"'{key}' AND status = 'backing-off'"
+            f"SELECT id FROM sys_invocation WHERE target_service_key IN ({listed}) "
+            "AND status = 'backing-off'"
         )
         for row in rows:
             with contextlib.suppress(httpx.HTTPError):
                 await self.admin.patch(f"/invocations/{row['id']}/resume")
 
+    async def ok(self, target: str, body: Any = None) -> Any:
+        r = await self.call(target, body)
+        assert r.status_code == 200, (target, r.status_code, r.text)
+        return r.json() if r.content else None
+
     async def sql(self, query: str) -> list[dict[str, Any]]:
-        r = await self.admin.post(
-            "/query", json={"query": query}, headers={"accept": "application/json"}
-        )
-        assert r.status_code == 200, r.text
-        return list(r.json()["rows"])
+        return await sql(self.admin, query)
 
     async def state(self, service: str, key: str) -> dict[str, Any]:
-        rows = await self.sql(
-            "SELECT key, value_utf8 FROM state WHERE service_name = "
-            f"'{service}' AND service_key = '{key}'"
-        )
-        return {str(r["key"]): json.loads(r["value_utf8"]) for r in rows}
+        return await object_state(self.admin, service, key)
 
     async def stuck(self, key: str) -> list[dict[str, Any]]:
         """Invocations on `key` failing or paused."""
@@ -117,6 +122,23 @@ class Rig:
             "SELECT target, status, last_failure FROM sys_invocation WHERE "
             f"target_service_key = '{key}' AND status IN ('paused', 'backing-off')"
         )
+
+
+async def sql(admin: httpx.AsyncClient, query: str) -> list[dict[str, Any]]:
+    """Rows of a query on Restate's admin SQL API (`admin` based at the admin URL)."""
+    r = await admin.post("/query", json={"query": query}, headers={"accept": "application/json"})
+    assert r.status_code == 200, r.text
+    return list(r.json()["rows"])
+
+
+async def object_state(admin: httpx.AsyncClient, service: str, key: str) -> dict[str, Any]:
+    """An object's committed state, every key decoded from JSON."""
+    rows = await sql(
+        admin,
+        "SELECT key, value_utf8 FROM state WHERE service_name = "
+        f"'{service}' AND service_key = '{key}'",
+    )
+    return {str(r["key"]): json.loads(r["value_utf8"]) for r in rows}
 
 
 def with_prefix(st: dict[str, Any], prefix: str) -> dict[str, Any]:
