@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from tests.support.stack import Stack
+from tests.support.stack import Stack, reseeded
 
 CRASH_ENV = "DROP_TEST_CRASH_AT"
 
@@ -79,6 +79,7 @@ class Rig:
         self.plan_file.write_text("".join(f"{p}\n" for p in plans))
         keys = sorted({p.rpartition("@")[2] for p in plans})
         answers = asyncio.ensure_future(asyncio.gather(*actions))
+        back: asyncio.Future[None] | None = None
         while True:
             popen = self.stack.procs["worker"].popen
             assert popen is not None
@@ -87,12 +88,28 @@ class Rig:
             if not died.done():
                 died.cancel()
                 break
+            # It may die again before it answers its health check: start it over then.
             self.crashes += 1
-            await asyncio.to_thread(self.stack.restart, "worker")
-            await self.retry_now(keys)
+            if back is not None:
+                back.cancel()
+            proc = reseeded(self.stack.procs["worker"])
+            await asyncio.to_thread(proc.restart)
+            back = asyncio.ensure_future(self.when_back(keys))
+        if back is not None:
+            await back
         left = set(self.plan_file.read_text().splitlines())
         self.plan_file.write_text("")
         return set(plans) - left, list(answers.result())
+
+    async def when_back(self, keys: list[str]) -> None:
+        """Once the worker answers again, what waits out a retry backoff is retried now."""
+        health = f"{self.stack.url('worker')}/health"
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if (await self.admin.get(health)).status_code == 200:
+                    break
+            await asyncio.sleep(0.05)
+        await self.retry_now(keys)
 
     async def retry_now(self, keys: list[str]) -> None:
         """Invocations on `keys` waiting out their retry backoff are retried at once."""
