@@ -97,6 +97,12 @@ async def test_worker_killed_during_a_purchase(api: DropApi, bus: Bus, stack: St
         await run_in_thread(partial(stack.restart, "worker"))
         results = await buying
         await log.phase(drop_id, "completed", timeout=60)
+        # Each buyer's object says `purchased` on its own path, which may finish after the
+        # drop's last snapshot.
+        for winner in winners:
+            await log.wait_for(
+                lambda s, e, w=winner: s.endswith(f".user.{w}") and e["type"] == "purchased"
+            )
     assert done_before_crash < 3, "the crash came after every purchase had finished"
     assert [r.status_code for r in results] == [200, 200, 200], [r.text for r in results]
     assert sorted(r.json()["orderId"] for r in results) == [f"{drop_id}-{n}" for n in (1, 2, 3)]
