@@ -45,6 +45,16 @@ async def stuck_invocations(admin_url: str) -> list[dict[str, Any]]:
     )
 
 
+async def stuck_on(admin_url: str, service: str, key: str) -> list[dict[str, Any]]:
+    """Stuck invocations of one object (its later calls wait behind them)."""
+    return await query(
+        admin_url,
+        "SELECT id, target, status, retry_count, last_failure FROM sys_invocation "
+        f"WHERE status IN ({_listed(STUCK)}) AND target_service_name = '{service}' "
+        f"AND target_service_key = '{key.replace(chr(39), '')}'",
+    )
+
+
 async def broken_drops(admin_url: str) -> list[dict[str, Any]]:
     """Drops whose invariant watch halted their sales: {service_key, value_utf8}."""
     return await query(

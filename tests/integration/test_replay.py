@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ from tests.support.replay import (
     process_exit,
     with_prefix,
 )
-from tests.support.stack import Stack
+from tests.support.stack import Stack, start_api
 
 pytestmark = pytest.mark.integration
 
@@ -432,16 +433,28 @@ async def replace_state(rig: Rig, service: str, key: str, st: dict[str, Any]) ->
 async def test_a_broken_invariant_halts_sales_and_alarms(rig: Rig) -> None:
     """The issue-19 state planted by hand (an order recorded, the inventory not): the next
     purchase is refused with the reason, the drop sells nothing more, the worker counts it,
-    and the console's alarms list it; a stuck invocation is listed while it is stuck."""
-    api_url = await asyncio.to_thread(rig.stack.start_app, "api")
+    and the console's alarms list it. A stuck invocation is listed while it is stuck, and
+    the api answers calls on its drop with 503 `drop_stalled` (at once after the first)."""
+    # An api that gives up on a durable call after 2 s instead of 30.
+    api_url, api_proc = await asyncio.to_thread(
+        start_api, rig.stack, "api-fast", {"RESTATE_TIMEOUT_SECONDS": "2"}
+    )
+    try:
+        async with httpx.AsyncClient(base_url=api_url, headers=ADMIN, timeout=30) as api:
+            drop_id = await halted_drop(rig, api)
+            await stalled_drop(rig, api, drop_id)
+    finally:
+        api_proc.stop()
+
+
+async def halted_drop(rig: Rig, api: httpx.AsyncClient) -> str:
     drop_id, st = await drawn_drop(rig, 8, 4)
     first, second, third = st["proof"]["winners"][:3]
     for user in (first, second):
         token = (await rig.ok(f"Drop/{drop_id}/startPurchase", {"userId": user}))["purchaseToken"]
         if user == first:
-            await rig.ok(
-                f"Drop/{drop_id}/completePurchase", {"userId": user, "purchaseToken": token}
-            )
+            body = {"userId": user, "purchaseToken": token}
+            await rig.ok(f"Drop/{drop_id}/completePurchase", body)
     st = await rig.state("Drop", drop_id)
     await replace_state(rig, "Drop", drop_id, {**st, "core": {**st["core"], "inventory": 4}})
     body = {"userId": second, "purchaseToken": token}
@@ -452,26 +465,36 @@ async def test_a_broken_invariant_halts_sales_and_alarms(rig: Rig) -> None:
     assert again.status_code == 409 and "sales_halted" in again.text, again.text
     after = await rig.state("Drop", drop_id)
     assert "order:" + second not in after and len(after["orders"]) == 1
-    async with httpx.AsyncClient(base_url=api_url, headers=ADMIN, timeout=30) as api:
-        metrics = (await api.get(f"{rig.stack.url('worker')}/metrics")).text
-        assert f'drop_invariant_violations_total{{drop="{drop_id}"}} 1.0' in metrics
+    metrics = (await api.get(f"{rig.stack.url('worker')}/metrics")).text
+    assert f'drop_invariant_violations_total{{drop="{drop_id}"}} 1.0' in metrics
+    listed = (await api.get("/api/admin/alarms")).json()["alarms"]
+    assert any(a["kind"] == "invariant" and a["dropId"] == drop_id for a in listed), listed
+    return drop_id
+
+
+async def stalled_drop(rig: Rig, api: httpx.AsyncClient, drop_id: str) -> None:
+    """The worker dies in promoteBackup and stays down a while."""
+    rig.plan_file.write_text(f"Drop/promoteBackup:1@{drop_id}\n")
+    popen = rig.stack.procs["worker"].popen
+    assert popen is not None
+    promoting = asyncio.ensure_future(rig.call(f"Drop/{drop_id}/promoteBackup"))
+    await process_exit(popen.pid)
+    stuck: list[dict[str, Any]] = []
+    # Restate marks it backing-off after its first failed retry; nothing tells us when.
+    while not stuck:
+        await asyncio.sleep(0.1)
         listed = (await api.get("/api/admin/alarms")).json()["alarms"]
-        assert any(a["kind"] == "invariant" and a["dropId"] == drop_id for a in listed), listed
-        # Stuck: the worker dies in promoteBackup and stays down a moment.
-        rig.plan_file.write_text(f"Drop/promoteBackup:1@{drop_id}\n")
-        popen = rig.stack.procs["worker"].popen
-        assert popen is not None
-        promoting = asyncio.ensure_future(rig.call(f"Drop/{drop_id}/promoteBackup"))
-        await process_exit(popen.pid)
-        stuck: list[dict[str, Any]] = []
-        # Restate marks it backing-off after its first failed retry; nothing tells us when.
-        while not stuck:
-            await asyncio.sleep(0.1)
-            listed = (await api.get("/api/admin/alarms")).json()["alarms"]
-            stuck = [a for a in listed if a["kind"] == "stuck" and a["dropId"] == drop_id]
-        assert stuck[0]["target"] == f"Drop/{drop_id}/promoteBackup"
-        await asyncio.to_thread(rig.stack.restart, "worker")
-        await rig.retry_now([drop_id])
-        assert (await promoting).status_code == 200
-        listed = (await api.get("/api/admin/alarms")).json()["alarms"]
-        assert not [a for a in listed if a["kind"] == "stuck" and a["dropId"] == drop_id]
+        stuck = [a for a in listed if a["kind"] == "stuck" and a["dropId"] == drop_id]
+    assert stuck[0]["target"] == f"Drop/{drop_id}/promoteBackup"
+    first = await api.post(f"/api/drop/{drop_id}/promote")
+    assert first.status_code == 503 and first.json()["code"] == "drop_stalled", first.text
+    assert "promoteBackup" in first.json()["error"]
+    started = time.monotonic()
+    second = await api.post(f"/api/drop/{drop_id}/promote")
+    assert second.status_code == 503 and second.headers["retry-after"] == "5", second.text
+    assert time.monotonic() - started < 1.0
+    await asyncio.to_thread(rig.stack.restart, "worker")
+    await rig.retry_now([drop_id])
+    assert (await promoting).status_code == 200
+    listed = (await api.get("/api/admin/alarms")).json()["alarms"]
+    assert not [a for a in listed if a["kind"] == "stuck" and a["dropId"] == drop_id]
