@@ -9,7 +9,17 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from apps.api import errors, guards, proofs
-from apps.api.routes import admin, drops, fairness, health, participant, pow, purchase, session
+from apps.api.routes import (
+    admin,
+    alarms,
+    drops,
+    fairness,
+    health,
+    participant,
+    pow,
+    purchase,
+    session,
+)
 from apps.api.routes import queue as queue_routes
 from apps.api.state import ApiState
 from drop import metrics, tracing
@@ -71,6 +81,7 @@ def create_app(
     errors.install(app)
     app.add_middleware(health.Liveness, state=state)
     app.include_router(health.router)
+    app.include_router(alarms.router)
     app.include_router(drops.router)
     app.include_router(fairness.router)
     app.include_router(purchase.router)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from apps.api.batching import GroupCommit, Item, Result
 from apps.api.proofs import ProofCache
 from apps.api.snapshots import DropIndex
+from apps.api.stalls import Stalls
 from drop.adapters import nats_bus
 from drop.adapters.nats_bus import Bus
 from drop.adapters.restate_ingress import RestateIngress
@@ -37,6 +38,7 @@ class ApiState:
     index: DropIndex = field(default_factory=DropIndex)
     registrations: GroupCommit = field(init=False)
     joins: GroupCommit = field(init=False)
+    stalls: Stalls = field(init=False)
     proofs: ProofCache = field(default_factory=ProofCache)
     bus: Bus | None = None
     _connector: asyncio.Task[None] | None = None
@@ -46,6 +48,7 @@ class ApiState:
     def __post_init__(self) -> None:
         self.registrations = GroupCommit(self._register_batch)
         self.joins = GroupCommit(self._join_batch)
+        self.stalls = Stalls(self.connections.restate_admin_url)
 
     async def _join_batch(self, drop_id: str, items: list[Item], batch_id: str) -> list[Result]:
         config = QueueConfig.from_settings(self.queue).wire()
@@ -53,7 +56,8 @@ class ApiState:
         return await self._batch("QueueAdmission", "joinBatch", drop_id, body, batch_id)
 
     async def _register_batch(self, drop_id: str, items: list[Item], batch_id: str) -> list[Result]:
-        return await self._batch("Drop", "registerBatch", drop_id, {"entries": items}, batch_id)
+        batch = self._batch("Drop", "registerBatch", drop_id, {"entries": items}, batch_id)
+        return list(await self.stalls.call(drop_id, batch))
 
     async def _batch(
         self, service: str, handler: str, key: str, body: Mapping[str, object], batch_id: str

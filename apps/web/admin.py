@@ -93,12 +93,23 @@ async def _dashboard(
         error = error or f"Could not load drops: {exc.message}"
     context = {
         "drops": drops,
+        "alarms": await _alarms(request),
         "server_time": server_time,
         "form": form or {"imageUrl": DEFAULT_IMAGE},
         "notice": request.query_params.get("notice", ""),
         "error": error or request.query_params.get("error", ""),
     }
     return render(request, "admin.html", context, status)
+
+
+async def _alarms(request: Request) -> list[dict[str, Any]]:
+    """Stuck invocations and halted drops; an alarm of its own when they cannot be read."""
+    state = web_state(request)
+    try:
+        data = await state.upstreams.admin_get("/api/admin/alarms", state.admin_secret)
+    except UpstreamError as exc:
+        return [{"kind": "unknown", "dropId": "", "reason": f"alarms unreadable: {exc.message}"}]
+    return list(data.get("alarms", []))
 
 
 @router.get("", response_class=HTMLResponse)

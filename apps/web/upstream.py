@@ -111,6 +111,10 @@ class Upstreams:
         """GET an API path and decode it; UpstreamError on a non-2xx answer or no answer."""
         return await self._json("GET", path)
 
+    async def admin_get(self, path: str, secret: str) -> Any:
+        """GET an admin API route with the admin bearer."""
+        return await self._json("GET", path, headers={"Authorization": f"Bearer {secret}"})
+
     async def admin_post(self, path: str, secret: str, body: Any = None) -> Any:
         """POST to an admin API route with the admin bearer."""
         return await self.admin_call("POST", path, secret, body=body)

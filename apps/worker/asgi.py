@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from apps.worker import crash_hook
 from apps.worker.app import build_app
 from drop import metrics, tracing
 from drop.logs import setup_logging
@@ -15,4 +16,5 @@ def create() -> Any:
     setup_logging("worker", rt.log_level, json_lines=rt.production)
     tracing.setup("worker")
     metrics.serve_private("worker", rt.host)
+    crash_hook.install_if_asked()
     return build_app(ConnectionSettings(), SecretSettings(), QueueSettings())

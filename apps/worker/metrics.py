@@ -26,10 +26,24 @@ REGISTRATIONS = Counter("registrations_total", "Entries accepted into a drop", [
 DRAWS = Counter("draws_total", "Lotteries drawn", ["drop"])
 WINNERS = Counter("winners_total", "Winners drawn (backups not included)", ["drop"])
 PURCHASES = Counter("purchases_total", "Purchases completed", ["drop"])
+INVARIANT_VIOLATIONS = Counter(
+    "drop_invariant_violations_total",
+    "Times a drop's sales broke an invariant (orders, ids, inventory); its sales are halted",
+    ["drop"],
+)
 
 # The 50 most recently active drops keep their series; older ones are dropped from /metrics.
 DROP_LABELS = ActiveLabels(
-    [QUEUE_JOINS, QUEUE_ADMISSIONS, QUEUE_EXPIRIES, REGISTRATIONS, DRAWS, WINNERS, PURCHASES]
+    [
+        QUEUE_JOINS,
+        QUEUE_ADMISSIONS,
+        QUEUE_EXPIRIES,
+        REGISTRATIONS,
+        DRAWS,
+        WINNERS,
+        PURCHASES,
+        INVARIANT_VIOLATIONS,
+    ]
 )
 
 

@@ -13,11 +13,12 @@ from typing import Any
 import restate
 
 from apps.worker import calls, effects
+from apps.worker.retries import PAUSE_WHEN_STUCK
 from drop import events
 from drop.contracts import UserState
 from drop.domain import rollover
 
-participant = restate.VirtualObject("Participant")
+participant = restate.VirtualObject("Participant", invocation_retry_policy=PAUSE_WHEN_STUCK)
 
 RECORD = "record"
 
@@ -62,14 +63,7 @@ async def applyOutcome(ctx: restate.ObjectContext, req: dict[str, Any]) -> None:
     if state is None or await ctx.get("settled", type_hint=bool):
         return
     outcome = str(req["outcome"])
-    if not await ctx.get("loyaltyRecorded", type_hint=bool):
-        calls.send(
-            ctx,
-            calls.LOYALTY_RECORD,
-            {"dropId": state.drop_id, "atMs": int(req.get("atMs", 0))},
-            key=state.user_id,
-        )
-        ctx.set("loyaltyRecorded", True)
+    recorded = await ctx.get("loyaltyRecorded", type_hint=bool)
     update: dict[str, Any] = {"status": outcome}
     if outcome == "backup_winner":
         update["backup_position"] = int(req["backupPosition"])
@@ -81,8 +75,16 @@ async def applyOutcome(ctx: restate.ObjectContext, req: dict[str, Any]) -> None:
     state = state.model_copy(update=update)
     if outcome == "expired":
         state = await _credit(ctx, state, rollover.credits_for_lapsed_winner(state.paid_entries))
-        ctx.set("settled", True)
-    if outcome == "purchased":
+    # The commit point: every read and call is done; what follows only writes and sends.
+    if not recorded:
+        calls.send(
+            ctx,
+            calls.LOYALTY_RECORD,
+            {"dropId": state.drop_id, "atMs": int(req.get("atMs", 0))},
+            key=state.user_id,
+        )
+        ctx.set("loyaltyRecorded", True)
+    if outcome in ("purchased", "expired"):
         ctx.set("settled", True)
     await _save(ctx, state, outcome)
 
@@ -104,18 +106,18 @@ async def settle(ctx: restate.ObjectContext, req: dict[str, Any] | None = None) 
     state = await _record(ctx)
     if state is None or await ctx.get("settled", type_hint=bool):
         return
-    ctx.set("settled", True)
+    reason = "settled"
     if req and req.get("bought"):
         state = state.model_copy(update={"status": "purchased", "token": None})
-        await _save(ctx, state, "purchased")
-        return
-    if state.status == "winner":
+        reason = "purchased"
+    elif state.status == "winner":
         state = state.model_copy(update={"status": "expired", "token": None})
         state = await _credit(ctx, state, rollover.credits_for_lapsed_winner(state.paid_entries))
     else:
         state = state.model_copy(update={"status": "loser"})
         state = await _credit(ctx, state, rollover.credits_for_loser(state.paid_entries))
-    await _save(ctx, state, "settled")
+    ctx.set("settled", True)
+    await _save(ctx, state, reason)
 
 
 @participant.handler(kind="shared")

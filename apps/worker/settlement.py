@@ -15,11 +15,12 @@ import restate
 
 from apps.worker import calls, effects
 from apps.worker.drops.state import BOUGHT, user_from_row
+from apps.worker.retries import PAUSE_WHEN_STUCK
 from apps.worker.runtime import current
 from drop.contracts import UserState
 from drop.domain import rollover
 
-settlement = restate.Service("Settlement")
+settlement = restate.Service("Settlement", invocation_retry_policy=PAUSE_WHEN_STUCK)
 
 LOST_VERSION = 2
 SETTLED_VERSION = 3

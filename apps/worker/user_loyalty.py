@@ -9,12 +9,13 @@ from typing import Any
 import restate
 
 from apps.worker import effects
+from apps.worker.retries import PAUSE_WHEN_STUCK
 from apps.worker.runtime import current
 from drop import events
 from drop.domain import loyalty
 from drop.domain.loyalty import LoyaltyStats
 
-user_loyalty = restate.VirtualObject("UserLoyalty")
+user_loyalty = restate.VirtualObject("UserLoyalty", invocation_retry_policy=PAUSE_WHEN_STUCK)
 
 
 async def _stats(ctx: restate.ObjectSharedContext | restate.ObjectContext) -> LoyaltyStats:

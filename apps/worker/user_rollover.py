@@ -8,11 +8,12 @@ from typing import Any
 import restate
 
 from apps.worker import effects
+from apps.worker.retries import PAUSE_WHEN_STUCK
 from apps.worker.runtime import current
 from drop import events
 from drop.domain import rollover
 
-user_rollover = restate.VirtualObject("UserRollover")
+user_rollover = restate.VirtualObject("UserRollover", invocation_retry_policy=PAUSE_WHEN_STUCK)
 
 
 async def _balance(ctx: restate.ObjectSharedContext | restate.ObjectContext) -> int:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import random
+import time
 from collections import Counter
 from collections.abc import Callable
 from functools import partial
@@ -17,7 +19,8 @@ from drop.adapters.nats_bus import Bus
 from drop.domain import lottery
 from drop.domain.beacon import BeaconRecord
 from drop.verify import main as verify_main
-from tests.support.api_client import DropApi, EventLog, events, now_ms, uid
+from tests.support.api_client import ADMIN, DropApi, EventLog, events, now_ms, uid
+from tests.support.replay import check_drop, object_state
 from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration
@@ -94,6 +97,12 @@ async def test_worker_killed_during_a_purchase(api: DropApi, bus: Bus, stack: St
         await run_in_thread(partial(stack.restart, "worker"))
         results = await buying
         await log.phase(drop_id, "completed", timeout=60)
+        # Each buyer's object says `purchased` on its own path, which may finish after the
+        # drop's last snapshot.
+        for winner in winners:
+            await log.wait_for(
+                lambda s, e, w=winner: s.endswith(f".user.{w}") and e["type"] == "purchased"
+            )
     assert done_before_crash < 3, "the crash came after every purchase had finished"
     assert [r.status_code for r in results] == [200, 200, 200], [r.text for r in results]
     assert sorted(r.json()["orderId"] for r in results) == [f"{drop_id}-{n}" for n in (1, 2, 3)]
@@ -102,6 +111,60 @@ async def test_worker_killed_during_a_purchase(api: DropApi, bus: Bus, stack: St
     assert sorted(purchased) == sorted(f"drop.{drop_id}.user.{w}" for w in winners)
     assert set(purchased.values()) == {1}
     assert_no_duplicates(log)
+
+
+async def test_a_crash_right_after_the_last_purchase_never_oversells(
+    api: DropApi, bus: Bus, stack: Stack
+) -> None:
+    """Issue 19, scaled down: a backup promoted (one purchase right more than items), all
+    winners but one buy, the last buys and the worker is killed 0-50 ms later, coming back
+    with a new hash seed. Exactly `inventory` orders with distinct ids, none left, the
+    promoted extra winner is told sold out, and the drop answers within 5 s of the worker's
+    return."""
+    drop_id, inventory = uid("oversell"), 10
+    users = [uid("o") for _ in range(30)]
+    async with events(bus, f"drop.{drop_id}.state") as log:
+        await api.create(
+            drop_id,
+            inventory=inventory,
+            registrationEnd=now_ms() + 3000,
+            purchaseWindow=120,
+            backupMultiplier=3,
+        )
+        answers = await asyncio.gather(*(api.register(drop_id, u, 1) for u in users))
+        assert all(r.status_code == 200 for r in answers), [r.text for r in answers]
+        await log.phase(drop_id, "purchase", timeout=60)
+    proof = (await api.proof(drop_id))["proof"]
+    winners, extra = proof["winners"], proof["backupWinners"][0]
+    promoted = await api.client.post(f"/api/drop/{drop_id}/promote", headers=ADMIN)
+    assert promoted.json()["promoted"] == extra, promoted.text
+    tokens = {}
+    for user in [*winners, extra]:
+        started = await api.start_purchase(drop_id, user)
+        assert started.status_code == 200, started.text
+        tokens[user] = started.json()["purchaseToken"]
+    for user in winners[:-1]:
+        assert (await api.purchase(drop_id, user, tokens[user])).status_code == 200
+    last = winners[-1]
+    buying = asyncio.ensure_future(api.purchase(drop_id, last, tokens[last]))
+    await asyncio.sleep(random.uniform(0, 0.05))  # where the crash lands, not a wait
+    stack.procs["worker"].kill()
+    await run_in_thread(partial(stack.restart, "worker"))
+    back = time.monotonic()
+    late = await api.purchase(drop_id, extra, tokens[extra])
+    answered_in = time.monotonic() - back
+    bought = await buying
+    assert bought.status_code == 200, bought.text
+    assert late.status_code == 410 and late.json()["code"] == "sold_out", late.text
+    assert answered_in < 5, f"the drop answered {answered_in:.1f} s after the worker returned"
+    async with httpx.AsyncClient(base_url=stack.admin_url, timeout=10) as admin:
+        st = await object_state(admin, "Drop", drop_id)
+    check_drop(st, inventory)
+    ids = [order_id for order_id, _ in st["orders"]]
+    assert sorted(ids) == sorted(f"{drop_id}-{n}" for n in range(1, inventory + 1))
+    assert sorted(u for _, u in st["orders"]) == sorted(winners)
+    assert st["core"]["inventory"] == 0
+    assert (await api.status(drop_id))["inventory"] == 0
 
 
 async def test_restate_restarted_during_registration(api: DropApi, bus: Bus, stack: Stack) -> None:

@@ -16,6 +16,13 @@ from drop.devstack import InternalAuth, Proc
 from drop.domain.beacon import Chain
 
 
+def reseeded(proc: Proc) -> Proc:
+    """A worker starts with a new string hash seed every time, as a real restart would: a
+    handler whose replay depends on hash order fails the tests, not production."""
+    proc.env["PYTHONHASHSEED"] = str(secrets.randbelow(2**32 - 1) + 1)
+    return proc
+
+
 def nats_ready(health_url: str) -> bool:
     """Apps answer /health at once and connect to NATS behind it; this waits for that."""
     try:
@@ -144,7 +151,7 @@ class Stack:
         port = devstack.free_port()
         name = f"worker-{version}"
         env = {**self.env_for(name), "WORKER_VERSION": version}
-        self.procs[name] = devstack.app_proc("worker", port, env, self.log(name)).start()
+        self.procs[name] = reseeded(devstack.app_proc("worker", port, env, self.log(name))).start()
         url = f"http://127.0.0.1:{port}"
         devstack.wait_http(f"{url}/health", f"worker {version}")
         return url
@@ -152,9 +159,8 @@ class Stack:
     def start_app(self, name: str) -> str:
         if name not in self.procs:
             port = self.ports.setdefault(name, devstack.free_port())
-            self.procs[name] = devstack.app_proc(
-                name, port, self.env_for(name), self.log(name)
-            ).start()
+            proc = devstack.app_proc(name, port, self.env_for(name), self.log(name))
+            self.procs[name] = (reseeded(proc) if name == "worker" else proc).start()
             devstack.wait_http(f"{self.url(name)}/health", name)
             if name in ("api", "sse"):
                 devstack.wait_until(
@@ -168,6 +174,8 @@ class Stack:
         proc = self.procs[name]
         if kill:
             proc.kill()
+        if name.startswith("worker"):
+            reseeded(proc)
         proc.restart()
         if name == "nats":
             devstack.wait_nats(self.nats_monitor)

@@ -106,14 +106,15 @@ async def run_lottery(dropId: DropId, state: State) -> Any:
     """Run the draw now (admin), once registration has closed: before then, 409
     `registration_open` (the timer draws at registrationEnd by itself)."""
     await drop_state(state, dropId)
-    return await state.ingress.call("Drop", "runLottery", {"trigger": "admin"}, key=dropId)
+    lottery = state.ingress.call("Drop", "runLottery", {"trigger": "admin"}, key=dropId)
+    return await state.stalls.call(dropId, lottery)
 
 
 @router.post("/drop/{dropId}/promote", dependencies=[Admin])
 async def promote(dropId: DropId, state: State) -> Any:
     """Promote the next backup winner by hand (admin)."""
     await drop_state(state, dropId)
-    return await state.ingress.call("Drop", "promoteBackup", key=dropId)
+    return await state.stalls.call(dropId, state.ingress.call("Drop", "promoteBackup", key=dropId))
 
 
 def _cached(request: Request, rendered: proofs.Rendered) -> Response:

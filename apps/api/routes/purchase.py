@@ -38,8 +38,11 @@ async def start_purchase(
     return await idempotency.once(
         bus,
         scope,
-        lambda: state.ingress.call(
-            "Drop", "startPurchase", payload, key=dropId, idempotency_key=scope.key
+        lambda: state.stalls.call(
+            dropId,
+            state.ingress.call(
+                "Drop", "startPurchase", payload, key=dropId, idempotency_key=scope.key
+            ),
         ),
     )
 
@@ -62,8 +65,11 @@ async def complete_purchase(
     return await idempotency.once(
         bus,
         scope,
-        lambda: state.ingress.call(
-            "Drop", "completePurchase", payload, key=dropId, idempotency_key=scope.key
+        lambda: state.stalls.call(
+            dropId,
+            state.ingress.call(
+                "Drop", "completePurchase", payload, key=dropId, idempotency_key=scope.key
+            ),
         ),
     )
 

@@ -7,16 +7,17 @@ chunks, each chunk publishing hundreds of statuses in one journaled step.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import restate
 
 from apps.worker import calls, effects, metrics
-from apps.worker.drops import randomness, state
+from apps.worker.drops import randomness, state, watch
 from apps.worker.drops.object import drop_object
 from apps.worker.runtime import current
 from drop.contracts import DropConfig
-from drop.domain import lottery, receipts
+from drop.domain import lottery, receipts, sales
 from drop.domain.drop_rules import Phase
 
 OUTCOME_CHUNK = 500
@@ -54,6 +55,8 @@ async def runLottery(
     if record is not None:
         now = await effects.now_ms(ctx, "draw time after beacon")
     rows = await state.all_rows(ctx, core["participantCount"])
+    ledger = await watch.ledger_of(ctx, config, core)
+    receipt_key = await _receipt_key(ctx)
     proof = lottery.run_draw(
         config.drop_id,
         core["secret"],
@@ -63,16 +66,10 @@ async def runLottery(
         now,
         registration_start=config.registration_start,
         registration_end=config.registration_end,
-        receipt_key=receipts.signer_for(current().secrets.receipt_signing_key).key,
+        receipt_key=receipt_key,
         beacon=record,
     )
     wire = proof.to_wire()
-    ctx.set("proof", wire)
-    ctx.set("backups", list(proof.backups))
-    ctx.set("drawn", [*proof.winners, *proof.backups])
-    await effects.store_proof(ctx, config.drop_id, wire)
-    metrics.count(metrics.DRAWS, config.drop_id)
-    metrics.count(metrics.WINNERS, config.drop_id, len(proof.winners))
     window_ms = config.purchase_window * 1000
     # Promoted backups get a full window of their own; the drop ends after two windows.
     purchase_end = now + 2 * window_ms
@@ -87,7 +84,15 @@ async def runLottery(
     )
     by_user = {str(r[0]): (i + 1, r) for i, r in enumerate(rows)}
     deadline = min(now + window_ms, purchase_end)
+    # Published before anything is written: both are the same on a replay (the draw is a
+    # function of journaled inputs), and winners hear before anyone else is told.
+    await effects.store_proof(ctx, config.drop_id, wire)
     await _announce_drawn(ctx, proof.winners, proof.backups, by_user, deadline)
+    # The commit point: from here on only writes and sends, then the snapshot's publish.
+    watch.check(ctx, config, core, ledger, "draw", now)
+    ctx.set("proof", wire)
+    ctx.set("backups", list(proof.backups))
+    ctx.set("drawn", [*proof.winners, *proof.backups])
     for user_id in proof.winners:
         make_winner(ctx, user_id, deadline, now, promoted=False, row=by_user[user_id])
     for i, user_id in enumerate(proof.backups, start=1):
@@ -104,7 +109,18 @@ async def runLottery(
     else:
         _fan_out(ctx, calls.SETTLE_CHUNK, _flagged(list(by_user.values()), drawn), now)
     await state.commit(ctx, config, core)
+    metrics.count(metrics.DRAWS, config.drop_id)
+    metrics.count(metrics.WINNERS, config.drop_id, len(proof.winners))
     return summary(core)
+
+
+async def _receipt_key(ctx: restate.ObjectContext) -> receipts.ReceiptKey:
+    """The public key of entry receipts, named in the proof: process state, so journaled."""
+
+    def key() -> str:
+        return receipts.signer_for(current().secrets.receipt_signing_key).key.public_key
+
+    return receipts.ReceiptKey(await ctx.run_typed("receipt key", key))
 
 
 async def _announce_drawn(
@@ -207,20 +223,38 @@ def summary(core: state.Core) -> dict[str, Any]:
     }
 
 
-async def complete(
-    ctx: restate.ObjectContext, config: DropConfig, core: state.Core, now: int
+@dataclass(frozen=True)
+class Closing:
+    """What ending a drop needs to read: every entry row and who was drawn."""
+
+    rows: list[state.Row]
+    drawn: frozenset[str]
+
+
+async def read_closing(ctx: restate.ObjectContext, core: state.Core) -> Closing:
+    rows = await state.all_rows(ctx, core["participantCount"])
+    drawn = await ctx.get("drawn", type_hint=list) or []
+    return Closing(rows, frozenset(str(u) for u in drawn))
+
+
+def complete(
+    ctx: restate.ObjectContext,
+    config: DropConfig,
+    core: state.Core,
+    closing: Closing,
+    ledger: sales.Ledger,
+    now: int,
 ) -> None:
-    """End the drop: unbought winners lapse, everyone else is settled (rollover credits)."""
+    """End the drop: unbought winners lapse, everyone else is settled (rollover credits).
+    Writes and sends only: the caller has read everything and commits `core` after."""
     core["phase"] = Phase.COMPLETED.value
     core["completedAt"] = now
-    rows = await state.all_rows(ctx, core["participantCount"])
-    drawn = set(await ctx.get("drawn", type_hint=list) or [])
+    watch.check(ctx, config, core, ledger, "completed", now)
     # Said again at settling: a buyer's own `purchased` message travels a shorter path than
     # the settle (Drop → Settlement → Participant) and may arrive after it.
-    bought = {u for u in drawn if await ctx.get(f"order:{u}", type_hint=dict) is not None}
-    people = _flagged(list(enumerate(rows, start=1)), drawn, bought)
+    bought = frozenset(user_id for _, user_id in ledger)
+    people = _flagged(list(enumerate(closing.rows, start=1)), set(closing.drawn), bought)
     _fan_out(ctx, calls.SETTLE_CHUNK, people, now)
-    await state.commit(ctx, config, core)
 
 
 @drop_object.handler()
@@ -228,5 +262,9 @@ async def closePurchaseWindow(ctx: restate.ObjectContext) -> dict[str, Any]:
     config = await state.config_of(ctx)
     core = await state.core_of(ctx)
     if core["phase"] == Phase.PURCHASE.value:
-        await complete(ctx, config, core, await effects.now_ms(ctx))
+        closing = await read_closing(ctx, core)
+        ledger = await watch.ledger_of(ctx, config, core)
+        now = await effects.now_ms(ctx)
+        complete(ctx, config, core, closing, ledger, now)
+        await state.commit(ctx, config, core)
     return summary(core)

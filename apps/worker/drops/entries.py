@@ -189,7 +189,13 @@ async def _enter(
         if credits.get(p.entry.user_id, 0) > 0
     }
     spent = {uid: await calls.answer(f) for uid, f in spending.items()}
-    chunks: dict[str, list[state.Row]] = {}
+    first = core["participantCount"] + 1
+    keys = list(dict.fromkeys(state.chunk_key(first + n) for n in range(len(accepted))))
+    stored = [ctx.get(key, type_hint=list) for key in keys]
+    chunks: dict[str, list[state.Row]] = {
+        k: list(await f or []) for k, f in zip(keys, stored, strict=True)
+    }
+    # The commit point: everything is read; the rows and each entrant's key are written.
     users = []
     for p in accepted:
         uid = p.entry.user_id
@@ -221,10 +227,7 @@ async def _enter(
             in_geo_zone=p.in_zone,
             version=1,
         )
-        key = state.chunk_key(position)
-        if key not in chunks:
-            chunks[key] = list(await ctx.get(key, type_hint=list) or [])
-        chunks[key].append(state.row_of(user))
+        chunks[state.chunk_key(position)].append(state.row_of(user))
         ctx.set(f"user:{uid}", position)
         users.append(user)
     for key, rows in chunks.items():

@@ -10,23 +10,21 @@ registration batch costs the same with 10 or 50,000 participants. Keys:
   backups           ordered backup user ids
   winner:{userId}   {deadline, promoted, state: active|purchased|expired}
   tok:{userId}      the issued purchase token {token, expiresAt, used}
+  order:{userId}    the user's order {orderId, at, payment}
+  orders            the sales ledger [[orderId, userId], ...] in the order sold
+  alarm             a broken invariant {reason, when, atMs} (see `watch`)
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import restate
 
-# Errors a caller can fix are terminal at once; anything else (NATS or a peer briefly
-# away) is retried with backoff, and an invocation still failing after about a minute is
-# given up rather than left to block every later call on the drop.
-CALLER_RETRIES = restate.InvocationRetryPolicy(
-    initial_interval=timedelta(milliseconds=100),
-    exponentiation_factor=2.0,
-    max_interval=timedelta(seconds=5),
-    max_attempts=25,
-    on_max_attempts="kill",
-)
+from apps.worker.retries import PAUSE_WHEN_STUCK
 
-drop_object = restate.VirtualObject("Drop", state_preload=False)
+# Handlers answering a caller keep the one policy every state-changing handler has: retried
+# with short gaps, paused (never killed halfway) when stuck. See `apps.worker.retries`.
+CALLER_RETRIES = PAUSE_WHEN_STUCK
+
+drop_object = restate.VirtualObject(
+    "Drop", state_preload=False, invocation_retry_policy=PAUSE_WHEN_STUCK
+)

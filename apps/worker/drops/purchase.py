@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import hmac
+import secrets
 from typing import Any
 
 import restate
 
 from apps.worker import calls, effects, metrics, payment
-from apps.worker.drops import state
-from apps.worker.drops.draw import complete, make_winner
+from apps.worker.drops import state, watch
+from apps.worker.drops.draw import complete, make_winner, read_closing
 from apps.worker.drops.object import CALLER_RETRIES, drop_object
+from apps.worker.drops.watch import LEDGER
 from apps.worker.runtime import current
 from drop.contracts import DropConfig
-from drop.domain import tokens
+from drop.domain import sales, tokens
 from drop.domain.drop_rules import Phase
 
 
@@ -62,15 +64,21 @@ async def startPurchase(ctx: restate.ObjectContext, req: dict[str, Any]) -> dict
     user_id = _user_of(req)
     core = await state.core_of(ctx)
     now = await effects.now_ms(ctx)
+    watch.refuse_if_halted(core)
     w = await _active_winner(ctx, core, user_id, now)
     issued = await ctx.get(f"tok:{user_id}", type_hint=dict)
     if issued is not None and not issued["used"]:
         return {"success": True, "purchaseToken": issued["token"], "expiresAt": issued["expiresAt"]}
-    nonce = await effects.random_hex(ctx, "token nonce", 16)
     expires_at = int(w["deadline"])
-    token = tokens.sign_purchase_token(
-        current().secrets.purchase_token_secret, ctx.key(), user_id, expires_at, nonce
-    )
+
+    def sign() -> str:
+        """The nonce and the signing secret (process state) are journaled with the token."""
+        nonce = secrets.token_hex(16)
+        return tokens.sign_purchase_token(
+            current().secrets.purchase_token_secret, ctx.key(), user_id, expires_at, nonce
+        )
+
+    token = await ctx.run_typed("purchase token", sign)
     ctx.set(f"tok:{user_id}", {"token": token, "expiresAt": expires_at, "used": False})
     calls.send(
         ctx,
@@ -81,44 +89,68 @@ async def startPurchase(ctx: restate.ObjectContext, req: dict[str, Any]) -> dict
     return {"success": True, "purchaseToken": token, "expiresAt": expires_at}
 
 
+async def _token_problem(ctx: restate.ObjectContext, user_id: str, token: str, now: int) -> str:
+    """Why the token does not verify ("" when it does), journaled: the secret is process
+    state, and the path the handler takes must not change on a replay."""
+
+    def verify() -> str:
+        check = tokens.verify_purchase_token(
+            current().secrets.purchase_token_secret, token, ctx.key(), user_id, now
+        )
+        return "" if check.ok else str(check.reason)
+
+    return await ctx.run_typed("token check", verify)
+
+
 @drop_object.handler(invocation_retry_policy=CALLER_RETRIES)
 @effects.bad_input_is_terminal
 async def completePurchase(ctx: restate.ObjectContext, req: dict[str, Any]) -> dict[str, Any]:
-    """Check the token, take payment (seam), decrement inventory, record the order."""
+    """Check the token, take payment (seam), decrement inventory, record the order.
+
+    One commit point: every read, the decision and the payment come first; the order, the
+    ledger, the inventory, the winner's record and the messages are then written in one
+    uninterrupted block, so an interruption leaves either nothing or all of it."""
     user_id, token = _user_of(req), str(req.get("purchaseToken") or "")
     config = await state.config_of(ctx)
     core = await state.core_of(ctx)
+    ledger = await watch.ledger_of(ctx, config, core)
     now = await effects.now_ms(ctx)
+    watch.refuse_if_halted(core)
     w = await _active_winner(ctx, core, user_id, now)
     issued = await ctx.get(f"tok:{user_id}", type_hint=dict)
     if issued is None or not hmac.compare_digest(str(issued["token"]), token):
         raise effects.fail("invalid_token", "this purchase token was not issued to you", 403)
     if issued["used"]:
         raise effects.fail("token_used", "this purchase token has already been used", 409)
-    check = tokens.verify_purchase_token(
-        current().secrets.purchase_token_secret, token, ctx.key(), user_id, now
-    )
-    if not check.ok:
-        status = 410 if check.reason == "expired" else 403
-        raise effects.fail(f"token_{check.reason}", "the purchase token is not valid", status)
-    order_id = f"{ctx.key()}-{config.inventory - core['inventory'] + 1}"
+    problem = await _token_problem(ctx, user_id, token, now)
+    if problem:
+        status = 410 if problem == "expired" else 403
+        raise effects.fail(f"token_{problem}", "the purchase token is not valid", status)
+    order_id = sales.next_order_id(ctx.key(), ledger)
+    after = {**core, "inventory": core["inventory"] - 1}
+    sold = [*ledger, [order_id, user_id]]
+    closing = await read_closing(ctx, core) if after["inventory"] <= 0 else None
+    if watch.check(ctx, config, core, sold, "purchase", now, inventory=after["inventory"]):
+        await state.commit(ctx, config, core)
+        watch.refuse_if_halted(core)
     order = payment.Order(order_id=order_id, drop_id=ctx.key(), user_id=user_id, amount_units=1)
     receipt = await ctx.run_typed("payment", payment.capture, restate.RunOptions(), order)
-    metrics.count(metrics.PURCHASES, ctx.key())
-    core["inventory"] -= 1
+    # The commit point: from here on only writes and sends, then the snapshot's publish.
+    core = after
+    ctx.set(LEDGER, sold)
+    ctx.set(f"order:{user_id}", {"orderId": order_id, "at": now, "payment": receipt})
     ctx.set(f"tok:{user_id}", {**issued, "used": True})
     ctx.set(f"winner:{user_id}", {**w, "state": "purchased", "orderId": order_id})
-    ctx.set(f"order:{user_id}", {"orderId": order_id, "at": now, "payment": receipt})
     calls.send(
         ctx,
         calls.PARTICIPANT_OUTCOME,
         {"outcome": "purchased", "atMs": now},
         key=f"{ctx.key()}:{user_id}",
     )
-    if core["inventory"] <= 0:
-        await complete(ctx, config, core, now)
-    else:
-        await state.commit(ctx, config, core)
+    if closing is not None:
+        complete(ctx, config, core, closing, sold, now)
+    await state.commit(ctx, config, core)
+    metrics.count(metrics.PURCHASES, ctx.key())
     return {
         "success": True,
         "inventory": core["inventory"],
@@ -142,6 +174,9 @@ async def checkWinnerExpiry(ctx: restate.ObjectContext, req: dict[str, Any]) -> 
             ctx, calls.DROP_CHECK_EXPIRY, req, key=ctx.key(), delay=state.later(w["deadline"], now)
         )
         return {"expired": False}
+    config = await state.config_of(ctx)
+    backups = await _backups(ctx)
+    # The commit point: the lapse and the promotion are written together.
     ctx.set(f"winner:{user_id}", {**w, "state": "expired"})
     calls.send(
         ctx,
@@ -149,20 +184,22 @@ async def checkWinnerExpiry(ctx: restate.ObjectContext, req: dict[str, Any]) -> 
         {"outcome": "expired", "atMs": now},
         key=f"{ctx.key()}:{user_id}",
     )
-    config = await state.config_of(ctx)
-    promoted = await _promote_next(ctx, config, core, now)
+    promoted = _promote_next(ctx, config, core, backups, now)
     await state.commit(ctx, config, core)
     return {"expired": True, "promoted": promoted}
 
 
-async def _promote_next(
-    ctx: restate.ObjectContext, config: DropConfig, core: state.Core, now: int
+async def _backups(ctx: restate.ObjectContext) -> list[str]:
+    return [str(u) for u in await ctx.get("backups", type_hint=list) or []]
+
+
+def _promote_next(
+    ctx: restate.ObjectContext, config: DropConfig, core: state.Core, backups: list[str], now: int
 ) -> str | None:
-    backups = list(await ctx.get("backups", type_hint=list) or [])
     purchase_end = int(core["purchaseEnd"])
     if core["nextBackup"] >= len(backups) or now >= purchase_end:
         return None
-    user_id = str(backups[core["nextBackup"]])
+    user_id = backups[core["nextBackup"]]
     core["nextBackup"] += 1
     deadline = min(now + config.purchase_window * 1000, purchase_end)
     make_winner(ctx, user_id, deadline, now, promoted=True)
@@ -176,7 +213,8 @@ async def promoteBackup(ctx: restate.ObjectContext) -> dict[str, Any]:
     _require_purchase_phase(core)
     now = await effects.now_ms(ctx)
     config = await state.config_of(ctx)
-    promoted = await _promote_next(ctx, config, core, now)
+    backups = await _backups(ctx)
+    promoted = _promote_next(ctx, config, core, backups, now)
     if promoted is None:
         raise effects.fail("no_backup", "there is no backup left to promote", 409)
     await state.commit(ctx, config, core)

@@ -54,16 +54,16 @@ async def fetch_round(
 ) -> BeaconRecord:
     """The committed round once it is out and its signature checks; retried until the round's
     time plus BEACON_MAX_WAIT_SECONDS, then a fallback that says why (never silently)."""
-    settings = current().beacon
+    settings = await _wait_settings(ctx)
     chain, number = Chain.from_wire(committed), int(committed["round"])
     # Any relay of the chain will do (each answer is verified): the ones named at creation
     # first, then any configured since.
-    urls = list(dict.fromkeys([*map(str, committed.get("urls") or []), *settings.url_list]))
+    urls = list(dict.fromkeys([*map(str, committed.get("urls") or []), *settings["urls"]]))
     round_time = chain.round_time_ms(number)
     # The wait promised at creation (drops from before it was committed: today's setting).
     wait_ms = beacon.max_wait_ms(committed)
     if wait_ms is None:
-        wait_ms = round(settings.beacon_max_wait_seconds * 1000)
+        wait_ms = round(float(settings["maxWait"]) * 1000)
     deadline = round_time + wait_ms
     if now < round_time:
         await ctx.sleep(state.later(round_time, now))
@@ -74,9 +74,7 @@ async def fetch_round(
 
         async def fetch() -> dict[str, Any]:
             try:
-                value, url = await fetch_verified(
-                    urls, chain, number, settings.beacon_fetch_timeout_seconds
-                )
+                value, url = await fetch_verified(urls, chain, number, float(settings["timeout"]))
             except RoundUnavailableError as exc:
                 return {"problem": str(exc)}
             return {"round": value.to_wire(), "url": url}
@@ -102,5 +100,21 @@ async def fetch_round(
             )
             return BeaconRecord(chain, number, beacon.FALLBACK, None, reason, tuple(urls), wait_ms)
         await ctx.sleep(
-            timedelta(milliseconds=min(settings.beacon_retry_seconds * 1000, deadline - now))
+            timedelta(milliseconds=min(float(settings["retry"]) * 1000, deadline - now))
         )
+
+
+async def _wait_settings(ctx: restate.ObjectContext) -> dict[str, Any]:
+    """How long and where to wait for the round: process settings, journaled once, so a
+    replay on a worker configured otherwise takes the same path."""
+
+    def read() -> dict[str, Any]:
+        settings = current().beacon
+        return {
+            "urls": settings.url_list,
+            "maxWait": settings.beacon_max_wait_seconds,
+            "retry": settings.beacon_retry_seconds,
+            "timeout": settings.beacon_fetch_timeout_seconds,
+        }
+
+    return await ctx.run_typed("beacon settings", read)

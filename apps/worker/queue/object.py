@@ -10,13 +10,16 @@ import restate
 from pydantic import ValidationError
 
 from apps.worker import effects
+from apps.worker.retries import PAUSE_WHEN_STUCK
 from apps.worker.runtime import current
 from drop.contracts import QueueConfig
 from drop.domain.queue_rules import (
     token_is_well_formed,
 )
 
-queue_admission = restate.VirtualObject("QueueAdmission", state_preload=False)
+queue_admission = restate.VirtualObject(
+    "QueueAdmission", state_preload=False, invocation_retry_policy=PAUSE_WHEN_STUCK
+)
 
 TICK = timedelta(milliseconds=250)
 CHUNK = 256
