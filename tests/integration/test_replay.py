@@ -465,7 +465,7 @@ async def halted_drop(rig: Rig, api: httpx.AsyncClient) -> str:
     assert again.status_code == 409 and "sales_halted" in again.text, again.text
     after = await rig.state("Drop", drop_id)
     assert "order:" + second not in after and len(after["orders"]) == 1
-    metrics = (await api.get(f"{rig.stack.url('worker')}/metrics")).text
+    metrics = (await api.get(f"{rig.stack.metrics_url('worker')}/metrics")).text
     assert f'drop_invariant_violations_total{{drop="{drop_id}"}} 1.0' in metrics
     listed = (await api.get("/api/admin/alarms")).json()["alarms"]
     assert any(a["kind"] == "invariant" and a["dropId"] == drop_id for a in listed), listed
