@@ -73,9 +73,12 @@ class Crowd:
     client_cpu_s: float
 
 
-async def open_crowd(api: str, drop_id: str, count: int, rate: float, seed: int) -> Crowd:
-    """`count` people, person i arriving `i / rate` seconds after the first, each on a
-    connection of their own (bench/crowd_people.py's `person`)."""
+async def open_crowd(
+    api: str, drop_id: str, first: int, count: int, rate: float, seed: int
+) -> Crowd:
+    """`count` people, the i-th arriving `i / rate` seconds after the first, each on a
+    connection of their own (bench/crowd_people.py's `person`). Their numbers start at
+    `first`: a person registers once, whatever the drop, so each step brings new people."""
     parts = urlsplit(api)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     tally = people.Tally()
@@ -88,10 +91,10 @@ async def open_crowd(api: str, drop_id: str, count: int, rate: float, seed: int)
         nonlocal in_flight, most
         in_flight += 1
         most = max(most, in_flight)
-        arrived[f"crowd-{i}"] = time.perf_counter()
+        arrived[f"crowd-{first + i}"] = time.perf_counter()
         pool = Pool(host, port, 1)  # this person's own keep-alive connection
         try:
-            await people.person(pool, drop_id, i, tally, rng)
+            await people.person(pool, drop_id, first + i, tally, rng)
         finally:
             await pool.close()
             in_flight -= 1
@@ -126,7 +129,9 @@ async def open_crowd(api: str, drop_id: str, count: int, rate: float, seed: int)
 def client_main(args: argparse.Namespace) -> None:
     """The child process: lower priority, run the crowd, write what happened as JSON."""
     os.nice(CLIENT_NICE)
-    crowd = uvloop.run(open_crowd(args.api, args.drop, args.people, args.rate, args.seed))
+    crowd = uvloop.run(
+        open_crowd(args.api, args.drop, args.first, args.people, args.rate, args.seed)
+    )
     Path(args.out).write_text(json.dumps(asdict(crowd)))
 
 
@@ -134,7 +139,9 @@ def server_pids(stack: crowd_stack.Running) -> list[int]:
     return [pid for procs in crowd_stack.peak_rss(stack).values() for pid, _ in procs]
 
 
-def run_step(stack: crowd_stack.Running, rate: float, seconds: float, seed: int) -> dict[str, Any]:
+def run_step(
+    stack: crowd_stack.Running, rate: float, seconds: float, first: int, seed: int
+) -> dict[str, Any]:
     api = stack.url("api")
     count = int(rate * seconds)
     drop_id = f"open-{int(time.time()) % 100000}-{int(rate)}"
@@ -142,7 +149,8 @@ def run_step(stack: crowd_stack.Running, rate: float, seconds: float, seed: int)
     crowd_stack.wait_quiet(stack, tuple(stack.procs), timeout_s=30)
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
         client = [sys.executable, __file__, "--client", "--api", api, "--drop", drop_id]
-        client += ["--people", str(count), "--rate", str(rate), "--seed", str(seed)]
+        client += ["--first", str(first), "--people", str(count), "--rate", str(rate)]
+        client += ["--seed", str(seed)]
         client += ["--out", out.name]
         pids = server_pids(stack)
         cpu = crowd_stack.cpu_seconds(pids)
@@ -214,6 +222,7 @@ def main() -> None:
     parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--api", help=argparse.SUPPRESS)
     parser.add_argument("--drop", help=argparse.SUPPRESS)
+    parser.add_argument("--first", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--people", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--rate", type=float, help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
@@ -229,10 +238,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-crowd-open-") as tmp:
         stack = crowd_stack.start(Path(tmp), ENV, ("worker", "sse", "api"))
         absorbed: list[float] = []
+        first = 0
         try:
             for n, rate in enumerate(args.rates):
                 print(f"open crowd at {rate:.0f} people/s ({crowd_stack.load_note()}):", flush=True)
-                step = run_step(stack, rate, args.seconds, args.seed + n)
+                step = run_step(stack, rate, args.seconds, first, args.seed + n)
+                first += step["crowd"].people
                 report(step)
                 if step["absorbed"]:
                     absorbed.append(rate)
