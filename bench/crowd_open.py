@@ -11,12 +11,14 @@ room on; the api with WORKERS=2), then for each `--rates` step a fresh drop and
 `rate x --seconds` people. The crowd runs in a child process at a lower priority
 (`os.nice`), so the stack gets the cores first. For each step it reports:
 
-- whether the stack absorbed the rate: every step's p99 (join, register, and a person's
-  whole arrival-to-registered time) under 2 s and no errors;
+- whether the stack absorbed the rate: the p99 of each timed step (join, register) under
+  2 s, no errors, everyone registered; a person's whole arrival-to-registered time (which
+  includes the 300-500 ms status polls and solving the proof-of-work) is reported apart;
 - the time from the first arrival until everyone is registered;
 - the server CPU per admitted (registered) person: user + system seconds of every server
   process (nats-server, restate-server, worker, sse, api and their children, read from
-  /proc/<pid>/stat) during the step, over the people registered;
+  /proc/<pid>/stat) during the step, over the people registered; also net of what the
+  idle stack used in the 5 s before the step (its timers and polls), at the same rate;
 - the client's own CPU, apart.
 
     .venv/bin/python bench/crowd_open.py --rates 250 --seconds 20     # 5,000 people
@@ -54,6 +56,7 @@ from bench.lean_http import Pool  # noqa: E402
 
 GOAL_P99_S = 2.0
 CLIENT_NICE = 10
+IDLE_SAMPLE_S = 5.0
 
 
 @dataclass
@@ -153,7 +156,10 @@ def run_step(
         client += ["--seed", str(seed)]
         client += ["--out", out.name]
         pids = server_pids(stack)
+        idle = crowd_stack.cpu_seconds(pids)
+        time.sleep(IDLE_SAMPLE_S)
         cpu = crowd_stack.cpu_seconds(pids)
+        idle_per_s = (cpu - idle) / IDLE_SAMPLE_S
         started = time.perf_counter()
         subprocess.run(client, check=True)
         wall = time.perf_counter() - started
@@ -163,8 +169,8 @@ def run_step(
     p99 = {
         "join": people.pct(crowd.joins, 0.99),
         "register": people.pct(crowd.registers, 0.99),
-        "arrival to registered": people.pct(crowd.journeys, 0.99),
     }
+    net = cpu - idle_per_s * wall
     absorbed = (
         not crowd.errors and registered == count and all(v < GOAL_P99_S for v in p99.values())
     )
@@ -176,6 +182,8 @@ def run_step(
         "absorbed": absorbed,
         "server_cpu_s": cpu,
         "server_cpu_ms_per_person": cpu / max(1, registered) * 1000,
+        "server_net_cpu_ms_per_person": net / max(1, registered) * 1000,
+        "idle_cores": idle_per_s,
         "server_cores_busy": cpu / wall,
         "wall_s": wall,
     }
@@ -200,7 +208,8 @@ def report(step: dict[str, Any]) -> None:
     print(
         f"  server CPU            {step['server_cpu_s']:.1f} s "
         f"({step['server_cpu_ms_per_person']:.2f} ms per registered person; "
-        f"{step['server_cores_busy']:.2f} cores busy on average)"
+        f"{step['server_cores_busy']:.2f} cores busy on average); net of the idle stack's "
+        f"{step['idle_cores']:.2f} cores: {step['server_net_cpu_ms_per_person']:.2f} ms a person"
     )
     per_person = crowd.client_cpu_s / max(1, crowd.people) * 1000
     print(
@@ -208,7 +217,7 @@ def report(step: dict[str, Any]) -> None:
         f"({per_person:.2f} ms per person, at nice {CLIENT_NICE})"
     )
     verdict = "absorbed" if step["absorbed"] else "NOT absorbed"
-    print(f"  {verdict} (p99 of every step < {GOAL_P99_S:.0f} s, no errors, everyone registered)")
+    print(f"  {verdict} (join and register p99 < {GOAL_P99_S:.0f} s, no errors, all registered)")
 
 
 def main() -> None:

@@ -70,14 +70,13 @@ class Listener(Generic[T]):
         self.closed: str | None = None
         self.on_close: Callable[[], None] | None = None
         self.on_overflow: Callable[[], None] | None = None
-        self.busy = False  # something was sent since the last heartbeat tick
+        self.busy = False  # an event was sent since the last heartbeat tick
         self.ping_due = False
 
     def push(self, item: T) -> None:
         if self.closed is not None:
             return
         if self._deliver is not None:
-            self.busy = True
             self._deliver([item])
             return
         if len(self._items) >= self.limit:
@@ -92,7 +91,6 @@ class Listener(Generic[T]):
         self._deliver = deliver
         if self._items and self.closed is None:
             items, self._items = self._items, []
-            self.busy = True
             deliver(items)
 
     def overflow(self) -> None:

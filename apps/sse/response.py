@@ -82,7 +82,9 @@ class SocketWriter:
             transport.abort()
             return
         if not data:
-            return
+            return  # nothing new for this client (a stale or repeated state)
+        if items:
+            self._listener.busy = True
         if transport.get_write_buffer_size():
             self._backlog += 1
             if self._backlog > self._listener.limit:

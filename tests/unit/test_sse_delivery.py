@@ -85,6 +85,14 @@ def test_writer_frames_each_event_as_an_http_chunk_and_pings_only_when_idle() ->
     assert transport.written[-1] == chunk(PING)
 
 
+def test_an_event_filtered_out_for_this_client_does_not_hold_back_the_heartbeat() -> None:
+    transport, listener = FakeTransport(), Listener[bytes](4)
+    listener.attach(SocketWriter(transport, listener, lambda items: b""))  # all stale
+    listener.push(b"stale")
+    listener.tick()
+    assert transport.written == [chunk(PING)]
+
+
 def test_writer_cuts_off_a_client_with_more_than_its_limit_waiting() -> None:
     transport, listener = FakeTransport(), Listener[bytes](3)
     listener.on_overflow = transport.abort
