@@ -138,8 +138,13 @@ def client_main(args: argparse.Namespace) -> None:
     Path(args.out).write_text(json.dumps(asdict(crowd)))
 
 
-def server_pids(stack: crowd_stack.Running) -> list[int]:
-    return [pid for procs in crowd_stack.peak_rss(stack).values() for pid, _ in procs]
+def server_pids(stack: crowd_stack.Running) -> dict[str, list[int]]:
+    """Each server process's pid with its children's (granian's workers), by name."""
+    return {name: [pid for pid, _ in procs] for name, procs in crowd_stack.peak_rss(stack).items()}
+
+
+def cpu_by_process(pids: dict[str, list[int]]) -> dict[str, float]:
+    return {name: crowd_stack.cpu_seconds(group) for name, group in pids.items()}
 
 
 def run_step(
@@ -156,14 +161,16 @@ def run_step(
         client += ["--seed", str(seed)]
         client += ["--out", out.name]
         pids = server_pids(stack)
-        idle = crowd_stack.cpu_seconds(pids)
+        idle = sum(cpu_by_process(pids).values())
         time.sleep(IDLE_SAMPLE_S)
-        cpu = crowd_stack.cpu_seconds(pids)
-        idle_per_s = (cpu - idle) / IDLE_SAMPLE_S
+        before = cpu_by_process(pids)
+        idle_per_s = (sum(before.values()) - idle) / IDLE_SAMPLE_S
         started = time.perf_counter()
         subprocess.run(client, check=True)
         wall = time.perf_counter() - started
-        cpu = crowd_stack.cpu_seconds(pids) - cpu
+        after = cpu_by_process(pids)
+        by_process = {name: after[name] - before[name] for name in pids}
+        cpu = sum(by_process.values())
         crowd = Crowd(**json.loads(Path(out.name).read_text()))
     registered = len(crowd.registered_at)
     p99 = {
@@ -181,6 +188,7 @@ def run_step(
         "p99": p99,
         "absorbed": absorbed,
         "server_cpu_s": cpu,
+        "server_cpu_by_process": by_process,
         "server_cpu_ms_per_person": cpu / max(1, registered) * 1000,
         "server_net_cpu_ms_per_person": net / max(1, registered) * 1000,
         "idle_cores": idle_per_s,
@@ -211,6 +219,10 @@ def report(step: dict[str, Any]) -> None:
         f"{step['server_cores_busy']:.2f} cores busy on average); net of the idle stack's "
         f"{step['idle_cores']:.2f} cores: {step['server_net_cpu_ms_per_person']:.2f} ms a person"
     )
+    shares = ", ".join(
+        f"{name} {seconds:.1f} s" for name, seconds in step["server_cpu_by_process"].items()
+    )
+    print(f"  server CPU by process {shares}")
     per_person = crowd.client_cpu_s / max(1, crowd.people) * 1000
     print(
         f"  client CPU            {crowd.client_cpu_s:.1f} s "

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -109,7 +110,7 @@ class EventStream(Response):
     ) -> None:
         self.status_code = 200
         self.background = None
-        self.init_headers(HEADERS)
+        self.raw_headers = _raw_headers()  # the same for every stream: one list for all
         self._opening: Coroutine[Any, Any, bytes] | None = opening
         self._listener = listener
         self._render = render
@@ -123,7 +124,10 @@ class EventStream(Response):
             assert self._opening is not None
             chunk = await self._opening  # fails before the response starts: a plain 500
             self._opening = None
-            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+            # A copy (not kept): a middleware adding headers must not add them for all.
+            start = {"type": "http.response.start", "status": 200, "headers": [*self.raw_headers]}
+            await send(start)
+            del start
             # Body chunks skip the middleware's send wrappers (they only watch for the start).
             body = scope.get(RAW_SEND) or send
             await body({"type": "http.response.body", "body": chunk, "more_body": True})
@@ -148,6 +152,13 @@ class EventStream(Response):
                 self._opening.close()
             listener.close("ended")
             self._release()
+
+
+@functools.cache
+def _raw_headers() -> list[tuple[bytes, bytes]]:
+    template = object.__new__(EventStream)  # no body: no content-length, so chunked
+    template.init_headers(HEADERS)
+    return template.raw_headers
 
 
 def _write_directly(
