@@ -150,6 +150,11 @@ def keep_logs(stack: Running, name: str) -> Path:
     return dest
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds the processes `pids` have used so far (gone ones: 0)."""
+    return _cpu_ticks(pids) / os.sysconf("SC_CLK_TCK")
+
+
 def _cpu_ticks(pids: list[int]) -> int:
     total = 0
     for pid in pids:

@@ -19,9 +19,12 @@ import asyncio
 import contextlib
 import json
 import os
+import pstats
 import re
 import resource
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -34,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import nats
 import uvloop
 
+from bench import crowd_stack
 from drop import devstack, events
 from drop.adapters import nats_bus
 from drop.adapters.nats_bus import Bus
@@ -177,7 +181,9 @@ async def sse_run(
     connect_s = time.perf_counter() - started
     await asyncio.sleep(1.0)
     held = rss_kib(pid)
+    cpu = crowd_stack.cpu_seconds([pid])
     await run_rounds(bus, rnd, first, messages, timeout=60)
+    cpu = crowd_stack.cpu_seconds([pid]) - cpu
     after = rss_kib(pid)
     for client in clients:
         if client.transport is not None:
@@ -191,6 +197,8 @@ async def sse_run(
         "kib_per_conn_after_messages": (after - before) / n,
         **summary(rnd),
         "deliveries": len(rnd.latencies),
+        # The server's own work per delivery, far less noisy than latency on a busy machine.
+        "server_cpu_us_per_delivery": cpu / max(1, len(rnd.latencies)) * 1e6,
     }
 
 
@@ -227,7 +235,27 @@ async def nats_floor(
     return {"subscribers": n, **summary(rnd), "deliveries": len(rnd.latencies)}
 
 
-async def main(sizes: list[int], messages: int) -> list[dict[str, Any]]:
+def profiled(proc: devstack.Proc, out: Path) -> devstack.Proc:
+    """The same server run under cProfile, which writes `out` when the server exits."""
+    module = proc.args.index("-m")
+    proc.args[module:module] = ["-m", "cProfile", "-o", str(out)]
+    return proc
+
+
+def stop_profiled(proc: devstack.Proc, out: Path) -> None:
+    # SIGINT: uvicorn shuts down, then re-raises it as KeyboardInterrupt, and cProfile still
+    # writes its file (after SIGTERM the process would die before writing).
+    assert proc.popen is not None
+    proc.popen.send_signal(signal.SIGINT)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.popen.wait(60)
+    if out.exists():
+        stats = pstats.Stats(str(out))
+        stats.sort_stats("tottime").print_stats(25)
+        stats.sort_stats("cumulative").print_stats(40)
+
+
+async def main(sizes: list[int], messages: int, profile: Path | None) -> list[dict[str, Any]]:
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # inherited by the servers
     if hard < max(sizes) + 200:
@@ -248,10 +276,16 @@ async def main(sizes: list[int], messages: int) -> list[dict[str, Any]]:
                 url, "bench", user=auth.nats_user, password=auth.nats_password
             )
             await publish(bus, 1)
+            # Every stream comes from 127.0.0.1: the per-address cap must admit them all.
+            cap = str(max(sizes) + 100)
             env = {"NATS_URL": url, "DROP_ENV": "test", "LOG_LEVEL": "WARNING", **auth.app_env(),
-                   "SSE_MAX_CONNECTIONS": str(max(sizes) + 100)}  # fmt: skip
-            sse = devstack.app_proc("sse", sse_port, env, root / "sse.log").start()
-            devstack.wait_http(f"http://127.0.0.1:{sse_port}/health", "sse")
+                   "SSE_MAX_CONNECTIONS": cap, "SSE_MAX_STREAMS_PER_IP": cap}  # fmt: skip
+            sse = devstack.app_proc("sse", sse_port, env, root / "sse.log")
+            if profile is not None:
+                sse = profiled(sse, profile)
+            sse.start()
+            # /ready, not /health: streams answer 503 until the NATS feeds run.
+            devstack.wait_http(f"http://127.0.0.1:{sse_port}/ready", "sse")
             assert sse.popen is not None
             version = 2
             for n in sizes:
@@ -264,8 +298,13 @@ async def main(sizes: list[int], messages: int) -> list[dict[str, Any]]:
                 print(json.dumps(results[-1]), flush=True)
                 await asyncio.sleep(2.0)  # let the server settle before the next size
             await bus.close()
+        except BaseException:
+            print((root / "sse.log").read_text()[-3000:], file=sys.stderr)  # why it failed
+            raise
         finally:
             if sse is not None:
+                if profile is not None:
+                    stop_profiled(sse, profile)
                 sse.stop()
             nats_srv.stop()
     return results
@@ -273,15 +312,16 @@ async def main(sizes: list[int], messages: int) -> list[dict[str, Any]]:
 
 def report(results: list[dict[str, Any]]) -> None:
     print("\n| streams | SSE p50 | SSE p99 | SSE max | NATS p50 | NATS p99 | p99 SSE/NATS |"
-          " KiB/conn | connect |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|")
+          " KiB/conn | server CPU/delivery | connect |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         s, f = r["sse"], r["nats"]
         print(
             f"| {s['streams']:,} | {s['p50_ms']:.1f} ms | {s['p99_ms']:.1f} ms "
             f"| {s['max_ms']:.1f} ms "
             f"| {f['p50_ms']:.1f} ms | {f['p99_ms']:.1f} ms | x{s['p99_ms'] / f['p99_ms']:.2f} "
-            f"| {s['kib_per_conn']:.1f} | {s['connect_s']:.1f} s |"
+            f"| {s['kib_per_conn']:.1f} | {s['server_cpu_us_per_delivery']:.1f} µs "
+            f"| {s['connect_s']:.1f} s |"
         )
 
 
@@ -289,6 +329,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000])
     parser.add_argument("--messages", type=int, default=20)
+    parser.add_argument(
+        "--profile", type=Path, help="run the sse under cProfile, write its stats here and print"
+    )
     args = parser.parse_args()
     with contextlib.suppress(KeyboardInterrupt):
-        report(uvloop.run(main(args.sizes, args.messages)))
+        report(uvloop.run(main(args.sizes, args.messages, args.profile)))

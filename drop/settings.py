@@ -312,6 +312,7 @@ class SseSettings(BaseSettings):
     sse_heartbeat_seconds: float = 15.0
     sse_retry_ms: int = 3000
     sse_max_connections: int = 20000
+    # Events a stream may have waiting unsent (its client not reading) before it is cut off.
     sse_client_buffer: int = 256
     sse_drops_coalesce_ms: int = 200
     # Each missed event is one JetStream read on reconnect: a small bound keeps a reconnect

@@ -19,7 +19,7 @@ from apps.sse import snapshots, streams
 from apps.sse.fanout import Item, Listener
 from apps.sse.gate import Admission
 from apps.sse.metrics import OPEN_STREAMS
-from apps.sse.response import RAW_SEND, EventStream
+from apps.sse.response import RAW_SEND, TRANSPORT, EventStream
 from apps.sse.runtime import Runtime
 from apps.sse.sessions import SessionCheck
 from drop import events, metrics
@@ -35,25 +35,18 @@ from drop.settings import (
 log = logging.getLogger("sse")
 
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{1,200}")
-_TRANSPORT = "sse.transport"
 
 
 class SseApp(FastAPI):
-    """Remembers each connection's transport, so a stuck client can be cut off for real."""
+    """Remembers each connection's transport: streams write to it directly, and a stuck
+    client can be cut off for real."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            # uvicorn passes its protocol's bound `send`; other servers simply get no abort.
-            scope[_TRANSPORT] = getattr(getattr(send, "__self__", None), "transport", None)
+            # uvicorn passes its protocol's bound `send`; other servers get the plain path.
+            scope[TRANSPORT] = getattr(getattr(send, "__self__", None), "transport", None)
             scope[RAW_SEND] = send
         await super().__call__(scope, receive, send)
-
-
-def _cut_off(scope: Scope) -> None:
-    """Drop a client whose buffer overflowed, as if it had hung up: its stream then ends."""
-    transport = scope.get(_TRANSPORT)
-    if transport is not None:
-        transport.abort()
 
 
 def _invalid(path: str) -> JSONResponse:
@@ -138,7 +131,7 @@ def create_app(
             release()
             rt.gate.leave(client)
 
-        return EventStream(opening, listener, render, release_all, _cut_off)
+        return EventStream(opening, listener, render, release_all)
 
     def busy() -> JSONResponse:
         headers = {"Retry-After": str(sse.sse_retry_after_seconds)}

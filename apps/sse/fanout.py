@@ -43,40 +43,77 @@ class Item:
 
 
 class Listener(Generic[T]):
-    """One client's bounded buffer. Overflow closes it: a stuck reader never holds others up."""
+    """One client's bounded buffer. Overflow closes it: a stuck reader never holds others up.
 
-    __slots__ = ("_items", "_limit", "_waiter", "busy", "closed", "on_overflow", "ping_due")
+    Items wait here until the stream's opening is sent. A stream that can write to its
+    socket itself then `attach`es a `deliver` function and is handed each item as it is
+    pushed, with no buffer, task or wake-up of its own; otherwise its task `take`s them.
+    """
+
+    __slots__ = (
+        "_deliver",
+        "_items",
+        "_waiter",
+        "busy",
+        "closed",
+        "limit",
+        "on_close",
+        "on_overflow",
+        "ping_due",
+    )
 
     def __init__(self, limit: int) -> None:
         self._items: list[T] = []  # a list: an empty deque costs a 64-slot block
-        self._limit = limit
+        self.limit = limit
         self._waiter: asyncio.Future[None] | None = None
+        self._deliver: Callable[[list[T]], None] | None = None
         self.closed: str | None = None
+        self.on_close: Callable[[], None] | None = None
         self.on_overflow: Callable[[], None] | None = None
-        self.busy = False  # something was sent since the last heartbeat tick
+        self.busy = False  # an event was sent since the last heartbeat tick
         self.ping_due = False
 
     def push(self, item: T) -> None:
         if self.closed is not None:
             return
-        if len(self._items) >= self._limit:
-            SLOW_CLIENTS.inc()
-            self.close("overflow")
-            if self.on_overflow is not None:
-                self.on_overflow()
+        if self._deliver is not None:
+            self._deliver([item])
+            return
+        if len(self._items) >= self.limit:
+            self.overflow()
             return
         self._items.append(item)
         self._wake()
+
+    def attach(self, deliver: Callable[[list[T]], None]) -> None:
+        """From now on, hand `deliver` each item when it is pushed, and `[]` when a heartbeat
+        is due; what was buffered first."""
+        self._deliver = deliver
+        if self._items and self.closed is None:
+            items, self._items = self._items, []
+            deliver(items)
+
+    def overflow(self) -> None:
+        """The client fell behind: cut it off."""
+        SLOW_CLIENTS.inc()
+        self.close("overflow")
+        if self.on_overflow is not None:
+            self.on_overflow()
 
     def close(self, reason: str) -> None:
         if self.closed is None:
             self.closed = reason
             self._wake()
+            if self.on_close is not None:
+                self.on_close()
 
     def tick(self) -> None:
         """Heartbeat clock: ask for a comment unless the stream sent something since last tick."""
         if self.busy:
             self.busy = False
+        elif self._deliver is not None:
+            if self.closed is None:
+                self._deliver([])
         else:
             self.ping_due = True
             self._wake()
@@ -101,7 +138,8 @@ class Listener(Generic[T]):
             return None
         self.ping_due = False
         self.busy = bool(self._items)
-        items, self._items = self._items, []
+        items = self._items.copy()
+        self._items.clear()  # the same list again: a new one per delivery would outlive it
         return items
 
 
