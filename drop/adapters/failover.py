@@ -3,10 +3,12 @@
 A server cut off by the network is found by the client's pings; a server that is slow
 but alive still answers them, while every request through it waits until it times out.
 So each request's outcome is judged: a strike when it timed out or took longer than
-`slow_s`, and `strikes` of them in a row mean "leave". Requests sent before the current
-link was made say nothing about it and are ignored. A link just joined gets `settle_s`
-before it can be left again, so a cluster that is slow everywhere makes a client move now
-and then, not constantly. A server left is avoided for
+`slow_s`, and `strikes` of them in a row mean "leave". One is the default: a JetStream
+call on a healthy node is answered within milliseconds, and a client with few calls (the
+worker publishes once per handler step) must not wait for several timeouts in a row.
+Requests sent before the current link was made say nothing about it and are ignored. A
+link just joined gets `settle_s` before it can be left again, so a cluster that is slow
+everywhere makes a client move now and then, not constantly. A server left is avoided for
 `avoid_s` when the next one is chosen, unless every server is avoided.
 
 Pure logic (times are passed in): unit tests in tests/unit/test_failover.py.
@@ -20,7 +22,7 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class LeavePolicy:
-    strikes: int = 3
+    strikes: int = 1
     slow_s: float = 2.0
     settle_s: float = 5.0
     avoid_s: float = 30.0
@@ -48,9 +50,10 @@ class LinkJudge:
         return settled and self.strikes >= self.policy.strikes
 
     def leave(self, server: str, now: float) -> None:
-        """The link to `server` is being given up for being slow."""
+        """The link to `server` is being given up for being slow: what was sent through it
+        says nothing about the next link."""
         self.avoided[server] = now + self.policy.avoid_s
-        self.strikes = 0
+        self.joined(now)
 
     def joined(self, now: float) -> None:
         """A new link is up: its record starts clean."""

@@ -3,13 +3,14 @@
 nats-py's pings find a server that stopped answering; a server that is slow but alive (a
 throttled link, an overloaded node) still answers them, and every request through it then
 waits for its timeout. Every JetStream and key-value call is a `request`, so this client
-times each one, lets `failover.LinkJudge` decide when the link is bad, and then asks
+watches each one, lets `failover.LinkJudge` decide when the link is bad, and then asks
 nats-py to reconnect (`force_reconnect`), choosing the next server itself
 (`reconnect_to_server_handler`) so the server just left is not taken again at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -34,6 +35,8 @@ class WatchedClient(Client):
         self.judge = LinkJudge(policy or LeavePolicy())
         self.chosen: str | None = None
         self.left_slow = 0
+        # Resolved when this client gives up its current link; replaced by a fresh one.
+        self._lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     @property
     def server(self) -> str:
@@ -64,12 +67,32 @@ class WatchedClient(Client):
         headers: dict[str, Any] | None = None,
     ) -> Msg:
         started = time.monotonic()
+        lost = self._lost
+        answer = asyncio.ensure_future(
+            super().request(subject, payload, timeout, old_style, headers)
+        )
+        judged = False
         try:
-            msg = await super().request(subject, payload, timeout, old_style, headers)
+            # A request still unanswered after `slow_s` is judged then, not at its timeout,
+            # and when that makes the client leave the link, every request waiting on it
+            # gives up at once (its answer would come back on the old connection).
+            await _first(answer, lost, timeout=self.judge.policy.slow_s)
+            if not (answer.done() or lost.done()):
+                judged = True
+                await self._judge(started, timed_out=True)
+                await _first(answer, lost)
+            if not answer.done():
+                raise nats.errors.TimeoutError
+        finally:
+            answer.cancel()  # a no-op once it is done
+        try:
+            msg = answer.result()
         except nats.errors.TimeoutError:
-            await self._judge(started, timed_out=True)
+            if not judged:
+                await self._judge(started, timed_out=True)
             raise
-        await self._judge(started, timed_out=False)
+        if not judged:
+            await self._judge(started, timed_out=False)
         return msg
 
     async def _judge(self, started: float, timed_out: bool) -> None:
@@ -81,4 +104,11 @@ class WatchedClient(Client):
             log.warning("nats server %s answers too slowly; moving to another", server)
             self.judge.leave(server, now)
             self.left_slow += 1
+            self._lost.set_result(None)
+            self._lost = asyncio.get_running_loop().create_future()
             await self.force_reconnect()
+
+
+async def _first(*waiting: asyncio.Future[Any], timeout: float | None = None) -> None:
+    """Until one of `waiting` is done (or `timeout` passes); none is cancelled."""
+    await asyncio.wait(waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)

@@ -64,6 +64,8 @@ def test_leaving_avoids_the_server_and_starts_clean() -> None:
     judge.leave("b:2", 15.0)
     assert judge.strikes == 0
     assert judge.choose(SERVERS, "a:1", 16.0) == "c:3"
+    # Requests still stuck on the link left say nothing about the next one.
+    assert not judge.observe(14.0, 30.0, timed_out=True)
 
 
 def test_choose_takes_the_next_server_after_the_current_one() -> None:
