@@ -40,9 +40,13 @@ DUPLICATE_WINDOW_S = 15 * 60
 # are what reveal it, so they go often enough to move to another server within seconds.
 PING_INTERVAL_S = 2
 MAX_OUTSTANDING_PINGS = 2
-# The longest one JetStream or key-value call may wait for its answer; a server that is
-# slow but answers pings is left after a few such waits (drop/adapters/failover.py).
-REQUEST_TIMEOUT_S = 5.0
+# The longest one JetStream or key-value call waits for its answer. A healthy cluster
+# answers in milliseconds; a call that cannot be answered (a stream whose leader was lost
+# and is being elected again) fails soon enough to be retried once the new leader is up.
+# A server that is slow but answers pings is left sooner still (drop/adapters/nats_link.py).
+REQUEST_TIMEOUT_S = 3.0
+# Creating R3 streams and buckets at start-up may take longer on a busy machine.
+LAYOUT_TIMEOUT_S = 15.0
 
 STREAMS: tuple[tuple[str, list[str], int], ...] = (
     (events.DROPS_STREAM, ["drop.>"], 7 * DAY),
@@ -225,6 +229,5 @@ async def connect(
         reconnect_to_server_handler=nc.choose_server,
     )
     nc.link_up()
-    js = nc.jetstream(timeout=REQUEST_TIMEOUT_S)
-    await ensure_layout(js, replicas)
-    return Bus(nc=nc, js=js)
+    await ensure_layout(nc.jetstream(timeout=LAYOUT_TIMEOUT_S), replicas)
+    return Bus(nc=nc, js=nc.jetstream(timeout=REQUEST_TIMEOUT_S))
