@@ -4,7 +4,8 @@ NATS node the api is connected to slowed during the purchases. Afterwards every
 acknowledged registration is in the draw once, nothing is oversold, every winner bought,
 the draw fired on time and verifies, and a reconnected event stream missed nothing (the
 10 s bound on buying is tests/cluster/test_slow_node.py's: here the slowed node may lead
-the streams the draw has just filled, see docs/cluster.md). The figures are printed (run with -s) and recorded in docs/cluster.md."""
+the streams the draw has just filled, see docs/cluster.md). The figures are printed (run
+with -s) and recorded in docs/cluster.md."""
 
 from __future__ import annotations
 
