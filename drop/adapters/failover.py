@@ -8,10 +8,10 @@ call on a healthy node is answered within milliseconds, and a client with few ca
 worker publishes once per handler step) must not wait for several timeouts in a row.
 Requests sent before the current link was made say nothing about it and are ignored. A
 link just joined gets `settle_s` before it can be left again: when requests are slow on
-the new link too, the cause is the cluster (a stream whose leader is on the degraded node
-waits for it, whichever node the client is on), and hopping on would only fail the
-requests in flight. A server left is avoided for
-`avoid_s` when the next one is chosen, unless every server is avoided.
+the new link too, the cause may be the cluster (a stream whose leader is on the degraded
+node waits for it, whichever node the client is on), and hopping on fails the requests in
+flight (15 s was tried too: winners bought more slowly, docs/cluster.md). A server left
+is avoided for `avoid_s` when the next one is chosen, unless every server is avoided.
 
 Pure logic (times are passed in): unit tests in tests/unit/test_failover.py.
 """
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 class LeavePolicy:
     strikes: int = 1
     slow_s: float = 2.0
-    settle_s: float = 15.0
+    settle_s: float = 5.0
     avoid_s: float = 30.0
 
 
