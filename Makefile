@@ -50,8 +50,9 @@ test-cluster: setup haproxy
 	$(BIN)/pytest -m cluster tests/cluster
 
 haproxy:
-	@command -v haproxy >/dev/null || (apt-get update -qq && apt-get install -y -qq haproxy iptables) \
-		|| (echo "the cluster needs HAProxy: apt-get install haproxy (as root)"; exit 1)
+	@(command -v haproxy && command -v iptables) >/dev/null \
+		|| (apt-get update -qq && apt-get install -y -qq haproxy iptables) \
+		|| (echo "the cluster needs HAProxy and iptables: apt-get install haproxy iptables (as root)"; exit 1)
 
 test-fast: setup
 	$(BIN)/pytest tests/unit

@@ -11,6 +11,7 @@ test can cut it off or slow its link; without one, everything listens on 127.0.0
 from __future__ import annotations
 
 import json
+import signal
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -355,6 +356,26 @@ class Cluster:
 
     def restart(self, name: str) -> None:
         self.procs[name].restart()
+
+    def pause(self, name: str) -> None:
+        """SIGSTOP: the process keeps its connections open and answers nothing."""
+        self._signal(name, signal.SIGSTOP)
+
+    def resume(self, name: str) -> None:
+        self._signal(name, signal.SIGCONT)
+
+    def _signal(self, name: str, signum: signal.Signals) -> None:
+        popen = self.procs[name].popen
+        if popen is not None:
+            popen.send_signal(signum)
+
+    def nats_node_of(self, app: str) -> EngineNode:
+        """The NATS node an app (`api1`, `sse2`, ...) is connected to, as its /health says."""
+        server = httpx.get(f"{self.url(app)}/health", timeout=5).json().get("natsServer")
+        for node in self.nats:
+            if f"{node.host}:{node.ports['client']}" == server:
+                return node
+        raise StackError(f"{app} is connected to no NATS node of the cluster ({server!r})")
 
     def stop(self) -> None:
         try:

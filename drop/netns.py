@@ -5,6 +5,12 @@ Each member gets a namespace with one veth pair whose outer end is on the bridge
 bridge itself carries the host's address, so processes on the host reach every member and
 every member reaches the host. Cutting a member takes its outer link down: it loses the
 bridge, the host and the other members at once, like a machine whose switch port failed.
+
+Traffic between members is forwarded by the bridge, and with bridge netfilter on
+(`bridge-nf-call-iptables`, as Docker leaves it) it passes the host's iptables FORWARD
+chain, whose policy Docker sets to DROP. So the bridge brings its own ACCEPT rules for its
+own interface, inserted first and deleted again by `remove()`: the host's rules are left as
+they were found.
 """
 
 from __future__ import annotations
@@ -13,14 +19,26 @@ import os
 import shutil
 import subprocess
 from dataclasses import dataclass, field
+from pathlib import Path
 
 
 class NetnsError(RuntimeError):
-    """The namespaces could not be made (not root, or no `ip`)."""
+    """The namespaces could not be made (not root, no `ip`, or the firewall in the way)."""
+
+
+BRIDGE_NETFILTER = Path("/proc/sys/net/bridge/bridge-nf-call-iptables")
 
 
 def _ip(*args: str, check: bool = True) -> None:
     subprocess.run(["ip", *args], check=check, capture_output=True)
+
+
+def bridge_netfilter_on() -> bool:
+    """Whether bridged packets go through iptables (br_netfilter loaded and switched on)."""
+    try:
+        return BRIDGE_NETFILTER.read_text().strip() == "1"
+    except OSError:
+        return False
 
 
 def available() -> bool:
@@ -36,6 +54,8 @@ class Bridge:
     tag: str = field(default_factory=lambda: str(os.getpid()))
     members: dict[str, str] = field(default_factory=dict)  # member -> its address
     created: bool = False
+    # The FORWARD rules this bridge inserted (each an iptables rule spec), to delete again.
+    rules: list[list[str]] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -67,6 +87,28 @@ class Bridge:
         _ip("link", "add", self.name, "type", "bridge")
         _ip("addr", "add", f"{self.host_address}/24", "dev", self.name)
         _ip("link", "set", self.name, "up")
+        self._allow_forwarding()
+
+    def _allow_forwarding(self) -> None:
+        """ACCEPT what the bridge forwards, ahead of the host's own FORWARD rules."""
+        if shutil.which("iptables") is None:
+            if bridge_netfilter_on():
+                raise NetnsError(
+                    f"bridged traffic goes through iptables ({BRIDGE_NETFILTER} is 1, as "
+                    "Docker leaves it) and `iptables` is missing, so the bridge cannot add "
+                    "its ACCEPT rules: install iptables (apt-get install iptables)"
+                )
+            return
+        for direction in ("-i", "-o"):
+            rule = ["FORWARD", direction, self.name, "-m", "comment"]
+            rule += ["--comment", f"drop netns {self.name}", "-j", "ACCEPT"]
+            done = subprocess.run(["iptables", "-I", *rule], capture_output=True, text=True)
+            if done.returncode != 0:
+                raise NetnsError(
+                    f"could not let bridge {self.name} forward through the host's firewall "
+                    f"(iptables -I {' '.join(rule)}): {done.stderr.strip()}"
+                )
+            self.rules.append(rule)
 
     def add(self, member: str) -> str:
         """A namespace for `member` on the bridge; returns its address."""
@@ -120,3 +162,5 @@ class Bridge:
         if self.created:
             _ip("link", "del", self.name, check=False)
             self.created = False
+        while self.rules:
+            subprocess.run(["iptables", "-D", *self.rules.pop()], check=False, capture_output=True)

@@ -8,8 +8,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import nats
-from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import (
     KeyValueConfig,
@@ -28,6 +26,8 @@ from nats.js.errors import (
 from nats.js.kv import KeyValue
 
 from drop import events, metrics
+from drop.adapters.failover import LeavePolicy
+from drop.adapters.nats_link import RECONNECT_WAIT_S, WatchedClient
 from drop.settings import url_list
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,13 @@ DUPLICATE_WINDOW_S = 15 * 60
 # are what reveal it, so they go often enough to move to another server within seconds.
 PING_INTERVAL_S = 2
 MAX_OUTSTANDING_PINGS = 2
+# The longest one JetStream or key-value call waits for its answer. A healthy cluster
+# answers in milliseconds; a call that cannot be answered (a stream whose leader was lost
+# and is being elected again) fails soon enough to be retried once the new leader is up.
+# A server that is slow but answers pings is left sooner still (drop/adapters/nats_link.py).
+REQUEST_TIMEOUT_S = 3.0
+# Creating R3 streams and buckets at start-up may take longer on a busy machine.
+LAYOUT_TIMEOUT_S = 15.0
 
 STREAMS: tuple[tuple[str, list[str], int], ...] = (
     (events.DROPS_STREAM, ["drop.>"], 7 * DAY),
@@ -66,7 +73,7 @@ BUCKETS: tuple[tuple[str, int], ...] = (
 class Bus:
     """A connected NATS client with the project's streams and buckets ready."""
 
-    nc: Client
+    nc: WatchedClient
     js: JetStreamContext
     _kv: dict[str, KeyValue] = field(default_factory=dict)
 
@@ -185,6 +192,7 @@ async def connect(
     reconnect: bool = True,
     reconnected_cb: Callable[[], Awaitable[None]] | None = None,
     replicas: int = 1,
+    policy: LeavePolicy | None = None,
 ) -> Bus:
     """Connect to NATS (retrying forever in the background when `reconnect`).
 
@@ -193,23 +201,26 @@ async def connect(
 
     `user`/`password` are the credentials nats-server requires (empty: anonymous, for a
     server without auth). `reconnected_cb` runs after each reconnection, e.g. to resume
-    JetStream consumers.
+    JetStream consumers. `policy` says when a slow server is left (the default suits apps).
     """
 
     async def on_error(exc: Exception) -> None:
         log.warning("nats error: %s", exc)
 
     async def on_reconnect() -> None:
+        nc.link_up()
         metrics.reconnected(name)
         if reconnected_cb is not None:
             await reconnected_cb()
 
-    nc = await nats.connect(
+    nc = WatchedClient(policy)
+    await nc.connect(
         servers=url_list(url),
         name=name,
         allow_reconnect=reconnect,
         max_reconnect_attempts=-1 if reconnect else 0,
-        reconnect_time_wait=0.5,
+        # nats-py types it int; it takes seconds as a float.
+        reconnect_time_wait=RECONNECT_WAIT_S,  # type: ignore[arg-type]
         connect_timeout=2,
         ping_interval=PING_INTERVAL_S,
         max_outstanding_pings=MAX_OUTSTANDING_PINGS,
@@ -217,7 +228,8 @@ async def connect(
         reconnected_cb=on_reconnect,
         user=user or None,
         password=password or None,
+        reconnect_to_server_handler=nc.choose_server,
     )
-    js = nc.jetstream()
-    await ensure_layout(js, replicas)
-    return Bus(nc=nc, js=js)
+    nc.link_up()
+    await ensure_layout(nc.jetstream(timeout=LAYOUT_TIMEOUT_S), replicas)
+    return Bus(nc=nc, js=nc.jetstream(timeout=REQUEST_TIMEOUT_S))

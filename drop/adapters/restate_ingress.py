@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
 from drop import metrics, tracing
+from drop.adapters.failover import LinkJudge
 from drop.settings import url_list
 
 log = logging.getLogger("restate_ingress")
@@ -46,10 +47,12 @@ class RestateIngress:
     """Calls `POST {ingress}/{service}/{key}/{handler}` and maps failures to status codes.
 
     With several ingress nodes (one client each), calls go to the current node and move on
-    to the next one when it cannot be reached; every node routes to the right partition."""
+    to the next one when it cannot be reached, or when its answers keep timing out or coming
+    slowly (`failover.LinkJudge`); every node routes to the right partition."""
 
     clients: list[httpx.AsyncClient]
     current: int = 0
+    judge: LinkJudge = field(default_factory=LinkJudge)
 
     @classmethod
     def create(cls, base_urls: str, timeout_s: float) -> RestateIngress:
@@ -74,16 +77,32 @@ class RestateIngress:
         for step in range(len(self.clients)):
             index = (self.current + step) % len(self.clients)
             client = self.clients[index]
+            started = time.monotonic()
             try:
                 response = await client.post(path, json=payload, headers=headers)
+            except httpx.TimeoutException:
+                self._judge(index, started, timed_out=True)
+                raise
             except safe as exc:
                 if step == len(self.clients) - 1:
                     raise
                 log.warning("restate ingress %s failed (%r); trying the next", client.base_url, exc)
                 continue
             self.current = index
+            self._judge(index, started, timed_out=False)
             return response
         raise AssertionError("no ingress client")  # create() refuses an empty list
+
+    def _judge(self, index: int, started: float, timed_out: bool) -> None:
+        """Leave the node at `index` for another when its answers are too slow."""
+        now = time.monotonic()
+        if len(self.clients) < 2 or not self.judge.observe(started, now, timed_out):
+            return
+        urls = [str(c.base_url) for c in self.clients]
+        log.warning("restate ingress %s answers too slowly; moving to another", urls[index])
+        self.judge.leave(urls[index], now)
+        self.current = urls.index(self.judge.choose(urls, urls[index], now))
+        self.judge.joined(now)
 
     async def call(
         self,

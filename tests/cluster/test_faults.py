@@ -1,8 +1,11 @@
 """A drop survives losing parts of the cluster while it runs: a Restate node killed (-9), a
-NATS node partitioned away for 20 s, one api and one sse replica killed, a NATS link slowed
-during the purchases. Afterwards every acknowledged registration is in the draw once, nothing
-is oversold, the draw fired on time and verifies, and a reconnected event stream missed
-nothing. The figures are printed (run with -s) and recorded in docs/cluster.md."""
+NATS node partitioned away for 20 s, one api and one sse replica killed, the link of the
+NATS node the api is connected to slowed during the purchases. Afterwards every
+acknowledged registration is in the draw once, nothing is oversold, every winner bought,
+the draw fired on time and verifies, and a reconnected event stream missed nothing (the
+10 s bound on buying is tests/cluster/test_slow_node.py's: here the slowed node may lead
+the streams the draw has just filled, see docs/cluster.md). The figures are printed (run
+with -s) and recorded in docs/cluster.md."""
 
 from __future__ import annotations
 
@@ -10,7 +13,6 @@ import asyncio
 import itertools
 import json
 import time
-import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +26,7 @@ from drop import events
 from drop.adapters.nats_bus import Bus
 from drop.clusterstack import Cluster
 from drop.verify import main as verify_main
+from tests.cluster.buying import Buyers
 from tests.integration.test_sse import Stream, open_stream
 from tests.support.api_client import ADMIN, now_ms, uid
 
@@ -270,38 +273,16 @@ async def test_a_drop_survives_node_loss_partition_and_replica_kills(
         ]
         figures["draw_after_close_ms"] = proof["timestamp"] - registration_end
 
-        # Purchases, with one NATS node's link throttled to 256 kbit/s while they run.
-        bridge.slow("nats3", 256)
+        # Purchases, with the link of the NATS node the api is on throttled while they run
+        # (api1 is dead: every purchase goes to api2).
+        slowed = await asyncio.to_thread(cluster.nats_node_of, "api2")
+        winners = [w for w in proof["winners"] if w in crowd.sessions]
+        buyers = Buyers(client, drop_id, crowd.sessions)
+        bridge.slow(slowed.name, 256)
         try:
-            winners = [w for w in proof["winners"] if w in crowd.sessions]
-
-            retried: list[int] = []
-
-            async def attempt(path: str, body: dict[str, Any], auth: dict[str, str]) -> Any:
-                """Like a real client: a 5xx (an answer lost to the slow link) is retried
-                with the same Idempotency-Key until a final answer."""
-                headers = {**auth, "Idempotency-Key": uuid.uuid4().hex}
-                deadline = time.monotonic() + 90
-                while True:
-                    r = await client.post(path, json=body, headers=headers)
-                    if r.status_code < 500 or time.monotonic() > deadline:
-                        return r
-                    retried.append(r.status_code)
-                    await asyncio.sleep(0.5)  # retry backoff, not a synchronisation
-
-            async def buy(user: str) -> int:
-                auth = {"Authorization": f"Bearer {crowd.sessions[user]}"}
-                base = f"/api/drop/{drop_id}/purchase"
-                started = await attempt(f"{base}/start", {"userId": user}, auth)
-                if started.status_code != 200:
-                    return int(started.status_code)
-                token = started.json()["purchaseToken"]
-                done = await attempt(base, {"userId": user, "purchaseToken": token}, auth)
-                return int(done.status_code)
-
-            bought = await asyncio.gather(*(buy(w) for w in winners))
+            bought = await buyers.buy_all(winners)
         finally:
-            bridge.unslow("nats3")
+            bridge.unslow(slowed.name)
 
         # Recovery: the dead come back; the cluster serves from every node again.
         for name in (RESTATE_VICTIM, "api1", "sse1"):
@@ -321,7 +302,8 @@ async def test_a_drop_survives_node_loss_partition_and_replica_kills(
         entered=len(entered),
         refused=dict(crowd.refused),
         purchases_ok=bought.count(200),
-        purchase_retries=len(retried),
+        slowed=slowed.name,
+        **buyers.figures(),
         inventory_left=status.get("inventory"),
         restate_kill_first_ack_s=round(crowd.first_ack_after(t_restate), 2),
         restate_kill_longest_gap_s=round(crowd.longest_gap(t_restate, t_restate + 10), 2),

@@ -20,6 +20,9 @@ def _flags(state: ApiState) -> dict[str, str]:
     nats_ok = state.bus is not None and state.bus.nc.is_connected
     return {
         "nats": "ok" if nats_ok else "unreachable",
+        # Which NATS server (host:port) carries this process's calls: a cluster test
+        # degrades exactly that one.
+        "natsServer": state.bus.nc.server if state.bus is not None else "",
         "restate": "ok" if state.restate_ok else "unreachable",
     }
 

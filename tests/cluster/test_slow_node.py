@@ -1,0 +1,108 @@
+"""Winners buy within seconds while the NATS node their api is connected to is degraded,
+slowed (its link throttled) or paused (SIGSTOP: connections open, nothing answered). The
+node is the one the api names in /health, so without leaving slow nodes every run fails,
+not one in three. Figures are printed (run with -s) and recorded in docs/cluster.md."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import pytest
+
+from drop.adapters.nats_bus import Bus
+from drop.clusterstack import Cluster
+from tests.cluster.buying import BUY_BUDGET_S, Buyers
+from tests.support.api_client import DropApi, now_ms, uid
+
+pytestmark = pytest.mark.cluster
+
+PEOPLE = 10
+INVENTORY = 5
+APP = "api1"
+# Slow enough that requests through the node time out, fast enough that pings get through.
+SLOW_KBIT = 8
+
+
+@contextmanager
+def degraded(cluster: Cluster, how: str, node: str) -> Iterator[None]:
+    assert cluster.bridge is not None
+    bridge = cluster.bridge
+    faults: dict[str, tuple[Callable[[str], None], Callable[[str], None]]] = {
+        "throttled": (lambda n: bridge.slow(n, SLOW_KBIT), bridge.unslow),
+        "paused": (cluster.pause, cluster.resume),
+    }
+    start, end = faults[how]
+    start(node)
+    try:
+        yield
+    finally:
+        end(node)
+
+
+async def sold_out(
+    api: DropApi, drop_id: str, timeout: float = 30.0
+) -> tuple[dict[str, Any], float]:
+    """The drop's status once the api's drops index shows no inventory left, and how long
+    that took: the index is a mirror fed by a KV watch, which catches up after the api
+    moved to another node (its ordered consumer starts again)."""
+    began = time.monotonic()
+    while True:
+        status = await api.status(drop_id)
+        waited = time.monotonic() - began
+        if status["inventory"] == 0 or waited > timeout:
+            return status, waited
+        await asyncio.sleep(0.25)  # polling the mirror, not a synchronisation
+
+
+@pytest.mark.parametrize("how", ["throttled", "paused"])
+async def test_winners_buy_while_the_api_s_nats_node_is_degraded(
+    cluster: Cluster, cluster_bus: Bus, how: str
+) -> None:
+    drop_id = uid(f"slow-{how}")
+    async with httpx.AsyncClient(base_url=cluster.url(APP), timeout=30) as client:
+        api = DropApi(client)
+        await api.create(
+            drop_id, inventory=INVENTORY, registrationEnd=now_ms() + 6000, purchaseWindow=120
+        )
+        people = [uid("p") for _ in range(PEOPLE)]
+        answers = await asyncio.gather(
+            *(
+                api.register(drop_id, p, 1, headers={"X-Forwarded-For": f"10.95.0.{i + 1}"})
+                for i, p in enumerate(people)
+            )
+        )
+        assert all(r.status_code == 200 for r in answers), [r.text for r in answers]
+        await api.draw_after_close(cluster_bus, drop_id)
+        winners = list((await api.proof(drop_id))["proof"]["winners"])
+        assert len(winners) == INVENTORY
+
+        node = await asyncio.to_thread(cluster.nats_node_of, APP)
+        buyers = Buyers(client, drop_id, api.sessions)
+        began = time.monotonic()
+        with degraded(cluster, how, node.name):
+            bought = await buyers.buy_all(winners)
+            took_s = time.monotonic() - began
+        await asyncio.to_thread(cluster.wait_nats, node, 120.0)
+        moved_to = (await asyncio.to_thread(cluster.nats_node_of, APP)).name
+        status, index_lag_s = await sold_out(api, drop_id)
+
+    figures = {
+        "fault": how,
+        "node": node.name,
+        "api_moved_to": moved_to,
+        "purchases_ok": bought.count(200),
+        "all_bought_s": round(took_s, 2),
+        **buyers.figures(),
+        "inventory_left": status["inventory"],
+        "index_lag_s": round(index_lag_s, 2),
+    }
+    print(f"\nslow node figures ({how}):", json.dumps(figures))
+    assert bought == [200] * INVENTORY, figures
+    assert status["inventory"] == 0, figures
+    assert figures["slowest_buy_s"] <= BUY_BUDGET_S, figures
