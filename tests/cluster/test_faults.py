@@ -192,21 +192,34 @@ async def _stream_info(bus: Bus, subject: str, timeout: float = 60.0) -> Any:
                 raise
 
 
-async def stored_seqs(bus: Bus, subjects: set[str]) -> set[int]:
-    """Sequences of every message JetStream holds on `subjects` (the truth a stream serves)."""
+async def stored_seqs(bus: Bus, subjects: set[str], timeout: float = 60.0) -> set[int]:
+    """Sequences of every message JetStream holds on `subjects` (the truth a stream serves).
+    A read is started again while the cluster still heals from the faults (a route closed
+    as a slow consumer leaves a fresh consumer waiting until it is back)."""
+    deadline = time.monotonic() + timeout
     seqs: set[int] = set()
     for subject in subjects:
-        info = await _stream_info(bus, subject)
-        expected = (info.state.subjects or {}).get(subject, 0)
-        sub = await bus.js.subscribe(subject, ordered_consumer=True)
-        try:
-            got = 0
-            while got < expected:
-                msg = await sub.next_msg(timeout=10)
-                seqs.add(int(msg.metadata.sequence.stream))
-                got += 1
-        finally:
-            await sub.unsubscribe()
+        while True:
+            try:
+                seqs |= await _subject_seqs(bus, subject)
+                break
+            except nats.errors.TimeoutError:
+                if time.monotonic() > deadline:
+                    raise
+    return seqs
+
+
+async def _subject_seqs(bus: Bus, subject: str) -> set[int]:
+    info = await _stream_info(bus, subject)
+    expected = (info.state.subjects or {}).get(subject, 0)
+    seqs: set[int] = set()
+    sub = await bus.js.subscribe(subject, ordered_consumer=True)
+    try:
+        while len(seqs) < expected:
+            msg = await sub.next_msg(timeout=10)
+            seqs.add(int(msg.metadata.sequence.stream))
+    finally:
+        await sub.unsubscribe()
     return seqs
 
 
