@@ -1,5 +1,6 @@
 """A crowd takes one drop: N people join the waiting room, are admitted, solve the
-proof-of-work and register, with bot checks and rate limits on (issue 13).
+proof-of-work and register, with bot checks and rate limits on (the goals are in
+docs/benchmarks.md, Crowd scale).
 
 Starts a private stack (nats-server, restate-server, worker, sse, and the api with
 WORKERS=2) on free ports and measures, in one run:

@@ -1,4 +1,5 @@
-"""An open-loop crowd (issue 25): people arrive at a fixed rate whatever the answers do.
+"""An open-loop crowd (docs/benchmarks.md, Open-loop crowd): people arrive at a fixed rate
+whatever the answers do.
 
 Unlike bench/crowd.py, whose client caps itself at a pool of connections (so it measures
 that pool as much as the stack), here person i arrives at `i / rate` seconds, on a

@@ -1,5 +1,6 @@
 """Proofs at crowd scale: a drawn drop with 50,000 participants, its lottery proof and
-inclusion proofs against the API's own `/health`, with wrk, in one run (issue 13).
+inclusion proofs against the API's own `/health`, with wrk, in one run
+(docs/benchmarks.md, Crowd scale).
 
 Starts a private stack (nats-server, restate-server, worker, and the api with WORKERS=2),
 fills one drop through the durable layer directly (`Drop/{id}/registerBatch`, 500 entries

@@ -13,7 +13,8 @@ from typing import Any
 
 import httpx
 
-# Longest a winner may take to buy while one NATS node is degraded (issue 24).
+# Longest a winner may take to buy while one NATS node is degraded (docs/cluster.md, A slow
+# node).
 BUY_BUDGET_S = 10.0
 
 
