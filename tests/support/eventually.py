@@ -33,10 +33,11 @@ def eventually(
 ) -> T:
     """`check()`'s value once it passes; AssertionError naming `what` after `timeout` s."""
     deadline = time.monotonic() + timeout
+    caught: Retried = (AssertionError, *retry_on)
     while True:
         try:
             return check()
-        except (AssertionError, *retry_on) as failure:
+        except caught as failure:
             if time.monotonic() >= deadline:
                 raise _gave_up(what, timeout, failure) from failure
         time.sleep(interval)
@@ -52,10 +53,11 @@ async def eventually_async(
 ) -> T:
     """The async form of `eventually`: `check` is awaited, and waiting never blocks the loop."""
     deadline = time.monotonic() + timeout
+    caught: Retried = (AssertionError, *retry_on)
     while True:
         try:
             return await check()
-        except (AssertionError, *retry_on) as failure:
+        except caught as failure:
             if time.monotonic() >= deadline:
                 raise _gave_up(what, timeout, failure) from failure
         await asyncio.sleep(interval)
