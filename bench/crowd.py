@@ -138,18 +138,8 @@ async def run(args: argparse.Namespace) -> None:
             )
         else:
             stack = crowd_stack.start(Path(tmp), ENV, ("worker", "sse", "api"))
-        try:
+        with crowd_stack.reported(stack, name):
             await measure(args, stack, Path(tmp))
-        except BaseException:
-            crowd_stack.print_log_tails(stack)
-            raise
-        finally:
-            print("warnings and errors in the processes' logs:")
-            print("\n".join(crowd_stack.log_problems(stack)))
-            print(f"  logs kept in {crowd_stack.keep_logs(stack, name)}")
-            print("peak resident memory (VmHWM):")
-            print("\n".join(crowd_stack.rss_lines(stack)))
-            stack.stop()
     print(f"end: {crowd_stack.load_note()}")
 
 
