@@ -4,7 +4,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # Engine versions live in versions.toml; Python dependencies in uv.lock, exported with
-# hashes to requirements/ (what setup, CI and the Dockerfiles install).
+# hashes to requirements/ (what setup, CI and the Dockerfile install).
 RESTATE_VERSION := $(shell sed -n 's/^restate = "\(.*\)"/\1/p' versions.toml)
 NATS_VERSION := $(shell sed -n 's/^nats = "\(.*\)"/\1/p' versions.toml)
 

@@ -1,5 +1,6 @@
 """A crowd takes one drop: N people join the waiting room, are admitted, solve the
-proof-of-work and register, with bot checks and rate limits on (issue 13).
+proof-of-work and register, with bot checks and rate limits on (the goals are in
+docs/benchmarks.md, Crowd scale).
 
 Starts a private stack (nats-server, restate-server, worker, sse, and the api with
 WORKERS=2) on free ports and measures, in one run:
@@ -137,18 +138,8 @@ async def run(args: argparse.Namespace) -> None:
             )
         else:
             stack = crowd_stack.start(Path(tmp), ENV, ("worker", "sse", "api"))
-        try:
+        with crowd_stack.reported(stack, name):
             await measure(args, stack, Path(tmp))
-        except BaseException:
-            crowd_stack.print_log_tails(stack)
-            raise
-        finally:
-            print("warnings and errors in the processes' logs:")
-            print("\n".join(crowd_stack.log_problems(stack)))
-            print(f"  logs kept in {crowd_stack.keep_logs(stack, name)}")
-            print("peak resident memory (VmHWM):")
-            print("\n".join(crowd_stack.rss_lines(stack)))
-            stack.stop()
     print(f"end: {crowd_stack.load_note()}")
 
 

@@ -1,4 +1,5 @@
-"""An open-loop crowd (issue 25): people arrive at a fixed rate whatever the answers do.
+"""An open-loop crowd (docs/benchmarks.md, Open-loop crowd): people arrive at a fixed rate
+whatever the answers do.
 
 Unlike bench/crowd.py, whose client caps itself at a pool of connections (so it measures
 that pool as much as the stack), here person i arrives at `i / rate` seconds, on a
@@ -260,7 +261,7 @@ def main() -> None:
         stack = crowd_stack.start(Path(tmp), ENV, ("worker", "sse", "api"))
         absorbed: list[float] = []
         first = 0
-        try:
+        with crowd_stack.reported(stack, None):
             for n, rate in enumerate(args.rates):
                 print(f"open crowd at {rate:.0f} people/s ({crowd_stack.load_note()}):", flush=True)
                 step = run_step(stack, rate, args.seconds, first, args.seed + n)
@@ -268,15 +269,6 @@ def main() -> None:
                 report(step)
                 if step["absorbed"]:
                     absorbed.append(rate)
-        except BaseException:
-            crowd_stack.print_log_tails(stack)
-            raise
-        finally:
-            print("warnings and errors in the processes' logs:")
-            print("\n".join(crowd_stack.log_problems(stack)))
-            print("peak resident memory (VmHWM):")
-            print("\n".join(crowd_stack.rss_lines(stack)))
-            stack.stop()
     best = f"{max(absorbed):.0f} people/s" if absorbed else "none of the rates tried"
     print(f"highest arrival rate absorbed: {best}")
     print(f"end: {crowd_stack.load_note()}")

@@ -35,7 +35,7 @@ def registration_body(
         "queueToken": queue_token,
         "botValidation": {
             "fingerprint": fingerprint,
-            "fingerprintConfidence": rng.randint(80, 99),  # 0-100 (SPEC §9)
+            "fingerprintConfidence": rng.randint(80, 99),  # 0-100 (docs/contract.md, Registration)
             "timingMs": rng.randint(3_000, 9_000),
             "powSolution": nonce,
             "powChallenge": challenge,

@@ -8,6 +8,8 @@ import secrets
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -148,6 +150,25 @@ def keep_logs(stack: Running, name: str) -> Path:
         if stack.log(proc).exists():
             shutil.copy(stack.log(proc), dest / f"{proc}.log")
     return dest
+
+
+@contextmanager
+def reported(stack: Running, name: str | None) -> Iterator[None]:
+    """Run a measurement on `stack`, then report its logs (kept under `name`, unless None)
+    and memory and stop it; a failure also prints each process's last log lines first."""
+    try:
+        yield
+    except BaseException:
+        print_log_tails(stack)
+        raise
+    finally:
+        print("warnings and errors in the processes' logs:")
+        print("\n".join(log_problems(stack)))
+        if name is not None:
+            print(f"  logs kept in {keep_logs(stack, name)}")
+        print("peak resident memory (VmHWM):")
+        print("\n".join(rss_lines(stack)))
+        stack.stop()
 
 
 def cpu_seconds(pids: list[int]) -> float:

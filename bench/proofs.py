@@ -1,5 +1,6 @@
 """Proofs at crowd scale: a drawn drop with 50,000 participants, its lottery proof and
-inclusion proofs against the API's own `/health`, with wrk, in one run (issue 13).
+inclusion proofs against the API's own `/health`, with wrk, in one run
+(docs/benchmarks.md, Crowd scale).
 
 Starts a private stack (nats-server, restate-server, worker, and the api with WORKERS=2),
 fills one drop through the durable layer directly (`Drop/{id}/registerBatch`, 500 entries
@@ -92,18 +93,8 @@ def run(args: argparse.Namespace) -> None:
     print(f"start: {crowd_stack.load_note()}", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-proofs-") as tmp:
         stack = crowd_stack.start(Path(tmp), ENV, ("worker", "api"))
-        try:
+        with crowd_stack.reported(stack, "bench-proofs"):
             measure(args, stack, Path(tmp))
-        except BaseException:
-            crowd_stack.print_log_tails(stack)
-            raise
-        finally:
-            print("warnings and errors in the processes' logs:")
-            print("\n".join(crowd_stack.log_problems(stack)))
-            print(f"  logs kept in {crowd_stack.keep_logs(stack, 'bench-proofs')}")
-            print("peak resident memory (VmHWM):")
-            print("\n".join(crowd_stack.rss_lines(stack)))
-            stack.stop()
     print(f"end: {crowd_stack.load_note()}")
 
 

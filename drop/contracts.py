@@ -80,7 +80,8 @@ Count = Annotated[int, Field(ge=0, le=JSON_SAFE_INT)]
 
 
 class Wire(BaseModel):
-    """Unknown fields are ignored, never refused (SPEC §9): clients may send more."""
+    """Unknown fields are ignored, never refused (docs/contract.md, Conventions): clients
+    may send more."""
 
     # No NaN or infinity anywhere: they are not JSON and break every comparison.
     model_config = ConfigDict(
@@ -101,7 +102,7 @@ class LatLngIn(Wire):
 
 
 class DropConfig(Wire):
-    """What creates a drop (SPEC §3), plus the product shown on its page."""
+    """What creates a drop (docs/contract.md, Drops), plus the product shown on its page."""
 
     drop_id: Id
     inventory: int = Field(ge=1, le=10_000)
@@ -121,8 +122,8 @@ class DropConfig(Wire):
     @field_validator("geo_fence")
     @classmethod
     def _fence_in_range(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        """The domain's own fence rules (SPEC: radius 100..50000 m, lat/lng ranges), so a
-        bad fence is a 400 here rather than a failure inside the durable layer."""
+        """The domain's own fence rules (docs/contract.md, Drops: radius 100..50000 m, lat/lng
+        ranges), so a bad fence is a 400 here rather than a failure inside the durable layer."""
         if value is None:
             return None
         vertices = value.get("vertices")
@@ -141,7 +142,7 @@ class DropConfig(Wire):
 class BotValidation(Wire):
     fingerprint: str = Field(min_length=1, max_length=200)
     fingerprint_confidence: float = Field(
-        ge=0, le=100, description="0-100 (SPEC §9); 90 means 90 % sure"
+        ge=0, le=100, description="0-100 (docs/contract.md, Registration); 90 means 90 % sure"
     )
     timing_ms: int = Field(ge=0, le=DAY_MS)
     pow_solution: str = Field(min_length=1, max_length=64)
@@ -155,7 +156,7 @@ SignalCount = Annotated[int, Field(ge=0, le=MAX_SIGNAL_COUNT)]
 
 
 class BehaviorSignalsIn(Wire):
-    """What a browser observed before registering (SPEC §9 names)."""
+    """What a browser observed before registering (names in docs/contract.md, Registration)."""
 
     mouse_movements: SignalCount = 0
     scroll_events: SignalCount = 0
@@ -233,7 +234,8 @@ class TicketPricing(Wire):
 
 
 class DropState(Wire):
-    """The published snapshot of a drop (SPEC §4 'Drop state'), ordered by `version`."""
+    """The published snapshot of a drop (docs/contract.md, Drops: 'Drop state'), ordered
+    by `version`."""
 
     drop_id: str
     phase: str
@@ -262,7 +264,7 @@ class DropState(Wire):
     version: Count = 0
 
 
-# The only user status values, on streams and in every response (SPEC §9).
+# The only user status values, on streams and in every response (docs/contract.md, Purchase).
 ParticipantStatus = Literal[
     "not_registered", "registered", "winner", "backup_winner", "loser", "purchased", "expired"
 ]
@@ -270,7 +272,8 @@ PARTICIPANT_STATUSES: tuple[ParticipantStatus, ...] = get_args(ParticipantStatus
 
 
 def backups_ahead(status: object, backup_position: object) -> int | None:
-    """Backups drawn ahead of this one (`backupsAhead`, SPEC §9); None unless a backup winner.
+    """Backups drawn ahead of this one (`backupsAhead`, docs/contract.md, Purchase); None
+    unless a backup winner.
 
     Counted from the draw order: promotions of those ahead are not subtracted.
     """

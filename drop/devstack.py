@@ -1,7 +1,8 @@
 """Start and stop the real servers and apps on this machine: used by `make dev` and tests.
 
 Every process gets its ports and data directory from the caller, so tests can run the whole
-stack on free ports in a temporary directory while `make dev` uses the ports of SPEC §2.
+stack on free ports in a temporary directory while `make dev` uses the ports of docs/contract.md,
+Services and ports.
 """
 
 from __future__ import annotations

@@ -244,7 +244,8 @@ class DropPolicySettings(BaseSettings):
 
     model_config = _COMMON
 
-    # Tests and demos run a whole drop in seconds; production keeps SPEC's 60 s floor.
+    # Tests and demos run a whole drop in seconds; production keeps the 60 s floor
+    # (docs/contract.md, Drops).
     min_purchase_window: int = Field(default=60, ge=1)
 
 

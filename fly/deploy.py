@@ -52,7 +52,7 @@ from drop import deployments  # noqa: E402  (standard library only too)
 
 FLYCTL = "flyctl"
 SERVICES = ("nats", "restate", "worker", "api", "sse", "web")
-BUILT = frozenset({"worker", "api", "sse", "web"})  # the apps with a Dockerfile of ours
+BUILT = frozenset({"worker", "api", "sse", "web"})  # the apps built from our Dockerfile
 STATEFUL = frozenset({"nats", "restate"})  # one machine each, pinned to its volume
 VOLUMES: Mapping[str, tuple[str, int]] = {"nats": ("nats_data", 1), "restate": ("restate_data", 10)}
 SECRETS = ("ADMIN_SECRET", "PURCHASE_TOKEN_SECRET", "IP_HASH_SALT", "RECEIPT_SIGNING_KEY")
@@ -215,7 +215,8 @@ def deploy_step(cfg: Config, service: str) -> Step:
     config = f"fly/{service}/fly.ha.toml" if clustered else f"fly/{service}/fly.toml"
     argv: tuple[str, ...] = (FLYCTL, "deploy", ".", "--config", config, "--app", app)
     if service in BUILT:
-        argv += ("--dockerfile", f"fly/{service}/Dockerfile")
+        # The one Dockerfile; which app it builds (APP) is in the fly.toml's [build.args].
+        argv += ("--dockerfile", "Dockerfile")
     if service in STATEFUL and not clustered:
         argv += ("--ha=false",)
     argv += ("--remote-only", "--yes")

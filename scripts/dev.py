@@ -193,7 +193,7 @@ def main() -> int:
     if taken:
         print(
             f"port already in use: {', '.join(taken)}. Is `make dev` already running? "
-            "Stop it, or move the service with its variable (see README).",
+            "Stop it, or move the service with its variable (see docs/configuration.md).",
             file=sys.stderr,
         )
         return 1

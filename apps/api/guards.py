@@ -125,7 +125,8 @@ async def check_registration(
     return token
 
 
-# The original service's messages (SPEC §9): clients re-join the waiting room on them.
+# The original service's messages (docs/contract.md, Registration): clients re-join the
+# waiting room on them.
 TOKEN_REQUIRED = "Queue token required"
 TOKEN_INVALID = "Invalid or expired queue token"
 TOKEN_NOT_READY = "Queue token not ready - please wait for your turn"

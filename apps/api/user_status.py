@@ -9,7 +9,7 @@ from drop import events
 from drop.adapters.nats_bus import Bus
 from drop.contracts import UserState
 
-# Only the holder of the user's session may see their purchase token (SPEC §4).
+# Only the holder of the user's session may see their purchase token (docs/contract.md, Purchase).
 TOKEN_FIELDS = ("token", "tokenExpiresAt")
 
 

@@ -1,4 +1,4 @@
-"""The sse app factory: routes of SPEC §5 over the shared runtime."""
+"""The sse app factory: routes of docs/contract.md, Streams, over the shared runtime."""
 
 from __future__ import annotations
 
@@ -106,8 +106,9 @@ def create_app(
                 await holder.pop("rt").stop()
 
     app = SseApp(title="Product Drop sse", lifespan=lifespan)
-    # Pages on another allowed origin open the streams directly (SPEC §9). The middleware
-    # only adds headers to the response start; stream bodies bypass it (see RAW_SEND).
+    # Pages on another allowed origin open the streams directly (docs/contract.md, Streams).
+    # The middleware only adds headers to the response start; stream bodies bypass it (see
+    # RAW_SEND).
     app.add_middleware(
         CORSMiddleware,
         allow_origins=api_settings.cors_origin_list,

@@ -15,8 +15,8 @@ def now_ms() -> int:
 def frame(event: str, data: Mapping[str, Any], event_id: int) -> bytes:
     """`id:`, `event:` and one JSON `data:` line (JSON never contains a raw newline).
 
-    The payload repeats the event name as `type` (SPEC §9): clients of the original
-    service read it from there and ignore `event:`.
+    The payload repeats the event name as `type` (docs/contract.md, Streams): clients of the
+    original service read it from there and ignore `event:`.
     """
     body = json.dumps({**data, "type": event}, separators=(",", ":"), ensure_ascii=False)
     return f"id: {event_id}\nevent: {event}\ndata: {body}\n\n".encode()

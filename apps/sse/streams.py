@@ -94,8 +94,9 @@ class QueueView:
 
 
 async def _newcomer(rt: Runtime, drop_id: str, user_id: str) -> dict[str, Any]:
-    """Someone not registered yet, with their real rollover balance and loyalty (SPEC §9):
-    the page prices the entry from them. Read from the mirrors the worker keeps."""
+    """Someone not registered yet, with their real rollover balance and loyalty
+    (docs/contract.md, Streams): the page prices the entry from them. Read from the mirrors
+    the worker keeps."""
     rollover, loyalty = await asyncio.gather(
         snapshots.kv_json(rt.rollover, user_id), snapshots.kv_json(rt.loyalty, user_id)
     )

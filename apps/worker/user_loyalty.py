@@ -1,4 +1,4 @@
-"""UserLoyalty (key = userId): tiers and streaks across drops (SPEC §1.3)."""
+"""UserLoyalty (key = userId): tiers, streaks (docs/contract.md, Entries, rollover and loyalty)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""UserRollover (key = userId): rollover credits carried across drops (SPEC §1.2)."""
+"""UserRollover (key = userId): credits (docs/contract.md, Entries, rollover and loyalty)."""
 
 from __future__ import annotations
 

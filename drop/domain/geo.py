@@ -117,7 +117,8 @@ def _name(data: Mapping[str, object]) -> str | None:
 
 
 def fence_from_wire(data: Mapping[str, object]) -> GeoFence:
-    """Parse the SPEC wire shape of a radius or polygon fence; 400 ``invalid_geofence``."""
+    """Parse the wire shape (docs/contract.md, Drops) of a radius or polygon fence; 400
+    ``invalid_geofence``."""
     if not isinstance(data, Mapping):
         raise ValidationFailed("invalid_geofence", "geofence must be an object")
     kind = data.get("type")
@@ -147,7 +148,7 @@ def _point_to_wire(p: LatLng) -> dict[str, float]:
 
 
 def fence_to_wire(f: GeoFence) -> dict[str, object]:
-    """The SPEC wire shape of a fence (``name`` only when set)."""
+    """The wire shape of a fence (``name`` only when set)."""
     wire: dict[str, object]
     if isinstance(f, RadiusFence):
         wire = {

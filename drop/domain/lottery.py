@@ -494,9 +494,9 @@ class InclusionProof:
         )
 
     def to_wire(self) -> dict[str, object]:
-        """The SPEC §9 shape ``{leaf: {userId, effectiveTickets, index}, leafHash,
-        proof: [sibling hex, leaf to root], merkleRoot, verified}`` plus ``proofSides``
-        (the side of each sibling) and ``leafText``."""
+        """The shape of docs/contract.md, Proofs: ``{leaf: {userId, effectiveTickets,
+        index}, leafHash, proof: [sibling hex, leaf to root], merkleRoot, verified}`` plus
+        ``proofSides`` (the side of each sibling) and ``leafText``."""
         hashes, sides = proof_to_wire(self.steps)
         return {
             "leaf": {

@@ -16,7 +16,8 @@ MAX_SERIES = 200  # arrays (and values per array) read from interactionPatterns
 
 @dataclass(frozen=True)
 class BehaviorSignals:
-    """What a browser observed before registering (the SPEC §9 ``behaviorSignals``).
+    """What a browser observed before registering (``behaviorSignals``, docs/contract.md,
+    Registration).
 
     ``interaction_patterns`` is the client's JSON-encoded string; see
     :func:`interaction_irregularity` for what is read from it.

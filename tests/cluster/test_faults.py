@@ -29,6 +29,7 @@ from drop.verify import main as verify_main
 from tests.cluster.buying import Buyers
 from tests.integration.test_sse import Stream, open_stream
 from tests.support.api_client import ADMIN, now_ms, uid
+from tests.support.eventually import eventually_async
 
 pytestmark = pytest.mark.cluster
 
@@ -168,16 +169,19 @@ async def phase_of(client: httpx.AsyncClient, drop_id: str) -> dict[str, Any]:
 async def wait_phase(
     client: httpx.AsyncClient, drop_id: str, phases: set[str], timeout: float
 ) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            status = await phase_of(client, drop_id)
-        except httpx.HTTPError:
-            status = {}
-        if status.get("phase") in phases:
-            return status
-        await asyncio.sleep(0.25)
-    raise TimeoutError(f"{drop_id} did not reach {phases} in {timeout}s")
+
+    async def reached() -> dict[str, Any]:
+        status = await phase_of(client, drop_id)
+        assert status.get("phase") in phases, f"phase {status.get('phase')}"
+        return status
+
+    return await eventually_async(
+        reached,
+        what=f"{drop_id} reaching {sorted(phases)}",
+        timeout=timeout,
+        interval=0.25,
+        retry_on=(httpx.HTTPError,),
+    )
 
 
 async def _stream_info(bus: Bus, subject: str, timeout: float = 60.0) -> Any:

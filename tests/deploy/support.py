@@ -171,11 +171,11 @@ def load_deploy_module() -> Any:
     return module
 
 
-def dockerfile(service: str) -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) pairs of fly/<service>/Dockerfile, continuations joined."""
+def dockerfile() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs of the root Dockerfile, continuations joined."""
     out: list[tuple[str, str]] = []
     pending = ""
-    for raw in (FLY / service / "Dockerfile").read_text().splitlines():
+    for raw in (ROOT / "Dockerfile").read_text().splitlines():
         line = raw.strip()
         if not line or line.startswith("#"):
             continue

@@ -116,7 +116,7 @@ def test_the_worker_draws_with_the_local_test_beacon_by_default() -> None:
             assert found == (float(value) if number else value), (name, variable)
         assert service(name)["depends_on"]["beacon"] == {"condition": "service_healthy"}
     assert "localhost:8090/info" in " ".join(beacon["healthcheck"]["test"])
-    assert beacon["build"] == service("worker")["build"]  # the app image holds drop/
+    assert beacon["build"] == service("worker")["build"]  # the worker image holds the beacon
 
 
 def test_compose_drand_yml_switches_the_worker_to_drand_mainnet() -> None:
@@ -143,11 +143,13 @@ def option(command: list[str], name: str) -> str:
     return command[command.index(name) + 1]
 
 
-def test_apps_are_built_from_their_fly_dockerfiles_on_their_local_ports() -> None:
+def test_apps_are_built_from_the_one_dockerfile_on_their_local_ports() -> None:
     ports = local_ports()
     for name in BUILT:
         svc = service(name)
-        assert svc["build"] == {"context": ".", "dockerfile": f"fly/{name}/Dockerfile"}
+        build = svc["build"]
+        assert (build["context"], build["dockerfile"]) == (".", "Dockerfile")
+        assert build["args"]["APP"] == name
         env = svc["environment"]
         assert int(env["PORT"]) == ports[name]
         assert env["HOST"] == "0.0.0.0"

@@ -110,7 +110,7 @@ def test_deploy_sets_internal_urls_from_the_prefix(fake_fly: FakeFly) -> None:
             service = service_of(app)
             assert option_values(argv, "--config") == [f"fly/{service}/fly.toml"]
             if service in ("worker", "api", "sse", "web"):
-                assert option_values(argv, "--dockerfile") == [f"fly/{service}/Dockerfile"]
+                assert option_values(argv, "--dockerfile") == ["Dockerfile"]
             else:
                 assert "--dockerfile" not in argv
     nats = f"nats://{PREFIX}-nats.internal:4222"

@@ -1,4 +1,5 @@
-"""fly/<app>/Dockerfile: shape, and each image's own command started here, answering /health."""
+"""The root Dockerfile: shape, one image per app through `APP`, and each app's own command
+started here, answering /health."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import tomllib
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -17,71 +17,84 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.eventually import eventually
+
 from .support import BUILT, FLY, ROOT, dockerfile, exec_form
 
 FLY_PORT = {"worker": 8080, "api": 8080, "sse": 8080, "web": 3000}
+PIP_LAYER = ("RUN", "pip install --require-hashes -r app.txt && rm app.txt")
 
 
-def instructions(service: str, name: str) -> list[str]:
-    return [args for instruction, args in dockerfile(service) if instruction == name]
+def instructions(name: str) -> list[str]:
+    return [args for instruction, args in dockerfile() if instruction == name]
 
 
-def env_of(service: str) -> dict[str, str]:
+def env_of(steps: list[tuple[str, str]]) -> dict[str, str]:
     env: dict[str, str] = {}
-    for args in instructions(service, "ENV"):
-        for item in shlex.split(args):
-            name, _, value = item.partition("=")
-            env[name] = value
+    for instruction, args in steps:
+        if instruction == "ENV":
+            for item in shlex.split(args):
+                name, _, value = item.partition("=")
+                env[name] = value
     return env
 
 
-@pytest.mark.parametrize("service", BUILT)
-def test_slim_python_non_root_with_the_apps_command(service: str) -> None:
-    assert instructions(service, "FROM") == ["python:3.11-slim"]
-    (user,) = instructions(service, "USER")
+def fly_build(service: str) -> dict[str, object]:
+    with (FLY / service / "fly.toml").open("rb") as f:
+        build: dict[str, object] = tomllib.load(f)["build"]
+    return build
+
+
+def test_one_dockerfile_replaces_the_per_app_ones() -> None:
+    assert not list(FLY.glob("*/Dockerfile"))
+    for service in BUILT:
+        build = fly_build(service)
+        assert (FLY / service / str(build["dockerfile"])).resolve() == ROOT / "Dockerfile"
+
+
+def test_slim_python_non_root_with_the_apps_command() -> None:
+    assert instructions("FROM") == ["python:3.11-slim"]
+    (user,) = instructions("USER")
     assert user not in ("root", "0")
-    (cmd,) = instructions(service, "CMD")
-    assert exec_form(cmd) == ["python", "-m", f"apps.{service}"]
-    assert int(env_of(service)["PORT"]) == FLY_PORT[service]
-    assert instructions(service, "EXPOSE") == [str(FLY_PORT[service])]
+    (cmd,) = instructions("CMD")
+    assert exec_form(cmd) == ["sh", "-c", 'exec python -m "apps.$APP"']
+    assert instructions("ARG") == ["APP", "PORT=8080"]
+    env = env_of(dockerfile())
+    assert (env["APP"], env["PORT"]) == ("${APP}", "${PORT}")
+    assert instructions("EXPOSE") == ["${PORT}"]
+
+
+@pytest.mark.parametrize("service", BUILT)
+def test_each_app_gets_its_name_and_port_from_the_build_arguments(service: str) -> None:
+    args = fly_build(service)["args"]
+    assert args == {"APP": service, "PORT": str(FLY_PORT[service])}
     with (FLY / service / "fly.toml").open("rb") as f:
         assert int(tomllib.load(f)["env"]["PORT"]) == FLY_PORT[service]
 
 
-@pytest.mark.parametrize("service", BUILT)
-def test_dependencies_have_their_own_cached_layer(service: str) -> None:
-    steps = [(i, a) for i, a in dockerfile(service) if i in ("COPY", "RUN")]
+def test_dependencies_have_their_own_cached_layer() -> None:
+    steps = [(i, a) for i, a in dockerfile() if i in ("COPY", "RUN")]
     assert steps[0] == ("COPY", "pyproject.toml requirements/app.txt ./")
-    assert steps[1] == ("RUN", "pip install --require-hashes -r app.txt && rm app.txt")
-    copies = [a.split()[0] for i, a in steps[2:] if i == "COPY"]
-    assert copies == ["drop", "apps"]
+    assert steps[1] == PIP_LAYER
+    assert [a for i, a in steps[2:] if i == "COPY"] == [". ."]
     assert any(i == "RUN" and "pip install --no-deps ." in a for i, a in steps[2:])
-    for source in ("pyproject.toml", "requirements/app.txt", *copies):
+    # The context is an allow-list: the packages and the project file get through, and a
+    # package that does not exist yet (devtools/) costs nothing.
+    lines = (ROOT / ".dockerignore").read_text().splitlines()
+    allowed = [line for line in lines if line and not line.startswith("#")]
+    assert allowed[0] == "*"
+    for source in ("pyproject.toml", "requirements/app.txt", "drop", "apps"):
         assert (ROOT / source).exists()
-    ignored = (ROOT / ".dockerignore").read_text().split()
-    assert not {"pyproject.toml", "requirements", "drop", "apps"} & set(ignored)
+        assert f"!{source}" in allowed
 
 
-def test_the_dependency_layer_comes_first_and_is_the_same_in_every_image() -> None:
-    # Anything that differs between images (PORT) before the pip layer would make each
+def test_the_dependency_layer_comes_first_and_is_the_same_for_every_app() -> None:
+    # Anything that differs between apps (APP, PORT) before the pip layer would make each
     # image install every dependency again instead of sharing one cached layer.
-    heads = {}
-    for service in BUILT:
-        steps = dockerfile(service)
-        cut = steps.index(("RUN", "pip install --require-hashes -r app.txt && rm app.txt"))
-        heads[service] = steps[: cut + 1]
-        assert "PORT" not in env_of_steps(heads[service]), service
-        assert "PORT" in env_of(service), service  # set after it
-    assert len({tuple(head) for head in heads.values()}) == 1, heads
-
-
-def env_of_steps(steps: list[tuple[str, str]]) -> set[str]:
-    return {
-        item.partition("=")[0]
-        for instruction, args in steps
-        if instruction == "ENV"
-        for item in shlex.split(args)
-    }
+    steps = dockerfile()
+    head = steps[: steps.index(PIP_LAYER) + 1]
+    assert not [step for step in head if step[0] == "ARG"]
+    assert not {"APP", "PORT"} & set(env_of(head))
 
 
 def test_the_dependency_layer_installs_the_projects_locked_dependencies() -> None:
@@ -127,29 +140,33 @@ def started() -> Iterator[list[subprocess.Popen[bytes]]]:
 def wait_healthy(
     url: str, process: subprocess.Popen[bytes], log: Callable[[], str], seconds: float
 ) -> None:
-    deadline = time.monotonic() + seconds
-    last = ""
-    while time.monotonic() < deadline:
+    def answered() -> None:
         if process.poll() is not None:
             pytest.fail(f"exited with {process.returncode} before {url} answered:\n{log()}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-                last = f"HTTP {response.status}"
-        except OSError as error:
-            last = str(error)
-        time.sleep(0.25)
-    pytest.fail(f"{url} did not answer 200 within {seconds}s ({last}):\n{log()}")
+        with urllib.request.urlopen(url, timeout=2) as response:
+            assert response.status == 200, f"HTTP {response.status}"
+
+    try:
+        eventually(
+            answered,
+            what=f"{url} answering 200",
+            timeout=seconds,
+            interval=0.25,
+            retry_on=(OSError,),
+        )
+    except AssertionError as failure:
+        pytest.fail(f"{failure}\n{log()}")
 
 
 @pytest.mark.parametrize("service", BUILT)
 def test_the_images_command_starts_and_answers_its_health_check(
     service: str, started: list[subprocess.Popen[bytes]], tmp_path: Path
 ) -> None:
-    if not (ROOT / "apps" / service / "__main__.py").exists():
-        pytest.skip(f"apps/{service}/__main__.py does not exist yet")
-    (cmd,) = instructions(service, "CMD")
+    main = ROOT / "apps" / service / "__main__.py"
+    assert main.exists(), (
+        f"{main.relative_to(ROOT)} is missing: the {service} image would not start"
+    )
+    (cmd,) = instructions("CMD")
     port = free_port()
     unused = free_port()  # nothing listens here: NATS and restate are down
     env = {
@@ -162,11 +179,14 @@ def test_the_images_command_starts_and_answers_its_health_check(
         "RESTATE_ADMIN_URL": f"http://127.0.0.1:{unused}",
         "INTERNAL_API_URL": f"http://127.0.0.1:{unused}",
         "INTERNAL_SSE_URL": f"http://127.0.0.1:{unused}",
+        # What the image's build argument sets, and this virtualenv's python as `python`.
+        "APP": service,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     log_path = tmp_path / f"{service}.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            as_local(exec_form(cmd)), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+            exec_form(cmd), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
         )
     started.append(process)
 
@@ -177,7 +197,7 @@ def test_the_images_command_starts_and_answers_its_health_check(
     wait_healthy(f"http://127.0.0.1:{port}/health", process, output, seconds=30)
 
     # The image's own HEALTHCHECK command agrees.
-    (healthcheck,) = instructions(service, "HEALTHCHECK")
+    (healthcheck,) = instructions("HEALTHCHECK")
     check = subprocess.run(
         as_local(exec_form(healthcheck.split(" CMD ", 1)[1])),
         env={**env, "PORT": str(port)},

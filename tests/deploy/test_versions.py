@@ -77,7 +77,7 @@ def test_fly_and_compose_run_the_same_engine_images() -> None:
 
 def test_every_compose_image_is_pinned_from_versions_toml() -> None:
     # Engines (cluster profile included) come from versions.toml; the one-shot jobs run a
-    # bare Python of the apps' own line; the apps are built from their Dockerfiles.
+    # bare Python of the apps' own line; the apps are built from the root Dockerfile.
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
     engines_seen = set()
     for name, svc in compose.items():

@@ -37,7 +37,7 @@ LOCAL_INPUT_SECONDS = """seconds => {
   const d = new Date(Date.now() + seconds * 1e3);
   return new Date(d - d.getTimezoneOffset() * 60e3).toISOString().slice(0, 19);
 }"""
-# The draw runs only once registration has closed (issue 12): the journey's drop closes
+# The draw runs only once registration has closed: the journey's drop closes
 # this long after it is created, enough for both shoppers to enter first.
 ENTRY_WINDOW_S = 90
 LIVE = 15_000  # ms: how long a live update may take to show before the test fails

@@ -1,5 +1,6 @@
 """A page on another origin, written like the original site, opens the event streams
-directly in Chromium (SPEC §9): CORS with credentials, payloads applied by their `type`."""
+directly in Chromium (docs/contract.md, Streams): CORS with credentials, payloads applied by
+their `type`."""
 
 from __future__ import annotations
 

@@ -116,11 +116,11 @@ async def test_worker_killed_during_a_purchase(api: DropApi, bus: Bus, stack: St
 async def test_a_crash_right_after_the_last_purchase_never_oversells(
     api: DropApi, bus: Bus, stack: Stack
 ) -> None:
-    """Issue 19, scaled down: a backup promoted (one purchase right more than items), all
-    winners but one buy, the last buys and the worker is killed 0-50 ms later, coming back
-    with a new hash seed. Exactly `inventory` orders with distinct ids, none left, the
-    promoted extra winner is told sold out, and the drop answers within 5 s of the worker's
-    return."""
+    """The oversell once found under crashes, scaled down: a backup promoted (one purchase
+    right more than items), all winners but one buy, the last buys and the worker is killed
+    0-50 ms later, coming back with a new hash seed. Exactly `inventory` orders with
+    distinct ids, none left, the promoted extra winner is told sold out, and the drop
+    answers within 5 s of the worker's return."""
     drop_id, inventory = uid("oversell"), 10
     users = [uid("o") for _ in range(30)]
     async with events(bus, f"drop.{drop_id}.state") as log:

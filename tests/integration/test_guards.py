@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -22,6 +21,7 @@ from drop.adapters.rate_limit import RateLimiter
 from drop.domain import pow as pow_rules
 from drop.domain.queue_rules import make_queue_token
 from tests.support.api_client import ADMIN, DropApi, now_ms, uid
+from tests.support.eventually import eventually_async
 from tests.support.stack import Stack, start_api
 
 pytestmark = pytest.mark.integration
@@ -105,13 +105,19 @@ async def status(client: httpx.AsyncClient, drop_id: str, token: str) -> dict[st
     return dict(r.json())
 
 
+async def admitted(client: httpx.AsyncClient, drop_id: str, token: str) -> str:
+    """`token` once the waiting room has admitted it."""
+
+    async def ready() -> str:
+        found = (await status(client, drop_id, token))["status"]
+        assert found == "ready", f"token {token} is {found}"
+        return token
+
+    return await eventually_async(ready, what="the token's admission")
+
+
 async def ready_token(client: httpx.AsyncClient, drop_id: str) -> str:
-    token = str((await join(client, drop_id))["token"])
-    deadline = time.monotonic() + 10
-    while (await status(client, drop_id, token))["status"] != "ready":
-        assert time.monotonic() < deadline, "the token was never admitted"
-        await asyncio.sleep(0.05)
-    return token
+    return await admitted(client, drop_id, str((await join(client, drop_id))["token"]))
 
 
 async def solved(client: httpx.AsyncClient, ip: str | None = None) -> tuple[str, str]:
@@ -305,11 +311,7 @@ async def test_admitted_people_behind_one_ip_are_not_refused_by_its_registration
     registrations without a ready token still count and meet it."""
     drop_id, ip = await create_drop(client), new_ip()
     for _ in range(7):
-        token = str((await join(client, drop_id, ip))["token"])
-        deadline = time.monotonic() + 10
-        while (await status(client, drop_id, token))["status"] != "ready":
-            assert time.monotonic() < deadline, "the token was never admitted"
-            await asyncio.sleep(0.05)
+        token = await admitted(client, drop_id, str((await join(client, drop_id, ip))["token"]))
         r = await register(client, drop_id, token=token, pow_=await solved(client, ip), ip=ip)
         assert r.status_code == 200, r.text
     tokenless = [
@@ -408,10 +410,12 @@ async def test_guards_fail_closed_without_nats(stack: Stack, tmp_path: Any) -> N
     try:
         async with httpx.AsyncClient(base_url=url, timeout=30) as c:
             drop_id = await create_drop(c)
-            deadline = time.monotonic() + 10
-            while (await c.get("/api/pow/challenge", headers=from_ip(new_ip()))).status_code != 200:
-                assert time.monotonic() < deadline, "the API never reached its NATS"
-                await asyncio.sleep(0.1)
+
+            async def challenge_served() -> None:
+                r = await c.get("/api/pow/challenge", headers=from_ip(new_ip()))
+                assert r.status_code == 200, r.text
+
+            await eventually_async(challenge_served, what="the API reaching its NATS", interval=0.1)
             nats.kill()
             calls = [
                 c.get("/api/pow/challenge", headers=from_ip(new_ip())),
@@ -472,10 +476,7 @@ async def test_ten_people_behind_one_ip_register_in_turn(nat_url: str) -> None:
         registered = 0
         for person in range(10):
             token = tokens[person] if person < 3 else str((await join(c, drop_id, ip))["token"])
-            deadline = time.monotonic() + 10
-            while (await status(c, drop_id, token))["status"] != "ready":
-                assert time.monotonic() < deadline, "the token was never admitted"
-                await asyncio.sleep(0.05)
+            await admitted(c, drop_id, token)
             r = await register(c, drop_id, token=token, pow_=await solved(c, ip), ip=ip)
             assert r.status_code == 200, r.text
             registered += 1

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import time
+from typing import Any
 
 import httpx
 import pytest
 
 from drop.adapters.nats_bus import Bus
 from tests.support.api_client import DropApi, events, now_ms, uid
+from tests.support.eventually import eventually_async
 from tests.support.metrics import scrape, total, value
 from tests.support.stack import Stack
 
@@ -100,13 +101,16 @@ async def test_queue_joins_admissions_and_expiries_are_counted(stack: Stack) -> 
             body = {"fingerprintHash": f"{n:032x}", "ipHash": f"{n + 7:032x}", "config": config}
             r = await ingress.post(f"/QueueAdmission/{drop_id}/joinQueue", json=body)
             assert r.status_code == 200, r.text
-        deadline = time.monotonic() + 20
-        while True:
+
+        async def expired() -> Any:
             worker = await scrape(stack.metrics_url("worker"))
-            if value(worker, "queue_expiries_total", drop=drop_id) >= 3:
-                break
-            assert time.monotonic() < deadline, "the ready tokens never expired"
-            await asyncio.sleep(0.2)
+            found = value(worker, "queue_expiries_total", drop=drop_id)
+            assert found >= 3, f"{found} expiries counted"
+            return worker
+
+        worker = await eventually_async(
+            expired, what="three ready tokens expiring", timeout=20, interval=0.2
+        )
     assert value(worker, "queue_joins_total", drop=drop_id) == 3
     assert value(worker, "queue_admissions_total", drop=drop_id) == 3
     assert value(worker, "queue_expiries_total", drop=drop_id) == 3

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -18,6 +18,7 @@ import pytest
 
 from drop.adapters.nats_bus import Bus
 from tests.support.api_client import EventLog, events, uid
+from tests.support.eventually import eventually_async
 from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration
@@ -68,23 +69,14 @@ class Queue:
     async def until(
         self, probe: Callable[[dict[str, Any]], bool], timeout: float = 20.0
     ) -> dict[str, Any]:
-        """Bounded polling of the stats for a condition that becomes true eventually."""
-        return await poll(self.stats, probe, timeout)
+        """The stats once `probe` holds for them (it becomes true eventually)."""
 
+        async def met() -> dict[str, Any]:
+            stats = await self.stats()
+            assert probe(stats), f"stats now: {stats}"
+            return stats
 
-async def poll(
-    read: Callable[[], Awaitable[dict[str, Any]]],
-    probe: Callable[[dict[str, Any]], bool],
-    timeout: float,
-) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await read()
-        if probe(value):
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"condition not met in {timeout}s; last {value}")
-        await asyncio.sleep(0.05)
+        return await eventually_async(met, what="the queue condition", timeout=timeout)
 
 
 def of_type(log: EventLog, kind: str) -> list[dict[str, Any]]:

@@ -431,7 +431,7 @@ async def replace_state(rig: Rig, service: str, key: str, st: dict[str, Any]) ->
 
 
 async def test_a_broken_invariant_halts_sales_and_alarms(rig: Rig) -> None:
-    """The issue-19 state planted by hand (an order recorded, the inventory not): the next
+    """The oversell state planted by hand (an order recorded, the inventory not): the next
     purchase is refused with the reason, the drop sells nothing more, the worker counts it,
     and the console's alarms list it. A stuck invocation is listed while it is stuck, and
     the api answers calls on its drop with 503 `drop_stalled` (at once after the first)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import html
 import json
 import re
@@ -15,6 +14,7 @@ import pytest
 from drop.adapters.nats_bus import Bus
 from tests.e2e.support import ADMIN_SECRET, read_events
 from tests.support.api_client import DropApi, now_ms, uid
+from tests.support.eventually import eventually_async
 from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration
@@ -59,15 +59,15 @@ async def test_home_lists_active_drops_without_javascript(
     )
     assert (await api.register(drop_id, uid("u"), 1)).status_code == 200
     # The index the pages read is eventually consistent: wait (bounded) for the entry.
-    deadline = asyncio.get_running_loop().time() + 10
-    while True:
+
+    async def entry_shown() -> tuple[httpx.Response, str]:
         page = await client.get("/")
         assert page.status_code == 200
         card = card_of(page.text, drop_id)
-        if '<dd data-field="participants">1</dd>' in card:
-            break
-        assert asyncio.get_running_loop().time() < deadline, "entry never reached the page"
-        await asyncio.sleep(0.1)
+        assert '<dd data-field="participants">1</dd>' in card, card
+        return page, card
+
+    page, card = await eventually_async(entry_shown, what="the entry on the page", interval=0.1)
     assert page.headers["content-type"].startswith("text/html")
     assert f'href="/drop/{drop_id}"' in card
     assert "Storm Shell Jacket" in card

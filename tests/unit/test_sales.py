@@ -25,7 +25,7 @@ def test_an_order_id_issued_twice_and_a_double_buyer_are_named() -> None:
 
 
 def test_an_inventory_that_does_not_match_the_orders_is_caught() -> None:
-    # The issue-19 state: the order was written, the inventory was not.
+    # The state behind the oversell once found: the order was written, the inventory was not.
     found = sales.problems(40, 1, [[f"d-{n}", f"u{n}"] for n in range(1, 41)])
     assert found == ["inventory is 1; 40 items less 40 orders is 0"]
 

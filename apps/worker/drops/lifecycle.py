@@ -71,7 +71,7 @@ async def initialize(ctx: restate.ObjectContext, req: dict[str, Any]) -> dict[st
 @drop_object.handler(kind="shared")
 @effects.bad_input_is_terminal
 async def register(ctx: restate.ObjectSharedContext, req: dict[str, Any]) -> dict[str, Any]:
-    """One entry, for callers of the SPEC's `Drop/<id>/register`: a batch of one."""
+    """One entry, for callers of the fixed name `Drop/<id>/register`: a batch of one."""
     answer = await calls.call(ctx, calls.DROP_REGISTER_BATCH, {"entries": [req]}, key=ctx.key())
     return effects.only(answer)
 

@@ -171,6 +171,6 @@ async def joinBatch(ctx: Ctx, req: dict[str, Any]) -> dict[str, Any]:
 @queue_admission.handler()
 @effects.bad_input_is_terminal
 async def joinQueue(ctx: Ctx, req: dict[str, Any]) -> dict[str, Any]:
-    """One join (a batch of one), for callers of the SPEC's `QueueAdmission/<id>/joinQueue`."""
+    """One join (a batch of one), for callers of the fixed name `QueueAdmission/<id>/joinQueue`."""
     joins = [{"fingerprintHash": req.get("fingerprintHash"), "ipHash": req.get("ipHash")}]
     return effects.only(await joinBatch(ctx, {"joins": joins, "config": req.get("config")}))

@@ -91,7 +91,7 @@ async def useTokens(ctx: Ctx, req: dict[str, Any]) -> dict[str, Any]:
 @queue_admission.handler()
 @effects.bad_input_is_terminal
 async def markTokenUsed(ctx: Ctx, req: dict[str, Any]) -> dict[str, Any]:
-    """One token (a batch of one), for callers of the SPEC's handler name."""
+    """One token (a batch of one), for its fixed name (docs/contract.md, Services and ports)."""
     answer = effects.only(await useTokens(ctx, {"uses": [req]}))
     return {**answer, "usedBy": str(req.get("userId") or "")}
 

@@ -1,6 +1,7 @@
-// Interaction signals sent with queue heartbeats and the entry (SPEC §9 names): counts of
-// what a person does, time on the page, and in `interactionPatterns` (a JSON string) the
-// gaps between their actions, whose irregularity the server scores (scripts tick like clocks).
+// Interaction signals sent with queue heartbeats and the entry (names in docs/contract.md,
+// Registration): counts of what a person does, time on the page, and in
+// `interactionPatterns` (a JSON string) the gaps between their actions, whose irregularity
+// the server scores (scripts tick like clocks).
 
 const MIN_GAP_MS = 30; // a burst of mousemove events is one gesture
 const KEEP_GAPS = 60;

@@ -1,5 +1,6 @@
-// How an entry is paid for (SPEC §1.1): rollover credits first, then the free entry, then
-// paid entries at price_unit × (1² + 2² + … + paid²). Mirrors drop/domain/pricing.py.
+// How an entry is paid for (docs/contract.md, Entries, rollover and loyalty): rollover
+// credits first, then the free entry, then paid entries at price_unit × (1² + 2² + … +
+// paid²). Mirrors drop/domain/pricing.py.
 
 const sumOfSquares = (n) => (n * (n + 1) * (2 * n + 1)) / 6;
 

@@ -34,7 +34,7 @@ export function openStream(url, handlers, onState = () => {}) {
         } catch {
           return;
         }
-        // Payloads name their own type (SPEC §9); `event:` only routes them here.
+        // Payloads name their own type (docs/contract.md, Streams); `event:` only routes them here.
         if (data?.type !== name) return;
         handler(data, event);
       });
