@@ -1,15 +1,11 @@
-"""The durable contract: every handler's input and answer, and a typed name for each.
-
-The api's ingress calls and the worker's calls between objects both go through a
-`Target[In, Out]`, so a handler's name and the shape of what it takes and gives are
-written once, here. Fields are snake_case in code and camelCase on the wire, as in
-`drop.contracts`; a handler whose input fails its model is refused with 400 before it runs.
-"""
+"""The durable contract: every handler's input and answer, and a typed `Target[In, Out]`
+for each, used by the api's ingress calls and the worker's calls alike. camelCase on the
+wire; an input that fails its model is refused with 400 before the handler runs."""
 
 from __future__ import annotations
 
 import json
-from typing import Any, Generic, Literal, TypeAlias, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, TypeAdapter
 from pydantic.alias_generators import to_camel
@@ -41,11 +37,7 @@ class Target(Generic[In, Out]):
         self.takes: TypeAdapter[In] = TypeAdapter(takes)
         self.gives: TypeAdapter[Out] = TypeAdapter(gives)
 
-    def __repr__(self) -> str:
-        return f"Target({self.service}/{self.handler})"
-
     def encode(self, payload: In) -> bytes:
-        """The payload as JSON bytes (b"" for a handler without input)."""
         if payload is None:
             return b""
         return self.takes.dump_json(payload, by_alias=True)
@@ -56,9 +48,6 @@ class Target(Generic[In, Out]):
 
     def decode(self, raw: bytes) -> Out:
         return self.gives.validate_json(raw or b"null")
-
-    def read(self, value: object) -> Out:
-        return self.gives.validate_python(value)
 
     def answer_wire(self, answer: Out) -> Any:
         """The answer as JSON values, exactly as the handler sent it."""
@@ -89,9 +78,6 @@ class Ok(Durable, Generic[T]):
     ok: T
 
 
-Result: TypeAlias = Ok[T] | Refused
-
-
 def refusal(status: int, code: str, message: str) -> Refused:
     return Refused(error=Refusal(status=status, code=code, message=message))
 
@@ -116,8 +102,7 @@ class Created(Durable):
 
 
 class EntryBatch(Durable):
-    # Each entry is judged on its own (`drop.contracts.EntryIn`), so one malformed entry is
-    # refused alone instead of failing the batch.
+    # Judged one by one (`drop.contracts.EntryIn`): a malformed entry is refused alone.
     entries: list[JsonValue] = Field(default_factory=list)
 
 
