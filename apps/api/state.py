@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from apps.api.batching import GroupCommit, Item, Result
 from apps.api.proofs import ProofCache
 from apps.api.snapshots import DropIndex
 from apps.api.stalls import Stalls
+from drop import durable
 from drop.adapters import nats_bus
 from drop.adapters.nats_bus import Bus
 from drop.adapters.restate_ingress import RestateIngress
@@ -25,6 +26,8 @@ from drop.settings import (
 )
 
 log = logging.getLogger("api")
+In = TypeVar("In")
+T = TypeVar("T")
 
 
 @dataclass
@@ -52,19 +55,21 @@ class ApiState:
 
     async def _join_batch(self, drop_id: str, items: list[Item], batch_id: str) -> list[Result]:
         config = QueueConfig.from_settings(self.queue).wire()
-        body = {"joins": items, "config": config}
-        return await self._batch("QueueAdmission", "joinBatch", drop_id, body, batch_id)
+        body = durable.JoinBatch(joins=list(items), config=config)
+        return await self._batch(durable.QUEUE_JOIN_BATCH, drop_id, body, batch_id)
 
     async def _register_batch(self, drop_id: str, items: list[Item], batch_id: str) -> list[Result]:
-        batch = self._batch("Drop", "registerBatch", drop_id, {"entries": items}, batch_id)
+        body = durable.EntryBatch(entries=list(items))
+        batch = self._batch(durable.DROP_REGISTER_BATCH, drop_id, body, batch_id)
         return list(await self.stalls.call(drop_id, batch))
 
     async def _batch(
-        self, service: str, handler: str, key: str, body: Mapping[str, object], batch_id: str
+        self, target: durable.Target[In, durable.Batch[T]], key: str, body: In, batch_id: str
     ) -> list[Result]:
-        """One durable batch call; its idempotency key makes a retried call run once."""
-        answer = await self.ingress.call(service, handler, body, key=key, idempotency_key=batch_id)
-        results: list[Result] = answer["results"]
+        """One durable batch call; its idempotency key makes a retried call run once. Each
+        result goes back to its request as the JSON the handler sent."""
+        answer = await self.ingress.call(target, body, key=key, idempotency_key=batch_id)
+        results: list[Result] = target.answer_wire(answer)["results"]
         return results
 
     async def _probe_restate(self) -> None:

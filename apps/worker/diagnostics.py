@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import restate
 
 from apps.worker.runtime import current
 from drop import events
+from drop.durable import Echoed
 
 diagnostics = restate.Service("Diagnostics")
 
 
 @diagnostics.handler()
-async def echo(ctx: restate.Context, message: str) -> dict[str, Any]:
+async def echo(ctx: restate.Context, message: str) -> Echoed:
     """Publish `message` on `system.echo` and return the stream sequence it got."""
     msg_id = f"echo:{ctx.request().id}"
     event = events.Event(id=msg_id, type="echoed", data={"message": message})
@@ -24,7 +23,7 @@ async def echo(ctx: restate.Context, message: str) -> dict[str, Any]:
         )
 
     seq = await ctx.run_typed("publish", publish)
-    return {"id": msg_id, "seq": seq}
+    return Echoed(id=msg_id, seq=seq)
 
 
 @diagnostics.handler()

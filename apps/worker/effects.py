@@ -8,24 +8,23 @@ even an effect retried before it was journaled is dropped by JetStream as a dupl
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import restate
 from restate.exceptions import TerminalError
 
 from apps.worker.runtime import current
-from drop import events
+from drop import durable, events
 from drop.adapters.nats_bus import Bus
 from drop.contracts import DropState, UserState
 from drop.domain.errors import DomainError
 
 log = logging.getLogger("worker")
+T = TypeVar("T")
 
 
 def wall_clock_ms() -> int:
@@ -132,40 +131,13 @@ async def store_proof(ctx: restate.Context, drop_id: str, proof: dict[str, Any])
     await ctx.run_typed("store proof", action)
 
 
-Handler = TypeVar("Handler", bound=Callable[..., Awaitable[Any]])
-# What a malformed request raises in a handler. These are deterministic: retrying cannot
-# help, and an endless retry would block every later call on the same object key.
-MALFORMED = (KeyError, TypeError, ValueError, AttributeError, IndexError)
-
-
-def bad_input_is_terminal(handler: Handler) -> Handler:
-    """End a call whose input is malformed with 400 at once instead of retrying it."""
-
-    @functools.wraps(handler)
-    async def checked(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return await handler(*args, **kwargs)
-        except TerminalError:
-            raise
-        except MALFORMED as exc:
-            log.warning("%s refused malformed input: %r", handler.__name__, exc)
-            raise fail("invalid_request", "the request is malformed", 400) from exc
-
-    return cast(Handler, checked)
-
-
-def refusal(status: int, code: str, message: str) -> dict[str, Any]:
-    """One item of a batch refused: its place in the batch's `results`."""
-    return {"error": {"status": status, "code": code, "message": message}}
-
-
-def only(answer: dict[str, Any]) -> dict[str, Any]:
+def only(answer: durable.Batch[T]) -> T:
     """The single result of a batch of one: its answer, or its refusal raised terminally."""
-    result: dict[str, Any] = answer["results"][0]
-    if "error" in result:
-        err = result["error"]
-        raise fail(str(err["code"]), str(err["message"]), int(err["status"]))
-    return dict(result["ok"])
+    result = answer.results[0]
+    if isinstance(result, durable.Refused):
+        err = result.error
+        raise fail(err.code, err.message, err.status)
+    return result.ok
 
 
 def terminal(error: DomainError) -> TerminalError:

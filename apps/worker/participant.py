@@ -14,9 +14,11 @@ import restate
 
 from apps.worker import calls, effects
 from apps.worker.retries import PAUSE_WHEN_STUCK
-from drop import events
+from apps.worker.typed import handler
+from drop import durable, events
 from drop.contracts import UserState
 from drop.domain import rollover
+from drop.durable import OutcomeIn, SettleIn, TokenIssuedIn
 
 participant = restate.VirtualObject("Participant", invocation_retry_policy=PAUSE_WHEN_STUCK)
 
@@ -46,30 +48,30 @@ async def _credit(ctx: restate.ObjectContext, state: UserState, credits: int) ->
     if credits <= 0:
         return state
     answer = await calls.call(
-        ctx, calls.ROLLOVER_ADD, {"dropId": state.drop_id, "credits": credits}, key=state.user_id
+        ctx,
+        durable.ROLLOVER_ADD,
+        durable.CreditIn(drop_id=state.drop_id, credits=credits),
+        key=state.user_id,
     )
-    return state.model_copy(
-        update={"rollover_balance": int(answer["balance"]), "rollover_earned": credits}
-    )
+    return state.model_copy(update={"rollover_balance": answer.balance, "rollover_earned": credits})
 
 
-@participant.handler()
-@effects.bad_input_is_terminal
-async def applyOutcome(ctx: restate.ObjectContext, req: dict[str, Any]) -> None:
+@handler(participant)
+async def applyOutcome(ctx: restate.ObjectContext, req: OutcomeIn) -> None:
     """The drop tells this user what happened: winner, backup, lost, expired, purchased."""
     state = await _record(ctx)
-    if state is None and req.get("registered"):
-        state = UserState.model_validate(req["registered"])
+    if state is None:
+        state = req.registered
     if state is None or await ctx.get("settled", type_hint=bool):
         return
-    outcome = str(req["outcome"])
+    outcome = req.outcome
     recorded = await ctx.get("loyaltyRecorded", type_hint=bool)
     update: dict[str, Any] = {"status": outcome}
     if outcome == "backup_winner":
-        update["backup_position"] = int(req["backupPosition"])
+        update["backup_position"] = req.backup_position
     if outcome == "winner":
-        update["deadline"] = int(req["deadline"])
-        update["promoted"] = bool(req.get("promoted", False))
+        update["deadline"] = req.deadline
+        update["promoted"] = req.promoted
     if outcome in ("purchased", "expired"):
         update["token"] = None
     state = state.model_copy(update=update)
@@ -79,8 +81,8 @@ async def applyOutcome(ctx: restate.ObjectContext, req: dict[str, Any]) -> None:
     if not recorded:
         calls.send(
             ctx,
-            calls.LOYALTY_RECORD,
-            {"dropId": state.drop_id, "atMs": int(req.get("atMs", 0))},
+            durable.LOYALTY_RECORD,
+            durable.ParticipationIn(drop_id=state.drop_id, at_ms=req.at_ms),
             key=state.user_id,
         )
         ctx.set("loyaltyRecorded", True)
@@ -89,25 +91,24 @@ async def applyOutcome(ctx: restate.ObjectContext, req: dict[str, Any]) -> None:
     await _save(ctx, state, outcome)
 
 
-@participant.handler()
-@effects.bad_input_is_terminal
-async def tokenIssued(ctx: restate.ObjectContext, req: dict[str, Any]) -> None:
+@handler(participant)
+async def tokenIssued(ctx: restate.ObjectContext, req: TokenIssuedIn) -> None:
     state = await _record(ctx)
     if state is None or state.status != "winner":
         return
-    update = {"token": str(req["token"]), "token_expires_at": int(req["expiresAt"])}
+    update = {"token": req.token, "token_expires_at": req.expires_at}
     await _save(ctx, state.model_copy(update=update), "token_issued")
 
 
-@participant.handler()
-async def settle(ctx: restate.ObjectContext, req: dict[str, Any] | None = None) -> None:
+@handler(participant)
+async def settle(ctx: restate.ObjectContext, req: SettleIn) -> None:
     """The drop completed: credit what this user is owed (once) and publish the final status.
     `bought`: the drop saw this user pay, whether or not their `purchased` came first."""
     state = await _record(ctx)
     if state is None or await ctx.get("settled", type_hint=bool):
         return
     reason = "settled"
-    if req and req.get("bought"):
+    if req.bought:
         state = state.model_copy(update={"status": "purchased", "token": None})
         reason = "purchased"
     elif state.status == "winner":
@@ -120,10 +121,10 @@ async def settle(ctx: restate.ObjectContext, req: dict[str, Any] | None = None) 
     await _save(ctx, state, reason)
 
 
-@participant.handler(kind="shared")
-async def getStatus(ctx: restate.ObjectSharedContext) -> dict[str, Any]:
+@handler(participant, kind="shared")
+async def getStatus(ctx: restate.ObjectSharedContext) -> UserState:
     state = await _record(ctx)
     if state is None:
         drop_id, _, user_id = ctx.key().partition(":")
-        return UserState(drop_id=drop_id, user_id=user_id).wire()
-    return state.wire()
+        return UserState(drop_id=drop_id, user_id=user_id)
+    return state

@@ -9,7 +9,6 @@ rollover only to those who paid for entries.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 import restate
 
@@ -17,8 +16,11 @@ from apps.worker import calls, effects
 from apps.worker.drops.state import BOUGHT, user_from_row
 from apps.worker.retries import PAUSE_WHEN_STUCK
 from apps.worker.runtime import current
+from apps.worker.typed import handler
+from drop import durable
 from drop.contracts import UserState
 from drop.domain import rollover
+from drop.durable import PeopleChunk
 
 settlement = restate.Service("Settlement", invocation_retry_policy=PAUSE_WHEN_STUCK)
 
@@ -36,50 +38,43 @@ async def _publish(ctx: restate.Context, step: str, users: list[UserState], reas
     await ctx.run_typed(step, action)
 
 
-@settlement.handler()
-@effects.bad_input_is_terminal
-async def publishOutcomes(ctx: restate.Context, req: dict[str, Any]) -> None:
+@handler(settlement)
+async def publishOutcomes(ctx: restate.Context, req: PeopleChunk) -> None:
     """Tell a chunk of people who were not drawn that they lost."""
-    drop_id, at = str(req["dropId"]), int(req["atMs"])
+    drop_id = req.drop_id
     users = [
-        user_from_row(drop_id, int(position), row, status="loser", version=LOST_VERSION)
-        for position, row in req["people"]
+        user_from_row(drop_id, position, row, status="loser", version=LOST_VERSION)
+        for position, row in req.people
     ]
     await _publish(ctx, "publish outcomes", users, "loser")
     # Loyalty is recorded for everyone, but not all at the draw's moment: chunk n's records
     # start n seconds later, so a crowd's bookkeeping never crowds out the purchases.
-    later = timedelta(seconds=int(req.get("chunk", 0)))
+    later = timedelta(seconds=req.chunk)
+    record = durable.ParticipationIn(drop_id=drop_id, at_ms=req.at_ms)
     for user in users:
-        calls.send(
-            ctx,
-            calls.LOYALTY_RECORD,
-            {"dropId": drop_id, "atMs": at},
-            key=user.user_id,
-            delay=later,
-        )
+        calls.send(ctx, durable.LOYALTY_RECORD, record, key=user.user_id, delay=later)
 
 
-@settlement.handler()
-@effects.bad_input_is_terminal
-async def settleChunk(ctx: restate.Context, req: dict[str, Any]) -> None:
+@handler(settlement)
+async def settleChunk(ctx: restate.Context, req: PeopleChunk) -> None:
     """The drop completed: drawn people settle in their own objects; the others who paid
     for entries get them back as rollover credit."""
-    drop_id = str(req["dropId"])
+    drop_id = req.drop_id
     owed: list[UserState] = []
-    for position, row in req["people"]:
-        flag = int(row[-1])
+    for position, row in req.people:
+        flag = int(str(row[-1]))
         if flag:
-            told = {"bought": flag == BOUGHT}
-            calls.send(ctx, calls.PARTICIPANT_SETTLE, told, key=f"{drop_id}:{row[0]}")
+            told = durable.SettleIn(bought=flag == BOUGHT)
+            calls.send(ctx, durable.PARTICIPANT_SETTLE, told, key=f"{drop_id}:{row[0]}")
             continue
-        user = user_from_row(drop_id, int(position), row[:-1], status="loser")
+        user = user_from_row(drop_id, position, row[:-1], status="loser")
         if rollover.credits_for_loser(user.paid_entries) > 0:
             owed.append(user)
     credits = [
         calls.start(
             ctx,
-            calls.ROLLOVER_ADD,
-            {"dropId": drop_id, "credits": rollover.credits_for_loser(u.paid_entries)},
+            durable.ROLLOVER_ADD,
+            durable.CreditIn(drop_id=drop_id, credits=rollover.credits_for_loser(u.paid_entries)),
             key=u.user_id,
         )
         for u in owed
@@ -88,7 +83,7 @@ async def settleChunk(ctx: restate.Context, req: dict[str, Any]) -> None:
     for user, future in zip(owed, credits, strict=True):
         answer = await calls.answer(future)
         update = {
-            "rollover_balance": int(answer["balance"]),
+            "rollover_balance": answer.balance,
             "rollover_earned": rollover.credits_for_loser(user.paid_entries),
             "version": SETTLED_VERSION,
         }

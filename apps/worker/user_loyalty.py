@@ -8,12 +8,14 @@ from typing import Any
 
 import restate
 
-from apps.worker import effects
 from apps.worker.retries import PAUSE_WHEN_STUCK
 from apps.worker.runtime import current
+from apps.worker.typed import handler
 from drop import events
+from drop.contracts import LoyaltyOut
 from drop.domain import loyalty
 from drop.domain.loyalty import LoyaltyStats
+from drop.durable import ParticipationIn
 
 user_loyalty = restate.VirtualObject("UserLoyalty", invocation_retry_policy=PAUSE_WHEN_STUCK)
 
@@ -23,35 +25,33 @@ async def _stats(ctx: restate.ObjectSharedContext | restate.ObjectContext) -> Lo
     return LoyaltyStats(**raw) if raw else LoyaltyStats()
 
 
+def _out(stats: LoyaltyStats) -> LoyaltyOut:
+    return LoyaltyOut(
+        multiplier=loyalty.multiplier_for(stats),
+        tier=loyalty.tier_for(stats.drops_participated),
+        streak=stats.streak,
+        drops_participated=stats.drops_participated,
+    )
+
+
 def _wire(stats: LoyaltyStats) -> dict[str, Any]:
-    return {
-        "multiplier": loyalty.multiplier_for(stats),
-        "tier": loyalty.tier_for(stats.drops_participated),
-        "streak": stats.streak,
-        "dropsParticipated": stats.drops_participated,
-    }
+    return _out(stats).wire()
 
 
-@user_loyalty.handler(kind="shared")
-async def getMultiplier(ctx: restate.ObjectSharedContext) -> dict[str, Any]:
-    return _wire(await _stats(ctx))
+@handler(user_loyalty, kind="shared")
+async def getMultiplier(ctx: restate.ObjectSharedContext) -> LoyaltyOut:
+    return _out(await _stats(ctx))
 
 
-@user_loyalty.handler(kind="shared")
-async def getStats(ctx: restate.ObjectSharedContext) -> dict[str, Any]:
-    return _wire(await _stats(ctx))
-
-
-@user_loyalty.handler()
-@effects.bad_input_is_terminal
-async def recordParticipation(ctx: restate.ObjectContext, req: dict[str, Any]) -> dict[str, Any]:
+@handler(user_loyalty)
+async def recordParticipation(ctx: restate.ObjectContext, req: ParticipationIn) -> LoyaltyOut:
     """Count the drop once (idempotent per drop), when its lottery runs."""
     before = await _stats(ctx)
-    after = loyalty.record_participation(before, str(req["dropId"]), int(req["atMs"]))
+    after = loyalty.record_participation(before, req.drop_id, req.at_ms)
     if after != before:
         ctx.set("stats", asdict(after))
         await _publish(ctx, after)
-    return _wire(after)
+    return _out(after)
 
 
 async def _publish(ctx: restate.ObjectContext, stats: LoyaltyStats) -> None:

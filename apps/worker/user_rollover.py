@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import restate
 
-from apps.worker import effects
 from apps.worker.retries import PAUSE_WHEN_STUCK
 from apps.worker.runtime import current
+from apps.worker.typed import handler
 from drop import events
 from drop.domain import rollover
+from drop.durable import Balance, Consumed, ConsumeIn, Credited, CreditIn
 
 user_rollover = restate.VirtualObject("UserRollover", invocation_retry_policy=PAUSE_WHEN_STUCK)
 
@@ -20,39 +20,37 @@ async def _balance(ctx: restate.ObjectSharedContext | restate.ObjectContext) -> 
     return await ctx.get("balance", type_hint=int) or 0
 
 
-@user_rollover.handler(kind="shared")
-async def getBalance(ctx: restate.ObjectSharedContext) -> dict[str, Any]:
-    return {"balance": await _balance(ctx)}
+@handler(user_rollover, kind="shared")
+async def getBalance(ctx: restate.ObjectSharedContext) -> Balance:
+    return Balance(balance=await _balance(ctx))
 
 
-@user_rollover.handler()
-@effects.bad_input_is_terminal
-async def consumeRollover(ctx: restate.ObjectContext, req: dict[str, Any]) -> dict[str, Any]:
+@handler(user_rollover)
+async def consumeRollover(ctx: restate.ObjectContext, req: ConsumeIn) -> Consumed:
     """Use up to `wanted` credits for `dropId`; a repeat for that drop gets the first answer."""
-    done_key = f"consumed:{req['dropId']}"
+    done_key = f"consumed:{req.drop_id}"
     done = await ctx.get(done_key, type_hint=dict)
     if done is not None:
-        return dict(done)
-    used, balance = rollover.consume(await _balance(ctx), int(req["wanted"]))
-    answer = {"used": used, "balance": balance}
+        return Consumed.model_validate(done)
+    used, balance = rollover.consume(await _balance(ctx), req.wanted)
+    answer = Consumed(used=used, balance=balance)
     ctx.set("balance", balance)
-    ctx.set(done_key, answer)
+    ctx.set(done_key, answer.model_dump(by_alias=True))
     await _publish(ctx, balance)
     return answer
 
 
-@user_rollover.handler()
-@effects.bad_input_is_terminal
-async def addRollover(ctx: restate.ObjectContext, req: dict[str, Any]) -> dict[str, Any]:
+@handler(user_rollover)
+async def addRollover(ctx: restate.ObjectContext, req: CreditIn) -> Credited:
     """Credit `credits` earned in `dropId` (once per drop), capped at the rollover maximum."""
-    done_key = f"credited:{req['dropId']}"
+    done_key = f"credited:{req.drop_id}"
     done = await ctx.get(done_key, type_hint=dict)
     if done is not None:
-        return dict(done)
-    balance = rollover.add_credits(await _balance(ctx), int(req["credits"]))
-    answer = {"balance": balance, "credited": int(req["credits"])}
+        return Credited.model_validate(done)
+    balance = rollover.add_credits(await _balance(ctx), req.credits)
+    answer = Credited(balance=balance, credited=req.credits)
     ctx.set("balance", balance)
-    ctx.set(done_key, answer)
+    ctx.set(done_key, answer.model_dump(by_alias=True))
     await _publish(ctx, balance)
     return answer
 

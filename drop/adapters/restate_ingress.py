@@ -6,15 +6,18 @@ import logging
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
 from drop import metrics, tracing
 from drop.adapters.failover import LinkJudge
+from drop.durable import Target
 from drop.settings import url_list
 
 log = logging.getLogger("restate_ingress")
+In = TypeVar("In")
+Out = TypeVar("Out")
 
 # What clients are told when the durable layer fails; the detail goes to the log only.
 UNAVAILABLE = "the service is temporarily unavailable; try again"
@@ -106,20 +109,22 @@ class RestateIngress:
 
     async def call(
         self,
-        service: str,
-        handler: str,
-        payload: Any = None,
+        target: Target[In, Out],
+        payload: In,
         *,
         key: str | None = None,
         idempotency_key: str | None = None,
-    ) -> Any:
+    ) -> Out:
+        """Call the handler and read its answer as the contract says it is."""
+        service, handler = target.service, target.handler
         path = f"/{service}/{key}/{handler}" if key is not None else f"/{service}/{handler}"
         headers = {"idempotency-key": idempotency_key} if idempotency_key else {}
         started = time.perf_counter()
         outcome = "cancelled"
         try:
             with tracing.client_span(f"{service}.{handler}", headers):
-                response = await self._post(path, payload, headers, resend=bool(idempotency_key))
+                body = target.wire(payload)
+                response = await self._post(path, body, headers, resend=bool(idempotency_key))
             outcome = _outcome(response.status_code)
         except httpx.TimeoutException as exc:
             outcome = "timeout"
@@ -134,18 +139,17 @@ class RestateIngress:
                 time.perf_counter() - started
             )
         if response.is_success:
-            return response.json() if response.content else None
+            return target.decode(response.content)
         raise _error_from(response, f"{service}.{handler}")
 
-    async def send(
-        self, service: str, handler: str, payload: Any = None, *, key: str | None = None
-    ) -> None:
+    async def send(self, target: Target[In, Out], payload: In, *, key: str | None = None) -> None:
         """Fire-and-forget invocation (Restate accepts it durably before answering)."""
+        service, handler = target.service, target.handler
         path = (
             f"/{service}/{key}/{handler}/send" if key is not None else f"/{service}/{handler}/send"
         )
         try:
-            response = await self._post(path, payload, {}, resend=False)
+            response = await self._post(path, target.wire(payload), {}, resend=False)
         except httpx.TransportError as exc:
             log.warning("durable layer unreachable sending %s.%s: %r", service, handler, exc)
             raise DurableCallError(503, UNAVAILABLE, "durable_unavailable") from exc

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from drop import durable
 from drop.adapters.restate_ingress import DurableCallError, RestateIngress
 
 SECRET_DETAIL = "panic at /srv/apps/worker/drop_object.py:42 (db password=hunter2)"
@@ -21,7 +22,7 @@ def ingress(status: int, body: object) -> RestateIngress:
 
 async def failure(status: int, body: object) -> DurableCallError:
     with pytest.raises(DurableCallError) as caught:
-        await ingress(status, body).call("Drop", "getState", key="d")
+        await ingress(status, body).call(durable.DROP_GET_STATE, None, key="d")
     return caught.value
 
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request, Response
 from apps.api import guards, idempotency, identity, proofs, registration_replay
 from apps.api.deps import Admin, ClaimSecret, DropId, IdempotencyKey, NatsBus, State, UserId
 from apps.api.known import known_drop
+from drop import durable
 from drop.adapters.restate_ingress import DurableCallError
 from drop.contracts import DropConfig, RegisterIn
 
@@ -28,7 +29,8 @@ async def drop_state(state: State, drop_id: str) -> dict[str, Any]:
 @router.post("/drops", dependencies=[Admin], status_code=201)
 async def create_drop(body: DropConfig, state: State) -> Any:
     """Create a drop (admin). Idempotent: the same config again returns the same commitment."""
-    return await state.ingress.call("Drop", "initialize", body.wire(), key=body.drop_id)
+    config = durable.NewDrop.model_validate(body.wire())
+    return await state.ingress.call(durable.DROP_INITIALIZE, config, key=body.drop_id)
 
 
 @router.get("/drops/active")
@@ -40,13 +42,13 @@ async def active_drops(state: State) -> dict[str, Any]:
 @router.get("/drop/rollover/{userId}")
 async def rollover(userId: UserId, state: State) -> Any:
     """A user's rollover credit balance."""
-    return await state.ingress.call("UserRollover", "getBalance", key=userId)
+    return await state.ingress.call(durable.ROLLOVER_BALANCE, None, key=userId)
 
 
 @router.get("/drop/loyalty/{userId}")
 async def loyalty(userId: UserId, state: State) -> Any:
     """A user's loyalty tier, multiplier and streak."""
-    return await state.ingress.call("UserLoyalty", "getMultiplier", key=userId)
+    return await state.ingress.call(durable.LOYALTY_MULTIPLIER, None, key=userId)
 
 
 @router.get("/drop/{dropId}/status")
@@ -106,7 +108,9 @@ async def run_lottery(dropId: DropId, state: State) -> Any:
     """Run the draw now (admin), once registration has closed: before then, 409
     `registration_open` (the timer draws at registrationEnd by itself)."""
     await drop_state(state, dropId)
-    lottery = state.ingress.call("Drop", "runLottery", {"trigger": "admin"}, key=dropId)
+    lottery = state.ingress.call(
+        durable.DROP_RUN_LOTTERY, durable.DrawIn(trigger="admin"), key=dropId
+    )
     return await state.stalls.call(dropId, lottery)
 
 
@@ -114,7 +118,8 @@ async def run_lottery(dropId: DropId, state: State) -> Any:
 async def promote(dropId: DropId, state: State) -> Any:
     """Promote the next backup winner by hand (admin)."""
     await drop_state(state, dropId)
-    return await state.stalls.call(dropId, state.ingress.call("Drop", "promoteBackup", key=dropId))
+    promoted = state.ingress.call(durable.DROP_PROMOTE_BACKUP, None, key=dropId)
+    return await state.stalls.call(dropId, promoted)
 
 
 def _cached(request: Request, rendered: proofs.Rendered) -> Response:
@@ -137,7 +142,7 @@ async def lottery_proof(
     if published is None:
         if known.get("phase") == "registration":  # (as far as this mirror knows)
             return {"available": False, "commitment": known.get("lotteryCommitment")}
-        return await state.ingress.call("Drop", "getLotteryProof", key=dropId)
+        return await state.ingress.call(durable.DROP_LOTTERY_PROOF, None, key=dropId)
     return _cached(request, published.full if participants else published.lean)
 
 
@@ -152,9 +157,8 @@ async def inclusion_proof(
     if published is None:
         if known.get("phase") == "registration":
             return {"available": False}
-        answer: dict[str, Any] = await state.ingress.call(
-            "Drop", "getInclusionProof", {"userId": userId}, key=dropId
-        )
-        return answer
+        ask = durable.ForUser(user_id=userId)
+        answer = await state.ingress.call(durable.DROP_INCLUSION_PROOF, ask, key=dropId)
+        return durable.DROP_INCLUSION_PROOF.answer_wire(answer)  # type: ignore[no-any-return]
     found = published.inclusion(userId)
     return {"available": True, "proof": found} if found is not None else {"available": False}

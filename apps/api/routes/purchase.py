@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 
 from apps.api import idempotency, user_status
 from apps.api.deps import DropId, IdempotencyKey, NatsBus, State, UserId, require_session_for
 from apps.api.known import known_drop
+from apps.api.state import ApiState
+from drop import durable
 from drop.contracts import PurchaseIn, UserIn
 from drop.domain import claims
 
 router = APIRouter(prefix="/api/drop/{dropId}")
+In = TypeVar("In")
+Out = TypeVar("Out")
+
+
+async def _ask(
+    state: ApiState, drop_id: str, target: durable.Target[In, Out], body: In, key: str | None
+) -> Any:
+    """A purchase call on the drop, answered as the JSON the handler sent (kept for replays)."""
+    call = state.ingress.call(target, body, key=drop_id, idempotency_key=key)
+    return target.answer_wire(await state.stalls.call(drop_id, call))
 
 
 def caller(user_id: str) -> str:
@@ -38,11 +50,12 @@ async def start_purchase(
     return await idempotency.once(
         bus,
         scope,
-        lambda: state.stalls.call(
+        lambda: _ask(
+            state,
             dropId,
-            state.ingress.call(
-                "Drop", "startPurchase", payload, key=dropId, idempotency_key=scope.key
-            ),
+            durable.DROP_START_PURCHASE,
+            durable.ForUser(user_id=body.user_id),
+            scope.key,
         ),
     )
 
@@ -65,11 +78,12 @@ async def complete_purchase(
     return await idempotency.once(
         bus,
         scope,
-        lambda: state.stalls.call(
+        lambda: _ask(
+            state,
             dropId,
-            state.ingress.call(
-                "Drop", "completePurchase", payload, key=dropId, idempotency_key=scope.key
-            ),
+            durable.DROP_COMPLETE_PURCHASE,
+            durable.PurchaseTry.model_validate(payload),
+            scope.key,
         ),
     )
 

@@ -14,6 +14,7 @@ from apps.api import guards, idempotency, queue_view
 from apps.api.deps import DropId, IdempotencyKey, NatsBus, State
 from apps.api.errors import ApiError
 from apps.api.routes.drops import drop_state
+from drop import durable
 from drop.contracts import ID_PATTERN, QueueHeartbeatIn, QueueJoinIn
 from drop.domain import claims
 
@@ -127,10 +128,11 @@ async def stats(dropId: DropId, state: State, bus: NatsBus) -> dict[str, Any]:
         line = await queue_view.meta(bus, dropId)
     if line is None:
         await drop_state(state, dropId)  # an unknown drop is a 404 from the index
-        answer: dict[str, Any] = await state.ingress.call(
-            "QueueAdmission", "getQueueStats", key=dropId
-        )
-        return {**answer, "queueEnabled": state.queue.queue_enabled}
+        answer = await state.ingress.call(durable.QUEUE_STATS, None, key=dropId)
+        return {
+            **durable.QUEUE_STATS.answer_wire(answer),
+            "queueEnabled": state.queue.queue_enabled,
+        }
     return {
         "waitingCount": line["waiting"],
         "readyCount": line["ready"],

@@ -8,7 +8,6 @@ chunks, each chunk publishing hundreds of statuses in one journaled step.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import restate
 
@@ -16,17 +15,18 @@ from apps.worker import calls, effects, metrics
 from apps.worker.drops import randomness, state, watch
 from apps.worker.drops.object import drop_object
 from apps.worker.runtime import current
+from apps.worker.typed import handler
+from drop import durable
 from drop.contracts import DropConfig
 from drop.domain import lottery, receipts, sales
 from drop.domain.drop_rules import Phase
+from drop.durable import DrawIn, DrawSummary, OutcomeIn, PeopleChunk
 
 OUTCOME_CHUNK = 500
 
 
-@drop_object.handler()
-async def runLottery(
-    ctx: restate.ObjectContext, req: dict[str, Any] | None = None
-) -> dict[str, Any]:
+@handler(drop_object)
+async def runLottery(ctx: restate.ObjectContext, req: DrawIn) -> DrawSummary:
     """Draw winners and backups (once); a second call returns the first draw's summary.
 
     Only after registrationEnd: an operator who knows the secret could otherwise draw at
@@ -40,7 +40,7 @@ async def runLottery(
         return summary(core)
     now = await effects.now_ms(ctx, "draw time")
     if now < config.registration_end:
-        if (req or {}).get("trigger") != "timer":
+        if req.trigger != "timer":
             raise effects.fail(
                 "registration_open",
                 f"registration for {ctx.key()} is open until {config.registration_end} "
@@ -96,18 +96,16 @@ async def runLottery(
     for user_id in proof.winners:
         make_winner(ctx, user_id, deadline, now, promoted=False, row=by_user[user_id])
     for i, user_id in enumerate(proof.backups, start=1):
-        outcome = {"outcome": "backup_winner", "backupPosition": i, "atMs": now}
+        outcome = OutcomeIn(outcome="backup_winner", backup_position=i, at_ms=now)
         _tell(ctx, user_id, outcome, by_user[user_id])
     drawn = set(proof.winners) | set(proof.backups)
-    _fan_out(
-        ctx, calls.SETTLE_OUTCOMES, [(p, r) for p, r in by_user.values() if r[0] not in drawn], now
-    )
+    not_drawn = [(p, r) for p, r in by_user.values() if r[0] not in drawn]
+    _fan_out(ctx, durable.SETTLE_OUTCOMES, not_drawn, now)
     if proof.winners:
-        calls.send(
-            ctx, calls.DROP_CLOSE_WINDOW, None, key=ctx.key(), delay=state.later(purchase_end, now)
-        )
+        close_at = state.later(purchase_end, now)
+        calls.send(ctx, durable.DROP_CLOSE_WINDOW, None, key=ctx.key(), delay=close_at)
     else:
-        _fan_out(ctx, calls.SETTLE_CHUNK, _flagged(list(by_user.values()), drawn), now)
+        _fan_out(ctx, durable.SETTLE_CHUNK, _flagged(list(by_user.values()), drawn), now)
     await state.commit(ctx, config, core)
     metrics.count(metrics.DRAWS, config.drop_id)
     metrics.count(metrics.WINNERS, config.drop_id, len(proof.winners))
@@ -154,13 +152,13 @@ async def _announce_drawn(
 
 
 def _tell(
-    ctx: restate.ObjectContext, user_id: str, outcome: dict[str, Any], row: tuple[int, state.Row]
+    ctx: restate.ObjectContext, user_id: str, outcome: OutcomeIn, row: tuple[int, state.Row]
 ) -> None:
     """An outcome for a drawn user, with their registration so their object can start."""
     position, entry = row
-    registered = state.user_from_row(ctx.key(), position, entry).wire()
-    key = f"{ctx.key()}:{user_id}"
-    calls.send(ctx, calls.PARTICIPANT_OUTCOME, {**outcome, "registered": registered}, key=key)
+    registered = state.user_from_row(ctx.key(), position, entry)
+    told = outcome.model_copy(update={"registered": registered})
+    calls.send(ctx, durable.PARTICIPANT_OUTCOME, told, key=f"{ctx.key()}:{user_id}")
 
 
 def make_winner(
@@ -175,14 +173,14 @@ def make_winner(
     ctx.set(f"winner:{user_id}", {"deadline": deadline, "promoted": promoted, "state": "active"})
     calls.send(
         ctx,
-        calls.DROP_CHECK_EXPIRY,
-        {"userId": user_id},
+        durable.DROP_CHECK_EXPIRY,
+        durable.ForUser(user_id=user_id),
         key=ctx.key(),
         delay=state.later(deadline, now),
     )
-    outcome = {"outcome": "winner", "deadline": deadline, "promoted": promoted, "atMs": now}
+    outcome = OutcomeIn(outcome="winner", deadline=deadline, promoted=promoted, at_ms=now)
     if row is None:
-        calls.send(ctx, calls.PARTICIPANT_OUTCOME, outcome, key=f"{ctx.key()}:{user_id}")
+        calls.send(ctx, durable.PARTICIPANT_OUTCOME, outcome, key=f"{ctx.key()}:{user_id}")
     else:
         _tell(ctx, user_id, outcome, row)
 
@@ -205,22 +203,22 @@ def _flagged(
 
 def _fan_out(
     ctx: restate.ObjectContext,
-    target: calls.Target,
+    target: durable.Target[PeopleChunk, None],
     people: list[tuple[int, state.Row]],
     now: int,
 ) -> None:
     for n, start in enumerate(range(0, len(people), OUTCOME_CHUNK)):
-        chunk = [[position, row] for position, row in people[start : start + OUTCOME_CHUNK]]
-        calls.send(ctx, target, {"dropId": ctx.key(), "people": chunk, "atMs": now, "chunk": n})
+        chunk = people[start : start + OUTCOME_CHUNK]
+        calls.send(ctx, target, PeopleChunk(drop_id=ctx.key(), people=chunk, at_ms=now, chunk=n))
 
 
-def summary(core: state.Core) -> dict[str, Any]:
-    return {
-        "phase": core["phase"],
-        "winnerCount": core["winnerCount"],
-        "backupWinnerCount": core["backupWinnerCount"],
-        "purchaseEnd": core.get("purchaseEnd"),
-    }
+def summary(core: state.Core) -> DrawSummary:
+    return DrawSummary(
+        phase=core["phase"],
+        winner_count=core["winnerCount"],
+        backup_winner_count=core["backupWinnerCount"],
+        purchase_end=core.get("purchaseEnd"),
+    )
 
 
 @dataclass(frozen=True)
@@ -254,11 +252,11 @@ def complete(
     # the settle (Drop → Settlement → Participant) and may arrive after it.
     bought = frozenset(user_id for _, user_id in ledger)
     people = _flagged(list(enumerate(closing.rows, start=1)), set(closing.drawn), bought)
-    _fan_out(ctx, calls.SETTLE_CHUNK, people, now)
+    _fan_out(ctx, durable.SETTLE_CHUNK, people, now)
 
 
-@drop_object.handler()
-async def closePurchaseWindow(ctx: restate.ObjectContext) -> dict[str, Any]:
+@handler(drop_object)
+async def closePurchaseWindow(ctx: restate.ObjectContext) -> DrawSummary:
     config = await state.config_of(ctx)
     core = await state.core_of(ctx)
     if core["phase"] == Phase.PURCHASE.value:

@@ -9,26 +9,29 @@ rollover spent exactly once, and one journaled step publishes every status at on
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import restate
-from pydantic import ValidationError
+from pydantic import JsonValue, ValidationError
 
 from apps.worker import calls, effects, metrics
 from apps.worker.drops import state
 from apps.worker.drops.object import CALLER_RETRIES, drop_object
 from apps.worker.runtime import current
+from apps.worker.typed import handler
 from apps.worker.user_loyalty import published_or_default
-from drop import events
+from drop import durable, events
 from drop.contracts import DropConfig, EntryIn, UserState
 from drop.domain import geo, pricing, receipts
 from drop.domain.drop_rules import Phase, check_entry_time
 from drop.domain.errors import DomainError
 from drop.domain.loyalty import effective_tickets
+from drop.durable import Batch, EntryBatch, Ok, Refused, Registered, refusal
 
 MAX_BATCH = 500
-Result = dict[str, Any]
+Result = Ok[Registered] | Refused
 
 
 @dataclass
@@ -68,17 +71,17 @@ def _balance(mirrored: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
-def _parse(items: list[Any], results: list[Result | None]) -> list[Pending]:
+def _parse(items: list[JsonValue], results: list[Result | None]) -> list[Pending]:
     pending: list[Pending] = []
     seen: set[str] = set()
     for i, raw in enumerate(items):
         try:
             entry = EntryIn.model_validate(raw)
         except ValidationError:
-            results[i] = effects.refusal(400, "invalid_request", "the entry is not valid")
+            results[i] = refusal(400, "invalid_request", "the entry is not valid")
             continue
         if entry.user_id in seen:
-            results[i] = effects.refusal(
+            results[i] = refusal(
                 409, "already_registered", f"{entry.user_id} is already registered"
             )
             continue
@@ -100,42 +103,46 @@ def _judge(config: DropConfig, now: int, p: Pending) -> Result | None:
             fence, config.geo_fence_mode, config.geo_fence_bonus_multiplier, point
         )
     except DomainError as exc:
-        return effects.refusal(exc.status, exc.code, exc.message)
+        return refusal(exc.status, exc.code, exc.message)
     p.bonus, p.in_zone = decision.bonus, decision.in_zone
     return None
 
 
-async def _spend_tokens(ctx: restate.ObjectContext, pending: list[Pending]) -> dict[int, Result]:
+async def _spend_tokens(ctx: restate.ObjectContext, pending: list[Pending]) -> dict[int, Refused]:
     """Spend the queue tokens of the entries that carry one, in one call to the queue."""
     with_token = [p for p in pending if p.entry.queue_token]
     if not with_token:
         return {}
-    uses = [{"token": p.entry.queue_token, "userId": p.entry.user_id} for p in with_token]
-    answer = await calls.call(ctx, calls.QUEUE_USE_TOKENS, {"uses": uses}, key=ctx.key())
-    refused: dict[int, Result] = {}
-    for p, verdict in zip(with_token, answer["results"], strict=True):
-        if "error" in verdict:
-            refused[p.index] = {"error": verdict["error"]}
-    return refused
+    uses = durable.TokenUses(
+        uses=[
+            durable.TokenUse(token=p.entry.queue_token or "", user_id=p.entry.user_id)
+            for p in with_token
+        ]
+    )
+    answer = await calls.call(ctx, durable.QUEUE_USE_TOKENS, uses, key=ctx.key())
+    return {
+        p.index: verdict
+        for p, verdict in zip(with_token, answer.results, strict=True)
+        if isinstance(verdict, Refused)
+    }
 
 
-@drop_object.handler(invocation_retry_policy=CALLER_RETRIES)
-@effects.bad_input_is_terminal
-async def registerBatch(ctx: restate.ObjectContext, req: dict[str, Any]) -> dict[str, Any]:
+@handler(drop_object, invocation_retry_policy=CALLER_RETRIES)
+async def registerBatch(ctx: restate.ObjectContext, req: EntryBatch) -> Batch[Registered]:
     """Enter a batch of people; `results[i]` is `{"ok": answer}` or `{"error": {...}}`."""
-    items = list(req.get("entries") or [])[:MAX_BATCH]
+    items = req.entries[:MAX_BATCH]
     config = await state.config_of(ctx)
     core = await state.core_of(ctx)
     results: list[Result | None] = [None] * len(items)
     if core["phase"] != Phase.REGISTRATION.value:
-        closed = effects.refusal(409, "registration_closed", "registration for this drop is closed")
-        return {"results": [closed] * len(items)}
+        closed = refusal(409, "registration_closed", "registration for this drop is closed")
+        return Batch[Registered](results=[closed] * len(items))
     pending = _parse(items, results)
     known = [ctx.get(f"user:{p.entry.user_id}", type_hint=int) for p in pending]
     fresh: list[Pending] = []
     for p, future in zip(pending, known, strict=True):
         if await future is not None:
-            results[p.index] = effects.refusal(
+            results[p.index] = refusal(
                 409, "already_registered", f"{p.entry.user_id} is already registered"
             )
         else:
@@ -165,8 +172,8 @@ async def registerBatch(ctx: restate.ObjectContext, req: dict[str, Any]) -> dict
     metrics.count(metrics.REGISTRATIONS, ctx.key(), len(users))
     for p, user in zip(accepted, users, strict=True):
         receipt = signer.sign(ctx.key(), user.user_id, user.tickets, user.effective_tickets, now)
-        results[p.index] = {"ok": {**_answer(user, core), "receipt": receipt.to_wire()}}
-    return {"results": results}
+        results[p.index] = Ok[Registered](ok=_answer(user, core, receipt.to_wire()))
+    return Batch[Registered](results=[r for r in results if r is not None])
 
 
 async def _enter(
@@ -181,14 +188,15 @@ async def _enter(
     spending = {
         p.entry.user_id: calls.start(
             ctx,
-            calls.ROLLOVER_CONSUME,
-            {"dropId": ctx.key(), "wanted": p.entry.tickets},
+            durable.ROLLOVER_CONSUME,
+            durable.ConsumeIn(drop_id=ctx.key(), wanted=p.entry.tickets),
             key=p.entry.user_id,
         )
         for p in accepted
         if credits.get(p.entry.user_id, 0) > 0
     }
     spent = {uid: await calls.answer(f) for uid, f in spending.items()}
+    nothing = durable.Consumed(used=0, balance=0)
     first = core["participantCount"] + 1
     keys = list(dict.fromkeys(state.chunk_key(first + n) for n in range(len(accepted))))
     stored = [ctx.get(key, type_hint=list) for key in keys]
@@ -202,10 +210,8 @@ async def _enter(
         loyal = published_or_default(seen["loyalty"].get(uid))
         multiplier, tier = float(loyal["multiplier"]), str(loyal["tier"])
         effective = effective_tickets(p.entry.tickets, multiplier, p.bonus)
-        used = spent.get(uid, {"used": 0, "balance": 0})
-        breakdown = pricing.entry_breakdown(
-            p.entry.tickets, int(used["used"]), config.ticket_price_unit
-        )
+        used = spent.get(uid, nothing)
+        breakdown = pricing.entry_breakdown(p.entry.tickets, used.used, config.ticket_price_unit)
         position = core["participantCount"] + 1
         core["participantCount"] = position
         core["totalTickets"] += p.entry.tickets
@@ -218,7 +224,7 @@ async def _enter(
             effective_tickets=effective,
             position=position,
             rollover_used=breakdown.rollover_used,
-            rollover_balance=int(used["balance"]),
+            rollover_balance=used.balance,
             paid_entries=breakdown.paid_entries,
             cost=breakdown.cost,
             loyalty_tier=tier,
@@ -235,19 +241,20 @@ async def _enter(
     return users
 
 
-def _answer(user: UserState, core: state.Core) -> dict[str, Any]:
-    return {
-        "success": True,
-        "participantCount": core["participantCount"],
-        "totalTickets": core["totalTickets"],
-        "userTickets": user.tickets,
-        "effectiveTickets": user.effective_tickets,
-        "position": user.position,
-        "rolloverUsed": user.rollover_used,
-        "paidEntries": user.paid_entries,
-        "cost": user.cost,
-        "loyaltyTier": user.loyalty_tier,
-        "loyaltyMultiplier": user.loyalty_multiplier,
-        "geoBonus": user.geo_bonus,
-        "inGeoZone": user.in_geo_zone,
-    }
+def _answer(user: UserState, core: state.Core, receipt: Mapping[str, object]) -> Registered:
+    return Registered(
+        success=True,
+        participant_count=core["participantCount"],
+        total_tickets=core["totalTickets"],
+        user_tickets=user.tickets,
+        effective_tickets=user.effective_tickets,
+        position=user.position or 0,
+        rollover_used=user.rollover_used,
+        paid_entries=user.paid_entries,
+        cost=user.cost,
+        loyalty_tier=user.loyalty_tier,
+        loyalty_multiplier=user.loyalty_multiplier,
+        geo_bonus=user.geo_bonus,
+        in_geo_zone=user.in_geo_zone,
+        receipt=dict(receipt),
+    )

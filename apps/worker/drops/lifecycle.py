@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import restate
 from restate.logging import RestateLoggingFilter
@@ -11,18 +10,31 @@ from restate.logging import RestateLoggingFilter
 from apps.worker import calls, effects
 from apps.worker.drops import randomness, state
 from apps.worker.drops.object import CALLER_RETRIES, drop_object
-from drop.contracts import DropConfig
+from apps.worker.typed import handler
+from drop import durable
+from drop.contracts import DropConfig, DropState, EntryIn
 from drop.domain import lottery
 from drop.domain.drop_rules import Phase
+from drop.durable import (
+    Created,
+    ForUser,
+    InclusionOut,
+    LotteryProofOut,
+    NewDrop,
+    NoInclusion,
+    NoProof,
+    Registered,
+)
+
+BAD_CONFIG = ("invalid_config", "the drop configuration is invalid")
 
 # Quiet while Restate replays the journal: a created drop is logged once.
 log = logging.getLogger("worker.drops")
 log.addFilter(RestateLoggingFilter())
 
 
-@drop_object.handler(invocation_retry_policy=CALLER_RETRIES)
-@effects.bad_input_is_terminal
-async def initialize(ctx: restate.ObjectContext, req: dict[str, Any]) -> dict[str, Any]:
+@handler(drop_object, refused=BAD_CONFIG, invocation_retry_policy=CALLER_RETRIES)
+async def initialize(ctx: restate.ObjectContext, req: NewDrop) -> Created:
     """Create the drop and commit to a secret and a beacon round; a repeat with the same
     config is a no-op."""
     config = state.parse_config(req, ctx.key())
@@ -31,7 +43,7 @@ async def initialize(ctx: restate.ObjectContext, req: dict[str, Any]) -> dict[st
         if DropConfig.model_validate(existing) != config:
             raise effects.fail("drop_exists", f"drop {ctx.key()} exists with another config", 409)
         known = await state.core_of(ctx)
-        return {"dropId": ctx.key(), "commitment": known["commitment"], "created": False}
+        return Created(drop_id=ctx.key(), commitment=known["commitment"], created=False)
     now = await effects.now_ms(ctx)
     secret = await effects.random_hex(ctx, "lottery secret", lottery.SECRET_BYTES)
     # Public randomness nobody has before registration closes; the draw mixes it in.
@@ -53,8 +65,8 @@ async def initialize(ctx: restate.ObjectContext, req: dict[str, Any]) -> dict[st
     ctx.set("config", config.wire())
     calls.send(
         ctx,
-        calls.DROP_RUN_LOTTERY,
-        {"trigger": "timer"},
+        durable.DROP_RUN_LOTTERY,
+        durable.DrawIn(trigger="timer"),
         key=ctx.key(),
         delay=state.later(config.registration_end, now),
     )
@@ -65,42 +77,40 @@ async def initialize(ctx: restate.ObjectContext, req: dict[str, Any]) -> dict[st
         config.inventory,
         config.registration_end,
     )
-    return {"dropId": ctx.key(), "commitment": core["commitment"], "created": True}
+    return Created(drop_id=ctx.key(), commitment=core["commitment"], created=True)
 
 
-@drop_object.handler(kind="shared")
-@effects.bad_input_is_terminal
-async def register(ctx: restate.ObjectSharedContext, req: dict[str, Any]) -> dict[str, Any]:
+@handler(drop_object, kind="shared")
+async def register(ctx: restate.ObjectSharedContext, req: EntryIn) -> Registered:
     """One entry, for callers of the fixed name `Drop/<id>/register`: a batch of one."""
-    answer = await calls.call(ctx, calls.DROP_REGISTER_BATCH, {"entries": [req]}, key=ctx.key())
-    return effects.only(answer)
+    batch = durable.EntryBatch(entries=[req.wire()])
+    return effects.only(await calls.call(ctx, durable.DROP_REGISTER_BATCH, batch, key=ctx.key()))
 
 
-@drop_object.handler(kind="shared")
-async def getState(ctx: restate.ObjectSharedContext) -> dict[str, Any]:
+@handler(drop_object, kind="shared")
+async def getState(ctx: restate.ObjectSharedContext) -> DropState:
     config = await state.config_of(ctx)
-    return state.snapshot(config, await state.core_of(ctx)).wire()
+    return state.snapshot(config, await state.core_of(ctx))
 
 
-@drop_object.handler(kind="shared")
-async def getLotteryProof(ctx: restate.ObjectSharedContext) -> dict[str, Any]:
+@handler(drop_object, kind="shared")
+async def getLotteryProof(ctx: restate.ObjectSharedContext) -> LotteryProofOut | NoProof:
     core = await state.core_of(ctx)
     proof = await ctx.get("proof", type_hint=dict)
     if proof is None:
-        return {"available": False, "commitment": core["commitment"]}
-    return {"available": True, "proof": proof, "commitment": core["commitment"]}
+        return NoProof(available=False, commitment=core["commitment"])
+    return LotteryProofOut(available=True, proof=proof, commitment=core["commitment"])
 
 
-@drop_object.handler(kind="shared")
-@effects.bad_input_is_terminal
+@handler(drop_object, kind="shared")
 async def getInclusionProof(
-    ctx: restate.ObjectSharedContext, req: dict[str, Any]
-) -> dict[str, Any]:
+    ctx: restate.ObjectSharedContext, req: ForUser
+) -> InclusionOut | NoInclusion:
     raw = await ctx.get("proof", type_hint=dict)
     if raw is None:
-        return {"available": False}
+        return NoInclusion(available=False)
     proof = lottery.LotteryProof.from_wire(raw)
-    found = lottery.inclusion_proof(proof.participants, str(req.get("userId", "")))
+    found = lottery.inclusion_proof(proof.participants, req.user_id or "")
     if found is None:
-        return {"available": False}
-    return {"available": True, "proof": found.to_wire()}
+        return NoInclusion(available=False)
+    return InclusionOut(available=True, proof=found.to_wire())

@@ -14,9 +14,12 @@ from apps.worker.drops.draw import complete, make_winner, read_closing
 from apps.worker.drops.object import CALLER_RETRIES, drop_object
 from apps.worker.drops.watch import LEDGER
 from apps.worker.runtime import current
+from apps.worker.typed import handler
+from drop import durable
 from drop.contracts import DropConfig
 from drop.domain import sales, tokens
 from drop.domain.drop_rules import Phase
+from drop.durable import ExpiryOut, ForUser, PromotedOut, Purchased, PurchaseTry, TokenOut
 
 
 async def _winner(ctx: restate.ObjectContext, user_id: str) -> dict[str, Any] | None:
@@ -50,16 +53,14 @@ async def _active_winner(
     return w
 
 
-def _user_of(req: dict[str, Any]) -> str:
-    user_id = req.get("userId") if isinstance(req, dict) else None
-    if not isinstance(user_id, str) or not user_id:
+def _user_of(req: ForUser | PurchaseTry) -> str:
+    if not req.user_id:
         raise effects.fail("invalid_request", "userId is required", 400)
-    return user_id
+    return req.user_id
 
 
-@drop_object.handler(invocation_retry_policy=CALLER_RETRIES)
-@effects.bad_input_is_terminal
-async def startPurchase(ctx: restate.ObjectContext, req: dict[str, Any]) -> dict[str, Any]:
+@handler(drop_object, invocation_retry_policy=CALLER_RETRIES)
+async def startPurchase(ctx: restate.ObjectContext, req: ForUser) -> TokenOut:
     """Issue the winner's signed, single-use purchase token (the same one if asked again)."""
     user_id = _user_of(req)
     core = await state.core_of(ctx)
@@ -68,7 +69,9 @@ async def startPurchase(ctx: restate.ObjectContext, req: dict[str, Any]) -> dict
     w = await _active_winner(ctx, core, user_id, now)
     issued = await ctx.get(f"tok:{user_id}", type_hint=dict)
     if issued is not None and not issued["used"]:
-        return {"success": True, "purchaseToken": issued["token"], "expiresAt": issued["expiresAt"]}
+        return TokenOut(
+            success=True, purchase_token=issued["token"], expires_at=issued["expiresAt"]
+        )
     expires_at = int(w["deadline"])
 
     def sign() -> str:
@@ -82,11 +85,11 @@ async def startPurchase(ctx: restate.ObjectContext, req: dict[str, Any]) -> dict
     ctx.set(f"tok:{user_id}", {"token": token, "expiresAt": expires_at, "used": False})
     calls.send(
         ctx,
-        calls.PARTICIPANT_TOKEN,
-        {"token": token, "expiresAt": expires_at},
+        durable.PARTICIPANT_TOKEN,
+        durable.TokenIssuedIn(token=token, expires_at=expires_at),
         key=f"{ctx.key()}:{user_id}",
     )
-    return {"success": True, "purchaseToken": token, "expiresAt": expires_at}
+    return TokenOut(success=True, purchase_token=token, expires_at=expires_at)
 
 
 async def _token_problem(ctx: restate.ObjectContext, user_id: str, token: str, now: int) -> str:
@@ -102,15 +105,14 @@ async def _token_problem(ctx: restate.ObjectContext, user_id: str, token: str, n
     return await ctx.run_typed("token check", verify)
 
 
-@drop_object.handler(invocation_retry_policy=CALLER_RETRIES)
-@effects.bad_input_is_terminal
-async def completePurchase(ctx: restate.ObjectContext, req: dict[str, Any]) -> dict[str, Any]:
+@handler(drop_object, invocation_retry_policy=CALLER_RETRIES)
+async def completePurchase(ctx: restate.ObjectContext, req: PurchaseTry) -> Purchased:
     """Check the token, take payment (seam), decrement inventory, record the order.
 
     One commit point: every read, the decision and the payment come first; the order, the
     ledger, the inventory, the winner's record and the messages are then written in one
     uninterrupted block, so an interruption leaves either nothing or all of it."""
-    user_id, token = _user_of(req), str(req.get("purchaseToken") or "")
+    user_id, token = _user_of(req), req.purchase_token or ""
     config = await state.config_of(ctx)
     core = await state.core_of(ctx)
     ledger = await watch.ledger_of(ctx, config, core)
@@ -143,50 +145,45 @@ async def completePurchase(ctx: restate.ObjectContext, req: dict[str, Any]) -> d
     ctx.set(f"winner:{user_id}", {**w, "state": "purchased", "orderId": order_id})
     calls.send(
         ctx,
-        calls.PARTICIPANT_OUTCOME,
-        {"outcome": "purchased", "atMs": now},
+        durable.PARTICIPANT_OUTCOME,
+        durable.OutcomeIn(outcome="purchased", at_ms=now),
         key=f"{ctx.key()}:{user_id}",
     )
     if closing is not None:
         complete(ctx, config, core, closing, sold, now)
     await state.commit(ctx, config, core)
     metrics.count(metrics.PURCHASES, ctx.key())
-    return {
-        "success": True,
-        "inventory": core["inventory"],
-        "phase": core["phase"],
-        "orderId": order_id,
-    }
+    return Purchased(
+        success=True, inventory=core["inventory"], phase=core["phase"], order_id=order_id
+    )
 
 
-@drop_object.handler()
-@effects.bad_input_is_terminal
-async def checkWinnerExpiry(ctx: restate.ObjectContext, req: dict[str, Any]) -> dict[str, Any]:
+@handler(drop_object)
+async def checkWinnerExpiry(ctx: restate.ObjectContext, req: ForUser) -> ExpiryOut:
     """At a winner's deadline: if they have not bought, they lapse and a backup steps up."""
     user_id = _user_of(req)
     core = await state.core_of(ctx)
     w = await _winner(ctx, user_id)
     if core["phase"] != Phase.PURCHASE.value or w is None or w["state"] != "active":
-        return {"expired": False}
+        return ExpiryOut(expired=False)
     now = await effects.now_ms(ctx)
     if now < w["deadline"]:
-        calls.send(
-            ctx, calls.DROP_CHECK_EXPIRY, req, key=ctx.key(), delay=state.later(w["deadline"], now)
-        )
-        return {"expired": False}
+        again = state.later(w["deadline"], now)
+        calls.send(ctx, durable.DROP_CHECK_EXPIRY, req, key=ctx.key(), delay=again)
+        return ExpiryOut(expired=False)
     config = await state.config_of(ctx)
     backups = await _backups(ctx)
     # The commit point: the lapse and the promotion are written together.
     ctx.set(f"winner:{user_id}", {**w, "state": "expired"})
     calls.send(
         ctx,
-        calls.PARTICIPANT_OUTCOME,
-        {"outcome": "expired", "atMs": now},
+        durable.PARTICIPANT_OUTCOME,
+        durable.OutcomeIn(outcome="expired", at_ms=now),
         key=f"{ctx.key()}:{user_id}",
     )
     promoted = _promote_next(ctx, config, core, backups, now)
     await state.commit(ctx, config, core)
-    return {"expired": True, "promoted": promoted}
+    return ExpiryOut(expired=True, promoted=promoted)
 
 
 async def _backups(ctx: restate.ObjectContext) -> list[str]:
@@ -206,8 +203,8 @@ def _promote_next(
     return user_id
 
 
-@drop_object.handler(invocation_retry_policy=CALLER_RETRIES)
-async def promoteBackup(ctx: restate.ObjectContext) -> dict[str, Any]:
+@handler(drop_object, invocation_retry_policy=CALLER_RETRIES)
+async def promoteBackup(ctx: restate.ObjectContext) -> PromotedOut:
     """Admin: promote the next backup now (inventory still bounds the orders)."""
     core = await state.core_of(ctx)
     _require_purchase_phase(core)
@@ -218,4 +215,4 @@ async def promoteBackup(ctx: restate.ObjectContext) -> dict[str, Any]:
     if promoted is None:
         raise effects.fail("no_backup", "there is no backup left to promote", 409)
     await state.commit(ctx, config, core)
-    return {"promoted": promoted}
+    return PromotedOut(promoted=promoted)

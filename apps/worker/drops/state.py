@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 import restate
+from pydantic import ValidationError
 
 from apps.worker import effects
 from apps.worker.runtime import current
@@ -13,6 +14,7 @@ from drop.contracts import DropConfig, DropState, TicketPricing, UserState
 from drop.domain import drop_rules, geo, pricing
 from drop.domain.drop_rules import DropRules
 from drop.domain.errors import DomainError
+from drop.durable import NewDrop
 
 CHUNK = 100
 Core = dict[str, Any]
@@ -42,16 +44,17 @@ def rules(config: DropConfig) -> DropRules:
     )
 
 
-def parse_config(req: dict[str, Any], drop_id: str) -> DropConfig:
-    """A new drop's config, refused terminally (400) when it breaks a rule."""
+def parse_config(req: NewDrop, drop_id: str) -> DropConfig:
+    """A new drop's config (its id is the key), refused terminally (400) when it breaks a
+    rule."""
     try:
-        config = DropConfig.model_validate({**req, "dropId": drop_id})
+        config = DropConfig.model_validate({**req.model_dump(by_alias=True), "dropId": drop_id})
         drop_rules.validate_rules(
             rules(config), min_purchase_window_s=current().policy.min_purchase_window
         )
     except DomainError as exc:
         raise effects.terminal(exc) from exc
-    except (ValueError, OverflowError) as exc:
+    except (ValidationError, OverflowError) as exc:
         raise effects.fail("invalid_config", "the drop configuration is invalid", 400) from exc
     return config
 

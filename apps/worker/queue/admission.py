@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 from apps.worker import calls, effects, metrics
 from apps.worker.queue.line import Holders, Line, end_token, positions, records_of, walk_line
@@ -17,23 +16,23 @@ from apps.worker.queue.object import (
     queue_admission,
 )
 from apps.worker.queue.views import Emit, announce, emit, view_of
-from drop.domain.queue_rules import (
-    accrue_credit,
-)
+from apps.worker.typed import handler
+from drop import durable
+from drop.domain.queue_rules import accrue_credit
+from drop.durable import Stale, SweepIn, Swept, Ticked, TickIn
 
 
-@queue_admission.handler()
-@effects.bad_input_is_terminal
-async def tick(ctx: Ctx, req: dict[str, Any]) -> dict[str, Any]:
+@handler(queue_admission)
+async def tick(ctx: Ctx, req: TickIn) -> Ticked | Stale:
     """One step of the admission loop; reschedules itself while anyone is waiting."""
     drop_id = ctx.key()
     raw_meta = await ctx.get("meta", type_hint=dict)
     if raw_meta is None or not raw_meta["loop"]["active"]:
-        return {"stale": True}
+        return Stale(stale=True)
     meta = dict(raw_meta)
     loop = meta["loop"]
-    if req.get("gen") != loop["gen"]:
-        return {"stale": True}
+    if req.gen != loop["gen"]:
+        return Stale(stale=True)
     cfg = config_of(meta)
     now = await effects.now_ms(ctx, "tick time")
     holders = Holders(ctx)
@@ -53,7 +52,7 @@ async def tick(ctx: Ctx, req: dict[str, Any]) -> dict[str, Any]:
     admitted = admit(ctx, meta, dict(zip(walk.admit, to_admit, strict=True)), now)
     loop["credit"] -= len(admitted)
     if meta["waiting"] > 0:
-        calls.send(ctx, calls.QUEUE_TICK, {"gen": loop["gen"]}, key=drop_id, delay=TICK)
+        calls.send(ctx, durable.QUEUE_TICK, TickIn(gen=loop["gen"]), key=drop_id, delay=TICK)
     else:
         loop["active"] = False
     told = await positions(line, meta, drop_id, now) if moved else []
@@ -62,12 +61,9 @@ async def tick(ctx: Ctx, req: dict[str, Any]) -> dict[str, Any]:
     await emit(ctx, "tick events", drop_id, ended, admitted, told, meta=meta)
     metrics.count(metrics.QUEUE_ADMISSIONS, drop_id, len(admitted))
     metrics.count(metrics.QUEUE_EXPIRIES, drop_id, len(ended))
-    return {
-        "admitted": len(admitted),
-        "expired": len(ended),
-        "waiting": meta["waiting"],
-        "ready": meta["ready"],
-    }
+    return Ticked(
+        admitted=len(admitted), expired=len(ended), waiting=meta["waiting"], ready=meta["ready"]
+    )
 
 
 def admit(ctx: Ctx, meta: Meta, recs: dict[str, Record], now: int) -> list[Emit]:
@@ -86,28 +82,27 @@ def admit(ctx: Ctx, meta: Meta, recs: dict[str, Record], now: int) -> list[Emit]
         meta["batches"] = batch
         ctx.set(f"rb:{batch}", list(recs))
         delay = timedelta(milliseconds=window_ms)
-        sweep = {"batch": batch, "at": now + window_ms}
-        calls.send(ctx, calls.QUEUE_SWEEP, sweep, key=ctx.key(), delay=delay)
+        sweep = SweepIn(batch=batch, at=now + window_ms)
+        calls.send(ctx, durable.QUEUE_SWEEP, sweep, key=ctx.key(), delay=delay)
     return [
         announce(ctx.key(), t, view_of(ctx.key(), t, r, meta, now), "queue_ready", "ready")
         for t, r in recs.items()
     ]
 
 
-@queue_admission.handler()
-@effects.bad_input_is_terminal
-async def sweepReady(ctx: Ctx, req: dict[str, Any]) -> dict[str, Any]:
+@handler(queue_admission)
+async def sweepReady(ctx: Ctx, req: SweepIn) -> Swept:
     """Expire the tokens of one admission batch that are still unused at its window's end."""
-    batch, at = int(req["batch"]), int(req["at"])
+    batch, at = req.batch, req.at
     meta_f, tokens_f = ctx.get("meta", type_hint=dict), ctx.get(f"rb:{batch}", type_hint=list)
     raw_meta, tokens = await meta_f, [str(t) for t in await tokens_f or []]
     if raw_meta is None or not tokens:
-        return {"expired": 0}
+        return Swept(expired=0)
     now = await effects.now_ms(ctx, "sweep time")
     if now < at:  # early by this clock: look again when the window really ends
         delay = timedelta(milliseconds=at - now)
-        calls.send(ctx, calls.QUEUE_SWEEP, req, key=ctx.key(), delay=delay)
-        return {"expired": 0}
+        calls.send(ctx, durable.QUEUE_SWEEP, req, key=ctx.key(), delay=delay)
+        return Swept(expired=0)
     meta = dict(raw_meta)
     recs = await records_of(ctx, tokens)
     holders = Holders(ctx)
@@ -122,7 +117,7 @@ async def sweepReady(ctx: Ctx, req: dict[str, Any]) -> dict[str, Any]:
     ctx.set("meta", meta)
     await emit(ctx, "sweep events", ctx.key(), ended, meta=meta)
     metrics.count(metrics.QUEUE_EXPIRIES, ctx.key(), len(ended))
-    return {"expired": len(ended)}
+    return Swept(expired=len(ended))
 
 
 def _holds(rec: Record) -> list[str]:

@@ -10,6 +10,8 @@ import secrets
 import time
 from typing import Any
 
+from pydantic import JsonValue
+
 from apps.worker import calls, effects, metrics
 from apps.worker.queue.line import Holders
 from apps.worker.queue.object import (
@@ -27,11 +29,13 @@ from apps.worker.queue.object import (
     record_of,
 )
 from apps.worker.queue.views import Emit, announce, emit, view_of
+from apps.worker.typed import handler
+from drop import durable
 from drop.contracts import QueueConfig
 from drop.domain.queue_rules import make_queue_token
+from drop.durable import Batch, JoinBatch, Joined, JoinIn, Ok, Refused, TokenView, refusal
 
 MAX_BATCH = 500
-JOIN_FIELDS = ("token", "status", "position", "aheadOfYou", "totalInQueue", "estimatedWaitSeconds")
 
 
 def start_loop(ctx: Ctx, meta: Meta, now: int) -> None:
@@ -46,22 +50,19 @@ def start_loop(ctx: Ctx, meta: Meta, now: int) -> None:
         credit=min(1.0, rate * TICK.total_seconds()),
         lastTickAt=now,
     )
-    calls.send(ctx, calls.QUEUE_TICK, {"gen": loop["gen"]}, key=ctx.key())
+    calls.send(ctx, durable.QUEUE_TICK, durable.TickIn(gen=loop["gen"]), key=ctx.key())
 
 
-def _check(item: Any, cfg: QueueConfig, holders: Holders) -> tuple[str, str] | dict[str, Any]:
-    try:
-        fp, ip = hash_arg(item, "fingerprintHash"), hash_arg(item, "ipHash")
-    except Exception:
-        return effects.refusal(
-            400, "invalid_request", "fingerprintHash and ipHash must be hex digests"
-        )
+def _check(item: Any, cfg: QueueConfig, holders: Holders) -> tuple[str, str] | Refused:
+    fp, ip = hash_arg(item, "fingerprintHash"), hash_arg(item, "ipHash")
+    if fp is None or ip is None:
+        return refusal(400, "invalid_request", "fingerprintHash and ipHash must be hex digests")
     if len(holders.lists[f"fp:{fp}"]) >= cfg.max_per_fingerprint:
-        return effects.refusal(
+        return refusal(
             409, "queue_fingerprint_limit", "this device already has a place in this queue"
         )
     if len(holders.lists[f"ip:{ip}"]) >= cfg.max_per_ip:
-        return effects.refusal(
+        return refusal(
             409, "queue_ip_limit", f"at most {cfg.max_per_ip} waiting places per network"
         )
     return fp, ip
@@ -71,15 +72,15 @@ async def _rejoin(
     ctx: Ctx,
     holders: Holders,
     item: Any,
-    refused: dict[str, Any],
+    refused: Refused,
     made: dict[str, Record],
     meta: Meta,
     now: int,
-) -> dict[str, Any] | None:
+) -> Ok[Joined] | None:
     """The live place a device at its limit already holds from this network: a join whose
     answer was lost and is sent again gets that place back instead of 409. The device's
     tokens are read in the order of its list, so a replay reads the same records."""
-    if refused["error"]["code"] != "queue_fingerprint_limit":
+    if refused.error.code != "queue_fingerprint_limit":
         return None
     fp, ip = item["fingerprintHash"], item["ipHash"]
     for token in holders.lists[f"fp:{fp}"]:
@@ -87,14 +88,23 @@ async def _rejoin(
         if rec is None or rec.get("ip") != ip:
             continue
         view = view_of(ctx.key(), token, rec, meta, now)
-        if view["status"] in ("waiting", "ready"):
+        if view.status in ("waiting", "ready"):
             return _joined(view)
     return None
 
 
-def _joined(view: dict[str, Any]) -> dict[str, Any]:
-    answer = {k: view[k] for k in JOIN_FIELDS}
-    return {"ok": {"success": True, **answer, "expiresAt": view["expiresAt"]}}
+def _joined(view: TokenView) -> Ok[Joined]:
+    joined = Joined(
+        success=True,
+        token=view.token,
+        status=view.status,
+        position=view.position,
+        ahead_of_you=view.ahead_of_you,
+        total_in_queue=view.total_in_queue,
+        estimated_wait_seconds=view.estimated_wait_seconds,
+        expires_at=view.expires_at,
+    )
+    return Ok[Joined](ok=joined)
 
 
 def _hashes(item: Any) -> list[str]:
@@ -103,14 +113,13 @@ def _hashes(item: Any) -> list[str]:
     return [f"fp:{item.get('fingerprintHash')}", f"ip:{item.get('ipHash')}"]
 
 
-@queue_admission.handler()
-@effects.bad_input_is_terminal
-async def joinBatch(ctx: Ctx, req: dict[str, Any]) -> dict[str, Any]:
+@handler(queue_admission)
+async def joinBatch(ctx: Ctx, req: JoinBatch) -> Batch[Joined]:
     """Give each person in the batch a place in line; `results[i]` is `{"ok": ...}` or
     `{"error": ...}`. `config` carries the API's queue settings."""
     drop_id = ctx.key()
-    items = list(req.get("joins") or [])[:MAX_BATCH]
-    cfg = parse_config(req.get("config"))
+    items = req.joins[:MAX_BATCH]
+    cfg = parse_config(req.config)
     meta_f = ctx.get("meta", type_hint=dict)
     holders = Holders(ctx)
     await holders.load([k for item in items for k in _hashes(item)])
@@ -123,13 +132,13 @@ async def joinBatch(ctx: Ctx, req: dict[str, Any]) -> dict[str, Any]:
 
     drawn = await ctx.run_typed("join stamp", stamp)
     now = int(drawn["now"])
-    results: list[dict[str, Any]] = []
+    results: list[Ok[Joined] | Refused] = []
     announced: list[Emit] = []
     chunks: dict[str, list[list[Any]]] = {}
     made: dict[str, Record] = {}
     for item, random_part in zip(items, drawn["random"], strict=True):
         checked = _check(item, cfg, holders)
-        if isinstance(checked, dict):
+        if isinstance(checked, Refused):
             held = await _rejoin(ctx, holders, item, checked, made, meta, now)
             results.append(held or checked)
             continue
@@ -165,12 +174,11 @@ async def joinBatch(ctx: Ctx, req: dict[str, Any]) -> dict[str, Any]:
     ctx.set("meta", meta)
     await emit(ctx, "join events", drop_id, announced, meta=meta)
     metrics.count(metrics.QUEUE_JOINS, drop_id, len(announced))
-    return {"results": results}
+    return Batch[Joined](results=results)
 
 
-@queue_admission.handler()
-@effects.bad_input_is_terminal
-async def joinQueue(ctx: Ctx, req: dict[str, Any]) -> dict[str, Any]:
+@handler(queue_admission)
+async def joinQueue(ctx: Ctx, req: JoinIn) -> Joined:
     """One join (a batch of one), for callers of the fixed name `QueueAdmission/<id>/joinQueue`."""
-    joins = [{"fingerprintHash": req.get("fingerprintHash"), "ipHash": req.get("ipHash")}]
-    return effects.only(await joinBatch(ctx, {"joins": joins, "config": req.get("config")}))
+    joins: list[JsonValue] = [{"fingerprintHash": req.fingerprint_hash, "ipHash": req.ip_hash}]
+    return effects.only(await joinBatch(ctx, JoinBatch(joins=joins, config=req.config)))

@@ -68,11 +68,10 @@ def chunk_key(seq: int) -> str:
     return f"line:{(seq - 1) // CHUNK}"
 
 
-def hash_arg(req: dict[str, Any], name: str) -> str:
-    value = str(req.get(name) or "")
-    if not _HASH.match(value):
-        raise effects.fail("invalid_request", f"{name} must be a lowercase hex digest", 400)
-    return value
+def hash_arg(req: object, name: str) -> str | None:
+    """The hex digest under `name` of a join, or None when it is not one."""
+    value = req.get(name) if isinstance(req, dict) else None
+    return value if isinstance(value, str) and _HASH.fullmatch(value) else None
 
 
 def parse_config(raw: Any) -> QueueConfig:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from bisect import insort
 from datetime import timedelta
-from typing import Any
 
 import restate
 
@@ -17,30 +16,49 @@ from apps.worker.queue.object import (
     record_of,
 )
 from apps.worker.queue.views import Emit, emit, view_of
-from drop.domain.queue_rules import (
-    token_is_well_formed,
+from apps.worker.typed import handler
+from drop import durable
+from drop.domain.queue_rules import token_is_well_formed
+from drop.durable import (
+    Batch,
+    ExpireIn,
+    Found,
+    LiveQueueStats,
+    NotFound,
+    Ok,
+    QueueStats,
+    Refused,
+    TokenQuery,
+    TokenUse,
+    TokenUses,
+    TokenView,
+    UnknownToken,
+    refusal,
 )
 
 
-@queue_admission.handler()
-@effects.bad_input_is_terminal
-async def markTokenExpired(ctx: Ctx, req: dict[str, Any]) -> dict[str, Any]:
+def _found(view: TokenView) -> Found:
+    return Found(found=True, **view.model_dump())
+
+
+@handler(queue_admission)
+async def markTokenExpired(ctx: Ctx, req: ExpireIn) -> Found | NotFound:
     """Expire a token now (a ready window's timer, or an operator). Used and already expired
     tokens are left as they are; a waiting token leaves the line and frees its place."""
-    token = str(req.get("token") or "")
+    token = req.token
     rec = await record_of(ctx, token)
     if rec is None:
-        return {"found": False}
+        return NotFound(found=False)
     meta = dict(await ctx.get("meta", type_hint=dict) or {})
     now = await effects.now_ms(ctx)
-    timer = req.get("reason") == "ready_window"
+    timer = req.reason == "ready_window"
     if rec["status"] not in ("waiting", "ready") or (timer and rec["status"] != "ready"):
-        return {"found": True, **view_of(ctx.key(), token, rec, meta, now)}
+        return _found(view_of(ctx.key(), token, rec, meta, now))
     if timer and now < rec["expiresAt"]:
         # The timer fired early by this clock: look again when the window really ends.
         delay = timedelta(milliseconds=rec["expiresAt"] - now)
-        calls.send(ctx, calls.QUEUE_EXPIRE, req, key=ctx.key(), delay=delay)
-        return {"found": True, **view_of(ctx.key(), token, rec, meta, now)}
+        calls.send(ctx, durable.QUEUE_EXPIRE, req, key=ctx.key(), delay=delay)
+        return _found(view_of(ctx.key(), token, rec, meta, now))
     if rec["status"] == "waiting":
         insort(meta["holes"], rec["seq"])
     holders = Holders(ctx)
@@ -48,27 +66,26 @@ async def markTokenExpired(ctx: Ctx, req: dict[str, Any]) -> dict[str, Any]:
     holders.save()
     ctx.set("meta", meta)
     await emit(ctx, "expiry events", ctx.key(), [ended], meta=meta)
-    return {"found": True, **ended.view}
+    return _found(ended.view)
 
 
-@queue_admission.handler()
-@effects.bad_input_is_terminal
-async def useTokens(ctx: Ctx, req: dict[str, Any]) -> dict[str, Any]:
+@handler(queue_admission)
+async def useTokens(ctx: Ctx, req: TokenUses) -> Batch[Found]:
     """Spend ready tokens on registrations (a registration batch's, in one call): each is
     bound to its user, so a registration that failed later can be retried by that user,
     and refused for anyone else. A spent token gives its network's waiting place back."""
-    uses = [u for u in req.get("uses") or [] if isinstance(u, dict)]
+    uses = req.uses
     meta_f = ctx.get("meta", type_hint=dict)
-    tokens = [str(u.get("token") or "") for u in uses]
+    tokens = [u.token for u in uses]
     recs = [rec or None for rec in await records_of(ctx, tokens)]
     meta = dict(await meta_f or {})
     now = await effects.now_ms(ctx)
     holders = Holders(ctx)
     await holders.load([f"ip:{r['ip']}" for r in recs if r is not None and r["status"] == "ready"])
-    results: list[dict[str, Any]] = []
+    results: list[Ok[Found] | Refused] = []
     spent: list[Emit] = []
     for use, token, rec in zip(uses, tokens, recs, strict=True):
-        user_id = str(use.get("userId") or "")
+        user_id = use.user_id
         problem = _unusable(rec, user_id, now)
         if problem is not None:
             results.append(problem)
@@ -80,73 +97,71 @@ async def useTokens(ctx: Ctx, req: dict[str, Any]) -> dict[str, Any]:
             ctx.set(f"tok:{token}", rec)
             await holders.release(f"ip:{rec['ip']}", token)
             spent.append(Emit(token, view_of(ctx.key(), token, rec, meta, now)))
-        results.append({"ok": {"found": True, **view_of(ctx.key(), token, rec, meta, now)}})
+        results.append(Ok[Found](ok=_found(view_of(ctx.key(), token, rec, meta, now))))
     if spent:
         holders.save()
         ctx.set("meta", meta)
         await emit(ctx, "used views", ctx.key(), spent, meta=meta)
-    return {"results": results}
+    return Batch[Found](results=results)
 
 
-@queue_admission.handler()
-@effects.bad_input_is_terminal
-async def markTokenUsed(ctx: Ctx, req: dict[str, Any]) -> dict[str, Any]:
+@handler(queue_admission)
+async def markTokenUsed(ctx: Ctx, req: TokenUse) -> Found:
     """One token (a batch of one), for its fixed name (docs/contract.md, Services and ports)."""
-    answer = effects.only(await useTokens(ctx, {"uses": [req]}))
-    return {**answer, "usedBy": str(req.get("userId") or "")}
+    answer = effects.only(await useTokens(ctx, TokenUses(uses=[req])))
+    return answer.model_copy(update={"used_by": req.user_id})
 
 
-def _unusable(rec: Record | None, user_id: str, now: int) -> dict[str, Any] | None:
+def _unusable(rec: Record | None, user_id: str, now: int) -> Refused | None:
     if not user_id:
-        return effects.refusal(400, "invalid_request", "userId is required")
+        return refusal(400, "invalid_request", "userId is required")
     if rec is None:
-        return effects.refusal(403, "queue_token_invalid", "this queue token does not exist")
+        return refusal(403, "queue_token_invalid", "this queue token does not exist")
     status = rec["status"]
     if status == "used" and rec.get("usedBy") != user_id:
-        return effects.refusal(409, "queue_token_used", "this queue token has already been used")
+        return refusal(409, "queue_token_used", "this queue token has already been used")
     if status == "expired" or (status == "ready" and now >= rec["expiresAt"]):
-        return effects.refusal(410, "queue_token_expired", "this queue token has expired")
+        return refusal(410, "queue_token_expired", "this queue token has expired")
     if status == "waiting":
-        return effects.refusal(403, "queue_token_not_ready", "this queue token is still waiting")
+        return refusal(403, "queue_token_not_ready", "this queue token is still waiting")
     return None
 
 
-@queue_admission.handler(kind="shared")
-@effects.bad_input_is_terminal
-async def checkToken(ctx: restate.ObjectSharedContext, req: dict[str, Any]) -> dict[str, Any]:
+@handler(queue_admission, kind="shared")
+async def checkToken(ctx: restate.ObjectSharedContext, req: TokenQuery) -> Found | UnknownToken:
     """A token's exact status and place in line (read-only; never queues behind a tick)."""
-    token = str(req.get("token") or "")
+    token = req.token
     rec_f = ctx.get(f"tok:{token}", type_hint=dict) if token_is_well_formed(token) else None
     meta_f = ctx.get("meta", type_hint=dict)
     rec, meta = (await rec_f if rec_f is not None else None), await meta_f
     if not rec or not meta:
-        return {"found": False, "token": token, "dropId": ctx.key()}
+        return UnknownToken(found=False, token=token, drop_id=ctx.key())
     now = await effects.now_ms(ctx)
-    return {"found": True, **view_of(ctx.key(), token, rec, meta, now), "usedBy": rec.get("usedBy")}
+    return _found(view_of(ctx.key(), token, rec, meta, now))
 
 
-@queue_admission.handler(kind="shared")
-async def getQueueStats(ctx: restate.ObjectSharedContext) -> dict[str, Any]:
+@handler(queue_admission, kind="shared")
+async def getQueueStats(ctx: restate.ObjectSharedContext) -> LiveQueueStats | QueueStats:
     """Counters of the drop's waiting room."""
     meta = await ctx.get("meta", type_hint=dict)
     if not meta:
-        return {
-            "waitingCount": 0,
-            "readyCount": 0,
-            "totalIssued": 0,
-            "totalAdmitted": 0,
-            "totalUsed": 0,
-            "totalExpired": 0,
-            "admissionLoopActive": False,
-        }
-    return {
-        "waitingCount": meta["waiting"],
-        "readyCount": meta["ready"],
-        "totalIssued": meta["tail"],
-        "totalAdmitted": meta["admitted"],
-        "totalUsed": meta["used"],
-        "totalExpired": meta["expired"],
-        "admissionLoopActive": meta["loop"]["active"],
-        "admissionRate": meta["cfg"]["rate"],
-        "maxConcurrent": meta["cfg"]["maxConcurrent"],
-    }
+        return QueueStats(
+            waiting_count=0,
+            ready_count=0,
+            total_issued=0,
+            total_admitted=0,
+            total_used=0,
+            total_expired=0,
+            admission_loop_active=False,
+        )
+    return LiveQueueStats(
+        waiting_count=meta["waiting"],
+        ready_count=meta["ready"],
+        total_issued=meta["tail"],
+        total_admitted=meta["admitted"],
+        total_used=meta["used"],
+        total_expired=meta["expired"],
+        admission_loop_active=meta["loop"]["active"],
+        admission_rate=meta["cfg"]["rate"],
+        max_concurrent=meta["cfg"]["maxConcurrent"],
+    )

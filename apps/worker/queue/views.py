@@ -20,9 +20,10 @@ from drop.domain.queue_rules import (
     estimated_wait_seconds,
     place_in_line,
 )
+from drop.durable import TokenView
 
 
-def view_of(drop_id: str, token: str, rec: Record, meta: Meta, now: int) -> dict[str, Any]:
+def view_of(drop_id: str, token: str, rec: Record, meta: Meta, now: int) -> TokenView:
     """What the token's holder may see (no hashes, no user id): the exact place in line."""
     status = rec["status"]
     position = ahead = wait = 0
@@ -37,21 +38,21 @@ def view_of(drop_id: str, token: str, rec: Record, meta: Meta, now: int) -> dict
         expires_at = rec["expiresAt"]
         if now >= rec["expiresAt"]:
             status = "expired"  # its timer has not run yet, but it can no longer be used
-    return {
-        "token": token,
-        "dropId": drop_id,
-        "seq": rec["seq"],
-        "usedBy": rec.get("usedBy"),
-        "status": status,
-        "position": position,
-        "aheadOfYou": ahead,
-        "totalInQueue": meta["waiting"],
-        "estimatedWaitSeconds": wait,
-        "joinedAt": rec["joinedAt"],
-        "readyAt": rec.get("readyAt"),
-        "expiresAt": expires_at,
-        "updatedAt": now,
-    }
+    return TokenView(
+        token=token,
+        drop_id=drop_id,
+        seq=rec["seq"],
+        used_by=rec.get("usedBy"),
+        status=status,
+        position=position,
+        ahead_of_you=ahead,
+        total_in_queue=meta["waiting"],
+        estimated_wait_seconds=wait,
+        joined_at=rec["joinedAt"],
+        ready_at=rec.get("readyAt"),
+        expires_at=expires_at,
+        updated_at=now,
+    )
 
 
 @dataclass(frozen=True)
@@ -59,19 +60,23 @@ class Emit:
     """A token's view to store in `queue_tokens`, and the event announcing it (if any)."""
 
     token: str
-    view: dict[str, Any]
+    view: TokenView
     type: str | None = None
     data: dict[str, Any] | None = None
     msg_id: str = ""
 
 
-def announce(drop_id: str, token: str, view: dict[str, Any], kind: str, tag: str) -> Emit:
+def announce(drop_id: str, token: str, view: TokenView, kind: str, tag: str) -> Emit:
     data: dict[str, Any]
     if kind == "queue_position":
-        keys = ("position", "estimatedWaitSeconds", "aheadOfYou", "totalInQueue")
-        data = {k: view[k] for k in keys}
+        data = {
+            "position": view.position,
+            "estimatedWaitSeconds": view.estimated_wait_seconds,
+            "aheadOfYou": view.ahead_of_you,
+            "totalInQueue": view.total_in_queue,
+        }
     elif kind == "queue_ready":
-        data = {"token": token, "expiresAt": view["expiresAt"]}
+        data = {"token": token, "expiresAt": view.expires_at}
     else:
         data = {"token": token}
     return Emit(token, view, kind, data, f"{drop_id}:q:{token}:{tag}")
@@ -112,7 +117,9 @@ async def emit(
             await kv.put(f"{drop_id}._meta", json.dumps(line_view(meta)).encode())
 
         async def one(item: Emit) -> None:
-            await kv.put(f"{drop_id}.{item.token}", json.dumps(item.view).encode())
+            await kv.put(
+                f"{drop_id}.{item.token}", item.view.model_dump_json(by_alias=True).encode()
+            )
             if item.type is not None:
                 event = events.Event(id=item.msg_id, type=item.type, data=item.data or {}, at=at)
                 subject = events.queue_subject(drop_id, item.token)
