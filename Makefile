@@ -60,7 +60,7 @@ test-fast: setup
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy drop apps
+	$(BIN)/mypy drop apps devtools
 	$(BIN)/lint-imports
 
 bench: setup

@@ -22,7 +22,7 @@ WORKERS=2) on free ports and measures, in one run:
 
 With `--cluster` the same run goes against `make cluster`'s processes instead (3 nats-server
 and 3 restate-server nodes, the worker, 2 api replicas with WORKERS=1 each, so as many API
-processes as one node has, 2 sse replicas, HAProxy and the web; drop/clusterstack.py) on
+processes as one node has, 2 sse replicas, HAProxy and the web; devtools/clusterstack.py) on
 127.0.0.1 and free ports: the crowd, wrk and the floors go through HAProxy's api address,
 the Restate floors to the first node's ingress, and the memory covers every process.
 
@@ -57,7 +57,7 @@ import uvloop  # noqa: E402
 from bench import crowd_people as people  # noqa: E402
 from bench import crowd_stack, write_floors, wrk_run  # noqa: E402
 from bench.lean_http import Pool  # noqa: E402
-from drop.clusterstack import Cluster  # noqa: E402
+from devtools.clusterstack import Cluster  # noqa: E402
 
 ENV = {
     "WORKERS": "2",
@@ -300,7 +300,7 @@ def main() -> None:
     parser.add_argument(
         "--cluster",
         action="store_true",
-        help="run against the local cluster (drop/clusterstack.py) instead of one node",
+        help="run against the local cluster (devtools/clusterstack.py) instead of one node",
     )
     args = parser.parse_args()
     uvloop.run(run(args))

@@ -39,9 +39,9 @@ from typing import Any  # noqa: E402
 
 import httpx  # noqa: E402
 
-from drop import devstack  # noqa: E402
+from devtools import devstack  # noqa: E402
+from devtools.devstack import Proc  # noqa: E402
 from drop.adapters import nats_bus  # noqa: E402
-from drop.devstack import Proc  # noqa: E402
 
 ADMIN_SECRET = "bench-admin-secret"
 

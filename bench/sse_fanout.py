@@ -38,7 +38,8 @@ import nats
 import uvloop
 
 from bench import crowd_stack
-from drop import devstack, events
+from devtools import devstack
+from drop import events
 from drop.adapters import nats_bus
 from drop.adapters.nats_bus import Bus
 from drop.contracts import DropState, TicketPricing

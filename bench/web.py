@@ -32,8 +32,8 @@ sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 import httpx  # noqa: E402
 
-from drop import devstack  # noqa: E402
-from drop.devstack import Proc  # noqa: E402
+from devtools import devstack  # noqa: E402
+from devtools.devstack import Proc  # noqa: E402
 from tests.support.stack import Stack  # noqa: E402
 
 ADMIN = {"Authorization": "Bearer test-admin-secret"}

@@ -350,7 +350,7 @@ class BeaconSettings(BaseSettings):
     """The public randomness beacon every drop commits to: a drand chain (HTTP API).
 
     The defaults are drand's League of Entropy mainnet; `make dev` and the tests run a
-    local test chain (drop.devbeacon) and set all of these."""
+    local test chain (devtools.devbeacon) and set all of these."""
 
     model_config = _COMMON
 
