@@ -270,7 +270,6 @@ class ApiSettings(BaseSettings):
     # A session must outlive the drops it was made for (registration, draw, purchase window,
     # backup promotions); a lost one is recovered with the claim secret.
     session_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=60)
-    idempotency_ttl_seconds: int = 24 * 3600
     # Wrong admin secrets (bearer or console login) per hashed IP, and from everyone, per
     # RATE_LIMIT_WINDOW_SECONDS; past either every admin attempt is 429 until the window ends.
     admin_failures_per_ip: int = Field(default=10, ge=1)
