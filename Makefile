@@ -64,7 +64,7 @@ lint: setup
 	$(BIN)/lint-imports
 
 bench: setup
-	$(BIN)/python bench/lottery.py
+	$(BIN)/python -m bench.lottery
 
 # Debian's Chromium for the browser tests (Playwright cannot download its own browser here).
 browser:

@@ -1,6 +1,6 @@
 """Benchmark the SSE fan-out: N browsers on one drop, against N plain NATS subscribers.
 
-Run: ``.venv/bin/python bench/sse_fanout.py`` (default N = 1,000 then 10,000).
+Run: ``.venv/bin/python -m bench.sse_fanout`` (default N = 1,000 then 10,000).
 
 It starts its own nats-server and one `python -m apps.sse` process on free ports of
 127.0.0.1, opens N concurrent `/events/{dropId}/{userId}` streams (one user each) with lean
@@ -31,8 +31,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import nats
 import uvloop
