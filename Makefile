@@ -60,11 +60,11 @@ test-fast: setup
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy drop apps
+	$(BIN)/mypy drop apps devtools
 	$(BIN)/lint-imports
 
 bench: setup
-	$(BIN)/python bench/lottery.py
+	$(BIN)/python -m bench.lottery
 
 # Debian's Chromium for the browser tests (Playwright cannot download its own browser here).
 browser:

@@ -23,11 +23,11 @@ WORKERS=2) on free ports and measures, in one run:
 
 With `--cluster` the same run goes against `make cluster`'s processes instead (3 nats-server
 and 3 restate-server nodes, the worker, 2 api replicas with WORKERS=1 each, so as many API
-processes as one node has, 2 sse replicas, HAProxy and the web; drop/clusterstack.py) on
+processes as one node has, 2 sse replicas, HAProxy and the web; devtools/clusterstack.py) on
 127.0.0.1 and free ports: the crowd, wrk and the floors go through HAProxy's api address,
 the Restate floors to the first node's ingress, and the memory covers every process.
 
-    .venv/bin/python bench/crowd.py [--people 20000] [--arrival-seconds 30] [--cluster]
+    .venv/bin/python -m bench.crowd [--people 20000] [--arrival-seconds 30] [--cluster]
 
 What a person sends is built in bench/crowd_people.py (`registration_body`); the write
 path's floors are in bench/write_floors.py.
@@ -35,30 +35,24 @@ path's floors are in bench/write_floors.py.
 
 from __future__ import annotations
 
-import sys
+import argparse
+import asyncio
+import contextlib
+import json
+import statistics
+import tempfile
+import time
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
-# The repository root replaces this script's folder on the path (bench/queue_admission.py
-# would shadow the standard library's `queue`).
-sys.path[0] = str(Path(__file__).resolve().parent.parent)
+import nats
+import uvloop
 
-import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import contextlib  # noqa: E402
-import json  # noqa: E402
-import statistics  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from typing import Any  # noqa: E402
-from urllib.parse import urlsplit  # noqa: E402
-
-import nats  # noqa: E402
-import uvloop  # noqa: E402
-
-from bench import crowd_people as people  # noqa: E402
-from bench import crowd_stack, write_floors, wrk_run  # noqa: E402
-from bench.lean_http import Pool  # noqa: E402
-from drop.clusterstack import Cluster  # noqa: E402
+from bench import crowd_people as people
+from bench import crowd_stack, write_floors, wrk_run
+from bench.lean_http import Pool
+from devtools.clusterstack import Cluster
 
 ENV = {
     "WORKERS": "2",
@@ -291,7 +285,7 @@ def main() -> None:
     parser.add_argument(
         "--cluster",
         action="store_true",
-        help="run against the local cluster (drop/clusterstack.py) instead of one node",
+        help="run against the local cluster (devtools/clusterstack.py) instead of one node",
     )
     args = parser.parse_args()
     uvloop.run(run(args))

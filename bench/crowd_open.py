@@ -22,38 +22,33 @@ room on; the api with WORKERS=2), then for each `--rates` step a fresh drop and
   idle stack used in the 5 s before the step (its timers and polls), at the same rate;
 - the client's own CPU, apart.
 
-    .venv/bin/python bench/crowd_open.py --rates 250 --seconds 20     # 5,000 people
-    .venv/bin/python bench/crowd_open.py --rates 200 400 800 --seconds 30
+    .venv/bin/python -m bench.crowd_open --rates 250 --seconds 20     # 5,000 people
+    .venv/bin/python -m bench.crowd_open --rates 200 400 800 --seconds 30
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import json
+import os
+import random
+import resource
+import subprocess
 import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
-# The repository root replaces this script's folder on the path (bench/queue_admission.py
-# would shadow the standard library's `queue`).
-sys.path[0] = str(Path(__file__).resolve().parent.parent)
+import uvloop
 
-import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import random  # noqa: E402
-import resource  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from dataclasses import asdict, dataclass  # noqa: E402
-from typing import Any  # noqa: E402
-from urllib.parse import urlsplit  # noqa: E402
-
-import uvloop  # noqa: E402
-
-from bench import crowd_people as people  # noqa: E402
-from bench import crowd_stack  # noqa: E402
-from bench.crowd import ENV, latency_line  # noqa: E402
-from bench.lean_http import Pool  # noqa: E402
+from bench import crowd_people as people
+from bench import crowd_stack
+from bench.crowd import ENV, latency_line
+from bench.lean_http import Pool
 
 GOAL_P99_S = 2.0
 CLIENT_NICE = 10
@@ -157,7 +152,8 @@ def run_step(
     crowd_stack.create_drop(api, drop_id, open_for_s=int(seconds * 4 + 600))
     crowd_stack.wait_quiet(stack, tuple(stack.procs), timeout_s=30)
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
-        client = [sys.executable, __file__, "--client", "--api", api, "--drop", drop_id]
+        client = [sys.executable, "-m", "bench.crowd_open", "--client"]
+        client += ["--api", api, "--drop", drop_id]
         client += ["--first", str(first), "--people", str(count), "--rate", str(rate)]
         client += ["--seed", str(seed)]
         client += ["--out", out.name]

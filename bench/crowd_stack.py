@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 
 from bench import wrk_run
-from drop.clusterstack import Cluster
+from devtools.clusterstack import Cluster
 from tests.support.stack import Stack
 
 ADMIN = {"Authorization": "Bearer test-admin-secret"}
@@ -45,7 +45,7 @@ def start(root: Path, env: dict[str, str], apps: tuple[str, ...]) -> Stack:
 
 
 def start_cluster(root: Path, env: dict[str, str]) -> Cluster:
-    """`make cluster`'s processes (drop/clusterstack.py, its test beacon included) on
+    """`make cluster`'s processes (devtools/clusterstack.py, its test beacon included) on
     127.0.0.1 without namespaces, on free ports, with `env` over the test settings."""
     cluster = Cluster(
         root, env={**CLUSTER_ENV, "RECEIPT_SIGNING_KEY": secrets.token_hex(32), **env}

@@ -1,6 +1,6 @@
 """Benchmark the draw: 1,000 winners + 500 backups among 100,000 weighted participants.
 
-Run: ``.venv/bin/python bench/lottery.py``. Times are the best of several runs without
+Run: ``.venv/bin/python -m bench.lottery``. Times are the best of several runs without
 tracing; peak memory is measured in a separate traced run (tracemalloc slows code down).
 The naive baseline expands every participant into one entry per ticket and re-draws on
 duplicates, and builds its Merkle tree over hex strings.
@@ -12,13 +12,9 @@ import argparse
 import gc
 import hashlib
 import random
-import sys
 import time
 import tracemalloc
 from collections.abc import Callable, Sequence
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from drop.domain.lottery import (
     LotteryProof,

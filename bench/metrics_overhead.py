@@ -11,7 +11,7 @@ swing by 10% from round to round, so the run also times the middleware itself in
 (a FastAPI route called through ASGI with and without it, no network): its microseconds
 per request, and the share of a core that is at the status rate measured.
 
-    .venv/bin/python bench/metrics_overhead.py [--rounds 3] [--seconds 5] [--connections 50]
+    .venv/bin/python -m bench.metrics_overhead [--rounds 3] [--seconds 5] [--connections 50]
 """
 
 from __future__ import annotations
@@ -20,12 +20,9 @@ import argparse
 import asyncio
 import json
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fastapi import FastAPI
 

@@ -14,24 +14,20 @@ c=50:
      (wrk picks from the list of all participants); goal >= 0.3x;
   4. `GET /api/drop/{id}/lottery-proof?participants=true` for reference (the full document).
 
-    .venv/bin/python bench/proofs.py [--participants 50000] [--seconds 8]
+    .venv/bin/python -m bench.proofs [--participants 50000] [--seconds 8]
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
+import tempfile
+import time
 from pathlib import Path
 
-sys.path[0] = str(Path(__file__).resolve().parent.parent)
+import httpx
 
-import argparse  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-
-import httpx  # noqa: E402
-
-from bench import crowd_stack, wrk_run  # noqa: E402
-from tests.support.stack import Stack  # noqa: E402
+from bench import crowd_stack, wrk_run
+from tests.support.stack import Stack
 
 ENV = {
     "WORKERS": "2",

@@ -1,6 +1,6 @@
 """Benchmark the waiting room: 5,000 joins, time until all are admitted, join latency.
 
-Run: ``.venv/bin/python bench/queue_admission.py [--joins 5000] [--rate 20] [--cap 50]``.
+Run: ``.venv/bin/python -m bench.queue_admission [--joins 5000] [--rate 20] [--cap 50]``.
 
 Starts its own nats-server, restate-server, worker and API on free ports in a temporary
 directory (rate limits off, queue on), creates a drop, then:
@@ -20,28 +20,22 @@ a shared handler) measured under the same client concurrency just before the joi
 
 from __future__ import annotations
 
-import sys
+import argparse
+import asyncio
+import contextlib
+import json
+import random
+import statistics
+import tempfile
+import time
 from pathlib import Path
+from typing import Any
 
-# This file shares its name with the standard library's `queue`: run as a script, its own
-# directory would come first on sys.path and shadow it (asyncio imports `queue`).
-sys.path[0] = str(Path(__file__).resolve().parent.parent)
+import httpx
 
-import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import contextlib  # noqa: E402
-import json  # noqa: E402
-import random  # noqa: E402
-import statistics  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from typing import Any  # noqa: E402
-
-import httpx  # noqa: E402
-
-from drop import devstack  # noqa: E402
-from drop.adapters import nats_bus  # noqa: E402
-from drop.devstack import Proc  # noqa: E402
+from devtools import devstack
+from devtools.devstack import Proc
+from drop.adapters import nats_bus
 
 ADMIN_SECRET = "bench-admin-secret"
 

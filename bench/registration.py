@@ -7,7 +7,7 @@ in the same run:
   3. per-registration latency on a drop with 1,000 vs 20,000 participants;
   4. GET /api/drop/{id}/status on the 20,000-participant drop vs the API's /health.
 
-    .venv/bin/python bench/registration.py [--big 20000] [--concurrency 50]
+    .venv/bin/python -m bench.registration [--big 20000] [--concurrency 50]
 """
 
 from __future__ import annotations
@@ -15,15 +15,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.support.stack import Stack
 

@@ -1,6 +1,6 @@
 """Benchmark the SSE fan-out: N browsers on one drop, against N plain NATS subscribers.
 
-Run: ``.venv/bin/python bench/sse_fanout.py`` (default N = 1,000 then 10,000).
+Run: ``.venv/bin/python -m bench.sse_fanout`` (default N = 1,000 then 10,000).
 
 It starts its own nats-server and one `python -m apps.sse` process on free ports of
 127.0.0.1, opens N concurrent `/events/{dropId}/{userId}` streams (one user each) with lean
@@ -32,13 +32,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 import nats
 import uvloop
 
 from bench import crowd_stack
-from drop import devstack, events
+from devtools import devstack
+from drop import events
 from drop.adapters import nats_bus
 from drop.adapters.nats_bus import Bus
 from drop.contracts import DropState, TicketPricing

@@ -12,29 +12,24 @@ The goal is that a page costs no more than 3x the JSON it renders (page req/s at
 third of the JSON's). The client is a lean keep-alive HTTP/1.1 loop on asyncio streams so
 that it is not the bottleneck (httpx tops out well below the servers here).
 
-    .venv/bin/python bench/web.py [--seconds 8] [--concurrency 50] [--drops 8]
+    .venv/bin/python -m bench.web [--seconds 8] [--concurrency 50] [--drops 8]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-# The repository root replaces this script's folder on the path: bench/ holds modules
-# (bench/queue_admission.py) whose names would shadow the standard library's.
-sys.path[0] = str(Path(__file__).resolve().parent.parent)
+import httpx
 
-import httpx  # noqa: E402
-
-from drop import devstack  # noqa: E402
-from drop.devstack import Proc  # noqa: E402
-from tests.support.stack import Stack  # noqa: E402
+from devtools import devstack
+from devtools.devstack import Proc
+from tests.support.stack import Stack
 
 ADMIN = {"Authorization": "Bearer test-admin-secret"}
 GOAL = 3.0

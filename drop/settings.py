@@ -6,15 +6,18 @@ needs and passes them down, so tests can build apps with other settings.
 
 from __future__ import annotations
 
-import hashlib
-import math
 from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEV_SECRET = "dev-insecure-secret-change-me"
+from drop.secret_rules import DEV_RECEIPT_KEY as DEV_RECEIPT_KEY
+from drop.secret_rules import DEV_SECRET as DEV_SECRET
+from drop.secret_rules import MissingSecretError as MissingSecretError
+from drop.secret_rules import WeakSecretError as WeakSecretError
+from drop.secret_rules import refuse_weak, require_in_production
+
 DEFAULT_METRICS_PORT = 9091
 
 _COMMON = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
@@ -23,69 +26,6 @@ _COMMON = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="
 def url_list(urls: str) -> list[str]:
     """The servers in a comma-separated list of URLs, in order."""
     return [u.strip() for u in urls.split(",") if u.strip()]
-
-
-class MissingSecretError(RuntimeError):
-    """A secret has no value in production mode, or a value that cannot work."""
-
-
-# --- production refuses weak and published secrets ----------------------------------------
-
-# Every default a development setup publishes (docker-compose.yml, the test and bench
-# stacks, this module's own fallbacks): a production secret containing one is refused.
-PUBLISHED_DEFAULTS = (
-    DEV_SECRET,
-    "local-admin-secret",
-    "local-purchase-token-secret",
-    "local-ip-hash-salt",
-    "local-nats-password",
-    "test-admin-secret",
-    "test-purchase-secret",
-    "test-salt",
-    "bench-admin-secret",
-    "bench-purchase-secret",
-    "bench-salt",
-    "change-me",
-    "changeme",
-)
-DEV_RECEIPT_KEY = hashlib.sha256(f"{DEV_SECRET}-receipt".encode()).hexdigest()
-MIN_SECRET_LENGTH = 32
-# A Shannon estimate over the value's own characters: 32 random hex digits (128 bits) come
-# out near 118, a repeated word far below.
-MIN_SECRET_BITS = 96.0
-
-
-class WeakSecretError(MissingSecretError):
-    """A production secret is short, repetitive or one that development publishes."""
-
-
-def estimated_bits(value: str) -> float:
-    """Length times the Shannon entropy of the value's character frequencies."""
-    if not value:
-        return 0.0
-    counts = [value.count(c) for c in set(value)]
-    per_char = -sum(n / len(value) * math.log2(n / len(value)) for n in counts)
-    return per_char * len(value)
-
-
-def refuse_weak(name: str, value: str) -> None:
-    """Raise WeakSecretError naming `name` unless `value` is fit for production."""
-    folded = value.lower()
-    if value == DEV_RECEIPT_KEY or any(d in folded for d in PUBLISHED_DEFAULTS):
-        raise WeakSecretError(
-            f"{name} is a published development default; refusing to start in production"
-        )
-    if len(value) < MIN_SECRET_LENGTH:
-        raise WeakSecretError(
-            f"{name} is {len(value)} characters; production needs at least "
-            f"{MIN_SECRET_LENGTH} random ones (python -c 'import secrets; "
-            "print(secrets.token_urlsafe(32))'); refusing to start"
-        )
-    # A period shorter than the value (e.g. "0123456789abcdef" four times) finds it again
-    # inside the doubled string before the halfway point.
-    periodic = (value + value).find(value, 1) < len(value)
-    if periodic or estimated_bits(value) < MIN_SECRET_BITS:
-        raise WeakSecretError(f"{name} is too repetitive to be random; refusing to start")
 
 
 class RuntimeSettings(BaseSettings):
@@ -181,14 +121,6 @@ _STRONG_SECRETS = (
 )
 
 
-def _require_in_production(drop_env: str, **values: str) -> None:
-    for name, value in values.items():
-        if not value and drop_env == "production":
-            raise MissingSecretError(
-                f"{name.upper()} must be set when DROP_ENV=production; refusing to start"
-            )
-
-
 class NatsAuthSettings(BaseSettings):
     """Credentials every NATS connection presents (nats-server runs with user/password auth).
 
@@ -203,7 +135,7 @@ class NatsAuthSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_half_or_missing(self) -> NatsAuthSettings:
-        _require_in_production(
+        require_in_production(
             self.drop_env, nats_user=self.nats_user, nats_password=self.nats_password
         )
         if bool(self.nats_user) != bool(self.nats_password):
@@ -226,7 +158,7 @@ class WorkerIdentitySettings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_missing_or_malformed(self) -> WorkerIdentitySettings:
-        _require_in_production(self.drop_env, restate_identity_keys=self.restate_identity_keys)
+        require_in_production(self.drop_env, restate_identity_keys=self.restate_identity_keys)
         for key in self.key_list:
             if not key.startswith("publickeyv1_"):
                 raise MissingSecretError(
@@ -271,7 +203,6 @@ class ApiSettings(BaseSettings):
     # A session must outlive the drops it was made for (registration, draw, purchase window,
     # backup promotions); a lost one is recovered with the claim secret.
     session_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=60)
-    idempotency_ttl_seconds: int = 24 * 3600
     # Wrong admin secrets (bearer or console login) per hashed IP, and from everyone, per
     # RATE_LIMIT_WINDOW_SECONDS; past either every admin attempt is 429 until the window ends.
     admin_failures_per_ip: int = Field(default=10, ge=1)
@@ -351,7 +282,7 @@ class BeaconSettings(BaseSettings):
     """The public randomness beacon every drop commits to: a drand chain (HTTP API).
 
     The defaults are drand's League of Entropy mainnet; `make dev` and the tests run a
-    local test chain (drop.devbeacon) and set all of these."""
+    local test chain (devtools.devbeacon) and set all of these."""
 
     model_config = _COMMON
 

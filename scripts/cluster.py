@@ -1,4 +1,4 @@
-"""`make cluster`: the clustered stack on localhost (drop/clusterstack.py), the demo drop,
+"""`make cluster`: the clustered stack on localhost (devtools/clusterstack.py), the demo drop,
 its URLs, and a clean Ctrl-C.
 
 A fresh cluster each run under `.data/cluster/`: three nats-server nodes (JetStream, R3),
@@ -19,9 +19,9 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from drop import devstack
-from drop.clusterstack import Cluster
-from drop.devstack import StackError
+from devtools import devstack
+from devtools.clusterstack import Cluster
+from devtools.devstack import StackError
 from drop.settings import SecretSettings
 from scripts.dev import announce, say, seed_demo_drop
 

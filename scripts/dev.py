@@ -21,8 +21,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from drop import devbeacon, devstack
-from drop.devstack import InternalAuth, Proc, StackError
+from devtools import devbeacon, devstack
+from devtools.devstack import InternalAuth, Proc, StackError
 from drop.settings import ConnectionSettings, NatsAuthSettings, SecretSettings
 
 DATA = Path(os.environ.get("DEV_DATA_DIR", str(devstack.ROOT / ".data")))

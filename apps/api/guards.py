@@ -39,7 +39,7 @@ from drop.adapters.behavior_store import BehaviorStore
 from drop.adapters.nats_bus import Bus
 from drop.adapters.pow_store import IssuedChallenge, PowStore
 from drop.adapters.rate_limit import RateLimitContention, RateLimiter
-from drop.contracts import BehaviorSignalsIn, QueueConfig, RegisterIn
+from drop.contracts import BehaviorSignalsIn, RegisterIn
 from drop.domain import pow as pow_rules
 from drop.domain import trust
 from drop.domain.errors import ValidationFailed
@@ -70,11 +70,6 @@ def digest(state: ApiState, kind: str, value: str) -> str:
 def client_ip_hash(request: Request, state: ApiState) -> str:
     host = request.client.host if request.client else "unknown"
     return digest(state, "ip", host)
-
-
-def queue_config(state: ApiState) -> QueueConfig:
-    """The waiting room's parameters from this API's settings, sent with every join."""
-    return QueueConfig.from_settings(state.queue)
 
 
 @asynccontextmanager

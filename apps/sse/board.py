@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import Any
 
@@ -13,40 +12,18 @@ from nats.js.kv import KeyValue
 from apps.sse import frames
 from apps.sse.fanout import Item, Listener
 from apps.sse.metrics import FANNED_OUT
+from drop.drops_index import DropStates, state_of
 
 FANNED_OUT_LISTS = FANNED_OUT.labels("drops")
 
 log = logging.getLogger(__name__)
-
-ACTIVE_PHASES = ("registration", "purchase")
-
-
-def _deadline(state: dict[str, Any]) -> float:
-    key = "purchaseEnd" if state.get("phase") == "purchase" else "registrationEnd"
-    value = state.get(key) or state.get("registrationEnd")
-    return float(value) if isinstance(value, int | float) else float("inf")
-
-
-def state_of(body: bytes | None) -> dict[str, Any] | None:
-    """The DropState inside a drops-index value (an `Event` envelope)."""
-    try:
-        envelope = json.loads(body or b"")
-    except ValueError:
-        return None
-    data = envelope.get("data") if isinstance(envelope, dict) else None
-    return data if isinstance(data, dict) else None
-
-
-def _version(state: dict[str, Any]) -> int:
-    value = state.get("version", 0)
-    return value if isinstance(value, int) else 0
 
 
 class Board:
     """Drop states fed by the `drop.*.state` events; `/events/drops` listeners hang off it."""
 
     def __init__(self, coalesce_seconds: float) -> None:
-        self._states: dict[str, dict[str, Any]] = {}
+        self._states = DropStates()
         self._coalesce = coalesce_seconds
         self._timer: asyncio.TimerHandle | None = None
         self._last_flush = float("-inf")
@@ -72,12 +49,8 @@ class Board:
                 self.remember(key, state)
 
     def remember(self, drop_id: str, state: dict[str, Any]) -> bool:
-        """Keep `state` unless an equal or newer version is known; True when kept."""
-        known = self._states.get(drop_id)
-        if known is not None and 0 < _version(state) <= _version(known):
-            return False
-        self._states[drop_id] = state
-        return True
+        """Keep `state` if it is newer than the one known; True when kept."""
+        return self._states.remember(drop_id, state)
 
     def apply(self, item: Item) -> None:
         parts = item.subject.split(".")
@@ -87,17 +60,8 @@ class Board:
             self.seq = item.seq
             self._schedule()
 
-    def active(self) -> list[dict[str, Any]]:
-        drops = [
-            {**state, "dropId": drop_id}
-            for drop_id, state in self._states.items()
-            if state.get("phase") in ACTIVE_PHASES
-        ]
-        drops.sort(key=_deadline)
-        return drops
-
     def frame(self) -> bytes:
-        payload = {"drops": self.active(), "serverTime": frames.now_ms()}
+        payload = {"drops": self._states.active(), "serverTime": frames.now_ms()}
         return frames.frame("drops", payload, self.seq)
 
     def _schedule(self) -> None:

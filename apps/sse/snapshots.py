@@ -10,8 +10,8 @@ from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError, NotFoundError
 from nats.js.kv import KeyValue
 
-from apps.sse.board import state_of
 from apps.sse.fanout import Item
+from drop.drops_index import state_of
 
 # Event ids are JetStream sequence numbers: unsigned 64-bit. Anything else is ignored.
 _EVENT_ID = re.compile(r"[0-9]{1,20}")

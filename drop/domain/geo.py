@@ -11,7 +11,6 @@ from drop.domain.errors import Forbidden, ValidationFailed
 EARTH_RADIUS_METERS = 6_371_008.8
 MIN_RADIUS_METERS = 100.0
 MAX_RADIUS_METERS = 50_000.0
-MODES = ("exclusive", "bonus")
 
 
 @dataclass(frozen=True)

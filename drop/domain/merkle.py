@@ -28,11 +28,6 @@ def leaf_hash(text: str) -> str:
     return hashlib.sha256(_LEAF + text.encode()).hexdigest()
 
 
-def leaf_digest(text: str) -> bytes:
-    """Raw 32-byte leaf hash of ``text``: ``leaf_hash`` without the hex round trip."""
-    return hashlib.sha256(_LEAF + text.encode()).digest()
-
-
 def node_hash(left: bytes, right: bytes) -> bytes:
     """Raw inner-node hash of two raw child hashes (with the 0x01 node prefix)."""
     return hashlib.sha256(_NODE + left + right).digest()

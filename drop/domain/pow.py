@@ -9,7 +9,6 @@ import re
 from drop.domain.errors import ValidationFailed
 
 CHALLENGE_TTL_MS = 300_000
-DEFAULT_DIFFICULTY = 4
 MAX_NONCE_LENGTH = 64
 
 _CHALLENGE = re.compile(r"([0-9]{1,16}):([0-9a-f]{32})")

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 from drop.domain import beacon
 from drop.domain.beacon import Chain, check_fallback
-from drop.domain.lottery import ALGORITHM, LotteryProof
+from drop.domain.lottery.drawing import ALGORITHM
+from drop.domain.lottery.proof import LotteryProof
 from drop.domain.receipts import ReceiptKey
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from drop.domain.lottery import LotteryProof, inclusion_at, merkle_tree
+from drop.domain.lottery.drawing import merkle_tree
+from drop.domain.lottery.proof import LotteryProof, inclusion_at
 from drop.domain.proof_checks import key_swap
 from drop.domain.receipts import Receipt, ReceiptKey, receipt_leaf
 

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 TIMING_FLOOR_MS = 1_000
 TIMING_FULL_MS = 3_000
-DEFAULT_MIN_SCORE = 50.0
 DEFAULT_MIN_BEHAVIOR = 30.0
 MIN_SERIES = 3
 MAX_SERIES = 200  # arrays (and values per array) read from interactionPatterns

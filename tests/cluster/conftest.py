@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from devtools.clusterstack import Cluster
+from devtools.netns import Bridge
 from drop.adapters import nats_bus
 from drop.adapters.nats_bus import Bus
-from drop.clusterstack import Cluster
-from drop.netns import Bridge
 
 # What tests/support/stack.py gives a single-node stack, with the rate limits on: they are
 # per-process state that must hold across the two api replicas.

@@ -22,9 +22,9 @@ import httpx
 import nats.errors
 import pytest
 
+from devtools.clusterstack import Cluster
 from drop import events
 from drop.adapters.nats_bus import Bus
-from drop.clusterstack import Cluster
 from drop.verify import main as verify_main
 from tests.cluster.buying import Buyers
 from tests.integration.test_sse import Stream, open_stream

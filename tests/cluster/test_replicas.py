@@ -8,9 +8,9 @@ import asyncio
 import httpx
 import pytest
 
+from devtools.clusterstack import Cluster
 from drop.adapters import nats_bus
 from drop.adapters.nats_bus import Bus
-from drop.clusterstack import Cluster
 from tests.support.api_client import DropApi, now_ms, uid
 
 pytestmark = pytest.mark.cluster

@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
+from devtools.clusterstack import Cluster
 from drop.adapters.nats_bus import Bus
-from drop.clusterstack import Cluster
 from tests.cluster.buying import BUY_BUDGET_S, Buyers
 from tests.support.api_client import DropApi, now_ms, uid
 

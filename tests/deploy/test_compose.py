@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 import jsonschema
 import yaml
 
-from drop import devbeacon
+from devtools import devbeacon
 from drop.domain.beacon import UNCHAINED
 from drop.settings import BeaconSettings, ConnectionSettings
 
@@ -98,7 +98,7 @@ def test_compose_v1_29_accepts_the_top_level() -> None:
 def test_the_worker_draws_with_the_local_test_beacon_by_default() -> None:
     beacon = service("beacon")
     command = beacon["command"]
-    assert command[:3] == ["python", "-m", "drop.devbeacon"]
+    assert command[:3] == ["python", "-m", "devtools.devbeacon"]
     chain = devbeacon.dev_chain(
         int(option(command, "--genesis")),
         int(option(command, "--period")),

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from drop import devstack
+from devtools import devstack
 
 from .support import FLY, ROOT
 

@@ -15,9 +15,9 @@ from typing import Any
 import httpx
 import uvicorn
 
-from drop import devstack
+from devtools import devstack
+from devtools.devstack import Proc
 from drop import serve as servers
-from drop.devstack import Proc
 from tests.support.stack import Stack
 
 ADMIN_SECRET = "test-admin-secret"

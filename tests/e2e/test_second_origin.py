@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
-from drop import devstack
+from devtools import devstack
 from tests.e2e.support import serve
 from tests.support.api_client import DropApi, now_ms, uid
 from tests.support.stack import Stack

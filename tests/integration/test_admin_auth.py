@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from apps.web.app import create_app
-from drop import devstack
+from devtools import devstack
 from drop.settings import ConnectionSettings, SecretSettings
 from tests.e2e.support import ADMIN_SECRET, serve
 from tests.support.stack import Stack, nats_ready, start_api

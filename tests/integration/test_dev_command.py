@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from drop import devstack
+from devtools import devstack
 
 pytestmark = pytest.mark.integration
 

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from apps.api.app import create_app
-from drop import devstack
+from devtools import devstack
 from drop.settings import ConnectionSettings, NatsAuthSettings, SecretSettings
 from tests.e2e.support import serve
 from tests.support.api_client import DropApi, uid

@@ -16,7 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from drop import devstack, events
+from devtools import devstack
+from drop import events
 from drop.adapters.rate_limit import RateLimiter
 from drop.domain import pow as pow_rules
 from drop.domain.queue_rules import make_queue_token

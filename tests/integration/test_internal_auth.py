@@ -13,7 +13,7 @@ import nats
 import pytest
 from nats.errors import Error as NatsError
 
-from drop import devstack
+from devtools import devstack
 from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration

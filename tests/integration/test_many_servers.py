@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import nats.errors
 import pytest
 
-from drop import devstack
+from devtools import devstack
 from drop.adapters import nats_bus
 from drop.adapters.failover import LeavePolicy
 from drop.adapters.restate_ingress import DurableCallError, RestateIngress

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from drop import devstack
+from devtools import devstack
 from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration

@@ -18,8 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
+from devtools.devstack import Proc
 from drop.adapters.nats_bus import Bus
-from drop.devstack import Proc
 from tests.support.api_client import ADMIN, DropApi, events, now_ms, uid
 from tests.support.stack import Stack, start_api
 

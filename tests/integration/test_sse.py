@@ -20,7 +20,8 @@ import uvicorn
 from fastapi import FastAPI
 
 from apps.sse.app import create_app
-from drop import devstack, events
+from devtools import devstack
+from drop import events
 from drop import serve as servers
 from drop.adapters.nats_bus import Bus
 from drop.adapters.session_store import UserSessionStore

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from apps.web.app import create_app
 from apps.web.page_cache import PageCache
-from drop import devstack
+from devtools import devstack
 from drop.settings import ConnectionSettings, SecretSettings
 from tests.e2e.support import read_events, serve
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from drop import deployments, devstack
+from devtools import devstack
+from drop import deployments
 from tests.support.api_client import DropApi, now_ms, uid
 from tests.support.stack import Stack
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import httpx
 
-from drop import devbeacon, devstack
+from devtools import devbeacon, devstack
+from devtools.devstack import InternalAuth, Proc
 from drop.adapters import nats_bus
 from drop.adapters.nats_bus import Bus
-from drop.devstack import InternalAuth, Proc
 from drop.domain.beacon import Chain
 
 

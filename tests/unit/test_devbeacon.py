@@ -7,7 +7,7 @@ import time
 
 import httpx
 
-from drop import devbeacon
+from devtools import devbeacon
 from drop.domain import beacon
 from drop.domain.beacon import Round
 

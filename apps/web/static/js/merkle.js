@@ -1,5 +1,5 @@
 // Check the draw in the browser: the commitment, the seed and a Merkle inclusion proof.
-// Mirrors drop/domain/merkle.py and drop/domain/lottery.py: the leaf of a participant is
+// Mirrors drop/domain/merkle.py and drop/domain/lottery/drawing.py: the leaf of a participant is
 // sha256(0x00 || utf8("userId:effectiveTickets:index")), an inner node is
 // sha256(0x01 || left || right); `proof` lists the sibling hashes from the leaf up and
 // `proofSides` the side ("left" | "right") each sibling sits on.

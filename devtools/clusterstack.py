@@ -20,10 +20,10 @@ from pathlib import Path
 
 import httpx
 
-from drop import devbeacon, devstack, haproxy
-from drop.devstack import InternalAuth, Proc, StackError
+from devtools import devbeacon, devstack, haproxy
+from devtools.devstack import InternalAuth, Proc, StackError
+from devtools.netns import Bridge
 from drop.domain.beacon import Chain
-from drop.netns import Bridge
 
 NODES = 3
 REPLICAS = 2
@@ -100,7 +100,7 @@ class Cluster:
     nats: list[EngineNode] = field(default_factory=list)
     restate: list[EngineNode] = field(default_factory=list)
     procs: dict[str, Proc] = field(default_factory=dict)
-    # The local test beacon (drop.devbeacon), unless `env` names a chain in BEACON_URLS.
+    # The local test beacon (devtools.devbeacon), unless `env` names a chain in BEACON_URLS.
     beacon_period: int = 1
     beacon_chain: Chain = field(init=False)
     beacon_port: int = field(init=False)

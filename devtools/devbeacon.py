@@ -5,7 +5,7 @@ verifier check them with the code that checks the real chain. Like drand, a roun
 has not come is refused (425): nobody learns a value early. Tests can make one round's answer
 tampered or unavailable through /control/{round}.
 
-Run: ``python -m drop.devbeacon --port 8090 --genesis <unix s> --period 1``.
+Run: ``python -m devtools.devbeacon --port 8090 --genesis <unix s> --period 1``.
 """
 
 from __future__ import annotations
@@ -134,7 +134,7 @@ def build_app(chain: Chain) -> FastAPI:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m drop.devbeacon")
+    parser = argparse.ArgumentParser(prog="python -m devtools.devbeacon")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--genesis", type=int, default=None, help="unix seconds (default: now)")

@@ -309,8 +309,8 @@ def wait_nats(monitor_port: int, timeout: float = 20.0, host: str = "127.0.0.1")
 
 
 def beacon_proc(port: int, chain: Chain, log_path: Path | None) -> Proc:
-    """The local test beacon (drop.devbeacon): a drand-shaped chain with the dev key."""
-    args = [sys.executable, "-m", "drop.devbeacon", "--port", str(port)]
+    """The local test beacon (devtools.devbeacon): a drand-shaped chain with the dev key."""
+    args = [sys.executable, "-m", "devtools.devbeacon", "--port", str(port)]
     args += ["--genesis", str(chain.genesis), "--period", str(chain.period)]
     args += ["--scheme", chain.scheme]
     return Proc("beacon", args, base_env(), log_path)

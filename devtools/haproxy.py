@@ -12,7 +12,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from drop.devstack import Proc, StackError, base_env
+from devtools.devstack import Proc, StackError, base_env
 
 
 def find() -> str:
