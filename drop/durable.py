@@ -364,9 +364,8 @@ class Echoed(Durable):
 DROP_INITIALIZE = target("Drop", "initialize", NewDrop, Created)
 DROP_REGISTER_BATCH = target("Drop", "registerBatch", EntryBatch, Batch[Registered])
 DROP_GET_STATE = target("Drop", "getState", NONE, DropState)
-DROP_LOTTERY_PROOF: Target[None, LotteryProofOut | NoProof] = Target(
-    "Drop", "getLotteryProof", None, LotteryProofOut | NoProof
-)
+DROP_LOTTERY_PROOF: Target[None, LotteryProofOut | NoProof]
+DROP_LOTTERY_PROOF = Target("Drop", "getLotteryProof", None, LotteryProofOut | NoProof)
 DROP_INCLUSION_PROOF: Target[ForUser, InclusionOut | NoInclusion] = Target(
     "Drop", "getInclusionProof", ForUser, InclusionOut | NoInclusion
 )
@@ -395,6 +394,7 @@ QUEUE_EXPIRE: Target[ExpireIn, Found | NotFound] = Target(
     "QueueAdmission", "markTokenExpired", ExpireIn, Found | NotFound
 )
 QUEUE_SWEEP = target("QueueAdmission", "sweepReady", SweepIn, Swept)
-QUEUE_STATS: Target[None, LiveQueueStats | QueueStats] = Target(
-    "QueueAdmission", "getQueueStats", None, LiveQueueStats | QueueStats
-)
+QUEUE_STATS: Target[None, LiveQueueStats | QueueStats]
+QUEUE_STATS = Target("QueueAdmission", "getQueueStats", None, LiveQueueStats | QueueStats)
+DIAG_PING = target("Diagnostics", "ping", NONE, str)
+DIAG_ECHO = target("Diagnostics", "echo", str, Echoed)

@@ -17,6 +17,7 @@ from devtools import devstack
 from drop.adapters import nats_bus
 from drop.adapters.failover import LeavePolicy
 from drop.adapters.restate_ingress import DurableCallError, RestateIngress
+from drop.durable import DIAG_ECHO, DIAG_PING
 from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration
@@ -99,10 +100,10 @@ async def test_ingress_moves_past_a_node_whose_calls_time_out(stack: Stack) -> N
         try:
             for _ in range(LeavePolicy().strikes):
                 with pytest.raises(DurableCallError) as caught:
-                    await ingress.call("Diagnostics", "ping")
+                    await ingress.call(DIAG_PING, None)
                 assert caught.value.status == 504
             assert ingress.current == 1
-            assert await ingress.call("Diagnostics", "ping") == "pong"
+            assert await ingress.call(DIAG_PING, None) == "pong"
         finally:
             await ingress.close()
 
@@ -143,7 +144,7 @@ async def test_ingress_moves_past_a_node_that_refuses_connections(stack: Stack) 
     ingress = RestateIngress.create(f"{gone},{stack.ingress_url}", 10.0)
     ingress.current = 0
     try:
-        assert await ingress.call("Diagnostics", "ping") == "pong"
+        assert await ingress.call(DIAG_PING, None) == "pong"
         assert ingress.current == 1  # later calls go straight to the live node
         assert await ingress.healthy()
     finally:
@@ -155,7 +156,7 @@ async def test_ingress_with_no_live_node_answers_unavailable() -> None:
     ingress = RestateIngress.create(urls, 5.0)
     try:
         with pytest.raises(DurableCallError) as caught:
-            await ingress.call("Diagnostics", "ping")
+            await ingress.call(DIAG_PING, None)
         assert caught.value.status == 503
         assert not await ingress.healthy()
     finally:
@@ -169,16 +170,14 @@ async def test_a_call_cut_off_mid_request_is_resent_with_its_idempotency_key(
         ingress = RestateIngress.create(f"{dead},{stack.ingress_url}", 10.0)
         ingress.current = 0
         try:
-            first = await ingress.call(
-                "Diagnostics", "echo", "failover", idempotency_key="fo-key-1"
-            )
+            first = await ingress.call(DIAG_ECHO, "failover", idempotency_key="fo-key-1")
         finally:
             await ingress.close()
     assert len(seen) == 1 and b"idempotency-key: fo-key-1" in seen[0].lower()
     # Restate ran it once under that key: asking again returns the same invocation.
     direct = RestateIngress.create(stack.ingress_url, 10.0)
     try:
-        again = await direct.call("Diagnostics", "echo", "failover", idempotency_key="fo-key-1")
+        again = await direct.call(DIAG_ECHO, "failover", idempotency_key="fo-key-1")
     finally:
         await direct.close()
     assert again == first
@@ -192,7 +191,7 @@ async def test_a_call_without_a_key_is_not_resent_once_it_may_have_arrived(
         ingress.current = 0
         try:
             with pytest.raises(DurableCallError) as caught:
-                await ingress.call("Diagnostics", "echo", "once")
+                await ingress.call(DIAG_ECHO, "once")
         finally:
             await ingress.close()
     assert caught.value.status == 503
