@@ -214,19 +214,6 @@ class PurchaseIn(Wire):
     purchase_token: str = Field(min_length=1, max_length=1000)
 
 
-class PurchaseStartOut(Wire):
-    success: bool = True
-    purchase_token: str
-    expires_at: EpochMs
-
-
-class PurchaseOut(Wire):
-    success: bool = True
-    inventory: Count
-    phase: str
-    order_id: str
-
-
 class TicketPricing(Wire):
     price_unit: float
     max_tickets: Count
@@ -311,10 +298,6 @@ class UserState(Wire):
     @property
     def backups_ahead(self) -> int | None:
         return backups_ahead(self.status, self.backup_position)
-
-
-class RolloverOut(Wire):
-    balance: Count
 
 
 class LoyaltyOut(Wire):

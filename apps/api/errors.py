@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -12,6 +13,7 @@ from prometheus_client import Counter
 from starlette.exceptions import HTTPException
 
 from drop.adapters.restate_ingress import DurableCallError
+from drop.contracts import ErrorOut
 
 log = logging.getLogger("api")
 
@@ -31,6 +33,14 @@ class ApiError(Exception):
         self.status, self.code, self.message, self.headers = status, code, message, headers
         # Counted when made: some refusals are answered by the route itself, not raised.
         REFUSALS.labels(code).inc()
+
+
+def refusals(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """For OpenAPI: a route's refusals, each answered as `ErrorOut` (docs/contract.md, Errors).
+    Validation's 400 is on every route with input, so it is listed by each of them."""
+    return {
+        status: {"model": ErrorOut, "description": "refused, with a reason"} for status in statuses
+    }
 
 
 def _path(loc: tuple[int | str, ...]) -> str:

@@ -14,13 +14,14 @@ import logging
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from apps.api.errors import ApiError
 from drop.adapters import restate_admin
 from drop.adapters.restate_ingress import DurableCallError
 
 log = logging.getLogger("api.stalls")
+T = TypeVar("T")
 
 HOLD_S = 5
 
@@ -36,7 +37,7 @@ class Stalls:
             raise _stalled(reason)
         self.reasons.pop(drop_id, None)
 
-    async def call(self, drop_id: str, durable: Coroutine[Any, Any, Any]) -> Any:
+    async def call(self, drop_id: str, durable: Coroutine[Any, Any, T]) -> T:
         """`durable` (a call on the drop), answered at once with 503 while it is stalled."""
         try:
             self.refuse_if_stalled(drop_id)

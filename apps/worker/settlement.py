@@ -13,7 +13,7 @@ from datetime import timedelta
 import restate
 
 from apps.worker import calls, effects
-from apps.worker.drops.state import BOUGHT, user_from_row
+from apps.worker.drops.state import BOUGHT, Row, user_from_row
 from apps.worker.retries import PAUSE_WHEN_STUCK
 from apps.worker.runtime import current
 from apps.worker.typed import handler
@@ -43,7 +43,7 @@ async def publishOutcomes(ctx: restate.Context, req: PeopleChunk) -> None:
     """Tell a chunk of people who were not drawn that they lost."""
     drop_id = req.drop_id
     users = [
-        user_from_row(drop_id, position, row, status="loser", version=LOST_VERSION)
+        user_from_row(drop_id, position, Row.load(row), status="loser", version=LOST_VERSION)
         for position, row in req.people
     ]
     await _publish(ctx, "publish outcomes", users, "loser")
@@ -67,7 +67,7 @@ async def settleChunk(ctx: restate.Context, req: PeopleChunk) -> None:
             told = durable.SettleIn(bought=flag == BOUGHT)
             calls.send(ctx, durable.PARTICIPANT_SETTLE, told, key=f"{drop_id}:{row[0]}")
             continue
-        user = user_from_row(drop_id, position, row[:-1], status="loser")
+        user = user_from_row(drop_id, position, Row.load(row[:-1]), status="loser")
         if rollover.credits_for_loser(user.paid_entries) > 0:
             owed.append(user)
     credits = [

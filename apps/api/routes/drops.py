@@ -9,10 +9,12 @@ from fastapi import APIRouter, Request, Response
 
 from apps.api import guards, idempotency, identity, proofs, registration_replay
 from apps.api.deps import Admin, ClaimSecret, DropId, IdempotencyKey, NatsBus, State, UserId
+from apps.api.errors import refusals
 from apps.api.known import known_drop
 from drop import durable
 from drop.adapters.restate_ingress import DurableCallError
-from drop.contracts import DropConfig, RegisterIn
+from drop.answers import ActiveDropsOut, RegisterAnswer, StatusOut
+from drop.contracts import DropConfig, LoyaltyOut, RegisterIn
 
 router = APIRouter(prefix="/api")
 
@@ -26,38 +28,45 @@ async def drop_state(state: State, drop_id: str) -> dict[str, Any]:
     return await known_drop(state, drop_id)
 
 
-@router.post("/drops", dependencies=[Admin], status_code=201)
-async def create_drop(body: DropConfig, state: State) -> Any:
+@router.post("/drops", dependencies=[Admin], status_code=201, responses=refusals(400, 401, 403))
+async def create_drop(body: DropConfig, state: State) -> durable.Created:
     """Create a drop (admin). Idempotent: the same config again returns the same commitment."""
     config = durable.NewDrop.model_validate(body.wire())
     return await state.ingress.call(durable.DROP_INITIALIZE, config, key=body.drop_id)
 
 
-@router.get("/drops/active")
+@router.get("/drops/active", response_model=ActiveDropsOut)
 async def active_drops(state: State) -> dict[str, Any]:
     """Drops in registration or purchase, soonest deadline first."""
     return {"drops": state.index.active(), "serverTime": server_time()}
 
 
-@router.get("/drop/rollover/{userId}")
-async def rollover(userId: UserId, state: State) -> Any:
+@router.get("/drop/rollover/{userId}", responses=refusals(400))
+async def rollover(userId: UserId, state: State) -> durable.Balance:
     """A user's rollover credit balance."""
     return await state.ingress.call(durable.ROLLOVER_BALANCE, None, key=userId)
 
 
-@router.get("/drop/loyalty/{userId}")
-async def loyalty(userId: UserId, state: State) -> Any:
+@router.get("/drop/loyalty/{userId}", responses=refusals(400))
+async def loyalty(userId: UserId, state: State) -> LoyaltyOut:
     """A user's loyalty tier, multiplier and streak."""
     return await state.ingress.call(durable.LOYALTY_MULTIPLIER, None, key=userId)
 
 
-@router.get("/drop/{dropId}/status")
+@router.get("/drop/{dropId}/status", response_model=StatusOut, responses=refusals(400, 404))
 async def status(dropId: DropId, state: State) -> dict[str, Any]:
     """The drop's published state, with the server's clock for countdowns."""
     return {**await drop_state(state, dropId), "serverTime": server_time()}
 
 
-@router.post("/drop/{dropId}/register", dependencies=[IdempotencyKey, ClaimSecret])
+@router.post(
+    "/drop/{dropId}/register",
+    dependencies=[IdempotencyKey, ClaimSecret],
+    response_model=RegisterAnswer,
+    # `recoveryCode`, `sessionIssued` and `recoverWith` are sent only when they apply.
+    response_model_exclude_none=True,
+    responses=refusals(400, 403, 404, 409, 422, 429, 503),
+)
 async def register(
     dropId: DropId,
     body: RegisterIn,
@@ -103,8 +112,10 @@ async def register(
     return identity.with_recovery_code(holder, answer)
 
 
-@router.post("/drop/{dropId}/lottery", dependencies=[Admin])
-async def run_lottery(dropId: DropId, state: State) -> Any:
+@router.post(
+    "/drop/{dropId}/lottery", dependencies=[Admin], responses=refusals(400, 401, 404, 409, 503)
+)
+async def run_lottery(dropId: DropId, state: State) -> durable.DrawSummary:
     """Run the draw now (admin), once registration has closed: before then, 409
     `registration_open` (the timer draws at registrationEnd by itself)."""
     await drop_state(state, dropId)
@@ -114,8 +125,10 @@ async def run_lottery(dropId: DropId, state: State) -> Any:
     return await state.stalls.call(dropId, lottery)
 
 
-@router.post("/drop/{dropId}/promote", dependencies=[Admin])
-async def promote(dropId: DropId, state: State) -> Any:
+@router.post(
+    "/drop/{dropId}/promote", dependencies=[Admin], responses=refusals(400, 401, 404, 409, 503)
+)
+async def promote(dropId: DropId, state: State) -> durable.PromotedOut:
     """Promote the next backup winner by hand (admin)."""
     await drop_state(state, dropId)
     promoted = state.ingress.call(durable.DROP_PROMOTE_BACKUP, None, key=dropId)

@@ -9,8 +9,9 @@ from pydantic import AfterValidator
 
 from apps.api import user_status
 from apps.api.deps import NatsBus, State
+from apps.api.errors import refusals
 from apps.api.sessions import session_user
-from drop.contracts import PARTICIPANT_KEY_PATTERN, exact_id
+from drop.contracts import PARTICIPANT_KEY_PATTERN, UserState, exact_id
 
 router = APIRouter(prefix="/api/participant")
 
@@ -29,7 +30,7 @@ ParticipantKey = Annotated[
 ]
 
 
-@router.get("/{participantKey}/status")
+@router.get("/{participantKey}/status", response_model=UserState, responses=refusals(400, 503))
 async def participant_status(
     participantKey: ParticipantKey, request: Request, state: State, bus: NatsBus
 ) -> dict[str, Any]:

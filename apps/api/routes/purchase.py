@@ -8,10 +8,11 @@ from fastapi import APIRouter, Request
 
 from apps.api import idempotency, user_status
 from apps.api.deps import DropId, IdempotencyKey, NatsBus, State, UserId, require_session_for
+from apps.api.errors import refusals
 from apps.api.known import known_drop
 from apps.api.state import ApiState
 from drop import durable
-from drop.contracts import PurchaseIn, UserIn
+from drop.contracts import PurchaseIn, UserIn, UserState
 from drop.domain import claims
 
 router = APIRouter(prefix="/api/drop/{dropId}")
@@ -32,7 +33,16 @@ def caller(user_id: str) -> str:
     return claims.session_fingerprint(user_id)
 
 
-@router.post("/purchase/start", dependencies=[IdempotencyKey])
+# Answers are the JSON the handler sent (a replay is served as stored), read by these models.
+REFUSED = refusals(400, 401, 403, 404, 409, 410, 422, 503)
+
+
+@router.post(
+    "/purchase/start",
+    dependencies=[IdempotencyKey],
+    response_model=durable.TokenOut,
+    responses=REFUSED,
+)
 async def start_purchase(
     dropId: DropId,
     body: UserIn,
@@ -60,7 +70,12 @@ async def start_purchase(
     )
 
 
-@router.post("/purchase", dependencies=[IdempotencyKey])
+@router.post(
+    "/purchase",
+    dependencies=[IdempotencyKey],
+    response_model=durable.Purchased,
+    responses=REFUSED,
+)
 async def complete_purchase(
     dropId: DropId,
     body: PurchaseIn,
@@ -88,7 +103,7 @@ async def complete_purchase(
     )
 
 
-@router.get("/me/{userId}")
+@router.get("/me/{userId}", response_model=UserState, responses=refusals(400, 401, 403, 503))
 async def my_status(
     dropId: DropId, userId: UserId, request: Request, state: State, bus: NatsBus
 ) -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import restate
+from pydantic import JsonValue
 
 from apps.worker import calls, effects, metrics
 from apps.worker.drops import randomness, state, watch
@@ -60,7 +61,7 @@ async def runLottery(ctx: restate.ObjectContext, req: DrawIn) -> DrawSummary:
     proof = lottery.run_draw(
         config.drop_id,
         core["secret"],
-        (lottery.Participant(str(r[0]), int(r[2])) for r in rows),
+        (lottery.Participant(r.user_id, r.effective_tickets) for r in rows),
         config.inventory,
         config.backup_multiplier,
         now,
@@ -82,7 +83,7 @@ async def runLottery(ctx: restate.ObjectContext, req: DrawIn) -> DrawSummary:
             "phase": (Phase.PURCHASE if proof.winners else Phase.COMPLETED).value,
         }
     )
-    by_user = {str(r[0]): (i + 1, r) for i, r in enumerate(rows)}
+    by_user = {r.user_id: (i + 1, r) for i, r in enumerate(rows)}
     deadline = min(now + window_ms, purchase_end)
     # Published before anything is written: both are the same on a replay (the draw is a
     # function of journaled inputs), and winners hear before anyone else is told.
@@ -99,7 +100,7 @@ async def runLottery(ctx: restate.ObjectContext, req: DrawIn) -> DrawSummary:
         outcome = OutcomeIn(outcome="backup_winner", backup_position=i, at_ms=now)
         _tell(ctx, user_id, outcome, by_user[user_id])
     drawn = set(proof.winners) | set(proof.backups)
-    not_drawn = [(p, r) for p, r in by_user.values() if r[0] not in drawn]
+    not_drawn = [(p, r.wire()) for p, r in by_user.values() if r.user_id not in drawn]
     _fan_out(ctx, durable.SETTLE_OUTCOMES, not_drawn, now)
     if proof.winners:
         close_at = state.later(purchase_end, now)
@@ -189,7 +190,7 @@ def _flagged(
     people: list[tuple[int, state.Row]],
     drawn: set[str],
     bought: frozenset[str] | set[str] = frozenset(),
-) -> list[tuple[int, state.Row]]:
+) -> list[tuple[int, list[JsonValue]]]:
     """Each person's row with a last flag: drawn (winner or backup, settled by their own
     object; `state.BOUGHT` if they paid) or not (0: settled by the chunk itself)."""
 
@@ -198,13 +199,13 @@ def _flagged(
             return state.BOUGHT
         return state.DRAWN if user_id in drawn else 0
 
-    return [(position, [*row, flag(row[0])]) for position, row in people]
+    return [(position, [*row.wire(), flag(row.user_id)]) for position, row in people]
 
 
 def _fan_out(
     ctx: restate.ObjectContext,
     target: durable.Target[PeopleChunk, None],
-    people: list[tuple[int, state.Row]],
+    people: list[tuple[int, list[JsonValue]]],
     now: int,
 ) -> None:
     for n, start in enumerate(range(0, len(people), OUTCOME_CHUNK)):

@@ -71,7 +71,8 @@ def _balance(mirrored: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
-def _parse(items: list[JsonValue], results: list[Result | None]) -> list[Pending]:
+def parse_entries(items: list[JsonValue], results: list[Result | None]) -> list[Pending]:
+    """The entries that parse, once per user; each other item gets its refusal in `results`."""
     pending: list[Pending] = []
     seen: set[str] = set()
     for i, raw in enumerate(items):
@@ -90,7 +91,7 @@ def _parse(items: list[JsonValue], results: list[Result | None]) -> list[Pending
     return pending
 
 
-def _judge(config: DropConfig, now: int, p: Pending) -> Result | None:
+def judge(config: DropConfig, now: int, p: Pending) -> Result | None:
     """The entry's own rules: on time, ticket count, geo-fence."""
     fence = geo.fence_from_wire(config.geo_fence) if config.geo_fence else None
     try:
@@ -137,7 +138,7 @@ async def registerBatch(ctx: restate.ObjectContext, req: EntryBatch) -> Batch[Re
     if core["phase"] != Phase.REGISTRATION.value:
         closed = refusal(409, "registration_closed", "registration for this drop is closed")
         return Batch[Registered](results=[closed] * len(items))
-    pending = _parse(items, results)
+    pending = parse_entries(items, results)
     known = [ctx.get(f"user:{p.entry.user_id}", type_hint=int) for p in pending]
     fresh: list[Pending] = []
     for p, future in zip(pending, known, strict=True):
@@ -156,7 +157,7 @@ async def registerBatch(ctx: restate.ObjectContext, req: EntryBatch) -> Batch[Re
     now = int(seen["now"])
     judged = []
     for p in fresh:
-        verdict = _judge(config, now, p)
+        verdict = judge(config, now, p)
         if verdict is None:
             judged.append(p)
         else:
@@ -200,7 +201,7 @@ async def _enter(
     first = core["participantCount"] + 1
     keys = list(dict.fromkeys(state.chunk_key(first + n) for n in range(len(accepted))))
     stored = [ctx.get(key, type_hint=list) for key in keys]
-    chunks: dict[str, list[state.Row]] = {
+    chunks: dict[str, list[list[JsonValue]]] = {
         k: list(await f or []) for k, f in zip(keys, stored, strict=True)
     }
     # The commit point: everything is read; the rows and each entrant's key are written.
@@ -233,7 +234,7 @@ async def _enter(
             in_geo_zone=p.in_zone,
             version=1,
         )
-        chunks[state.chunk_key(position)].append(state.row_of(user))
+        chunks[state.chunk_key(position)].append(state.row_of(user).wire())
         ctx.set(f"user:{uid}", position)
         users.append(user)
     for key, rows in chunks.items():

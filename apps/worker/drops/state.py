@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import restate
-from pydantic import ValidationError
+from pydantic import JsonValue, ValidationError
 
 from apps.worker import effects
 from apps.worker.runtime import current
@@ -18,10 +19,46 @@ from drop.durable import NewDrop
 
 CHUNK = 100
 Core = dict[str, Any]
-# An entry row: [userId, tickets, effectiveTickets, rolloverUsed, paidEntries, cost,
-# loyaltyTier, loyaltyMultiplier, geoBonus, inGeoZone, rolloverBalance]. The draw reads
-# the first three; the rest lets a batch publish anyone's status without reading more.
-Row = list[Any]
+
+
+class Row(NamedTuple):
+    """An entry row, stored (and sent to settling) as a JSON list in this order, which keeps
+    a crowd's chunks compact. The draw reads the first three fields; the rest lets a batch
+    publish anyone's status without reading more."""
+
+    user_id: str
+    tickets: int
+    effective_tickets: int
+    rollover_used: int
+    paid_entries: int
+    cost: float
+    loyalty_tier: str
+    loyalty_multiplier: float
+    geo_bonus: float
+    in_geo_zone: bool
+    rollover_balance: int
+
+    @classmethod
+    def load(cls, raw: Sequence[Any]) -> Row:
+        """A row as stored or sent: a JSON list of the fields above, in order."""
+        return cls(
+            str(raw[0]),
+            int(raw[1]),
+            int(raw[2]),
+            int(raw[3]),
+            int(raw[4]),
+            float(raw[5]),
+            str(raw[6]),
+            float(raw[7]),
+            float(raw[8]),
+            bool(raw[9]),
+            int(raw[10]),
+        )
+
+    def wire(self) -> list[JsonValue]:
+        return list(self)
+
+
 # The last field of a row sent to settling: drawn (settled by their own object), and bought.
 DRAWN = 1
 BOUGHT = 2
@@ -137,12 +174,12 @@ async def all_rows(ctx: restate.ObjectContext, count: int) -> list[Row]:
     futures = [ctx.get(f"entries:{n}", type_hint=list) for n in range((count + CHUNK - 1) // CHUNK)]
     out: list[Row] = []
     for future in futures:
-        out.extend(await future or [])
+        out.extend(Row.load(raw) for raw in await future or [])
     return out
 
 
 def row_of(state: UserState) -> Row:
-    return [
+    return Row(
         state.user_id,
         state.tickets,
         state.effective_tickets,
@@ -154,25 +191,25 @@ def row_of(state: UserState) -> Row:
         state.geo_bonus,
         state.in_geo_zone,
         state.rollover_balance,
-    ]
+    )
 
 
 def user_from_row(drop_id: str, position: int, row: Row, **update: Any) -> UserState:
     """The registered user's status rebuilt from their entry row."""
     return UserState(
         drop_id=drop_id,
-        user_id=str(row[0]),
+        user_id=row.user_id,
         status="registered",
-        tickets=int(row[1]),
-        effective_tickets=int(row[2]),
+        tickets=row.tickets,
+        effective_tickets=row.effective_tickets,
         position=position,
-        rollover_used=int(row[3]),
-        paid_entries=int(row[4]),
-        cost=float(row[5]),
-        loyalty_tier=str(row[6]),
-        loyalty_multiplier=float(row[7]),
-        geo_bonus=float(row[8]),
-        in_geo_zone=bool(row[9]),
-        rollover_balance=int(row[10]),
+        rollover_used=row.rollover_used,
+        paid_entries=row.paid_entries,
+        cost=row.cost,
+        loyalty_tier=row.loyalty_tier,
+        loyalty_multiplier=row.loyalty_multiplier,
+        geo_bonus=row.geo_bonus,
+        in_geo_zone=row.in_geo_zone,
+        rollover_balance=row.rollover_balance,
         version=1,
     ).model_copy(update=update)
