@@ -8,7 +8,10 @@ kilobytes, is an attack on the server's connections or memory (slowloris), so:
   byte or the previous answer; otherwise the connection is closed (408).
 - MAX_HEAD_BYTES / MAX_HEADERS: a longer head, or more header lines, is refused with 431.
 - KEEP_ALIVE_S: an idle keep-alive connection is closed after this (the web's pooled
-  clients let theirs go sooner, apps/web/retry.py).
+  clients let theirs go sooner, apps/web/retry.py). granian has one knob for both: its
+  head timeout also ends an idle connection. Both sit well above the 4-5 s after which
+  common clients (httpx, Node's undici) stop reusing a connection: a server that closes an
+  idle connection at the moment a client reuses it fails that request (a read error).
 - CONNECTIONS_PER_WORKER: how many connections one granian process holds open (it counts
   every open connection, even one still sending its head, against this). Granian's
   default (backlog / workers = 1024) let 1,100 slow heads from one address hold every
@@ -28,10 +31,10 @@ from typing import Any
 from granian.http import HTTP1Settings
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-HEAD_TIMEOUT_S = 5.0
+HEAD_TIMEOUT_S = 10.0
 MAX_HEAD_BYTES = 32 * 1024
 MAX_HEADERS = 100
-KEEP_ALIVE_S = 5
+KEEP_ALIVE_S = 10
 CONNECTIONS_PER_WORKER = 16_384
 BACKLOG = 2048
 
