@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from nats.errors import ConnectionClosedError, ConnectionReconnectingError
 from nats.js import JetStreamContext
 from nats.js.api import (
     KeyValueConfig,
@@ -145,8 +146,13 @@ class Bus:
                 continue  # somebody wrote in between: look again
 
     async def close(self) -> None:
-        if not self.nc.is_closed:
+        if self.nc.is_closed:
+            return
+        try:
             await self.nc.drain()
+        except (ConnectionReconnectingError, ConnectionClosedError):
+            # Mid-reconnect there is nothing to drain through; closing is all that is left.
+            await self.nc.close()
 
 
 async def ensure_layout(js: JetStreamContext, replicas: int = 1) -> None:

@@ -13,12 +13,15 @@ from contextlib import contextmanager
 from typing import Any
 
 import httpx
+import nats.errors
 import pytest
 
 from devtools.clusterstack import Cluster
+from drop import events
 from drop.adapters.nats_bus import Bus
 from tests.cluster.buying import BUY_BUDGET_S, Buyers
 from tests.support.api_client import DropApi, now_ms, uid
+from tests.support.eventually import eventually_async
 
 pytestmark = pytest.mark.cluster
 
@@ -60,10 +63,23 @@ async def sold_out(
         await asyncio.sleep(0.25)  # polling the mirror, not a synchronisation
 
 
+async def jetstream_settled(bus: Bus) -> None:
+    """JetStream answers again: after the previous fault its Raft groups may still be
+    electing or catching up, and this test's own subscriptions need them."""
+    await eventually_async(
+        lambda: bus.js.stream_info(events.DROPS_STREAM),
+        what="JetStream answering after the previous fault",
+        timeout=90,
+        interval=0.5,
+        retry_on=(nats.errors.TimeoutError, nats.errors.ConnectionReconnectingError),
+    )
+
+
 @pytest.mark.parametrize("how", ["throttled", "paused"])
 async def test_winners_buy_while_the_api_s_nats_node_is_degraded(
     cluster: Cluster, cluster_bus: Bus, how: str
 ) -> None:
+    await jetstream_settled(cluster_bus)
     drop_id = uid(f"slow-{how}")
     async with httpx.AsyncClient(base_url=cluster.url(APP), timeout=30) as client:
         api = DropApi(client)
