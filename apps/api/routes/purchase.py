@@ -12,6 +12,7 @@ from apps.api.errors import refusals
 from apps.api.known import known_drop
 from apps.api.state import ApiState
 from drop import durable
+from drop.adapters.nats_bus import Bus
 from drop.contracts import PurchaseIn, UserIn, UserState
 from drop.domain import claims
 
@@ -20,12 +21,28 @@ In = TypeVar("In")
 Out = TypeVar("Out")
 
 
-async def _ask(
-    state: ApiState, drop_id: str, target: durable.Target[In, Out], body: In, key: str | None
+async def _once(
+    request: Request,
+    state: ApiState,
+    bus: Bus,
+    drop_id: str,
+    user_id: str,
+    route: str,
+    target: durable.Target[In, Out],
+    body: In,
 ) -> Any:
-    """A purchase call on the drop, answered as the JSON the handler sent (kept for replays)."""
-    call = state.ingress.call(target, body, key=drop_id, idempotency_key=key)
-    return target.answer_wire(await state.stalls.call(drop_id, call))
+    """One purchase step for the session's own user, run once per Idempotency-Key and
+    answered as the JSON the handler sent (a replay is served as stored)."""
+    await require_session_for(request, state, bus, user_id)
+    await known_drop(state, drop_id)
+    payload = target.wire(body)
+    scope = idempotency.Scope.of(request, f"{route}:{drop_id}:{user_id}", payload, caller(user_id))
+
+    async def ask() -> Any:
+        call = state.ingress.call(target, body, key=drop_id, idempotency_key=scope.key)
+        return target.answer_wire(await state.stalls.call(drop_id, call))
+
+    return await idempotency.once(bus, scope, ask)
 
 
 def caller(user_id: str) -> str:
@@ -51,23 +68,8 @@ async def start_purchase(
     bus: NatsBus,
 ) -> Any:
     """Issue the winner's purchase token (the same one again if asked twice)."""
-    await require_session_for(request, state, bus, body.user_id)
-    await known_drop(state, dropId)
-    payload = {"userId": body.user_id}
-    scope = idempotency.Scope.of(
-        request, f"purchase-start:{dropId}:{body.user_id}", payload, caller(body.user_id)
-    )
-    return await idempotency.once(
-        bus,
-        scope,
-        lambda: _ask(
-            state,
-            dropId,
-            durable.DROP_START_PURCHASE,
-            durable.ForUser(user_id=body.user_id),
-            scope.key,
-        ),
-    )
+    target, step = durable.DROP_START_PURCHASE, durable.ForUser(user_id=body.user_id)
+    return await _once(request, state, bus, dropId, body.user_id, "purchase-start", target, step)
 
 
 @router.post(
@@ -84,23 +86,8 @@ async def complete_purchase(
     bus: NatsBus,
 ) -> Any:
     """Spend the token: one order, inventory minus one."""
-    await require_session_for(request, state, bus, body.user_id)
-    await known_drop(state, dropId)
-    payload = body.wire()
-    scope = idempotency.Scope.of(
-        request, f"purchase:{dropId}:{body.user_id}", payload, caller(body.user_id)
-    )
-    return await idempotency.once(
-        bus,
-        scope,
-        lambda: _ask(
-            state,
-            dropId,
-            durable.DROP_COMPLETE_PURCHASE,
-            durable.PurchaseTry.model_validate(payload),
-            scope.key,
-        ),
-    )
+    target, step = durable.DROP_COMPLETE_PURCHASE, durable.PurchaseTry.model_validate(body.wire())
+    return await _once(request, state, bus, dropId, body.user_id, "purchase", target, step)
 
 
 @router.get("/me/{userId}", response_model=UserState, responses=refusals(400, 401, 403, 503))
