@@ -21,6 +21,7 @@ import pytest
 from devtools.devstack import Proc
 from drop.adapters.nats_bus import Bus
 from tests.support.api_client import ADMIN, DropApi, events, now_ms, uid
+from tests.support.eventually import eventually_async
 from tests.support.stack import Stack, start_api
 
 pytestmark = pytest.mark.integration
@@ -84,7 +85,14 @@ async def test_a_lost_registration_answer_converges_without_a_claim_secret(
         assert foreign.status_code == 403 and foreign.json()["code"] == "user_claimed"
         assert "recoveryCode" not in foreign.json()
         no_session_given(foreign)
-    assert (await api.status(drop_id))["participantCount"] == 1
+
+    # The status is the drops index, a mirror that may not have caught up with the entry yet.
+    async def counted() -> int:
+        count = int((await api.status(drop_id))["participantCount"])
+        assert count > 0, "the entry is not in the drops index yet"
+        return count
+
+    assert await eventually_async(counted, what=f"{drop_id}'s entry indexed") == 1
 
     # The recovery path the replay names gives the person a session; they win and buy.
     assert (await api.recover(user, code)).status_code == 200
