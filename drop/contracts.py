@@ -14,11 +14,13 @@ from pydantic import (
     StringConstraints,
     computed_field,
     field_validator,
+    model_validator,
 )
 from pydantic.alias_generators import to_camel
 
 from drop.domain import geo
 from drop.domain.errors import DomainError
+from drop.domain.lottery.allocation import MAX_VARIANTS, Variant, variant_problems
 from drop.settings import QueueSettings
 
 # --- ids: one rule, matched whole ----------------------------------------------------
@@ -101,8 +103,23 @@ class LatLngIn(Wire):
     lng: float = Field(ge=-180, le=180)
 
 
+class VariantIn(Wire):
+    """One size of a drop (issue 23): an id like any other, a label, its own stock."""
+
+    id: Id
+    label: str = Field(default="", max_length=100)
+    inventory: int = Field(ge=1, le=10_000)
+
+
+def _unsized(value: object) -> bool:
+    return value is None
+
+
 class DropConfig(Wire):
-    """What creates a drop (docs/contract.md, Drops), plus the product shown on its page."""
+    """What creates a drop (docs/contract.md, Drops), plus the product shown on its page.
+
+    With `variants` (sizes), `inventory` is their sum: it may be left out, and is refused
+    when it says otherwise."""
 
     drop_id: Id
     inventory: int = Field(ge=1, le=10_000)
@@ -118,6 +135,43 @@ class DropConfig(Wire):
     product_name: str = Field(default="Limited drop", min_length=1, max_length=200)
     product_description: str = Field(default="", max_length=2000)
     image_url: str = Field(default="", max_length=500)
+    variants: list[VariantIn] | None = Field(
+        default=None, min_length=1, max_length=MAX_VARIANTS, exclude_if=_unsized
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _inventory_of_variants(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not isinstance(data.get("variants"), list):
+            return data
+        sizes = data["variants"]
+        stock = [v.get("inventory") if isinstance(v, dict) else None for v in sizes]
+        if not all(type(n) is int for n in stock):
+            return data
+        total = sum(n for n in stock if isinstance(n, int))
+        given = data.get("inventory")
+        if given is None:
+            return {**data, "inventory": total}
+        if given != total:
+            raise ValueError(
+                f"inventory {given} is not the sum of the variants' inventories ({total})"
+            )
+        return data
+
+    @field_validator("variants")
+    @classmethod
+    def _distinct_variants(cls, value: list[VariantIn] | None) -> list[VariantIn] | None:
+        if value is not None:
+            problems = variant_problems([Variant(v.id, v.label, v.inventory) for v in value])
+            if problems:
+                raise ValueError("; ".join(problems))
+        return value
+
+    def sizes(self) -> tuple[Variant, ...] | None:
+        """The variants as the draw takes them; None on a drop without."""
+        if self.variants is None:
+            return None
+        return tuple(Variant(v.id, v.label or v.id, v.inventory) for v in self.variants)
 
     @field_validator("geo_fence")
     @classmethod
@@ -171,6 +225,22 @@ class BehaviorSignalsIn(Wire):
     )
 
 
+def _ranked_once(value: list[str] | None) -> list[str] | None:
+    if value is not None:
+        twice = sorted({v for v in value if value.count(v) > 1})
+        if twice:
+            raise ValueError(f"variants ranked more than once: {', '.join(twice)}")
+    return value
+
+
+# A ranked list of variant ids, best first (issue 23): at least one, none twice.
+Ranking = Annotated[
+    list[Id] | None,
+    Field(default=None, min_length=1, max_length=MAX_VARIANTS, exclude_if=_unsized),
+    AfterValidator(_ranked_once),
+]
+
+
 class RegisterIn(Wire):
     user_id: Id
     tickets: int = Field(ge=1, le=100)
@@ -178,6 +248,7 @@ class RegisterIn(Wire):
     queue_token: str | None = Field(default=None, max_length=200)
     behavior_signals: BehaviorSignalsIn | None = None
     location: LatLngIn | None = None
+    variants: Ranking = None
 
 
 class EntryIn(Wire):
@@ -187,6 +258,7 @@ class EntryIn(Wire):
     tickets: int = Field(ge=1, le=100)
     location: dict[str, Any] | None = None
     queue_token: str | None = Field(default=None, max_length=200)
+    variants: Ranking = None
 
 
 class RegisterOut(Wire):

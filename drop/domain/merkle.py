@@ -18,9 +18,12 @@ EMPTY_ROOT = hashlib.sha256(b"").hexdigest()
 SIDES = ("left", "right")
 
 
-def leaf_text(user_id: str, effective_tickets: int, index: int) -> str:
-    """The committed text of one participant: ``userId:effectiveTickets:index``."""
-    return f"{user_id}:{effective_tickets}:{index}"
+def leaf_text(user_id: str, effective_tickets: int, index: int, ranking: Sequence[str] = ()) -> str:
+    """The committed text of one participant: ``userId:effectiveTickets:index``, and on a
+    drop with variants ``:`` and their ranked variant ids joined by ``,`` (``u:3:0:M,L``).
+    Ids never hold ``:`` or ``,``, so the text reads back one way only."""
+    text = f"{user_id}:{effective_tickets}:{index}"
+    return f"{text}:{','.join(ranking)}" if ranking else text
 
 
 def leaf_hash(text: str) -> str:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from drop.domain.lottery.drawing import merkle_tree
 from drop.domain.lottery.proof import LotteryProof, inclusion_at
 from drop.domain.proof_checks import key_swap
-from drop.domain.receipts import Receipt, ReceiptKey, receipt_leaf
+from drop.domain.receipts import Receipt, ReceiptKey, leaf_is_own, receipt_leaf
 
 
 class Outcome(enum.Enum):
@@ -81,7 +81,7 @@ def _check_under(
             Outcome.INVALID,
             (f"The receipt is for drop {receipt.drop_id}, the proof for {proof.drop_id}.",),
         )
-    if receipt.leaf != receipt_leaf(receipt.user_id, receipt.effective_tickets):
+    if not leaf_is_own(receipt.leaf, receipt.user_id, receipt.effective_tickets):
         return ReceiptVerdict(
             Outcome.INVALID, ("The receipt's leaf does not match its own userId and tickets.",)
         )
@@ -94,7 +94,7 @@ def _check_under(
     tree = merkle_tree(participants)
     index = next((i for i, p in enumerate(participants) if p.user_id == receipt.user_id), None)
     found = inclusion_at(participants, tree, index) if index is not None else None
-    held = receipt_leaf(found.user_id, found.effective_tickets) if found else None
+    held = receipt_leaf(found.user_id, found.effective_tickets, found.ranking) if found else None
     in_tree = found is not None and held == receipt.leaf and found.verified()
     if in_tree and found is not None and tree.root == proof.merkle_root.lower():
         return ReceiptVerdict(

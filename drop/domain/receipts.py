@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 from cryptography.exceptions import InvalidSignature
@@ -32,9 +32,17 @@ SEED_BYTES = 32
 _DOMAIN = b"product-drop/receipt/v1\n"
 
 
-def receipt_leaf(user_id: str, effective_tickets: int) -> str:
-    """The leaf text the receipt commits to: the tree's leaf without its index."""
-    return f"{user_id}:{effective_tickets}"
+def receipt_leaf(user_id: str, effective_tickets: int, ranking: Sequence[str] = ()) -> str:
+    """The leaf text the receipt commits to: the tree's leaf without its index (with the
+    ranked variants on a drop that has them, so a ranking changed later shows)."""
+    text = f"{user_id}:{effective_tickets}"
+    return f"{text}:{','.join(ranking)}" if ranking else text
+
+
+def leaf_is_own(leaf: str, user_id: str, effective_tickets: int) -> bool:
+    """The receipt's leaf names its own user and tickets (a ranking may follow)."""
+    own = receipt_leaf(user_id, effective_tickets)
+    return leaf == own or leaf.startswith(own + ":")
 
 
 def key_id(public_key_hex: str) -> str:
@@ -169,6 +177,7 @@ class ReceiptSigner:
         tickets: int,
         effective_tickets: int,
         registered_at: int,
+        ranking: Sequence[str] = (),
     ) -> Receipt:
         unsigned = Receipt(
             drop_id=drop_id,
@@ -176,7 +185,7 @@ class ReceiptSigner:
             tickets=tickets,
             effective_tickets=effective_tickets,
             registered_at=registered_at,
-            leaf=receipt_leaf(user_id, effective_tickets),
+            leaf=receipt_leaf(user_id, effective_tickets, ranking),
             key_id=self.key.key_id,
         )
         signature = self._private.sign(unsigned.message()).hex()

@@ -4,12 +4,23 @@
   and the Merkle leaves it commits to);
 - :mod:`.proof`: what a draw publishes (parameters, the lottery proof, inclusion proofs) and
   their wire forms;
+- :mod:`.allocation`: sizes, the lottery order handed out by random serial dictatorship;
 - :mod:`.verify`: the named checks an outside verifier runs on a published proof.
 
 The names below are the package's public surface, so callers need not know which room
 holds what.
 """
 
+from drop.domain.lottery.allocation import (
+    MAX_VARIANTS,
+    Allocation,
+    Variant,
+    allocate,
+    check_ranking,
+    next_backup_for,
+    ranking_problem,
+    variant_problems,
+)
 from drop.domain.lottery.drawing import (
     ALGORITHM,
     ALGORITHM_V1,
@@ -23,6 +34,7 @@ from drop.domain.lottery.drawing import (
     derive_seed,
     draw,
     expected_counts,
+    lottery_order,
     merkle_leaves,
     merkle_tree,
     new_secret_hex,
@@ -32,6 +44,7 @@ from drop.domain.lottery.proof import (
     DrawParameters,
     InclusionProof,
     LotteryProof,
+    allocate_sizes,
     inclusion_at,
     inclusion_proof,
     run_draw,
@@ -42,7 +55,9 @@ __all__ = [
     "ALGORITHM",
     "ALGORITHM_V1",
     "CHECKS",
+    "MAX_VARIANTS",
     "SECRET_BYTES",
+    "Allocation",
     "DrawParameters",
     "DrawResult",
     "FenwickTree",
@@ -50,19 +65,27 @@ __all__ = [
     "LotteryProof",
     "Participant",
     "RandomStream",
+    "Variant",
     "VerifyReport",
+    "allocate",
+    "allocate_sizes",
     "backup_count",
     "check_proof",
+    "check_ranking",
     "commitment",
     "derive_seed",
     "draw",
     "expected_counts",
     "inclusion_at",
     "inclusion_proof",
+    "lottery_order",
     "merkle_leaves",
     "merkle_tree",
     "new_secret_hex",
+    "next_backup_for",
     "order_participants",
+    "ranking_problem",
     "run_draw",
+    "variant_problems",
     "verify_proof",
 ]

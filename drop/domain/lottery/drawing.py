@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from operator import attrgetter
@@ -144,10 +144,12 @@ class FenwickTree:
 
 @dataclass(frozen=True)
 class Participant:
-    """One entrant of a draw and their weight."""
+    """One entrant of a draw, their weight and, on a drop with variants, the variant ids
+    they would accept, best first (empty on a drop without variants)."""
 
     user_id: str
     effective_tickets: int
+    ranking: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -185,17 +187,26 @@ def order_participants(ps: Iterable[Participant]) -> list[Participant]:
 
 def merkle_leaves(ordered: Sequence[Participant]) -> list[str]:
     """Hex leaf hashes, the index being the position in canonical order."""
-    return [leaf_hash(leaf_text(p.user_id, p.effective_tickets, i)) for i, p in enumerate(ordered)]
+    return [
+        leaf_hash(leaf_text(p.user_id, p.effective_tickets, i, p.ranking))
+        for i, p in enumerate(ordered)
+    ]
 
 
 def merkle_tree(ordered: Sequence[Participant]) -> MerkleTree:
     """The Merkle tree over the canonically ordered participants."""
     sha, prefix = hashlib.sha256, b"\x00"
     # Same leaves as merkle_leaves(), inlined and kept raw: this is the hot loop of a draw.
-    digests = [
-        sha(prefix + f"{p.user_id}:{p.effective_tickets}:{i}".encode()).digest()
-        for i, p in enumerate(ordered)
-    ]
+    if any(p.ranking for p in ordered):
+        digests = [
+            sha(prefix + leaf_text(p.user_id, p.effective_tickets, i, p.ranking).encode()).digest()
+            for i, p in enumerate(ordered)
+        ]
+    else:
+        digests = [
+            sha(prefix + f"{p.user_id}:{p.effective_tickets}:{i}".encode()).digest()
+            for i, p in enumerate(ordered)
+        ]
     return MerkleTree.from_leaf_digests(digests)
 
 
@@ -206,17 +217,22 @@ def draw(
 
     Fewer picks are made when fewer participants have a positive weight.
     """
+    wanted = max(winner_count, 0) + max(backups, 0)
+    picks = [ordered[i].user_id for i in itertools.islice(lottery_order(ordered, seed_hex), wanted)]
+    cut = max(winner_count, 0)
+    return DrawResult(winners=tuple(picks[:cut]), backups=tuple(picks[cut:]))
+
+
+def lottery_order(ordered: Sequence[Participant], seed_hex: str) -> Iterator[int]:
+    """The seeded weighted order, lazily: indices into ``ordered``, each participant with a
+    positive weight once. Its first k picks are those of ``draw`` for any k."""
     weights = [p.effective_tickets for p in ordered]
     tree = FenwickTree(weights)
     stream = RandomStream(seed_hex)
-    eligible = sum(1 for w in weights if w > 0)
-    picks: list[str] = []
-    for _ in range(min(max(winner_count, 0) + max(backups, 0), eligible)):
+    for _ in range(sum(1 for w in weights if w > 0)):
         index = tree.find(stream.next_below(tree.total))
-        picks.append(ordered[index].user_id)
         tree.update(index, -weights[index])
-    cut = max(winner_count, 0)
-    return DrawResult(winners=tuple(picks[:cut]), backups=tuple(picks[cut:]))
+        yield index
 
 
 def expected_counts(

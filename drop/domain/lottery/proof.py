@@ -7,17 +7,20 @@ back (``to_wire``); :func:`run_draw` runs a whole draw and returns its proof.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from drop.domain.beacon import BeaconRecord
+from drop.domain.lottery.allocation import Allocation, Variant, allocate
 from drop.domain.lottery.drawing import (
     ALGORITHM,
     ALGORITHM_V1,
+    DrawResult,
     Participant,
     backup_count,
     commitment,
     derive_seed,
     draw,
+    lottery_order,
     merkle_tree,
     order_participants,
 )
@@ -75,8 +78,42 @@ def _participants(d: Mapping[str, object]) -> tuple[Participant, ...]:
     for item in value:
         if not isinstance(item, Mapping):
             raise ValueError("each participant must be an object {userId, effectiveTickets}")
-        out.append(Participant(_str(item, "userId"), _int(item, "effectiveTickets")))
+        ranking = _str_list(item, "variants") if "variants" in item else ()
+        out.append(Participant(_str(item, "userId"), _int(item, "effectiveTickets"), ranking))
     return tuple(out)
+
+
+def _participant_wire(p: Participant) -> dict[str, object]:
+    wire: dict[str, object] = {"userId": p.user_id, "effectiveTickets": p.effective_tickets}
+    if p.ranking:
+        wire["variants"] = list(p.ranking)
+    return wire
+
+
+def _variants(d: Mapping[str, object]) -> tuple[Variant, ...] | None:
+    value = d.get("variants")
+    if value is None:
+        return None
+    if not isinstance(value, list | tuple):
+        raise ValueError("proof field 'variants' must be a list")
+    out: list[Variant] = []
+    for item in value:
+        if not isinstance(item, Mapping):
+            raise ValueError("each variant must be an object {id, label, inventory}")
+        label = item.get("label", "")
+        out.append(Variant(_str(item, "id"), str(label), _int(item, "inventory")))
+    return tuple(out)
+
+
+def _allocation(d: Mapping[str, object]) -> dict[str, str]:
+    value = d.get("allocation")
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise ValueError("proof field 'allocation' must map user ids to variant ids")
+    return dict(value)
 
 
 def _receipt_key(d: Mapping[str, object]) -> ReceiptKey | None:
@@ -159,6 +196,10 @@ class LotteryProof:
     receipt_key: ReceiptKey | None = None
     # The public randomness mixed into the seed (algorithm v2); None in a v1 proof.
     beacon: BeaconRecord | None = None
+    # A drop with sizes: its variants as configured, and the variant each winner and backup
+    # was given; None and empty on a drop without (whose wire form then has neither).
+    variants: tuple[Variant, ...] | None = None
+    allocation: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def seed_beacon(self) -> bytes | None:
@@ -184,10 +225,16 @@ class LotteryProof:
             "timestamp": self.timestamp,
             "winners": list(self.winners),
             "backupWinners": list(self.backups),
-            "participants": [
-                {"userId": p.user_id, "effectiveTickets": p.effective_tickets}
-                for p in self.participants
-            ],
+            "participants": [_participant_wire(p) for p in self.participants],
+            **self._sizes_wire(),
+        }
+
+    def _sizes_wire(self) -> dict[str, object]:
+        if self.variants is None:
+            return {}
+        return {
+            "variants": [v.to_wire() for v in self.variants],
+            "allocation": dict(self.allocation),
         }
 
     @classmethod
@@ -209,6 +256,8 @@ class LotteryProof:
             parameters=DrawParameters.from_wire(d),
             receipt_key=_receipt_key(d),
             beacon=_beacon(d),
+            variants=_variants(d),
+            allocation=_allocation(d),
         )
 
 
@@ -224,18 +273,25 @@ def run_draw(
     registration_end: int = 0,
     receipt_key: ReceiptKey | None = None,
     beacon: BeaconRecord | None = None,
+    variants: Sequence[Variant] | None = None,
 ) -> LotteryProof:
     """Run the whole draw: order, Merkle root, seed, winners, backups and the proof.
 
     With a beacon the draw is v2 (its randomness, if verified, is in the seed); without, v1.
+    With variants, the lottery order is handed out by :func:`allocation.allocate`.
     """
     ordered = order_participants(participants)
     root = merkle_tree(ordered).root
     seed = derive_seed(secret_hex, root, beacon.randomness if beacon else None)
-    winner_count = min(max(inventory, 0), len(ordered))
-    result = draw(
-        ordered, winner_count, backup_count(winner_count, len(ordered), backup_multiplier), seed
-    )
+    if variants is None:
+        winner_count = min(max(inventory, 0), len(ordered))
+        result = draw(
+            ordered, winner_count, backup_count(winner_count, len(ordered), backup_multiplier), seed
+        )
+        given: Mapping[str, str] = {}
+    else:
+        sized = allocate_sizes(ordered, seed, variants, backup_multiplier)
+        result, given = DrawResult(sized.winners, sized.backups), sized.variant_of
     parameters = DrawParameters(
         inventory=inventory,
         backup_multiplier=backup_multiplier,
@@ -260,6 +316,22 @@ def run_draw(
         parameters=parameters,
         receipt_key=receipt_key,
         beacon=beacon,
+        variants=None if variants is None else tuple(variants),
+        allocation=given,
+    )
+
+
+def allocate_sizes(
+    ordered: Sequence[Participant], seed_hex: str, variants: Sequence[Variant], multiplier: float
+) -> Allocation:
+    """The allocation of a drop with variants: its lottery order walked by
+    :func:`allocation.allocate`, the backups counted from the winners as for one size."""
+    count = len(ordered)
+    return allocate(
+        (ordered[i].user_id for i in lottery_order(ordered, seed_hex)),
+        {p.user_id: p.ranking for p in ordered},
+        {v.id: v.inventory for v in variants},
+        lambda winners: backup_count(winners, count, multiplier),
     )
 
 
@@ -273,11 +345,13 @@ class InclusionProof:
     leaf_hash: str
     root: str
     steps: tuple[ProofStep, ...]
+    ranking: tuple[str, ...] = ()
 
     @property
     def leaf(self) -> str:
-        """The committed leaf text ``userId:effectiveTickets:index``."""
-        return leaf_text(self.user_id, self.effective_tickets, self.index)
+        """The committed leaf text ``userId:effectiveTickets:index`` (``:M,L`` after it on a
+        drop with variants)."""
+        return leaf_text(self.user_id, self.effective_tickets, self.index, self.ranking)
 
     def verified(self) -> bool:
         """The leaf hashes to ``leaf_hash`` and the siblings link it to the root."""
@@ -290,12 +364,15 @@ class InclusionProof:
         index}, leafHash, proof: [sibling hex, leaf to root], merkleRoot, verified}`` plus
         ``proofSides`` (the side of each sibling) and ``leafText``."""
         hashes, sides = proof_to_wire(self.steps)
+        leaf: dict[str, object] = {
+            "userId": self.user_id,
+            "effectiveTickets": self.effective_tickets,
+            "index": self.index,
+        }
+        if self.ranking:
+            leaf["variants"] = list(self.ranking)
         return {
-            "leaf": {
-                "userId": self.user_id,
-                "effectiveTickets": self.effective_tickets,
-                "index": self.index,
-            },
+            "leaf": leaf,
             "leafText": self.leaf,
             "leafHash": self.leaf_hash,
             "proof": hashes,
@@ -320,6 +397,7 @@ class InclusionProof:
             leaf_hash=_str(d, "leafHash"),
             root=_str(d, "merkleRoot"),
             steps=tuple(proof_from_wire(hashes, sides)),
+            ranking=_str_list(leaf, "variants") if "variants" in leaf else (),
         )
 
 
@@ -339,7 +417,8 @@ def inclusion_at(ordered: Sequence[Participant], tree: MerkleTree, index: int) -
         user_id=member.user_id,
         index=index,
         effective_tickets=tickets,
-        leaf_hash=leaf_hash(leaf_text(member.user_id, tickets, index)),
+        leaf_hash=leaf_hash(leaf_text(member.user_id, tickets, index, member.ranking)),
         root=tree.root,
         steps=tuple(tree.proof(index)),
+        ranking=member.ranking,
     )

@@ -10,6 +10,11 @@ import itertools
 from dataclasses import dataclass
 
 from drop.domain.beacon import check_record
+from drop.domain.lottery.allocation import (
+    Allocation,
+    ranking_problem,
+    variant_problems,
+)
 from drop.domain.lottery.drawing import (
     ALGORITHM,
     ALGORITHM_V1,
@@ -20,7 +25,7 @@ from drop.domain.lottery.drawing import (
     merkle_tree,
     order_participants,
 )
-from drop.domain.lottery.proof import LotteryProof
+from drop.domain.lottery.proof import LotteryProof, allocate_sizes
 
 
 @dataclass(frozen=True)
@@ -92,11 +97,29 @@ def _check_beacon(proof: LotteryProof) -> list[str]:
     return check_record(proof.beacon, proof.parameters.registration_end, proof.timestamp)
 
 
+def _recomputed_sizes(proof: LotteryProof) -> Allocation | None:
+    """The allocation of a proof with variants recomputed from its own fields, or None when
+    it has no variants or its seed, participants or multiplier cannot be used."""
+    multiplier = proof.parameters.backup_multiplier
+    if proof.variants is None or multiplier is None or not _is_hex32(proof.seed):
+        return None
+    if any(not p.ranking for p in proof.participants):
+        return None
+    try:
+        ordered = order_participants(proof.participants)
+    except ValueError:
+        return None
+    return allocate_sizes(ordered, proof.seed.lower(), proof.variants, multiplier)
+
+
 def _counts(proof: LotteryProof) -> tuple[int, int] | None:
     """The counts the rules give for this proof, or None when it lacks the parameters."""
     params = proof.parameters
     if params.inventory is None or params.backup_multiplier is None:
         return None
+    if proof.variants is not None:
+        sized = _recomputed_sizes(proof)
+        return None if sized is None else (len(sized.winners), len(sized.backups))
     weights = [p.effective_tickets for p in proof.participants]
     return expected_counts(params.inventory, params.backup_multiplier, weights)
 
@@ -110,14 +133,19 @@ def _check_parameters(proof: LotteryProof) -> list[str]:
             "cannot be checked against the drop's rules."
         ]
     problems: list[str] = []
-    counts = _counts(proof)
-    assert counts is not None and params.registration_end is not None
+    counts = _counts(proof) or (len(proof.winners), len(proof.backups))
+    assert params.registration_end is not None
     winners, backups = counts
     rule = (
         f"min(inventory {params.inventory}, participants {len(proof.participants)}) = "
         f"{winners} winners and {backups} backups (backup multiplier "
         f"{params.backup_multiplier})"
     )
+    if proof.variants is not None:
+        rule = (
+            f"{winners} winners and {backups} backups by walking the lottery order over the "
+            f"variants (backup multiplier {params.backup_multiplier})"
+        )
     for label, listed, declared, expected in (
         ("winners", len(proof.winners), params.winner_count, winners),
         ("backups", len(proof.backups), params.backup_count, backups),
@@ -152,6 +180,8 @@ def _check_selection(proof: LotteryProof) -> list[str]:
         ordered = order_participants(proof.participants)
     except ValueError as exc:
         return [f"The winners cannot be recomputed: {exc}."]
+    if proof.variants is not None:
+        return _check_sizes(proof)
     winners, backups = _counts(proof) or (len(proof.winners), len(proof.backups))
     result = draw(ordered, winners, backups, proof.seed.lower())
     problems: list[str] = []
@@ -162,12 +192,65 @@ def _check_selection(proof: LotteryProof) -> list[str]:
     return problems
 
 
+def _check_variants(proof: LotteryProof) -> list[str]:
+    """The configured variants and every entrant's ranked list are well formed (and a drop
+    without variants has no rankings and no allocation)."""
+    ranked = [p.user_id for p in proof.participants if p.ranking]
+    if proof.variants is None:
+        if ranked or proof.allocation:
+            return [
+                "The proof has no variants, yet ranked lists or an allocation: "
+                f"{', '.join(ranked[:5]) or 'allocation'}."
+            ]
+        return []
+    problems = [f"Variants: {p}." for p in variant_problems(proof.variants)]
+    total = sum(v.inventory for v in proof.variants)
+    if proof.parameters.inventory is not None and total != proof.parameters.inventory:
+        problems.append(
+            f"The variants hold {total} items in all, but the proof's inventory is "
+            f"{proof.parameters.inventory}."
+        )
+    known = [v.id for v in proof.variants]
+    for p in proof.participants:
+        problem = ranking_problem(p.ranking, known)
+        if problem is not None:
+            problems.append(f"The ranked list of {p.user_id} is unusable: {problem}.")
+    return problems
+
+
+def _check_sizes(proof: LotteryProof) -> list[str]:
+    """Winners, backups and the variant each was given, recomputed by walking the order."""
+    sized = _recomputed_sizes(proof)
+    if sized is None:
+        return ["The allocation cannot be recomputed (see the checks above)."]
+    problems: list[str] = []
+    if sized.winners != proof.winners:
+        problems.append(
+            "The winners recomputed by walking the lottery order over the variants do not "
+            "match the published ones."
+        )
+    if sized.backups != proof.backups:
+        problems.append(
+            "The backups recomputed by walking the lottery order over the variants do not "
+            "match the published ones."
+        )
+    for user in sorted(set(sized.variant_of) | set(proof.allocation)):
+        claimed, given = proof.allocation.get(user), sized.variant_of.get(user)
+        if claimed != given:
+            problems.append(
+                f"The allocation gives {user} {claimed or 'nothing'}; the recomputation gives "
+                f"{given or 'nothing'}."
+            )
+    return problems
+
+
 CHECKS = (
     ("commitment", _check_commitment),
     ("participants", _check_participants),
     ("merkle root", _check_merkle),
     ("beacon", _check_beacon),
     ("seed", _check_seed),
+    ("variants", _check_variants),
     ("counts and window", _check_parameters),
     ("winners and backups", _check_selection),
 )
