@@ -12,8 +12,14 @@ const SEED_DOMAIN = utf8("product-drop/seed/v1\u0000");
 // v2 adds the committed beacon round's randomness (docs/fairness.md).
 const SEED_DOMAIN_V2 = utf8("product-drop/seed/v2\u0000");
 
-/** The committed text of a leaf `{userId, effectiveTickets, index}`. */
-export const leafText = (leaf) => `${leaf.userId}:${leaf.effectiveTickets}:${leaf.index}`;
+/** The committed text of a leaf `{userId, effectiveTickets, index}`; on a drop with sizes the
+ * ranked variant ids follow (`:M,L`), as in drop/domain/merkle.py. */
+export const leafText = (leaf) => `${leaf.userId}:${leaf.effectiveTickets}:${leaf.index}${ranked(leaf)}`;
+
+/** What a signed receipt commits to: the leaf without its index. */
+export const receiptLeaf = (leaf) => `${leaf.userId}:${leaf.effectiveTickets}${ranked(leaf)}`;
+
+const ranked = (leaf) => (leaf.variants?.length ? `:${leaf.variants.join(",")}` : "");
 
 export const leafHash = (text) => sha256Hex(concat(LEAF, utf8(text)));
 

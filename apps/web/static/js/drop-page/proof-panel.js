@@ -4,7 +4,9 @@
 
 import { api } from "../api.js";
 import { formatCount, plural, setText } from "../format.js";
-import { commitmentOf, leafText, randomnessOf, seedBeacon, seedOf, verifyInclusion } from "../merkle.js";
+import {
+  commitmentOf, leafText, randomnessOf, receiptLeaf, seedBeacon, seedOf, verifyInclusion,
+} from "../merkle.js";
 import { $, me, registered, state } from "./page.js";
 
 export async function loadProofs() {
@@ -137,8 +139,7 @@ function showReceipt(receipt, inclusion, proof) {
   const trusted = state.drop.beacon?.receiptKey ?? proof.receiptKey;
   const swapped = Boolean(trusted && proof.receiptKey && proof.receiptKey.keyId !== trusted.keyId);
   const sameKey = !trusted || trusted.keyId === receipt.keyId;
-  const inTree = inclusion?.ok
-    && `${inclusion.leaf.userId}:${inclusion.leaf.effectiveTickets}` === receipt.leaf;
+  const inTree = inclusion?.ok && receiptLeaf(inclusion.leaf) === receipt.leaf;
   const good = inTree && sameKey && !swapped;
   check(
     el,
