@@ -292,6 +292,15 @@ class TicketPricing(Wire):
     costs: list[float]
 
 
+class VariantLeft(Wire):
+    """One size in a drop's published state: its stock left and at creation."""
+
+    id: str
+    label: str
+    inventory: Count
+    initial_inventory: Count
+
+
 class DropState(Wire):
     """The published snapshot of a drop (docs/contract.md, Drops: 'Drop state'), ordered
     by `version`."""
@@ -321,6 +330,8 @@ class DropState(Wire):
     product_description: str = ""
     image_url: str = ""
     version: Count = 0
+    # Only on a drop with sizes (issue 23): a drop without them is unchanged on the wire.
+    variants: list[VariantLeft] | None = Field(default=None, exclude_if=_unsized)
 
 
 # The only user status values, on streams and in every response (docs/contract.md, Purchase).
@@ -365,6 +376,8 @@ class UserState(Wire):
     geo_bonus: float = 1.0
     in_geo_zone: bool = False
     version: Count = 0
+    # The size given to a winner or backup of a drop with sizes; absent otherwise.
+    variant: str | None = Field(default=None, exclude_if=_unsized)
 
     @computed_field  # type: ignore[prop-decorator]
     @property

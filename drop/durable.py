@@ -184,6 +184,8 @@ class OutcomeIn(Durable):
     deadline: int | None = None
     promoted: bool = False
     backup_position: int | None = None
+    # The size given (winner, backup) on a drop with sizes.
+    variant: str | None = None
     # The registration a drawn user's object starts from (sent with the draw's outcomes).
     registered: UserState | None = None
 

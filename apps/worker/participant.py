@@ -74,6 +74,8 @@ async def applyOutcome(ctx: restate.ObjectContext, req: OutcomeIn) -> None:
         update["promoted"] = req.promoted
     if outcome in ("purchased", "expired"):
         update["token"] = None
+    if req.variant is not None:
+        update["variant"] = req.variant
     state = state.model_copy(update=update)
     if outcome == "expired":
         state = await _credit(ctx, state, rollover.credits_for_lapsed_winner(state.paid_entries))

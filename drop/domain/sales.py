@@ -1,6 +1,7 @@
 """A drop's sales ledger and the invariants it must keep.
 
-The ledger is the list of orders in the order they were sold, `[orderId, userId]` each. It
+The ledger is the list of orders in the order they were sold, `[orderId, userId]` each
+(`[orderId, userId, variantId]` on a drop with sizes). It
 is written in the same step as the order and the inventory, so an order id derived from it
 (the next position) can never be issued twice, and the invariants below are checked from
 the ledger and the counters alone, without reading any user's record.
@@ -9,7 +10,7 @@ the ledger and the counters alone, without reading any user's record.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 Ledger = list[list[str]]
 
@@ -43,4 +44,25 @@ def problems(initial: int, inventory: int, ledger: Sequence[Sequence[str]]) -> l
     buyers = sorted(u for u, n in Counter(str(o[1]) for o in ledger).items() if n > 1)
     if buyers:
         found.append(f"buyers with more than one order: {', '.join(buyers)}")
+    return found
+
+
+def size_problems(
+    initial: Mapping[str, int], left: Mapping[str, int], ledger: Sequence[Sequence[str]]
+) -> list[str]:
+    """The same promise per size: no size sold beyond its stock, each size's stock left
+    matching its orders, and every order naming a size of the drop."""
+    found: list[str] = []
+    sold = Counter(str(o[2]) if len(o) > 2 else "" for o in ledger)
+    unsized = sorted(v for v in sold if v not in initial)
+    if unsized:
+        found.append(f"orders for sizes the drop does not have: {', '.join(unsized) or '(none)'}")
+    for size, stock in initial.items():
+        n, now = sold.get(size, 0), int(left.get(size, stock))
+        if n > stock:
+            found.append(f"size {size}: {n} orders for {stock} items")
+        if now != stock - n:
+            found.append(
+                f"size {size}: inventory is {now}; {stock} items less {n} orders is {stock - n}"
+            )
     return found

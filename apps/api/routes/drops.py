@@ -89,6 +89,8 @@ async def register(
         "tickets": body.tickets,
         "location": body.location.wire() if body.location else None,
     }
+    if body.variants is not None:
+        entry["variants"] = body.variants
     route, meaning = f"register:{dropId}:{body.user_id}", {"dropId": dropId, **entry}
     # A retry gets its stored answer before any claim check, so a lost answer converges.
     replayed = await registration_replay.replay(request, state, bus, route, meaning, body.user_id)

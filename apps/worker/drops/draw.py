@@ -24,6 +24,8 @@ from drop.domain.drop_rules import Phase
 from drop.durable import DrawIn, DrawSummary, OutcomeIn, PeopleChunk
 
 OUTCOME_CHUNK = 500
+# On a drop with sizes: each backup's ranked list, so a lapse promotes one who ranked it.
+RANKINGS = "backupRankings"
 
 
 @handler(drop_object)
@@ -61,7 +63,7 @@ async def runLottery(ctx: restate.ObjectContext, req: DrawIn) -> DrawSummary:
     proof = lottery.run_draw(
         config.drop_id,
         core["secret"],
-        (lottery.Participant(r.user_id, r.effective_tickets) for r in rows),
+        (lottery.Participant(r.user_id, r.effective_tickets, r.ranking) for r in rows),
         config.inventory,
         config.backup_multiplier,
         now,
@@ -69,8 +71,10 @@ async def runLottery(ctx: restate.ObjectContext, req: DrawIn) -> DrawSummary:
         registration_end=config.registration_end,
         receipt_key=receipt_key,
         beacon=record,
+        variants=config.sizes(),
     )
     wire = proof.to_wire()
+    sizes = dict(proof.allocation)
     window_ms = config.purchase_window * 1000
     # Promoted backups get a full window of their own; the drop ends after two windows.
     purchase_end = now + 2 * window_ms
@@ -88,16 +92,23 @@ async def runLottery(ctx: restate.ObjectContext, req: DrawIn) -> DrawSummary:
     # Published before anything is written: both are the same on a replay (the draw is a
     # function of journaled inputs), and winners hear before anyone else is told.
     await effects.store_proof(ctx, config.drop_id, wire)
-    await _announce_drawn(ctx, proof.winners, proof.backups, by_user, deadline)
+    await _announce_drawn(ctx, proof.winners, proof.backups, by_user, deadline, sizes)
     # The commit point: from here on only writes and sends, then the snapshot's publish.
     watch.check(ctx, config, core, ledger, "draw", now)
     ctx.set("proof", wire)
     ctx.set("backups", list(proof.backups))
     ctx.set("drawn", [*proof.winners, *proof.backups])
+    if config.variants is not None:
+        ctx.set(RANKINGS, {u: list(by_user[u][1].ranking) for u in proof.backups})
     for user_id in proof.winners:
-        make_winner(ctx, user_id, deadline, now, promoted=False, row=by_user[user_id])
+        variant = sizes.get(user_id)
+        make_winner(
+            ctx, user_id, deadline, now, promoted=False, row=by_user[user_id], variant=variant
+        )
     for i, user_id in enumerate(proof.backups, start=1):
-        outcome = OutcomeIn(outcome="backup_winner", backup_position=i, at_ms=now)
+        outcome = OutcomeIn(
+            outcome="backup_winner", backup_position=i, at_ms=now, variant=sizes.get(user_id)
+        )
         _tell(ctx, user_id, outcome, by_user[user_id])
     drawn = set(proof.winners) | set(proof.backups)
     not_drawn = [(p, r.wire()) for p, r in by_user.values() if r.user_id not in drawn]
@@ -128,18 +139,31 @@ async def _announce_drawn(
     backups: tuple[str, ...],
     by_user: dict[str, tuple[int, state.Row]],
     deadline: int,
+    sizes: dict[str, str],
 ) -> None:
     """Winners and backups hear first, in one step before anyone else is told (a winner's
     window runs from now). Their objects publish the same versions again as they start;
     the stable event ids make those duplicates vanish."""
     drop_id = ctx.key()
     told = [
-        state.user_from_row(drop_id, *by_user[u], status="winner", deadline=deadline, version=2)
+        state.user_from_row(
+            drop_id,
+            *by_user[u],
+            status="winner",
+            deadline=deadline,
+            version=2,
+            variant=sizes.get(u),
+        )
         for u in winners
     ]
     waiting = [
         state.user_from_row(
-            drop_id, *by_user[u], status="backup_winner", backup_position=i, version=2
+            drop_id,
+            *by_user[u],
+            status="backup_winner",
+            backup_position=i,
+            version=2,
+            variant=sizes.get(u),
         )
         for i, u in enumerate(backups, start=1)
     ]
@@ -170,8 +194,12 @@ def make_winner(
     *,
     promoted: bool,
     row: tuple[int, state.Row] | None = None,
+    variant: str | None = None,
 ) -> None:
-    ctx.set(f"winner:{user_id}", {"deadline": deadline, "promoted": promoted, "state": "active"})
+    record: dict[str, object] = {"deadline": deadline, "promoted": promoted, "state": "active"}
+    if variant is not None:
+        record["variant"] = variant
+    ctx.set(f"winner:{user_id}", record)
     calls.send(
         ctx,
         durable.DROP_CHECK_EXPIRY,
@@ -179,7 +207,9 @@ def make_winner(
         key=ctx.key(),
         delay=state.later(deadline, now),
     )
-    outcome = OutcomeIn(outcome="winner", deadline=deadline, promoted=promoted, at_ms=now)
+    outcome = OutcomeIn(
+        outcome="winner", deadline=deadline, promoted=promoted, at_ms=now, variant=variant
+    )
     if row is None:
         calls.send(ctx, durable.PARTICIPANT_OUTCOME, outcome, key=f"{ctx.key()}:{user_id}")
     else:
@@ -251,7 +281,7 @@ def complete(
     watch.check(ctx, config, core, ledger, "completed", now)
     # Said again at settling: a buyer's own `purchased` message travels a shorter path than
     # the settle (Drop → Settlement → Participant) and may arrive after it.
-    bought = frozenset(user_id for _, user_id in ledger)
+    bought = frozenset(order[1] for order in ledger)
     people = _flagged(list(enumerate(closing.rows, start=1)), set(closing.drawn), bought)
     _fan_out(ctx, durable.SETTLE_CHUNK, people, now)
 

@@ -24,7 +24,7 @@ from apps.worker.typed import handler
 from apps.worker.user_loyalty import published_or_default
 from drop import durable, events
 from drop.contracts import DropConfig, EntryIn, UserState
-from drop.domain import geo, pricing, receipts
+from drop.domain import geo, lottery, pricing, receipts
 from drop.domain.drop_rules import Phase, check_entry_time
 from drop.domain.errors import DomainError
 from drop.domain.loyalty import effective_tickets
@@ -92,13 +92,14 @@ def parse_entries(items: list[JsonValue], results: list[Result | None]) -> list[
 
 
 def judge(config: DropConfig, now: int, p: Pending) -> Result | None:
-    """The entry's own rules: on time, ticket count, geo-fence."""
+    """The entry's own rules: on time, ticket count, sizes, geo-fence."""
     fence = geo.fence_from_wire(config.geo_fence) if config.geo_fence else None
     try:
         check_entry_time(
             Phase.REGISTRATION, now, config.registration_start, config.registration_end
         )
         pricing.validate_ticket_count(p.entry.tickets, config.max_tickets_per_user)
+        check_sizes(config, p.entry.variants)
         point = geo.latlng_from_wire(p.entry.location) if p.entry.location is not None else None
         decision = geo.decide(
             fence, config.geo_fence_mode, config.geo_fence_bonus_multiplier, point
@@ -107,6 +108,17 @@ def judge(config: DropConfig, now: int, p: Pending) -> Result | None:
         return refusal(exc.status, exc.code, exc.message)
     p.bonus, p.in_zone = decision.bonus, decision.in_zone
     return None
+
+
+def check_sizes(config: DropConfig, ranking: list[str] | None) -> None:
+    """A drop with sizes needs a ranked list of its own; a drop without refuses one."""
+    if config.variants is None:
+        if ranking is not None:
+            raise DomainError(
+                "invalid_variants", "variants: this drop has no sizes; leave the field out", 400
+            )
+        return
+    lottery.check_ranking(ranking or [], [v.id for v in config.variants])
 
 
 async def _spend_tokens(ctx: restate.ObjectContext, pending: list[Pending]) -> dict[int, Refused]:
@@ -172,7 +184,10 @@ async def registerBatch(ctx: restate.ObjectContext, req: EntryBatch) -> Batch[Re
     signer = receipts.signer_for(current().secrets.receipt_signing_key)
     metrics.count(metrics.REGISTRATIONS, ctx.key(), len(users))
     for p, user in zip(accepted, users, strict=True):
-        receipt = signer.sign(ctx.key(), user.user_id, user.tickets, user.effective_tickets, now)
+        ranking = p.entry.variants or ()
+        receipt = signer.sign(
+            ctx.key(), user.user_id, user.tickets, user.effective_tickets, now, ranking
+        )
         results[p.index] = Ok[Registered](ok=_answer(user, core, receipt.to_wire()))
     return Batch[Registered](results=[r for r in results if r is not None])
 
@@ -234,7 +249,8 @@ async def _enter(
             in_geo_zone=p.in_zone,
             version=1,
         )
-        chunks[state.chunk_key(position)].append(state.row_of(user).wire())
+        row = state.row_of(user, p.entry.variants or ())
+        chunks[state.chunk_key(position)].append(row.wire())
         ctx.set(f"user:{uid}", position)
         users.append(user)
     for key, rows in chunks.items():

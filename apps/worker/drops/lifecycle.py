@@ -62,6 +62,10 @@ async def initialize(ctx: restate.ObjectContext, req: NewDrop) -> Created:
         "nextBackup": 0,
         "beacon": committed_round,
     }
+    sizes = state.initial_sizes(config)
+    if sizes is not None:
+        core["variantInventory"] = sizes
+        core["promoted"] = []
     ctx.set("config", config.wire())
     calls.send(
         ctx,

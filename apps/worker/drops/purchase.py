@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from dataclasses import dataclass
 from typing import Any
 
 import restate
 
 from apps.worker import calls, effects, metrics, payment
 from apps.worker.drops import state, watch
-from apps.worker.drops.draw import complete, make_winner, read_closing
+from apps.worker.drops.draw import RANKINGS, complete, make_winner, read_closing
 from apps.worker.drops.object import CALLER_RETRIES, drop_object
 from apps.worker.drops.watch import LEDGER
 from apps.worker.runtime import current
 from apps.worker.typed import handler
 from drop import durable
 from drop.contracts import DropConfig
-from drop.domain import sales, tokens
+from drop.domain import lottery, sales, tokens
 from drop.domain.drop_rules import Phase
 from drop.durable import ExpiryOut, ForUser, PromotedOut, Purchased, PurchaseTry, TokenOut
 
@@ -50,6 +51,9 @@ async def _active_winner(
         raise effects.fail("deadline_passed", "your purchase window has expired", 410)
     if core["inventory"] <= 0:
         raise effects.fail("sold_out", "this drop is sold out", 410)
+    variant = w.get("variant")
+    if variant is not None and int(core["variantInventory"].get(variant, 0)) <= 0:
+        raise effects.fail("sold_out", f"size {variant} of this drop is sold out", 410)
     return w
 
 
@@ -129,18 +133,19 @@ async def completePurchase(ctx: restate.ObjectContext, req: PurchaseTry) -> Purc
         status = 410 if problem == "expired" else 403
         raise effects.fail(f"token_{problem}", "the purchase token is not valid", status)
     order_id = sales.next_order_id(ctx.key(), ledger)
-    after = {**core, "inventory": core["inventory"] - 1}
-    sold = [*ledger, [order_id, user_id]]
+    after, order = _sold(core, order_id, user_id, w.get("variant"))
+    sold = [*ledger, order]
     closing = await read_closing(ctx, core) if after["inventory"] <= 0 else None
-    if watch.check(ctx, config, core, sold, "purchase", now, inventory=after["inventory"]):
+    left, sizes = after["inventory"], after.get("variantInventory")
+    if watch.check(ctx, config, core, sold, "purchase", now, inventory=left, sizes=sizes):
         await state.commit(ctx, config, core)
         watch.refuse_if_halted(core)
-    order = payment.Order(order_id=order_id, drop_id=ctx.key(), user_id=user_id, amount_units=1)
-    receipt = await ctx.run_typed("payment", payment.capture, restate.RunOptions(), order)
+    charge = payment.Order(order_id=order_id, drop_id=ctx.key(), user_id=user_id, amount_units=1)
+    receipt = await ctx.run_typed("payment", payment.capture, restate.RunOptions(), charge)
     # The commit point: from here on only writes and sends, then the snapshot's publish.
     core = after
     ctx.set(LEDGER, sold)
-    ctx.set(f"order:{user_id}", {"orderId": order_id, "at": now, "payment": receipt})
+    ctx.set(f"order:{user_id}", {"orderId": order_id, "at": now, "payment": receipt, **_size(w)})
     ctx.set(f"tok:{user_id}", {**issued, "used": True})
     ctx.set(f"winner:{user_id}", {**w, "state": "purchased", "orderId": order_id})
     calls.send(
@@ -156,6 +161,23 @@ async def completePurchase(ctx: restate.ObjectContext, req: PurchaseTry) -> Purc
     return Purchased(
         success=True, inventory=core["inventory"], phase=core["phase"], order_id=order_id
     )
+
+
+def _size(w: dict[str, Any]) -> dict[str, Any]:
+    return {"variant": w["variant"]} if w.get("variant") is not None else {}
+
+
+def _sold(
+    core: state.Core, order_id: str, user_id: str, variant: str | None
+) -> tuple[state.Core, list[str]]:
+    """The core after one more sale and the ledger row of the order (with its size, on a
+    drop with sizes)."""
+    after = {**core, "inventory": core["inventory"] - 1}
+    if variant is None:
+        return after, [order_id, user_id]
+    sizes = dict(core["variantInventory"])
+    sizes[variant] = int(sizes[variant]) - 1
+    return {**after, "variantInventory": sizes}, [order_id, user_id, variant]
 
 
 @handler(drop_object)
@@ -181,25 +203,68 @@ async def checkWinnerExpiry(ctx: restate.ObjectContext, req: ForUser) -> ExpiryO
         durable.OutcomeIn(outcome="expired", at_ms=now),
         key=f"{ctx.key()}:{user_id}",
     )
-    promoted = _promote_next(ctx, config, core, backups, now)
+    promoted = _promote_next(ctx, config, core, backups, now, w.get("variant"))
     await state.commit(ctx, config, core)
     return ExpiryOut(expired=True, promoted=promoted)
 
 
-async def _backups(ctx: restate.ObjectContext) -> list[str]:
-    return [str(u) for u in await ctx.get("backups", type_hint=list) or []]
+@dataclass(frozen=True)
+class Backups:
+    """The drawn backups in order and, on a drop with sizes, the sizes each ranked."""
+
+    users: list[str]
+    rankings: dict[str, list[str]]
+
+
+async def _backups(ctx: restate.ObjectContext) -> Backups:
+    users = ctx.get("backups", type_hint=list)
+    rankings = ctx.get(RANKINGS, type_hint=dict)
+    return Backups(
+        [str(u) for u in await users or []],
+        {str(u): [str(v) for v in r] for u, r in (await rankings or {}).items()},
+    )
+
+
+def _next_sized(core: state.Core, backups: Backups, variant: str | None) -> tuple[str, str] | None:
+    """The backup to promote on a drop with sizes and the size they get: for a lapsed
+    size, the first not yet promoted who ranked it; by hand (no size), the first who ranked
+    a size with stock left, for the first such size on their list."""
+    promoted = core["promoted"]
+    if variant is not None:
+        found = lottery.next_backup_for(variant, backups.users, backups.rankings, promoted)
+        return None if found is None else (found, variant)
+    left = core["variantInventory"]
+    for user in backups.users:
+        size = next((v for v in backups.rankings.get(user, []) if left.get(v, 0) > 0), None)
+        if user not in promoted and size is not None:
+            return user, size
+    return None
 
 
 def _promote_next(
-    ctx: restate.ObjectContext, config: DropConfig, core: state.Core, backups: list[str], now: int
+    ctx: restate.ObjectContext,
+    config: DropConfig,
+    core: state.Core,
+    backups: Backups,
+    now: int,
+    variant: str | None = None,
 ) -> str | None:
     purchase_end = int(core["purchaseEnd"])
-    if core["nextBackup"] >= len(backups) or now >= purchase_end:
+    if now >= purchase_end:
         return None
-    user_id = backups[core["nextBackup"]]
-    core["nextBackup"] += 1
+    if config.variants is None:
+        if core["nextBackup"] >= len(backups.users):
+            return None
+        user_id, size = backups.users[core["nextBackup"]], None
+        core["nextBackup"] += 1
+    else:
+        picked = _next_sized(core, backups, variant)
+        if picked is None:
+            return None
+        user_id, size = picked
+        core["promoted"] = [*core["promoted"], user_id]
     deadline = min(now + config.purchase_window * 1000, purchase_end)
-    make_winner(ctx, user_id, deadline, now, promoted=True)
+    make_winner(ctx, user_id, deadline, now, promoted=True, variant=size)
     return user_id
 
 

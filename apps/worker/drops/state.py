@@ -11,7 +11,7 @@ from pydantic import JsonValue, ValidationError
 
 from apps.worker import effects
 from apps.worker.runtime import current
-from drop.contracts import DropConfig, DropState, TicketPricing, UserState
+from drop.contracts import DropConfig, DropState, TicketPricing, UserState, VariantLeft
 from drop.domain import drop_rules, geo, pricing
 from drop.domain.drop_rules import DropRules
 from drop.domain.errors import DomainError
@@ -37,10 +37,13 @@ class Row(NamedTuple):
     geo_bonus: float
     in_geo_zone: bool
     rollover_balance: int
+    # On a drop with sizes: the ranked variant ids (stored only there, as a 12th element).
+    ranking: tuple[str, ...] = ()
 
     @classmethod
     def load(cls, raw: Sequence[Any]) -> Row:
         """A row as stored or sent: a JSON list of the fields above, in order."""
+        ranked = raw[11] if len(raw) > 11 and isinstance(raw[11], list) else ()
         return cls(
             str(raw[0]),
             int(raw[1]),
@@ -53,10 +56,12 @@ class Row(NamedTuple):
             float(raw[8]),
             bool(raw[9]),
             int(raw[10]),
+            tuple(str(v) for v in ranked),
         )
 
     def wire(self) -> list[JsonValue]:
-        return list(self)
+        fields: list[JsonValue] = list(self[:11])
+        return [*fields, list(self.ranking)] if self.ranking else fields
 
 
 # The last field of a row sent to settling: drawn (settled by their own object), and bought.
@@ -145,7 +150,29 @@ def snapshot(config: DropConfig, core: Core) -> DropState:
         product_description=config.product_description,
         image_url=config.image_url,
         version=core["version"],
+        variants=sizes_left(config, core),
     )
+
+
+def sizes_left(config: DropConfig, core: Core) -> list[VariantLeft] | None:
+    """Each size's stock left (None on a drop without sizes)."""
+    if config.variants is None:
+        return None
+    left = core.get("variantInventory") or {}
+    return [
+        VariantLeft(
+            id=v.id,
+            label=v.label or v.id,
+            inventory=int(left.get(v.id, v.inventory)),
+            initial_inventory=v.inventory,
+        )
+        for v in config.variants
+    ]
+
+
+def initial_sizes(config: DropConfig) -> dict[str, int] | None:
+    """The per-size stock a new drop's core starts with (None without sizes)."""
+    return None if config.variants is None else {v.id: v.inventory for v in config.variants}
 
 
 def save(ctx: restate.ObjectContext, config: DropConfig, core: Core) -> DropState:
@@ -178,7 +205,7 @@ async def all_rows(ctx: restate.ObjectContext, count: int) -> list[Row]:
     return out
 
 
-def row_of(state: UserState) -> Row:
+def row_of(state: UserState, ranking: Sequence[str] = ()) -> Row:
     return Row(
         state.user_id,
         state.tickets,
@@ -191,6 +218,7 @@ def row_of(state: UserState) -> Row:
         state.geo_bonus,
         state.in_geo_zone,
         state.rollover_balance,
+        tuple(ranking),
     )
 
 

@@ -31,7 +31,7 @@ async def ledger_of(
 ) -> sales.Ledger:
     raw = await ctx.get(LEDGER, type_hint=list)
     if raw is not None:
-        return [[str(o[0]), str(o[1])] for o in raw]
+        return [[str(v) for v in o[:3]] for o in raw]
     return sales.legacy_ledger(ctx.key(), config.inventory - int(core["inventory"]))
 
 
@@ -48,12 +48,17 @@ def check(
     when: str,
     now: int,
     inventory: int | None = None,
+    sizes: dict[str, int] | None = None,
 ) -> list[str]:
-    """The invariants of the inventory (`core`'s unless given) and `ledger` as they are
-    about to be committed; a violation halts sales (in `core`, saved by the caller's
-    commit) and raises the alarm."""
+    """The invariants of the inventory (`core`'s unless given), each size's (likewise) and
+    `ledger` as they are about to be committed; a violation halts sales (in `core`, saved by
+    the caller's commit) and raises the alarm."""
     left = int(core["inventory"]) if inventory is None else inventory
     found = sales.problems(config.inventory, left, ledger)
+    initial = state.initial_sizes(config)
+    if initial is not None:
+        per_size = core.get("variantInventory", {}) if sizes is None else sizes
+        found += sales.size_problems(initial, per_size, ledger)
     if not found:
         return []
     reason = "; ".join(found)
