@@ -37,6 +37,12 @@ def _no_backups(_: int) -> int:
     return 0
 
 
+def _walk(
+    order: list[str], rankings: dict[str, tuple[str, ...]]
+) -> list[tuple[str, tuple[str, ...]]]:
+    return [(u, rankings[u]) for u in order]
+
+
 def _all_rankings(sizes: tuple[str, ...]) -> list[tuple[str, ...]]:
     """Every non-empty ranked list of distinct sizes."""
     return [
@@ -75,7 +81,7 @@ def test_never_oversold_and_every_winner_got_a_size_from_their_list(
     instance: tuple[list[tuple[str, ...]], dict[str, int], object], backups: int
 ) -> None:
     order, rankings, stock = _case(instance)
-    result = allocate(order, rankings, stock, lambda _: backups)
+    result = allocate(_walk(order, rankings), stock, lambda _: backups)
     given_out = Counter(result.variant_of[u] for u in result.winners)
     for size, n in given_out.items():
         assert n <= stock[size]
@@ -100,11 +106,12 @@ def test_nobody_gains_by_misreporting(
     """For a fixed lottery order, no entrant gets a size they truly rank higher by sending
     any other ranked list (checked against every alternative)."""
     order, rankings, stock = _case(instance)
-    truthful = allocate(order, rankings, stock, _no_backups).variant_of
+    truthful = allocate(_walk(order, rankings), stock, _no_backups).variant_of
     for user, truth in rankings.items():
         honest = truth.index(truthful[user]) if user in truthful else len(truth)
         for lie in RANKINGS:
-            got = allocate(order, {**rankings, user: lie}, stock, _no_backups).variant_of
+            lied = {**rankings, user: lie}
+            got = allocate(_walk(order, lied), stock, _no_backups).variant_of
             if got.get(user) in truth:
                 assert truth.index(got[user]) >= honest, (user, truth, lie)
 
@@ -119,7 +126,7 @@ def test_walk_gives_first_ranked_size_with_stock_in_lottery_order() -> None:
         "e": ("S", "M"),
         "f": ("L", "M"),
     }
-    result = allocate(order, rankings, {"M": 1, "L": 1}, lambda winners: winners)
+    result = allocate(_walk(order, rankings), {"M": 1, "L": 1}, lambda winners: winners)
     assert result.winners == ("a", "b")
     assert dict(result.variant_of) == {"a": "M", "b": "L", "c": "M", "d": "L"}
     # Passed over first (c, d), then the next in order; e ranked no size on sale at all.

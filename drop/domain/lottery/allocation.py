@@ -82,36 +82,38 @@ def check_ranking(ranking: Sequence[str], known: Iterable[str]) -> None:
         raise DomainError("invalid_variants", f"variants: {problem}", 400)
 
 
+Ranked = tuple[str, Sequence[str]]
+
+
 def allocate(
-    order: Iterable[str],
-    rankings: Mapping[str, Sequence[str]],
-    stock: Mapping[str, int],
-    backups_for: Callable[[int], int],
+    order: Iterable[Ranked], stock: Mapping[str, int], backups_for: Callable[[int], int]
 ) -> Allocation:
-    """Walk ``order`` (the lottery order, lazily) and give each entrant the first variant they
-    ranked that still has stock; ``backups_for(winners)`` says how many backups to name."""
+    """Walk ``order`` (the lottery order as (userId, ranked variant ids), lazily: only as
+    far as needed is drawn) and give each entrant the first variant they ranked that still
+    has stock; ``backups_for(winners)`` says how many backups to name."""
     left = {v: n for v, n in stock.items() if n > 0}
     remaining = sum(left.values())
     walk = iter(order)
     winners: list[str] = []
-    passed: list[str] = []
+    passed: list[Ranked] = []
     variant_of: dict[str, str] = {}
-    for user in walk:
+    for entrant in walk:
         if remaining == 0:
-            walk = itertools.chain((user,), walk)
+            walk = itertools.chain((entrant,), walk)
             break
-        given = next((v for v in rankings[user] if left.get(v, 0) > 0), None)
+        user, ranking = entrant
+        given = next((v for v in ranking if left.get(v, 0) > 0), None)
         if given is None:
-            passed.append(user)
+            passed.append(entrant)
             continue
         left[given] -= 1
         remaining -= 1
         winners.append(user)
         variant_of[user] = given
-    backups = tuple(itertools.islice(itertools.chain(passed, walk), backups_for(len(winners))))
-    for user in backups:
-        variant_of[user] = rankings[user][0]
-    return Allocation(tuple(winners), backups, variant_of)
+    backups = list(itertools.islice(itertools.chain(passed, walk), backups_for(len(winners))))
+    for user, ranking in backups:
+        variant_of[user] = ranking[0]
+    return Allocation(tuple(winners), tuple(u for u, _ in backups), variant_of)
 
 
 def next_backup_for(

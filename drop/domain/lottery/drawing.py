@@ -199,7 +199,11 @@ def merkle_tree(ordered: Sequence[Participant]) -> MerkleTree:
     # Same leaves as merkle_leaves(), inlined and kept raw: this is the hot loop of a draw.
     if any(p.ranking for p in ordered):
         digests = [
-            sha(prefix + leaf_text(p.user_id, p.effective_tickets, i, p.ranking).encode()).digest()
+            sha(
+                prefix + f"{p.user_id}:{p.effective_tickets}:{i}:{','.join(p.ranking)}".encode()
+            ).digest()
+            if p.ranking
+            else sha(prefix + f"{p.user_id}:{p.effective_tickets}:{i}".encode()).digest()
             for i, p in enumerate(ordered)
         ]
     else:

@@ -328,8 +328,7 @@ def allocate_sizes(
     :func:`allocation.allocate`, the backups counted from the winners as for one size."""
     count = len(ordered)
     return allocate(
-        (ordered[i].user_id for i in lottery_order(ordered, seed_hex)),
-        {p.user_id: p.ranking for p in ordered},
+        ((ordered[i].user_id, ordered[i].ranking) for i in lottery_order(ordered, seed_hex)),
         {v.id: v.inventory for v in variants},
         lambda winners: backup_count(winners, count, multiplier),
     )
