@@ -104,3 +104,38 @@ async def test_console_has_no_wcag_violations(
     found = await violations(page)
     await page.context.close()
     assert found == [], f"/admin at {width}px:\n{readable(found)}"
+
+
+@pytest.fixture(scope="module")
+async def sized_drop(api: DropApi) -> str:
+    """A drop with sizes (issue 23): its page shows the ranked size picker."""
+    drop_id = uid("a11y-sizes")
+    sizes = [
+        {"id": "S", "label": "Small", "inventory": 1},
+        {"id": "M", "label": "Medium", "inventory": 2},
+        {"id": "L", "label": "Large", "inventory": 1},
+    ]
+    await api.create(
+        drop_id,
+        inventory=4,
+        variants=sizes,
+        registrationEnd=now_ms() + 600_000,
+        purchaseWindow=30,
+        productName="Sized Parka",
+    )
+    return drop_id
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+async def test_size_picker_has_no_wcag_violations(
+    stack: Stack, browser: Browser, sized_drop: str, width: int, tmp_path: Path
+) -> None:
+    page = await open_page(browser, stack.start_app("web"), width, f"/drop/{sized_drop}")
+    await expect(page.locator("#action")).to_be_enabled()
+    await page.get_by_label("First choice").select_option("M")
+    await page.get_by_label("Second choice").select_option("L")
+    await expect(page.get_by_role("group", name="Sizes you would take, best first")).to_be_visible()
+    await page.screenshot(path=str(tmp_path / f"sizes-{width}.png"), full_page=True)
+    found = await violations(page)
+    await page.context.close()
+    assert found == [], f"/drop/{sized_drop} at {width}px:\n{readable(found)}"

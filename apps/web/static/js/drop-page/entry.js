@@ -57,8 +57,15 @@ export function renderGeo(visible) {
   show("geo-button", g.inside == null && state.drop.geoFenceMode === "bonus");
 }
 
+// The sizes picked in the ranked picker, best first, each once (drops with sizes only).
+export function rankedSizes() {
+  const picked = [...document.querySelectorAll(".size-choice")].map((el) => el.value).filter(Boolean);
+  return [...new Set(picked)];
+}
+
 export function renderTickets(visible) {
   show("ticket-box", visible);
+  if (state.drop.variants && $("size-box")) show("size-box", visible);
   if (!visible) return;
   const b = breakdown();
   const max = state.drop.ticketPricing?.maxTickets ?? 10;
@@ -136,6 +143,7 @@ export async function enter() {
         queueToken: state.queue.token ?? undefined,
         behaviorSignals: behavior.snapshot(),
         location: state.geo.location ?? undefined,
+        variants: state.drop.variants ? rankedSizes() : undefined,
       },
     });
     settleAttempt(attempt);

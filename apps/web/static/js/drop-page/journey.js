@@ -31,9 +31,10 @@ function journey(now) {
     queue: false, geo: false, tickets: false, pow: false, checkout: false,
   };
   if (!user) return { ...view, label: "Loading…" };
+  const size = sizeOf(user);
   if (status === "purchased") {
-    return { ...view, chip: "PURCHASED", chipTone: "ok", label: "Purchased ✓",
-      note: state.orderId ? `Order ${state.orderId} is confirmed.` : "Your order is confirmed." };
+    return { ...view, chip: "PURCHASED", chipTone: "ok", label: `Purchased ✓${size ? ` · size ${size}` : ""}`,
+      note: state.orderId ? `Order ${state.orderId}${size ? ` (size ${size})` : ""} is confirmed.` : "Your order is confirmed." };
   }
   if (status === "winner") {
     const base = { ...view, chip: user.promoted ? "PROMOTED" : "WINNER", chipTone: "win" };
@@ -41,12 +42,12 @@ function journey(now) {
     if (state.checkout) return { ...base, checkout: true, note: "" };
     return { ...base, enabled: !state.busy, action: startPurchase,
       label: state.busy === "start" ? "Reserving…" : user.promoted ? "Promoted — purchase now" : "Complete purchase",
-      note: `${user.promoted ? "A winner passed and you were next." : "You won!"}${deadline}` };
+      note: `${user.promoted ? "A winner passed and you were next." : "You won!"}${size ? ` Your size: ${size}.` : ""}${deadline}` };
   }
   if (status === "backup_winner") {
     const ahead = user.backupsAhead > 0 ? ` ${plural(user.backupsAhead, "backup")} drawn ahead of you.` : "";
     return { ...view, chip: "WAITLIST", label: `On waitlist #${user.backupPosition ?? "?"}`,
-      note: `If a winner lets their window lapse, you are promoted and get your own window to buy.${ahead}` };
+      note: `If a winner${size ? " of a size you ranked" : ""} lets their window lapse, you are promoted and get your own window to buy.${ahead}` };
   }
   if (status === "loser" || status === "expired") {
     const earned = user.rolloverEarned ?? 0;
@@ -137,4 +138,11 @@ export function renderJourney(now) {
   who.hidden = false;
   setText(who, `Entering as ${me}`);
   show("sign-out", hasSession());
+}
+
+// The label of the size a winner, backup or buyer was given (drops with sizes only).
+function sizeOf(user) {
+  if (!user.variant) return "";
+  const found = (state.drop.variants ?? []).find((v) => v.id === user.variant);
+  return found?.label || user.variant;
 }
