@@ -194,7 +194,7 @@ async def checkWinnerExpiry(ctx: restate.ObjectContext, req: ForUser) -> ExpiryO
         calls.send(ctx, durable.DROP_CHECK_EXPIRY, req, key=ctx.key(), delay=again)
         return ExpiryOut(expired=False)
     config = await state.config_of(ctx)
-    backups = await _backups(ctx)
+    backups = await _backups(ctx, config)
     # The commit point: the lapse and the promotion are written together.
     ctx.set(f"winner:{user_id}", {**w, "state": "expired"})
     calls.send(
@@ -216,13 +216,13 @@ class Backups:
     rankings: dict[str, list[str]]
 
 
-async def _backups(ctx: restate.ObjectContext) -> Backups:
-    users = ctx.get("backups", type_hint=list)
-    rankings = ctx.get(RANKINGS, type_hint=dict)
-    return Backups(
-        [str(u) for u in await users or []],
-        {str(u): [str(v) for v in r] for u, r in (await rankings or {}).items()},
-    )
+async def _backups(ctx: restate.ObjectContext, config: DropConfig) -> Backups:
+    """The backups; their rankings only on a drop with sizes (others read one key, as ever)."""
+    users = [str(u) for u in await ctx.get("backups", type_hint=list) or []]
+    if config.variants is None:
+        return Backups(users, {})
+    rankings = await ctx.get(RANKINGS, type_hint=dict) or {}
+    return Backups(users, {str(u): [str(v) for v in r] for u, r in rankings.items()})
 
 
 def _next_sized(core: state.Core, backups: Backups, variant: str | None) -> tuple[str, str] | None:
@@ -275,7 +275,7 @@ async def promoteBackup(ctx: restate.ObjectContext) -> PromotedOut:
     _require_purchase_phase(core)
     now = await effects.now_ms(ctx)
     config = await state.config_of(ctx)
-    backups = await _backups(ctx)
+    backups = await _backups(ctx, config)
     promoted = _promote_next(ctx, config, core, backups, now)
     if promoted is None:
         raise effects.fail("no_backup", "there is no backup left to promote", 409)
