@@ -97,15 +97,23 @@ async def test_a_join_sent_again_gets_its_place_back() -> None:
     assert fake.state("meta")["tail"] == 1
 
 
+async def tick_line(
+    fake: FakeContext, waiting: int, credit: float, at: int, **meta: object
+) -> Ticked | Stale:
+    """A tick at `at` over a line of `waiting` tokens, its loop (generation 1) running with
+    `credit` since NOW; `meta` overrides stored counters or config."""
+    fill_line(fake, waiting)
+    m = {**fake.state("meta"), **meta}
+    m["loop"] = {"active": True, "gen": 1, "credit": credit, "lastTickAt": NOW, "ticks": 0}
+    fake.set("meta", m)
+    fake.answers["tick time"] = at
+    return await tick(fake.ctx, TickIn(gen=1))
+
+
 async def test_a_tick_admits_what_its_credit_allows_and_schedules_the_next() -> None:
     fake = FakeContext(DROP)
-    fill_line(fake, 10)
-    m = fake.state("meta")
-    m["loop"] = {"active": True, "gen": 1, "credit": 1.0, "lastTickAt": NOW, "ticks": 0}
-    fake.set("meta", m)
     at = NOW + 250
-    fake.answers["tick time"] = at
-    answer = await tick(fake.ctx, TickIn(gen=1))
+    answer = await tick_line(fake, 10, credit=1.0, at=at)
     # 1 saved + 20/s for 0.25 s = 6 admissions.
     assert answer == Ticked(admitted=6, expired=0, waiting=4, ready=6)
     stored = fake.state("meta")
@@ -125,13 +133,8 @@ async def test_a_tick_admits_what_its_credit_allows_and_schedules_the_next() -> 
 
 async def test_a_tick_never_fills_more_than_the_ready_slots() -> None:
     fake = FakeContext(DROP)
-    fill_line(fake, 10)
-    m = fake.state("meta")
-    m["ready"], m["cfg"] = 1, {**CFG, "maxConcurrent": 3}
-    m["loop"] = {"active": True, "gen": 1, "credit": 10.0, "lastTickAt": NOW, "ticks": 0}
-    fake.set("meta", m)
-    fake.answers["tick time"] = NOW
-    answer = await tick(fake.ctx, TickIn(gen=1))
+    cfg = {**CFG, "maxConcurrent": 3}
+    answer = await tick_line(fake, 10, credit=10.0, at=NOW, ready=1, cfg=cfg)
     assert isinstance(answer, Ticked) and (answer.admitted, answer.ready) == (2, 3)
 
 
@@ -148,12 +151,7 @@ async def test_a_tick_of_an_old_generation_or_a_stopped_loop_does_nothing() -> N
 
 async def test_a_tick_past_everyones_max_age_expires_them_and_stops_the_loop() -> None:
     fake = FakeContext(DROP)
-    fill_line(fake, 3)
-    m = fake.state("meta")
-    m["loop"] = {"active": True, "gen": 1, "credit": 0.0, "lastTickAt": NOW, "ticks": 0}
-    fake.set("meta", m)
-    fake.answers["tick time"] = NOW + MAX_AGE_MS
-    answer = await tick(fake.ctx, TickIn(gen=1))
+    answer = await tick_line(fake, 3, credit=0.0, at=NOW + MAX_AGE_MS)
     assert answer == Ticked(admitted=0, expired=3, waiting=0, ready=0)
     stored = fake.state("meta")
     assert stored["loop"]["active"] is False and stored["head"] == 4
@@ -168,12 +166,7 @@ async def spend(fake: FakeContext, *uses: tuple[str, str]) -> list[Ok[Found] | R
 
 async def admitted_line(fake: FakeContext, n: int) -> int:
     """A line of `n` tokens, all admitted by one tick; the time of that tick."""
-    fill_line(fake, n)
-    m = fake.state("meta")
-    m["loop"] = {"active": True, "gen": 1, "credit": float(n), "lastTickAt": NOW, "ticks": 0}
-    fake.set("meta", m)
-    fake.answers["tick time"] = NOW
-    await tick(fake.ctx, TickIn(gen=1))
+    await tick_line(fake, n, credit=float(n), at=NOW)
     return NOW
 
 

@@ -6,16 +6,9 @@ import json
 
 from apps.worker.queue.state import Meta, Record, meta_of, record_of, save_meta, save_record
 from tests.support.fake_context import FakeContext
+from tests.unit.waiting_room import CFG
 
 TOKEN = "ab" * 20
-CFG = {
-    "rate": 20.0,
-    "maxConcurrent": 50,
-    "readyWindowS": 60.0,
-    "maxAgeS": 600.0,
-    "maxPerFingerprint": 1,
-    "maxPerIp": 3,
-}
 # `meta` exactly as the previous build stored it before its first admission (no `batches`).
 STORED_META = {
     "cfg": CFG,
