@@ -16,6 +16,8 @@ import httpx
 
 from bench import wrk_run
 from devtools.clusterstack import Cluster
+from drop import durable
+from drop.adapters.restate_ingress import ingress_path
 from tests.support.stack import Stack
 
 ADMIN = {"Authorization": "Bearer test-admin-secret"}
@@ -213,7 +215,7 @@ def floors(stack: Running, api: str, seconds: float) -> tuple[wrk_run.WrkResult,
     health = wrk_run.run("floor: GET /health (c=50)", f"{api}/health", seconds=seconds)
     ping = wrk_run.run(
         "floor: Restate Diagnostics/ping (c=50)",
-        f"{ingress(stack)}/Diagnostics/ping",
+        f"{ingress(stack)}{ingress_path(durable.DIAG_PING)}",
         script=wrk_run.POST_EMPTY,
         seconds=seconds,
     )

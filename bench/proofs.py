@@ -27,6 +27,8 @@ from pathlib import Path
 import httpx
 
 from bench import crowd_stack, wrk_run
+from drop import durable
+from drop.adapters.restate_ingress import ingress_path
 from tests.support.stack import Stack
 
 ENV = {
@@ -53,7 +55,9 @@ def fill(stack: Stack, drop_id: str, people: int) -> float:
                 {"userId": f"p{i}", "tickets": 1 + i % 10}
                 for i in range(first, min(people, first + BATCH))
             ]
-            r = ingress.post(f"/Drop/{drop_id}/registerBatch", json={"entries": entries})
+            r = ingress.post(
+                ingress_path(durable.DROP_REGISTER_BATCH, drop_id), json={"entries": entries}
+            )
             r.raise_for_status()
             refused = [x for x in r.json()["results"] if "error" in x]
             if refused:

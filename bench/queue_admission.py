@@ -35,7 +35,9 @@ import httpx
 
 from devtools import devstack
 from devtools.devstack import Proc
+from drop import durable
 from drop.adapters import nats_bus
+from drop.adapters.restate_ingress import ingress_path
 
 ADMIN_SECRET = "bench-admin-secret"
 
@@ -107,7 +109,7 @@ async def read_latency(
     async def one() -> None:
         async with gate:
             t = time.perf_counter()
-            r = await ingress.post(f"/QueueAdmission/{drop_id}/getQueueStats")
+            r = await ingress.post(ingress_path(durable.QUEUE_STATS, drop_id))
             latencies.append(time.perf_counter() - t)
             r.raise_for_status()
 
@@ -158,7 +160,9 @@ async def run(args: argparse.Namespace, stack: BenchStack) -> dict[str, Any]:
             batch = to_spend[:500]
             del to_spend[:500]
             uses = [{"token": t, "userId": t[:24]} for t in batch]
-            answer = await ingress.post(f"/QueueAdmission/{drop_id}/useTokens", json={"uses": uses})
+            answer = await ingress.post(
+                ingress_path(durable.QUEUE_USE_TOKENS, drop_id), json={"uses": uses}
+            )
             answer.raise_for_status()
 
     async def on_event(msg: Any) -> None:
@@ -197,7 +201,7 @@ async def run(args: argparse.Namespace, stack: BenchStack) -> dict[str, Any]:
     await sub.unsubscribe()
     if spender is not None:
         await asyncio.gather(spender, return_exceptions=True)
-    stats = (await ingress.post(f"/QueueAdmission/{drop_id}/getQueueStats")).json()
+    stats = (await ingress.post(ingress_path(durable.QUEUE_STATS, drop_id))).json()
     await api.aclose()
     await ingress.aclose()
     await bus.close()

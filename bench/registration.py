@@ -22,9 +22,13 @@ from pathlib import Path
 
 import httpx
 
+from drop import durable
+from drop.adapters.restate_ingress import ingress_path
 from tests.support.stack import Stack
 
 ADMIN = {"Authorization": "Bearer test-admin-secret"}
+
+PING = ingress_path(durable.DIAG_PING)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -97,10 +101,8 @@ async def main(big: int, concurrency: int) -> None:
             httpx.AsyncClient(base_url=stack.ingress_url, timeout=60, limits=limits) as ingress,
             httpx.AsyncClient(base_url=api_url, timeout=60, limits=limits) as api,
         ):
-            await load(200, concurrency, lambda i: ingress.post("/Diagnostics/ping"))  # warm up
-            floor_rate, floor_lat = await load(
-                2000, concurrency, lambda i: ingress.post("/Diagnostics/ping")
-            )
+            await load(200, concurrency, lambda i: ingress.post(PING))  # warm up
+            floor_rate, floor_lat = await load(2000, concurrency, lambda i: ingress.post(PING))
             await create(api, "warm")
             await fill(api, "warm", 200, concurrency)
             await create(api, "reg")

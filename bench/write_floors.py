@@ -9,6 +9,8 @@ from typing import Any
 import httpx
 
 from bench import crowd_stack, wrk_run
+from drop import durable
+from drop.adapters.restate_ingress import ingress_path
 from drop.contracts import QueueConfig
 
 
@@ -66,10 +68,9 @@ async def anatomy(stack: crowd_stack.Running, api: str, tag: str, seconds: float
     def entries(first: int, last: int) -> dict[str, Any]:
         return {"entries": [{"userId": f"d{i}", "tickets": 1 + i % 10} for i in range(first, last)]}
 
-    direct = f"direct-{tag}"
-    rate, joined = await durable_batches(
-        crowd_stack.ingress(stack), f"/QueueAdmission/{direct}/joinBatch", joins, 4000, 200, 2
-    )
+    direct, base = f"direct-{tag}", crowd_stack.ingress(stack)
+    join_batch = ingress_path(durable.QUEUE_JOIN_BATCH, direct)
+    rate, joined = await durable_batches(base, join_batch, joins, 4000, 200, 2)
     print(f"  {'QueueAdmission.joinBatch x200, 2 callers':<44} {rate:9.1f}/s", flush=True)
     tokens = [r["ok"]["token"] for r in joined if "ok" in r]
     await asyncio.sleep(len(tokens) / 2000 + 2)  # admitted at 2,000/s
@@ -77,16 +78,14 @@ async def anatomy(stack: crowd_stack.Running, api: str, tag: str, seconds: float
     def uses(first: int, last: int) -> dict[str, Any]:
         return {"uses": [{"token": tokens[i], "userId": f"d{i}"} for i in range(first, last)]}
 
-    rate, used = await durable_batches(
-        crowd_stack.ingress(stack), f"/QueueAdmission/{direct}/useTokens", uses, len(tokens), 200, 2
-    )
+    use_tokens = ingress_path(durable.QUEUE_USE_TOKENS, direct)
+    rate, used = await durable_batches(base, use_tokens, uses, len(tokens), 200, 2)
     refused = sum(1 for r in used if "error" in r)
     print(
         f"  {'QueueAdmission.useTokens x200, 2 callers':<44} {rate:9.1f}/s"
         + (f"  ({refused} refused)" if refused else ""),
         flush=True,
     )
-    rate, _ = await durable_batches(
-        crowd_stack.ingress(stack), f"/Drop/{direct}/registerBatch", entries, 4000, 200, 2
-    )
+    register_batch = ingress_path(durable.DROP_REGISTER_BATCH, direct)
+    rate, _ = await durable_batches(base, register_batch, entries, 4000, 200, 2)
     print(f"  {'Drop.registerBatch x200, 2 callers (no tokens)':<44} {rate:9.1f}/s", flush=True)

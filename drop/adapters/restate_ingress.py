@@ -26,6 +26,13 @@ FAILED = "the service could not complete the request; try again"
 REFUSED = "the request was refused"
 
 
+def ingress_path(target: Target[Any, Any], key: str | None = None) -> str:
+    """The ingress path that calls `target` (on the object `key`); `/send` after it sends."""
+    if key is None:
+        return f"/{target.service}/{target.handler}"
+    return f"/{target.service}/{key}/{target.handler}"
+
+
 class DurableCallError(Exception):
     """A durable handler answered with an error; `status` is kept for the HTTP answer."""
 
@@ -117,7 +124,7 @@ class RestateIngress:
     ) -> Out:
         """Call the handler and read its answer as the contract says it is."""
         service, handler = target.service, target.handler
-        path = f"/{service}/{key}/{handler}" if key is not None else f"/{service}/{handler}"
+        path = ingress_path(target, key)
         headers = {"idempotency-key": idempotency_key} if idempotency_key else {}
         started = time.perf_counter()
         outcome = "cancelled"
@@ -145,11 +152,10 @@ class RestateIngress:
     async def send(self, target: Target[In, Out], payload: In, *, key: str | None = None) -> None:
         """Fire-and-forget invocation (Restate accepts it durably before answering)."""
         service, handler = target.service, target.handler
-        path = (
-            f"/{service}/{key}/{handler}/send" if key is not None else f"/{service}/{handler}/send"
-        )
         try:
-            response = await self._post(path, target.wire(payload), {}, resend=False)
+            response = await self._post(
+                f"{ingress_path(target, key)}/send", target.wire(payload), {}, resend=False
+            )
         except httpx.TransportError as exc:
             log.warning("durable layer unreachable sending %s.%s: %r", service, handler, exc)
             raise DurableCallError(503, UNAVAILABLE, "durable_unavailable") from exc

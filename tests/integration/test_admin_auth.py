@@ -14,10 +14,9 @@ import httpx
 import pytest
 
 from apps.web.app import create_app
-from devtools import devstack
 from drop.settings import ConnectionSettings, SecretSettings
 from tests.e2e.support import ADMIN_SECRET, serve
-from tests.support.stack import Stack, nats_ready, start_api
+from tests.support.stack import Stack, start_api
 
 pytestmark = pytest.mark.integration
 
@@ -38,8 +37,7 @@ async def apis(own_stack: Stack) -> AsyncIterator[list[httpx.AsyncClient]]:
         clients = []
         for n in range(2):
             url, proc = start_api(own_stack, f"api-admin-{n}", LIMITS)
-            stack.callback(proc.stop)
-            devstack.wait_until(lambda u=url: nats_ready(f"{u}/health"), 30, "api on NATS")
+            stack.callback(proc.stop)  # start_api returns once it is on NATS
             clients.append(
                 await stack.enter_async_context(httpx.AsyncClient(base_url=url, timeout=30))
             )

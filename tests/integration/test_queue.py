@@ -8,7 +8,6 @@ settings), so timings are short without a special worker.
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -84,14 +83,15 @@ def of_type(log: EventLog, kind: str) -> list[dict[str, Any]]:
 
 
 async def count_events(log: EventLog, kind: str, n: int, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while len({e["data"]["token"] for e in of_type(log, kind)}) < n:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError(f"{len(of_type(log, kind))} {kind} events, wanted {n}")
-        log.changed.clear()
-        if len({e["data"]["token"] for e in of_type(log, kind)}) < n:
-            await asyncio.wait_for(log.changed.wait(), remaining)
+    """Return once `kind` events have named `n` different tokens."""
+    tokens: set[str] = set()
+
+    def enough(_: str, event: dict[str, Any]) -> bool:
+        if event["type"] == kind:
+            tokens.add(event["data"]["token"])
+        return len(tokens) >= n
+
+    await log.wait_for(enough, timeout)
 
 
 async def test_200_concurrent_joins_get_places_1_to_200(ingress: httpx.AsyncClient) -> None:

@@ -27,6 +27,7 @@ import pytest
 from drop.adapters.nats_bus import Bus
 from drop.contracts import QueueConfig
 from tests.support.api_client import ADMIN, EventLog, events, now_ms, uid
+from tests.support.eventually import eventually_async
 from tests.support.replay import (
     CRASH_ENV,
     Rig,
@@ -425,9 +426,12 @@ async def replace_state(rig: Rig, service: str, key: str, st: dict[str, Any]) ->
         f"/services/{service}/state", json={"object_key": key, "new_state": encoded}
     )
     assert r.status_code in (200, 202), r.text
+
     # The admin API offers no completion to wait on: read it back until it shows.
-    while await rig.state(service, key) != st:  # noqa: ASYNC110
-        await asyncio.sleep(0.05)
+    async def replaced() -> None:
+        assert await rig.state(service, key) == st
+
+    await eventually_async(replaced, what=f"the new state of {service}/{key}", timeout=30)
 
 
 async def test_a_broken_invariant_halts_sales_and_alarms(rig: Rig) -> None:
@@ -479,12 +483,15 @@ async def stalled_drop(rig: Rig, api: httpx.AsyncClient, drop_id: str) -> None:
     assert popen is not None
     promoting = asyncio.ensure_future(rig.call(f"Drop/{drop_id}/promoteBackup"))
     await process_exit(popen.pid)
-    stuck: list[dict[str, Any]] = []
+
     # Restate marks it backing-off after its first failed retry; nothing tells us when.
-    while not stuck:
-        await asyncio.sleep(0.1)
+    async def listed_stuck() -> list[dict[str, Any]]:
         listed = (await api.get("/api/admin/alarms")).json()["alarms"]
         stuck = [a for a in listed if a["kind"] == "stuck" and a["dropId"] == drop_id]
+        assert stuck, f"alarms now: {listed}"
+        return stuck
+
+    stuck = await eventually_async(listed_stuck, what="a stuck alarm", timeout=60, interval=0.1)
     assert stuck[0]["target"] == f"Drop/{drop_id}/promoteBackup"
     first = await api.post(f"/api/drop/{drop_id}/promote")
     assert first.status_code == 503 and first.json()["code"] == "drop_stalled", first.text

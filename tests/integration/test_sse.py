@@ -35,6 +35,7 @@ from drop.settings import (
     SecretSettings,
     SseSettings,
 )
+from tests.support.eventually import eventually_async
 from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration
@@ -143,13 +144,15 @@ async def serve(app: FastAPI) -> AsyncIterator[str]:
     )
     server = _QuietServer(config)
     task = asyncio.create_task(server.serve())
-    while not server.started:
-        assert not task.done(), "server failed to start"
-        await asyncio.sleep(0.02)
-    async with httpx.AsyncClient() as client:  # streams open once NATS is connected
-        while not (await client.get(f"http://127.0.0.1:{port}/health")).json()["nats"]:
-            assert not task.done(), "server failed to start"
-            await asyncio.sleep(0.02)
+    async with httpx.AsyncClient() as client:
+
+        async def on_nats() -> None:  # streams open once NATS is connected
+            if task.done():
+                raise RuntimeError("server failed to start")
+            assert server.started
+            assert (await client.get(f"http://127.0.0.1:{port}/health")).json()["nats"]
+
+        await eventually_async(on_nats, what="the sse server on NATS", timeout=30, interval=0.02)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
@@ -172,6 +175,13 @@ async def connections(base: str) -> int:
     async with httpx.AsyncClient(base_url=base) as client:
         count: int = (await client.get("/health")).json()["connections"]
         return count
+
+
+async def connections_become(base: str, n: int, timeout: float) -> None:
+    async def counted() -> None:
+        assert await connections(base) == n
+
+    await eventually_async(counted, what=f"{n} open streams", timeout=timeout, interval=0.02)
 
 
 # --- publishing test events straight to JetStream ------------------------------------
@@ -478,11 +488,7 @@ async def test_a_client_that_never_reads_does_not_delay_a_healthy_one(
                     assert event.data["version"] == n + 2
                 assert max(delays) < 1.0, max(delays)
                 # The stuck client overflowed its buffer and was cut off.
-                for _ in range(100):
-                    if await connections(base) == 1:
-                        break
-                    await asyncio.sleep(0.05)
-                assert await connections(base) == 1
+                await connections_become(base, 1, timeout=5)
         finally:
             stuck.close()
 
@@ -492,10 +498,11 @@ async def test_heartbeats_arrive_on_an_idle_stream(sse: str, bus: Bus) -> None:
     await publish_state(bus, drop_id, 1)
     async with open_stream(sse, f"/events/{drop_id}/u1") as s:
         await s.take(2)
-        started = time.monotonic()
-        while len(s.comments) < 3:
-            assert time.monotonic() - started < 3, "no heartbeat"
-            await asyncio.sleep(0.05)
+
+        async def pinged() -> None:
+            assert len(s.comments) >= 3, f"comments so far: {s.comments}"
+
+        await eventually_async(pinged, what="three heartbeats", timeout=3)
         assert all(c.startswith(": ping") for c in s.comments)
 
 
@@ -508,10 +515,7 @@ async def test_connection_cap_answers_503_with_retry_after(stack: Stack, bus: Bu
                 refused = await client.get("/events/drops")
             assert refused.status_code == 503
             assert refused.headers["retry-after"] == "5"
-        for _ in range(100):
-            if await connections(base) == 0:
-                break
-            await asyncio.sleep(0.02)
+        await connections_become(base, 0, timeout=5)  # the slots come back as streams end
         async with open_stream(base, "/events/drops") as again:
             assert (await again.next()).event == "drops"
 

@@ -11,7 +11,7 @@ import pytest
 from drop.adapters.nats_bus import Bus
 from drop.settings import SseSettings
 from tests.integration.test_sse import (
-    connections,
+    connections_become,
     new_id,
     open_stream,
     publish_state,
@@ -78,9 +78,6 @@ async def test_one_client_address_cannot_hold_every_stream(stack: Stack, bus: Bu
                 assert refused.json()["code"] == "too_many_streams"
             async with open_stream(base, "/events/drops", other) as s:
                 assert (await s.next()).event == "drops"
-        for _ in range(100):  # the slots come back when the streams end
-            if await connections(base) == 0:
-                break
-            await asyncio.sleep(0.02)
+        await connections_become(base, 0, timeout=5)  # the slots come back as streams end
         async with open_stream(base, "/events/drops", one) as s:
             assert (await s.next()).event == "drops"

@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 
+from tests.support.eventually import eventually_async
 from tests.support.stack import Stack, reseeded
 
 CRASH_ENV = "DROP_TEST_CRASH_AT"
@@ -104,11 +105,13 @@ class Rig:
     async def when_back(self, keys: list[str]) -> None:
         """Once the worker answers again, what waits out a retry backoff is retried now."""
         health = f"{self.stack.url('worker')}/health"
-        while True:
-            with contextlib.suppress(httpx.HTTPError):
-                if (await self.admin.get(health)).status_code == 200:
-                    break
-            await asyncio.sleep(0.05)
+
+        async def healthy() -> None:
+            assert (await self.admin.get(health)).status_code == 200
+
+        await eventually_async(
+            healthy, what="the worker answering again", timeout=120, retry_on=(httpx.HTTPError,)
+        )
         await self.retry_now(keys)
 
     async def retry_now(self, keys: list[str]) -> None:

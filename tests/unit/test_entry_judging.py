@@ -6,7 +6,7 @@ import time
 
 from pydantic import JsonValue
 
-from apps.worker.drops.entries import Pending, Result, judge, parse_entries
+from apps.worker.drops.entries import Pending, Result, _balance, judge, parse_entries
 from drop.contracts import DropConfig, EntryIn
 from drop.durable import Refused
 
@@ -82,3 +82,17 @@ def test_a_bonus_fence_raises_the_bonus_only_inside() -> None:
     outside = entry(location={"lat": 40.0, "lng": -3.7})
     assert judge(bonus, NOW, inside) is None and inside.bonus == 2.0
     assert judge(bonus, NOW, outside) is None and outside.bonus == 1.0
+
+
+def test_only_a_positive_whole_balance_in_the_rollover_mirror_counts() -> None:
+    assert _balance({"balance": 3}) == 3
+    for mirrored in (None, [], {}, {"balance": 0}, {"balance": -2}, {"balance": True}):
+        assert _balance(mirrored) == 0
+    assert _balance({"balance": 1.5}) == 0 and _balance({"balance": "4"}) == 0
+
+
+def test_an_entry_without_a_user_or_with_bad_tickets_is_refused_at_parsing() -> None:
+    items: list[JsonValue] = [{"tickets": 1}, {"userId": "c", "tickets": "many"}, "text", None]
+    results: list[Result | None] = [None] * len(items)
+    assert parse_entries(items, results) == []
+    assert [refused_code(r) for r in results] == ["invalid_request"] * 4

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from drop import durable
-from drop.adapters.restate_ingress import DurableCallError, RestateIngress
+from drop.adapters.restate_ingress import DurableCallError, RestateIngress, ingress_path
 
 SECRET_DETAIL = "panic at /srv/apps/worker/drop_object.py:42 (db password=hunter2)"
 
@@ -45,3 +45,23 @@ async def test_server_errors_are_never_echoed(status: int, expected: int) -> Non
 async def test_the_durable_layers_own_4xx_is_answered_generically() -> None:
     err = await failure(404, {"message": f"Service 'Drop' not found. {SECRET_DETAIL}"})
     assert (err.status, err.code, err.message) == (404, "refused", "the request was refused")
+
+
+def test_ingress_paths_name_the_service_the_object_and_the_handler() -> None:
+    assert ingress_path(durable.DIAG_PING) == "/Diagnostics/ping"
+    assert ingress_path(durable.QUEUE_STATS, "d1") == "/QueueAdmission/d1/getQueueStats"
+
+
+async def test_calls_and_sends_go_to_the_targets_path() -> None:
+    paths: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        paths.append(request.url.path)
+        return httpx.Response(200, json="pong")
+
+    client = httpx.AsyncClient(base_url="http://restate", transport=httpx.MockTransport(answer))
+    restate = RestateIngress([client])
+    assert await restate.call(durable.DIAG_PING, None) == "pong"
+    await restate.send(durable.QUEUE_STATS, None, key="d1")
+    assert paths == ["/Diagnostics/ping", "/QueueAdmission/d1/getQueueStats/send"]
+    await restate.close()

@@ -8,7 +8,7 @@ arrive in batches (`joinBatch`, the API's group commit) and tokens are spent in 
 not one per person.
 
 State is lazy (`state_preload=False`); a join or a tick touches a handful of keys whatever
-the length of the line. Keys:
+the length of the line. Keys (typed, read and written in `state.py`):
   meta            config, counters, head/tail of the line, holes, admission-loop state
   rb:{n}          the tokens admitted by the n-th admitting tick (an admission batch);
                   the ready count lives in meta, so no key holds the whole ready set

@@ -13,21 +13,9 @@ from typing import Any
 from pydantic import JsonValue
 
 from apps.worker import calls, effects, metrics
-from apps.worker.queue.line import Holders
-from apps.worker.queue.object import (
-    STALE_LOOP_MS,
-    TICK,
-    Ctx,
-    Meta,
-    Record,
-    chunk_key,
-    config_of,
-    hash_arg,
-    new_meta,
-    parse_config,
-    queue_admission,
-    record_of,
-)
+from apps.worker.queue.line import Holders, InLine, Line
+from apps.worker.queue.object import STALE_LOOP_MS, TICK, hash_arg, parse_config, queue_admission
+from apps.worker.queue.state import Ctx, Meta, Record, meta_of, record_of, save_meta, save_record
 from apps.worker.queue.views import Emit, announce, emit, view_of
 from apps.worker.typed import handler
 from drop import durable
@@ -40,20 +28,15 @@ MAX_BATCH = 500
 
 def start_loop(ctx: Ctx, meta: Meta, now: int) -> None:
     """Start a new generation of the admission loop unless one is running."""
-    loop = meta["loop"]
-    if loop["active"] and now - loop["lastTickAt"] < STALE_LOOP_MS:
+    loop = meta.loop
+    if loop.active and now - loop.last_tick_at < STALE_LOOP_MS:
         return
-    rate = config_of(meta).rate
-    loop.update(
-        active=True,
-        gen=loop["gen"] + 1,
-        credit=min(1.0, rate * TICK.total_seconds()),
-        lastTickAt=now,
-    )
-    calls.send(ctx, durable.QUEUE_TICK, durable.TickIn(gen=loop["gen"]), key=ctx.key())
+    loop.active, loop.gen, loop.last_tick_at = True, loop.gen + 1, now
+    loop.credit = min(1.0, meta.cfg.rate * TICK.total_seconds())
+    calls.send(ctx, durable.QUEUE_TICK, durable.TickIn(gen=loop.gen), key=ctx.key())
 
 
-def _check(item: Any, cfg: QueueConfig, holders: Holders) -> tuple[str, str] | Refused:
+def _check(item: JsonValue, cfg: QueueConfig, holders: Holders) -> tuple[str, str] | Refused:
     fp, ip = hash_arg(item, "fingerprintHash"), hash_arg(item, "ipHash")
     if fp is None or ip is None:
         return refusal(400, "invalid_request", "fingerprintHash and ipHash must be hex digests")
@@ -71,7 +54,7 @@ def _check(item: Any, cfg: QueueConfig, holders: Holders) -> tuple[str, str] | R
 async def _rejoin(
     ctx: Ctx,
     holders: Holders,
-    item: Any,
+    item: JsonValue,
     refused: Refused,
     made: dict[str, Record],
     meta: Meta,
@@ -82,10 +65,10 @@ async def _rejoin(
     tokens are read in the order of its list, so a replay reads the same records."""
     if refused.error.code != "queue_fingerprint_limit":
         return None
-    fp, ip = item["fingerprintHash"], item["ipHash"]
+    fp, ip = hash_arg(item, "fingerprintHash"), hash_arg(item, "ipHash")
     for token in holders.lists[f"fp:{fp}"]:
         rec = made.get(token) or await record_of(ctx, token)
-        if rec is None or rec.get("ip") != ip:
+        if rec is None or rec.ip != ip:
             continue
         view = view_of(ctx.key(), token, rec, meta, now)
         if view.status in ("waiting", "ready"):
@@ -107,7 +90,7 @@ def _joined(view: TokenView) -> Ok[Joined]:
     return Ok[Joined](ok=joined)
 
 
-def _hashes(item: Any) -> list[str]:
+def _hashes(item: JsonValue) -> list[str]:
     if not isinstance(item, dict):
         return []
     return [f"fp:{item.get('fingerprintHash')}", f"ip:{item.get('ipHash')}"]
@@ -120,11 +103,11 @@ async def joinBatch(ctx: Ctx, req: JoinBatch) -> Batch[Joined]:
     drop_id = ctx.key()
     items = req.joins[:MAX_BATCH]
     cfg = parse_config(req.config)
-    meta_f = ctx.get("meta", type_hint=dict)
+    meta_f = meta_of(ctx)
     holders = Holders(ctx)
     await holders.load([k for item in items for k in _hashes(item)])
-    meta = dict(await meta_f or new_meta(cfg))
-    meta["cfg"] = cfg.wire()
+    meta = await meta_f or Meta(cfg=cfg)
+    meta.cfg = cfg
 
     def stamp() -> dict[str, Any]:
         """The clock and each token's secret part, journaled together."""
@@ -134,7 +117,7 @@ async def joinBatch(ctx: Ctx, req: JoinBatch) -> Batch[Joined]:
     now = int(drawn["now"])
     results: list[Ok[Joined] | Refused] = []
     announced: list[Emit] = []
-    chunks: dict[str, list[list[Any]]] = {}
+    line = Line(ctx)
     made: dict[str, Record] = {}
     for item, random_part in zip(items, drawn["random"], strict=True):
         checked = _check(item, cfg, holders)
@@ -144,34 +127,23 @@ async def joinBatch(ctx: Ctx, req: JoinBatch) -> Batch[Joined]:
             continue
         fp, ip = checked
         token = make_queue_token(drop_id, str(random_part))
-        seq = meta["tail"] + 1
-        key = chunk_key(seq)
-        if key not in chunks:
-            chunks[key] = list(await ctx.get(key, type_hint=list) or [])
+        seq = meta.tail + 1
         wait_until = now + int(cfg.max_age_s * 1000)
-        chunks[key].append([token, now, wait_until])
-        rec: Record = {
-            "seq": seq,
-            "status": "waiting",
-            "fp": fp,
-            "ip": ip,
-            "joinedAt": now,
-            "waitUntil": wait_until,
-        }
-        meta["tail"], meta["waiting"] = seq, meta["waiting"] + 1
-        ctx.set(f"tok:{token}", rec)
+        await line.append(seq, InLine(token, now, wait_until))
+        rec = Record(seq=seq, status="waiting", fp=fp, ip=ip, joined_at=now, wait_until=wait_until)
+        meta.tail, meta.waiting = seq, meta.waiting + 1
+        save_record(ctx, token, rec)
         made[token] = rec
         holders.lists[f"fp:{fp}"].append(token)
         holders.lists[f"ip:{ip}"].append(token)
         view = view_of(drop_id, token, rec, meta, now)
         announced.append(announce(drop_id, token, view, "queue_position", "j"))
         results.append(_joined(view))
-    for key, chunk in chunks.items():
-        ctx.set(key, chunk)
+    line.save(ctx)
     holders.save()
     if announced:
         start_loop(ctx, meta, now)
-    ctx.set("meta", meta)
+    save_meta(ctx, meta)
     await emit(ctx, "join events", drop_id, announced, meta=meta)
     metrics.count(metrics.QUEUE_JOINS, drop_id, len(announced))
     return Batch[Joined](results=results)

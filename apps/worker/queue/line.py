@@ -3,21 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import NamedTuple
 
-from apps.worker.queue.object import (
-    CHUNK,
-    HEAD_WINDOW,
-    MAX_STEPS,
-    SWEEP_BUDGET,
-    AnyCtx,
-    Ctx,
-    Meta,
-    Record,
-    chunk_key,
-)
+from apps.worker.queue.object import CHUNK, HEAD_WINDOW, MAX_STEPS, SWEEP_BUDGET, chunk_key
+from apps.worker.queue.state import AnyCtx, Ctx, Meta, Place, Record, save_record
 from apps.worker.queue.views import Emit, announce, view_of
-from drop.domain.queue_rules import token_is_well_formed
 
 
 class Holders:
@@ -52,33 +42,60 @@ async def end_token(
     ctx: Ctx, meta: Meta, holders: Holders, token: str, rec: Record, now: int
 ) -> Emit:
     """Expire a waiting or ready token: free its slot, its device and its network."""
-    if rec["status"] == "ready":
-        meta["ready"] -= 1
-    elif rec["status"] == "waiting":
-        meta["waiting"] -= 1
-    rec.update(status="expired", endedAt=now)
-    meta["expired"] += 1
-    ctx.set(f"tok:{token}", rec)
-    await holders.release(f"fp:{rec['fp']}", token)
-    await holders.release(f"ip:{rec['ip']}", token)
+    if rec.status == "ready":
+        meta.ready -= 1
+    elif rec.status == "waiting":
+        meta.waiting -= 1
+    rec.status, rec.ended_at = "expired", now
+    meta.expired += 1
+    save_record(ctx, token, rec)
+    await holders.release(f"fp:{rec.fp}", token)
+    await holders.release(f"ip:{rec.ip}", token)
     view = view_of(ctx.key(), token, rec, meta, now)
     return announce(ctx.key(), token, view, "queue_expired", "expired")
 
 
+class InLine(NamedTuple):
+    """A token's entry in a line chunk, stored as the JSON list `[token, joinedAt, waitUntil]`."""
+
+    token: str
+    joined_at: int
+    wait_until: int
+
+    def place(self, seq: int) -> Place:
+        """Its place while it waits (the line holds only waiting tokens ahead of the head)."""
+        return Place(
+            seq=seq, status="waiting", joined_at=self.joined_at, wait_until=self.wait_until
+        )
+
+
 class Line:
-    """The line's chunks, each read at most once per invocation."""
+    """The line's chunks, each read at most once per invocation and written back once."""
 
     def __init__(self, ctx: AnyCtx) -> None:
         self.ctx = ctx
-        self.chunks: dict[str, list[list[Any]]] = {}
+        self.chunks: dict[str, list[InLine]] = {}
+        self.changed: dict[str, None] = {}
 
-    async def entry(self, seq: int) -> tuple[str, int, int]:
-        """(token, joinedAt, waitUntil) of the token with sequence number `seq`."""
+    async def _chunk(self, seq: int) -> list[InLine]:
         key = chunk_key(seq)
         if key not in self.chunks:
-            self.chunks[key] = list(await self.ctx.get(key, type_hint=list) or [])
-        token, joined, wait_until = self.chunks[key][(seq - 1) % CHUNK]
-        return str(token), int(joined), int(wait_until)
+            stored = await self.ctx.get(key, type_hint=list) or []
+            self.chunks[key] = [InLine(str(t), int(j), int(w)) for t, j, w in stored]
+        return self.chunks[key]
+
+    async def entry(self, seq: int) -> InLine:
+        """The entry of the token with sequence number `seq`."""
+        return (await self._chunk(seq))[(seq - 1) % CHUNK]
+
+    async def append(self, seq: int, entry: InLine) -> None:
+        """Add the entry of the line's new tail `seq`."""
+        (await self._chunk(seq)).append(entry)
+        self.changed[chunk_key(seq)] = None
+
+    def save(self, ctx: Ctx) -> None:
+        for key in self.changed:
+            ctx.set(key, [list(entry) for entry in self.chunks[key]])
 
 
 @dataclass
@@ -93,18 +110,18 @@ class Walk:
 async def walk_line(line: Line, meta: Meta, quota: int, now: int) -> Walk:
     """From the head: tokens past their max age (expired in order) and up to `quota`
     tokens to admit; the new head is the first waiting token left in line."""
-    holes, tail = set(meta["holes"]), int(meta["tail"])
-    walk = Walk([], [], int(meta["head"]))
+    holes, tail = set(meta.holes), meta.tail
+    walk = Walk([], [], meta.head)
     steps = 0
     while walk.head <= tail and steps < MAX_STEPS:
         if walk.head in holes:
             walk.head += 1
             continue
-        token, _, wait_until = await line.entry(walk.head)
-        if now >= wait_until:
-            walk.too_old.append(token)
+        entry = await line.entry(walk.head)
+        if now >= entry.wait_until:
+            walk.too_old.append(entry.token)
         elif len(walk.admit) < quota:
-            walk.admit.append(token)
+            walk.admit.append(entry.token)
         else:
             break
         walk.head += 1
@@ -112,17 +129,9 @@ async def walk_line(line: Line, meta: Meta, quota: int, now: int) -> Walk:
     return walk
 
 
-async def records_of(ctx: Ctx, tokens: list[str]) -> list[Record]:
-    """Read several token records at once (the reads are pipelined); {} when unknown."""
-    futures = [
-        ctx.get(f"tok:{t}", type_hint=dict) if token_is_well_formed(t) else None for t in tokens
-    ]
-    return [dict(await f or {}) if f is not None else {} for f in futures]
-
-
 async def positions(line: Line, meta: Meta, drop_id: str, now: int) -> list[Emit]:
     """Position updates for the head window and the next stretch of the round-robin sweep."""
-    holes, tail, head = set(meta["holes"]), int(meta["tail"]), int(meta["head"])
+    holes, tail, head = set(meta.holes), meta.tail, meta.head
     seqs: list[int] = []
     s = head
     while len(seqs) < HEAD_WINDOW and s <= tail:
@@ -130,18 +139,17 @@ async def positions(line: Line, meta: Meta, drop_id: str, now: int) -> list[Emit
             seqs.append(s)
         s += 1
     window_end = s
-    s = max(int(meta["sweep"]), window_end)
+    s = max(meta.sweep, window_end)
     budget = len(seqs) + SWEEP_BUDGET
     while len(seqs) < budget and s <= tail:
         if s not in holes:
             seqs.append(s)
         s += 1
-    meta["sweep"] = s if s <= tail else 0
-    tag = f"t{meta['loop']['gen']}.{meta['loop']['ticks']}"
+    meta.sweep = s if s <= tail else 0
+    tag = f"t{meta.loop.gen}.{meta.loop.ticks}"
     out = []
     for seq in seqs:
-        token, joined, wait_until = await line.entry(seq)
-        rec = {"seq": seq, "status": "waiting", "joinedAt": joined, "waitUntil": wait_until}
-        view = view_of(drop_id, token, rec, meta, now)
-        out.append(announce(drop_id, token, view, "queue_position", tag))
+        entry = await line.entry(seq)
+        view = view_of(drop_id, entry.token, entry.place(seq), meta, now)
+        out.append(announce(drop_id, entry.token, view, "queue_position", tag))
     return out

@@ -1,21 +1,17 @@
-"""QueueAdmission (key = dropId): the object, its state layout and shared parsing."""
+"""QueueAdmission (key = dropId): the object, its limits and the parsing of joins."""
 
 from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Any
 
 import restate
-from pydantic import ValidationError
+from pydantic import JsonValue, ValidationError
 
 from apps.worker import effects
 from apps.worker.retries import PAUSE_WHEN_STUCK
 from apps.worker.runtime import current
 from drop.contracts import QueueConfig
-from drop.domain.queue_rules import (
-    token_is_well_formed,
-)
 
 queue_admission = restate.VirtualObject(
     "QueueAdmission", state_preload=False, invocation_retry_policy=PAUSE_WHEN_STUCK
@@ -34,47 +30,22 @@ STALE_LOOP_MS = 10_000
 
 _HASH = re.compile(r"^[0-9a-f]{16,128}$")
 
-Meta = dict[str, Any]
-Record = dict[str, Any]
-Ctx = restate.ObjectContext
-AnyCtx = restate.ObjectContext | restate.ObjectSharedContext
-
 
 def default_config() -> QueueConfig:
     return QueueConfig.from_settings(current().queue)
-
-
-def config_of(meta: Meta) -> QueueConfig:
-    return QueueConfig.model_validate(meta["cfg"])
-
-
-def new_meta(cfg: QueueConfig) -> Meta:
-    return {
-        "cfg": cfg.wire(),
-        "tail": 0,
-        "head": 1,
-        "holes": [],
-        "waiting": 0,
-        "ready": 0,
-        "admitted": 0,
-        "used": 0,
-        "expired": 0,
-        "loop": {"active": False, "gen": 0, "credit": 0.0, "lastTickAt": 0, "ticks": 0},
-        "sweep": 0,
-    }
 
 
 def chunk_key(seq: int) -> str:
     return f"line:{(seq - 1) // CHUNK}"
 
 
-def hash_arg(req: object, name: str) -> str | None:
+def hash_arg(req: JsonValue, name: str) -> str | None:
     """The hex digest under `name` of a join, or None when it is not one."""
     value = req.get(name) if isinstance(req, dict) else None
     return value if isinstance(value, str) and _HASH.fullmatch(value) else None
 
 
-def parse_config(raw: Any) -> QueueConfig:
+def parse_config(raw: JsonValue) -> QueueConfig:
     if raw is None:
         return default_config()
     try:
@@ -83,10 +54,3 @@ def parse_config(raw: Any) -> QueueConfig:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise effects.fail("invalid_request", f"queue config {where}: {first['msg']}", 400) from exc
-
-
-async def record_of(ctx: AnyCtx, token: str) -> Record | None:
-    if not token_is_well_formed(token):
-        return None
-    raw = await ctx.get(f"tok:{token}", type_hint=dict)
-    return dict(raw) if raw else None

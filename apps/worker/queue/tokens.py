@@ -8,12 +8,16 @@ from datetime import timedelta
 import restate
 
 from apps.worker import calls, effects
-from apps.worker.queue.line import Holders, end_token, records_of
-from apps.worker.queue.object import (
+from apps.worker.queue.line import Holders, end_token
+from apps.worker.queue.object import queue_admission
+from apps.worker.queue.state import (
     Ctx,
     Record,
-    queue_admission,
+    meta_of,
     record_of,
+    records_of,
+    save_meta,
+    save_record,
 )
 from apps.worker.queue.views import Emit, emit, view_of
 from apps.worker.typed import handler
@@ -49,22 +53,24 @@ async def markTokenExpired(ctx: Ctx, req: ExpireIn) -> Found | NotFound:
     rec = await record_of(ctx, token)
     if rec is None:
         return NotFound(found=False)
-    meta = dict(await ctx.get("meta", type_hint=dict) or {})
+    meta = await meta_of(ctx)
+    if meta is None:
+        raise LookupError(f"token {token} has a record but the queue has no meta")
     now = await effects.now_ms(ctx)
     timer = req.reason == "ready_window"
-    if rec["status"] not in ("waiting", "ready") or (timer and rec["status"] != "ready"):
+    if rec.status not in ("waiting", "ready") or (timer and rec.status != "ready"):
         return _found(view_of(ctx.key(), token, rec, meta, now))
-    if timer and now < rec["expiresAt"]:
+    if timer and rec.expires_at is not None and now < rec.expires_at:
         # The timer fired early by this clock: look again when the window really ends.
-        delay = timedelta(milliseconds=rec["expiresAt"] - now)
+        delay = timedelta(milliseconds=rec.expires_at - now)
         calls.send(ctx, durable.QUEUE_EXPIRE, req, key=ctx.key(), delay=delay)
         return _found(view_of(ctx.key(), token, rec, meta, now))
-    if rec["status"] == "waiting":
-        insort(meta["holes"], rec["seq"])
+    if rec.status == "waiting":
+        insort(meta.holes, rec.seq)
     holders = Holders(ctx)
     ended = await end_token(ctx, meta, holders, token, rec, now)
     holders.save()
-    ctx.set("meta", meta)
+    save_meta(ctx, meta)
     await emit(ctx, "expiry events", ctx.key(), [ended], meta=meta)
     return _found(ended.view)
 
@@ -75,13 +81,13 @@ async def useTokens(ctx: Ctx, req: TokenUses) -> Batch[Found]:
     bound to its user, so a registration that failed later can be retried by that user,
     and refused for anyone else. A spent token gives its network's waiting place back."""
     uses = req.uses
-    meta_f = ctx.get("meta", type_hint=dict)
+    meta_f = meta_of(ctx)
     tokens = [u.token for u in uses]
-    recs = [rec or None for rec in await records_of(ctx, tokens)]
-    meta = dict(await meta_f or {})
+    recs = await records_of(ctx, tokens)
+    meta = await meta_f
     now = await effects.now_ms(ctx)
     holders = Holders(ctx)
-    await holders.load([f"ip:{r['ip']}" for r in recs if r is not None and r["status"] == "ready"])
+    await holders.load([f"ip:{r.ip}" for r in recs if r is not None and r.status == "ready"])
     results: list[Ok[Found] | Refused] = []
     spent: list[Emit] = []
     for use, token, rec in zip(uses, tokens, recs, strict=True):
@@ -90,17 +96,17 @@ async def useTokens(ctx: Ctx, req: TokenUses) -> Batch[Found]:
         if problem is not None:
             results.append(problem)
             continue
-        assert rec is not None
-        if rec["status"] == "ready":
-            rec.update(status="used", usedAt=now, usedBy=user_id)
-            meta["ready"], meta["used"] = meta["ready"] - 1, meta["used"] + 1
-            ctx.set(f"tok:{token}", rec)
-            await holders.release(f"ip:{rec['ip']}", token)
+        assert rec is not None and meta is not None
+        if rec.status == "ready":
+            rec.status, rec.used_at, rec.used_by = "used", now, user_id
+            meta.ready, meta.used = meta.ready - 1, meta.used + 1
+            save_record(ctx, token, rec)
+            await holders.release(f"ip:{rec.ip}", token)
             spent.append(Emit(token, view_of(ctx.key(), token, rec, meta, now)))
         results.append(Ok[Found](ok=_found(view_of(ctx.key(), token, rec, meta, now))))
-    if spent:
+    if spent and meta is not None:
         holders.save()
-        ctx.set("meta", meta)
+        save_meta(ctx, meta)
         await emit(ctx, "used views", ctx.key(), spent, meta=meta)
     return Batch[Found](results=results)
 
@@ -117,10 +123,11 @@ def _unusable(rec: Record | None, user_id: str, now: int) -> Refused | None:
         return refusal(400, "invalid_request", "userId is required")
     if rec is None:
         return refusal(403, "queue_token_invalid", "this queue token does not exist")
-    status = rec["status"]
-    if status == "used" and rec.get("usedBy") != user_id:
+    status = rec.status
+    if status == "used" and rec.used_by != user_id:
         return refusal(409, "queue_token_used", "this queue token has already been used")
-    if status == "expired" or (status == "ready" and now >= rec["expiresAt"]):
+    expires_at = rec.expires_at if rec.expires_at is not None else now
+    if status == "expired" or (status == "ready" and now >= expires_at):
         return refusal(410, "queue_token_expired", "this queue token has expired")
     if status == "waiting":
         return refusal(403, "queue_token_not_ready", "this queue token is still waiting")
@@ -131,8 +138,8 @@ def _unusable(rec: Record | None, user_id: str, now: int) -> Refused | None:
 async def checkToken(ctx: restate.ObjectSharedContext, req: TokenQuery) -> Found | UnknownToken:
     """A token's exact status and place in line (read-only; never queues behind a tick)."""
     token = req.token
-    rec_f = ctx.get(f"tok:{token}", type_hint=dict) if token_is_well_formed(token) else None
-    meta_f = ctx.get("meta", type_hint=dict)
+    rec_f = ctx.get(f"tok:{token}", type_hint=Record) if token_is_well_formed(token) else None
+    meta_f = meta_of(ctx)
     rec, meta = (await rec_f if rec_f is not None else None), await meta_f
     if not rec or not meta:
         return UnknownToken(found=False, token=token, drop_id=ctx.key())
@@ -143,8 +150,8 @@ async def checkToken(ctx: restate.ObjectSharedContext, req: TokenQuery) -> Found
 @handler(queue_admission, kind="shared")
 async def getQueueStats(ctx: restate.ObjectSharedContext) -> LiveQueueStats | QueueStats:
     """Counters of the drop's waiting room."""
-    meta = await ctx.get("meta", type_hint=dict)
-    if not meta:
+    meta = await meta_of(ctx)
+    if meta is None:
         return QueueStats(
             waiting_count=0,
             ready_count=0,
@@ -155,13 +162,13 @@ async def getQueueStats(ctx: restate.ObjectSharedContext) -> LiveQueueStats | Qu
             admission_loop_active=False,
         )
     return LiveQueueStats(
-        waiting_count=meta["waiting"],
-        ready_count=meta["ready"],
-        total_issued=meta["tail"],
-        total_admitted=meta["admitted"],
-        total_used=meta["used"],
-        total_expired=meta["expired"],
-        admission_loop_active=meta["loop"]["active"],
-        admission_rate=meta["cfg"]["rate"],
-        max_concurrent=meta["cfg"]["maxConcurrent"],
+        waiting_count=meta.waiting,
+        ready_count=meta.ready,
+        total_issued=meta.tail,
+        total_admitted=meta.admitted,
+        total_used=meta.used,
+        total_expired=meta.expired,
+        admission_loop_active=meta.loop.active,
+        admission_rate=meta.cfg.rate,
+        max_concurrent=meta.cfg.max_concurrent,
     )

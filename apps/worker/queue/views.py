@@ -8,12 +8,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from apps.worker.queue.object import (
-    AnyCtx,
-    Meta,
-    Record,
-    config_of,
-)
+from pydantic import JsonValue
+
+from apps.worker.queue.state import AnyCtx, Meta, Place
 from apps.worker.runtime import current
 from drop import events
 from drop.domain.queue_rules import (
@@ -23,33 +20,33 @@ from drop.domain.queue_rules import (
 from drop.durable import TokenView
 
 
-def view_of(drop_id: str, token: str, rec: Record, meta: Meta, now: int) -> TokenView:
+def view_of(drop_id: str, token: str, rec: Place, meta: Meta, now: int) -> TokenView:
     """What the token's holder may see (no hashes, no user id): the exact place in line."""
-    status = rec["status"]
+    status: str = rec.status
     position = ahead = wait = 0
     expires_at: int | None = None
     if status == "waiting":
-        cfg = config_of(meta)
-        position = place_in_line(rec["seq"], int(meta["head"]), meta["holes"])
+        cfg = meta.cfg
+        position = place_in_line(rec.seq, meta.head, meta.holes)
         ahead = position - 1
-        wait = estimated_wait_seconds(position, cfg.rate, meta["ready"], cfg.max_concurrent)
-        expires_at = rec["waitUntil"]
+        wait = estimated_wait_seconds(position, cfg.rate, meta.ready, cfg.max_concurrent)
+        expires_at = rec.wait_until
     elif status == "ready":
-        expires_at = rec["expiresAt"]
-        if now >= rec["expiresAt"]:
+        expires_at = rec.expires_at
+        if expires_at is not None and now >= expires_at:
             status = "expired"  # its timer has not run yet, but it can no longer be used
     return TokenView(
         token=token,
         drop_id=drop_id,
-        seq=rec["seq"],
-        used_by=rec.get("usedBy"),
+        seq=rec.seq,
+        used_by=rec.used_by,
         status=status,
         position=position,
         ahead_of_you=ahead,
-        total_in_queue=meta["waiting"],
+        total_in_queue=meta.waiting,
         estimated_wait_seconds=wait,
-        joined_at=rec["joinedAt"],
-        ready_at=rec.get("readyAt"),
+        joined_at=rec.joined_at,
+        ready_at=rec.ready_at,
         expires_at=expires_at,
         updated_at=now,
     )
@@ -82,21 +79,20 @@ def announce(drop_id: str, token: str, view: TokenView, kind: str, tag: str) -> 
     return Emit(token, view, kind, data, f"{drop_id}:q:{token}:{tag}")
 
 
-def line_view(meta: Meta) -> dict[str, Any]:
+def line_view(meta: Meta) -> dict[str, JsonValue]:
     """The line's head and counters, mirrored so the API computes exact places itself."""
-    cfg = config_of(meta)
     return {
-        "head": meta["head"],
-        "holes": meta["holes"],
-        "tail": meta["tail"],
-        "waiting": meta["waiting"],
-        "ready": meta["ready"],
-        "admitted": meta["admitted"],
-        "used": meta["used"],
-        "expired": meta["expired"],
-        "loopActive": meta["loop"]["active"],
-        "rate": cfg.rate,
-        "maxConcurrent": cfg.max_concurrent,
+        "head": meta.head,
+        "holes": list(meta.holes),
+        "tail": meta.tail,
+        "waiting": meta.waiting,
+        "ready": meta.ready,
+        "admitted": meta.admitted,
+        "used": meta.used,
+        "expired": meta.expired,
+        "loopActive": meta.loop.active,
+        "rate": meta.cfg.rate,
+        "maxConcurrent": meta.cfg.max_concurrent,
     }
 
 

@@ -1,0 +1,108 @@
+"""The waiting room's stored state as models, and the one place that reads and writes it.
+
+The stored JSON keeps the camelCase keys it always had, and a key that is not set is not
+written (a record gains `readyAt`, `usedBy`... as it moves on), so the state an earlier
+build left loads as it is and is written back the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import Literal
+
+import restate
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic.alias_generators import to_camel
+
+from drop.contracts import QueueConfig
+from drop.domain.queue_rules import token_is_well_formed
+
+Ctx = restate.ObjectContext
+AnyCtx = restate.ObjectContext | restate.ObjectSharedContext
+Status = Literal["waiting", "ready", "used", "expired"]
+
+
+class Stored(BaseModel):
+    # Keys a later build may add are kept, so writing the state back never drops them.
+    model_config = ConfigDict(
+        alias_generator=to_camel, validate_by_name=True, validate_by_alias=True, extra="allow"
+    )
+
+    def stored(self) -> dict[str, JsonValue]:
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+class Loop(Stored):
+    """The admission loop: its generation, token-bucket credit and last tick."""
+
+    active: bool = False
+    gen: int = 0
+    credit: float = 0.0
+    last_tick_at: int = 0
+    ticks: int = 0
+
+
+class Meta(Stored):
+    """Key `meta`: the config, the line's head and tail, its holes, counters, the loop."""
+
+    cfg: QueueConfig
+    tail: int = 0
+    head: int = 1
+    holes: list[int] = Field(default_factory=list)
+    waiting: int = 0
+    ready: int = 0
+    admitted: int = 0
+    used: int = 0
+    expired: int = 0
+    loop: Loop = Field(default_factory=Loop)
+    sweep: int = 0
+    # Admission batches made so far (`rb:{n}`); absent until the first one.
+    batches: int | None = None
+
+
+class Place(Stored):
+    """What a token's view is computed from (a line entry gives the first four)."""
+
+    seq: int
+    status: Status
+    joined_at: int
+    wait_until: int
+    ready_at: int | None = None
+    expires_at: int | None = None
+    used_by: str | None = None
+
+
+class Record(Place):
+    """Key `tok:{token}`: the token's place, its holder's hashes and when it moved on."""
+
+    fp: str
+    ip: str
+    ended_at: int | None = None
+    used_at: int | None = None
+
+
+def meta_of(ctx: AnyCtx) -> Awaitable[Meta | None]:
+    """The read of `meta`, begun now (so it runs alongside the reads that follow)."""
+    return ctx.get("meta", type_hint=Meta)
+
+
+def save_meta(ctx: Ctx, meta: Meta) -> None:
+    ctx.set("meta", meta.stored())
+
+
+async def record_of(ctx: AnyCtx, token: str) -> Record | None:
+    if not token_is_well_formed(token):
+        return None
+    return await ctx.get(f"tok:{token}", type_hint=Record)
+
+
+async def records_of(ctx: AnyCtx, tokens: list[str]) -> list[Record | None]:
+    """Several token records, read at once (the reads are pipelined); None when unknown."""
+    futures = [
+        ctx.get(f"tok:{t}", type_hint=Record) if token_is_well_formed(t) else None for t in tokens
+    ]
+    return [await f if f is not None else None for f in futures]
+
+
+def save_record(ctx: Ctx, token: str, rec: Record) -> None:
+    ctx.set(f"tok:{token}", rec.stored())

@@ -1,0 +1,247 @@
+"""The waiting room's handlers on a fake context: joins, ticks, spends and expiries move the
+line and its counters exactly (Restate and NATS themselves: tests/integration/test_queue.py)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pydantic import JsonValue
+
+from apps.worker.queue.admission import sweepReady, tick
+from apps.worker.queue.join import joinBatch
+from apps.worker.queue.object import TICK
+from apps.worker.queue.tokens import checkToken, markTokenExpired, useTokens
+from drop.durable import (
+    ExpireIn,
+    Found,
+    JoinBatch,
+    Joined,
+    Ok,
+    Refused,
+    Stale,
+    SweepIn,
+    Ticked,
+    TickIn,
+    TokenQuery,
+    TokenUse,
+    TokenUses,
+)
+from tests.support.fake_context import FakeContext
+from tests.unit.waiting_room import CFG, DROP, MAX_AGE_MS, NOW, digest, fill_line, token
+
+WINDOW_MS = 60_000
+
+
+def join(fp: int, ip: int) -> JsonValue:
+    return {"fingerprintHash": digest(fp, "f"), "ipHash": digest(ip, "i")}
+
+
+async def join_all(fake: FakeContext, joins: list[JsonValue]) -> list[Ok[Joined] | Refused]:
+    fake.answers["join stamp"] = {"now": NOW, "random": [f"{n:032x}" for n in range(len(joins))]}
+    return (await joinBatch(fake.ctx, JoinBatch(joins=joins, config=CFG))).results
+
+
+def refused(result: Ok[Joined] | Ok[Found] | Refused) -> tuple[int, str]:
+    assert isinstance(result, Refused), result
+    return result.error.status, result.error.code
+
+
+async def test_joins_get_consecutive_places_and_start_the_loop() -> None:
+    fake = FakeContext(DROP)
+    results = await join_all(fake, [join(1, 1), join(2, 2), join(3, 3)])
+    assert [r.ok.position for r in results if isinstance(r, Ok)] == [1, 2, 3]
+    stored = fake.state("meta")
+    assert (stored["tail"], stored["waiting"], stored["cfg"]) == (3, 3, CFG)
+    assert stored["loop"] == {
+        "active": True,
+        "gen": 1,
+        "credit": 1.0,
+        "lastTickAt": NOW,
+        "ticks": 0,
+    }
+    [first, *_] = [r.ok.token for r in results if isinstance(r, Ok)]
+    assert fake.state("line:0")[0] == [first, NOW, NOW + MAX_AGE_MS]
+    assert fake.state(f"tok:{first}") == {
+        "seq": 1,
+        "status": "waiting",
+        "fp": digest(1, "f"),
+        "ip": digest(1, "i"),
+        "joinedAt": NOW,
+        "waitUntil": NOW + MAX_AGE_MS,
+    }
+    assert [(s.target, s.payload, s.key) for s in fake.sent] == [
+        ("QueueAdmission/tick", {"gen": 1}, DROP)
+    ]
+
+
+async def test_device_and_network_limits_refuse_only_the_join_over_them() -> None:
+    fake = FakeContext(DROP)
+    results = await join_all(
+        fake, [join(1, 1), join(1, 2), join(2, 1), join(3, 1), join(4, 1), {"ipHash": "zz"}]
+    )
+    assert isinstance(results[0], Ok) and isinstance(results[2], Ok)
+    assert refused(results[1]) == (409, "queue_fingerprint_limit")
+    assert isinstance(results[3], Ok)
+    assert refused(results[4]) == (409, "queue_ip_limit")
+    assert refused(results[5]) == (400, "invalid_request")
+    assert fake.state("meta")["tail"] == 3
+    assert len(fake.state(f"ip:{digest(1, 'i')}")) == 3
+
+
+async def test_a_join_sent_again_gets_its_place_back() -> None:
+    fake = FakeContext(DROP)
+    [first] = await join_all(fake, [join(1, 1)])
+    [again] = await join_all(fake, [join(1, 1)])
+    assert isinstance(first, Ok) and isinstance(again, Ok)
+    assert again.ok.token == first.ok.token and again.ok.position == 1
+    assert fake.state("meta")["tail"] == 1
+
+
+async def tick_line(
+    fake: FakeContext, waiting: int, credit: float, at: int, **meta: object
+) -> Ticked | Stale:
+    """A tick at `at` over a line of `waiting` tokens, its loop (generation 1) running with
+    `credit` since NOW; `meta` overrides stored counters or config."""
+    fill_line(fake, waiting)
+    m = {**fake.state("meta"), **meta}
+    m["loop"] = {"active": True, "gen": 1, "credit": credit, "lastTickAt": NOW, "ticks": 0}
+    fake.set("meta", m)
+    fake.answers["tick time"] = at
+    return await tick(fake.ctx, TickIn(gen=1))
+
+
+async def test_a_tick_admits_what_its_credit_allows_and_schedules_the_next() -> None:
+    fake = FakeContext(DROP)
+    at = NOW + 250
+    answer = await tick_line(fake, 10, credit=1.0, at=at)
+    # 1 saved + 20/s for 0.25 s = 6 admissions.
+    assert answer == Ticked(admitted=6, expired=0, waiting=4, ready=6)
+    stored = fake.state("meta")
+    assert (stored["head"], stored["batches"], stored["admitted"]) == (7, 1, 6)
+    assert stored["loop"]["credit"] == 0.0 and stored["loop"]["ticks"] == 1
+    assert fake.state("rb:1") == [token(s) for s in range(1, 7)]
+    rec = fake.state(f"tok:{token(1)}")
+    assert (rec["status"], rec["readyAt"], rec["expiresAt"]) == ("ready", at, at + WINDOW_MS)
+    assert fake.state(f"tok:{token(7)}")["status"] == "waiting"
+    sent = {s.target: s for s in fake.sent}
+    assert sent["QueueAdmission/sweepReady"].payload == {"batch": 1, "at": at + WINDOW_MS}
+    assert sent["QueueAdmission/sweepReady"].delay == timedelta(milliseconds=WINDOW_MS)
+    assert sent["QueueAdmission/tick"].payload == {"gen": 1}
+    assert sent["QueueAdmission/tick"].delay == TICK
+    assert "tick events" in fake.steps
+
+
+async def test_a_tick_never_fills_more_than_the_ready_slots() -> None:
+    fake = FakeContext(DROP)
+    cfg = {**CFG, "maxConcurrent": 3}
+    answer = await tick_line(fake, 10, credit=10.0, at=NOW, ready=1, cfg=cfg)
+    assert isinstance(answer, Ticked) and (answer.admitted, answer.ready) == (2, 3)
+
+
+async def test_a_tick_of_an_old_generation_or_a_stopped_loop_does_nothing() -> None:
+    fake = FakeContext(DROP)
+    fill_line(fake, 2)
+    assert await tick(fake.ctx, TickIn(gen=1)) == Stale(stale=True)  # loop not active
+    m = fake.state("meta")
+    m["loop"]["active"], m["loop"]["gen"] = True, 2
+    fake.set("meta", m)
+    assert await tick(fake.ctx, TickIn(gen=1)) == Stale(stale=True)
+    assert fake.sent == [] and fake.state("meta") == m
+
+
+async def test_a_tick_past_everyones_max_age_expires_them_and_stops_the_loop() -> None:
+    fake = FakeContext(DROP)
+    answer = await tick_line(fake, 3, credit=0.0, at=NOW + MAX_AGE_MS)
+    assert answer == Ticked(admitted=0, expired=3, waiting=0, ready=0)
+    stored = fake.state("meta")
+    assert stored["loop"]["active"] is False and stored["head"] == 4
+    assert fake.sent == []  # nobody waits: no next tick
+    assert fake.state(f"fp:{digest(2, 'f')}") is None
+
+
+async def spend(fake: FakeContext, *uses: tuple[str, str]) -> list[Ok[Found] | Refused]:
+    batch = TokenUses(uses=[TokenUse(token=t, user_id=u) for t, u in uses])
+    return (await useTokens(fake.ctx, batch)).results
+
+
+async def admitted_line(fake: FakeContext, n: int) -> int:
+    """A line of `n` tokens, all admitted by one tick; the time of that tick."""
+    await tick_line(fake, n, credit=float(n), at=NOW)
+    return NOW
+
+
+async def test_a_ready_token_is_spent_once_by_its_user_and_gives_its_network_back() -> None:
+    fake = FakeContext(DROP)
+    at = await admitted_line(fake, 2)
+    fake.answers["now"] = at + 1
+    [used] = await spend(fake, (token(1), "u1"))
+    assert isinstance(used, Ok) and used.ok.status == "used" and used.ok.used_by == "u1"
+    rec = fake.state(f"tok:{token(1)}")
+    assert (rec["usedBy"], rec["usedAt"]) == ("u1", at + 1)
+    assert fake.state(f"ip:{digest(1, 'i')}") is None
+    assert fake.state(f"fp:{digest(1, 'f')}") == [token(1)]  # the device keeps its place
+    stored = fake.state("meta")
+    assert (stored["ready"], stored["used"]) == (1, 1)
+    again, other = await spend(fake, (token(1), "u1"), (token(1), "u2"))
+    assert isinstance(again, Ok) and fake.state("meta")["used"] == 1
+    assert refused(other) == (409, "queue_token_used")
+
+
+async def test_tokens_that_cannot_be_spent_say_why() -> None:
+    fake = FakeContext(DROP)
+    at = await admitted_line(fake, 1)
+    before = fake.state("meta")
+    fake.answers["now"] = at + WINDOW_MS
+    results = await spend(fake, (token(1), ""), (token(99), "u"), (token(1), "u"))
+    assert [refused(r) for r in results] == [
+        (400, "invalid_request"),
+        (403, "queue_token_invalid"),
+        (410, "queue_token_expired"),
+    ]
+    assert fake.state("meta") == before  # nothing spent, nothing written
+
+
+async def test_a_waiting_token_cannot_be_spent() -> None:
+    fake = FakeContext(DROP)
+    fill_line(fake, 1)
+    fake.answers["now"] = NOW
+    [result] = await spend(fake, (token(1), "u"))
+    assert refused(result) == (403, "queue_token_not_ready")
+
+
+async def test_the_sweep_expires_the_unused_tokens_of_its_batch_only() -> None:
+    fake = FakeContext(DROP)
+    at = await admitted_line(fake, 3)
+    fake.answers["now"] = at + 1
+    await spend(fake, (token(2), "u"))
+    fake.answers["sweep time"] = at + WINDOW_MS
+    swept = await sweepReady(fake.ctx, SweepIn(batch=1, at=at + WINDOW_MS))
+    assert swept.expired == 2
+    statuses = [fake.state(f"tok:{token(s)}")["status"] for s in (1, 2, 3)]
+    assert statuses == ["expired", "used", "expired"]
+    stored = fake.state("meta")
+    assert (stored["ready"], stored["used"], stored["expired"]) == (0, 1, 2)
+    assert fake.state("rb:1") is None
+
+
+async def test_a_sweep_that_fires_early_looks_again_later() -> None:
+    fake = FakeContext(DROP)
+    at = await admitted_line(fake, 1)
+    fake.sent.clear()
+    fake.answers["sweep time"] = at + WINDOW_MS - 40
+    swept = await sweepReady(fake.ctx, SweepIn(batch=1, at=at + WINDOW_MS))
+    assert swept.expired == 0 and fake.state(f"tok:{token(1)}")["status"] == "ready"
+    [again] = fake.sent
+    assert again.target == "QueueAdmission/sweepReady" and again.delay == timedelta(milliseconds=40)
+
+
+async def test_a_waiting_token_that_leaves_moves_everyone_behind_it_up() -> None:
+    fake = FakeContext(DROP)
+    fill_line(fake, 4)
+    fake.answers["now"] = NOW
+    left = await markTokenExpired(fake.ctx, ExpireIn(token=token(2)))
+    assert isinstance(left, Found) and left.status == "expired"
+    stored = fake.state("meta")
+    assert (stored["holes"], stored["waiting"], stored["expired"]) == ([2], 3, 1)
+    behind = await checkToken(fake.ctx, TokenQuery(token=token(4)))
+    assert isinstance(behind, Found) and behind.position == 3 and behind.ahead_of_you == 2
