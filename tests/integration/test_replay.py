@@ -115,15 +115,29 @@ async def new_drop(rig: Rig, users: int, inventory: int, **config: Any) -> tuple
     if people:
         entries = [{"userId": u, "tickets": 3 + n % 3} for n, u in enumerate(people)]
         answer = await rig.ok(f"Drop/{drop_id}/registerBatch", {"entries": entries})
+        if any("registration_closed" in str(r) for r in answer["results"]):
+            raise RegistrationClosed(drop_id)
         assert all("ok" in r for r in answer["results"]), answer
     return drop_id, people
+
+
+class RegistrationClosed(Exception):
+    """A short registration window closed before the entries landed (a loaded machine)."""
 
 
 async def drawn_drop(
     rig: Rig, users: int, inventory: int, **config: Any
 ) -> tuple[str, dict[str, Any]]:
-    """A drop in its purchase phase: (id, its state)."""
-    drop_id, _ = await new_drop(rig, users, inventory, end_in_ms=1000, **config)
+    """A drop in its purchase phase: (id, its state). The window is short so the timed draw
+    comes soon; on a machine too loaded to register within it, a longer one is tried."""
+    for window_ms in (1000, 4000, 16_000):
+        try:
+            drop_id, _ = await new_drop(rig, users, inventory, end_in_ms=window_ms, **config)
+            break
+        except RegistrationClosed:
+            continue
+    else:
+        raise AssertionError("the entries never landed within a 16 s registration window")
     await rig.ok(f"Drop/{drop_id}/runLottery", {"trigger": "timer"})
     return drop_id, await rig.state("Drop", drop_id)
 
