@@ -136,6 +136,7 @@ export async function enter() {
         queueToken: state.queue.token ?? undefined,
         behaviorSignals: behavior.snapshot(),
         location: state.geo.location ?? undefined,
+        email: $("entry-email").value.trim() || undefined,
       },
     });
     settleAttempt(attempt);
