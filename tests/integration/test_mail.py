@@ -203,3 +203,15 @@ async def test_orders_export_names_each_buyer_with_their_email(
     assert len(lines) == 3 and any(email in line for line in lines[1:])
     missing = await client.get(f"/api/drops/{uid('none')}/orders", headers=ADMIN)
     assert missing.status_code == 404
+    # The console's button: the same CSV, for a signed-in console only.
+    async with httpx.AsyncClient(base_url=mail_stack.url("web"), timeout=30) as console:
+        anonymous = await console.get(f"/admin/orders.csv?dropId={drop_id}")
+        assert anonymous.status_code == 303 and anonymous.headers["location"] == "/admin"
+        login = await console.post("/admin/login", data={"secret": "test-admin-secret"})
+        assert login.status_code == 303
+        download = await console.get(f"/admin/orders.csv?dropId={drop_id}")
+        assert download.status_code == 200, download.text
+        assert "attachment" in download.headers["content-disposition"]
+        assert download.text == as_csv.text
+        page = await console.get("/admin")
+        assert 'id="orders-download"' in page.text
