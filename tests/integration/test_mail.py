@@ -15,7 +15,7 @@ import pytest
 from devtools.devsmtp import read_maildir
 from drop.adapters.nats_bus import Bus
 from drop.domain import receipts
-from tests.support.api_client import ADMIN, DropApi, uid
+from tests.support.api_client import ADMIN, DropApi, events, now_ms, uid
 from tests.support.eventually import eventually_async
 from tests.support.stack import Stack
 
@@ -29,7 +29,9 @@ def mail_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     s = Stack(tmp_path_factory.mktemp("mail"))
     try:
         s.start_servers()
-        s.start_smtp()
+        # The server refuses the first two messages (451, as greylisting does): the first
+        # test's mail arrives only if the Mailer retries.
+        s.start_smtp(refuse_first=2)
         s.start_app("worker")
         s.start_app("api")
         s.start_app("web")
@@ -215,3 +217,123 @@ async def test_orders_export_names_each_buyer_with_their_email(
         assert download.text == as_csv.text
         page = await console.get("/admin")
         assert 'id="orders-download"' in page.text
+
+
+def message_ids_by_kind(stack: Stack, addresses: dict[str, str]) -> dict[str, list[str]]:
+    """Every Message-ID the server holds for these people (userId → address), in order."""
+    by_address = {a: u for u, a in addresses.items()}
+    found: dict[str, list[str]] = {}
+    for message in read_maildir(stack.maildir):
+        user = by_address.get(str(message["To"]))
+        if user is not None:
+            found.setdefault(user, []).append(str(message["Message-ID"]))
+    return found
+
+
+async def test_a_worker_killed_mid_sending_loses_nothing_and_repeats_only_by_message_id(
+    mail_stack: Stack, mail_api: DropApi, mail_bus: Bus
+) -> None:
+    drop_id, crowd = uid("crash"), 120
+    await mail_api.create(
+        drop_id, inventory=20, purchaseWindow=600, registrationEnd=now_ms() + 15_000
+    )
+    people = {uid("p"): f"{uid('k')}@example.com" for _ in range(crowd)}
+    for user, address in people.items():
+        assert (await mail_api.register(drop_id, user, 1, email=address)).status_code == 200
+    async with events(mail_bus, f"drop.{drop_id}.state") as log:
+        drawn = await log.phase(drop_id, "purchase", timeout=60)
+    # Everyone is told they entered; winners and those not drawn hear the outcome; backups
+    # wait (their mail comes when a window lapses or the drop ends).
+    expected = 2 * crowd - int(drawn["backupWinnerCount"])
+
+    async def some_outcomes_sent() -> None:
+        sent = message_ids_by_kind(mail_stack, people)
+        outcomes = sum(1 for ids in sent.values() for i in ids if ".entry@" not in i)
+        assert 0 < outcomes < crowd - 40, outcomes
+
+    await eventually_async(
+        some_outcomes_sent, what="the draw's mail under way", timeout=60, interval=0.02
+    )
+    mail_stack.restart("worker", kill=True)
+
+    async def all_sent() -> dict[str, list[str]]:
+        sent = message_ids_by_kind(mail_stack, people)
+        distinct = {i for ids in sent.values() for i in ids}
+        assert len(distinct) == expected, (len(distinct), expected)
+        return sent
+
+    sent = await eventually_async(all_sent, what="every message", timeout=120, interval=0.5)
+    for user, ids in sent.items():
+        kinds = {i.split(".")[2].split("@")[0] for i in ids}
+        assert "entry" in kinds and kinds <= {"entry", "won", "not_selected"}, (user, ids)
+        assert all(i.startswith(f"<{drop_id}.{user}.") for i in ids)
+    repeats = sum(len(ids) for ids in sent.values()) - expected
+    # A crash between the server's OK and the journal may send a message again, always
+    # under its own Message-ID; never more than the sends in flight when it died.
+    assert repeats <= 16, repeats
+
+
+async def test_no_address_appears_anywhere_public_after_a_drop_with_emails(
+    mail_stack: Stack, mail_api: DropApi, mail_bus: Bus
+) -> None:
+    drop_id, token = uid("private"), uid("t").replace("-", "")
+    people = {uid("v"): f"secret.{token}.{n}@example.com" for n in range(6)}
+    await mail_api.create(drop_id, inventory=2, purchaseWindow=30)
+    for user, address in people.items():
+        assert (await mail_api.register(drop_id, user, 1, email=address)).status_code == 200
+    await mail_api.draw_after_close(mail_bus, drop_id)
+    winners = [u for u in people if (await mail_api.me(drop_id, u))["status"] == "winner"]
+    await mail_api.buy(drop_id, winners[0])
+    # Wait until the draw's mail is out: everything that mail touches has happened.
+    await mail_of(mail_stack, people[winners[0]], "You won")
+
+    seen: list[str] = []
+    client = mail_api.client
+    paths = [
+        "/api/drops/active",
+        f"/api/drop/{drop_id}/status",
+        f"/api/drop/{drop_id}/lottery-proof",
+        f"/api/drop/{drop_id}/lottery-proof?participants=true",
+        "/api/fairness/key",
+        "/health",
+        "/openapi.json",
+    ]
+    for user in people:
+        paths += [
+            f"/api/drop/{drop_id}/inclusion-proof/{user}",
+            f"/api/participant/{drop_id}:{user}/status",
+        ]
+    for path in paths:
+        seen.append((await client.get(path)).text)
+    for user in people:
+        seen.append(json.dumps(await mail_api.me(drop_id, user)))
+    async with httpx.AsyncClient(base_url=mail_stack.url("web"), timeout=30) as web:
+        for path in ("/", f"/drop/{drop_id}", f"/api/drop/{drop_id}/status"):
+            seen.append((await web.get(path)).text)
+    async with httpx.AsyncClient(timeout=10) as scraper:
+        for app in ("api", "worker", "web"):
+            seen.append((await scraper.get(f"{mail_stack.metrics_url(app)}/metrics")).text)
+    seen.append(await every_stored_message(mail_bus, skip={"KV_contacts"}))
+    for log_file in mail_stack.root.glob("*.log"):
+        seen.append(log_file.read_text(errors="replace"))
+    everything = "\n".join(seen)
+    assert token not in everything
+    assert f"{drop_id}" in everything  # the scan did read the drop's data
+
+
+async def every_stored_message(bus: Bus, skip: set[str]) -> str:
+    """The raw bytes of every message in every JetStream stream (events, KV mirrors, the
+    proofs store), but `skip`."""
+    out: list[str] = []
+    for info in await bus.js.streams_info():
+        name = info.config.name
+        if name in skip or name is None:
+            continue
+        last = info.state.last_seq
+        for seq in range(info.state.first_seq, last + 1):
+            try:
+                raw = await bus.js.get_msg(name, seq)
+            except Exception:  # deleted or expired in between
+                continue
+            out.append((raw.data or b"").decode(errors="replace"))
+    return "\n".join(out)
