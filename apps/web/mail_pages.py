@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl
 
 import httpx
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
 from apps.web import proxy, retry
 from apps.web.admin import _cross_site, _same_origin
@@ -71,8 +71,9 @@ async def signin_page(request: Request) -> Response:
 
 @router.post("/signin")
 async def signin(request: Request) -> Response:
-    """Trade the link for a session cookie on this device and open the drop's page; a
-    used, expired or broken link gets a page that says which."""
+    """Trade the link for a session cookie on this device, make the device the link's
+    user (the site keeps who it is in localStorage) and open the drop's page; a used,
+    expired or broken link gets a page that says which."""
     if not _same_origin(request):
         return _cross_site()
     token = await _token(request)
@@ -88,7 +89,9 @@ async def signin(request: Request) -> Response:
         )
     if not answer.is_success:
         return _refused(request, answer)
-    done = RedirectResponse(f"/drop/{answer.json()['dropId']}", status_code=303)
+    signed = answer.json()
+    context = {"user_id": signed["userId"], "drop_id": signed["dropId"]}
+    done = render(request, "signed_in.html", context)
     for cookie in answer.headers.get_list("set-cookie"):
         done.headers.append("set-cookie", cookie)
     return done
