@@ -316,6 +316,22 @@ def beacon_proc(port: int, chain: Chain, log_path: Path | None) -> Proc:
     return Proc("beacon", args, base_env(), log_path)
 
 
+def smtp_proc(port: int, maildir: Path, log_path: Path | None, refuse_first: int = 0) -> Proc:
+    """The local SMTP server (devtools.devsmtp) keeping what it accepts in `maildir`."""
+    args = [sys.executable, "-m", "devtools.devsmtp", "--port", str(port)]
+    args += ["--maildir", str(maildir), "--refuse-first", str(refuse_first)]
+    return Proc("smtp", args, base_env(), log_path)
+
+
+def wait_smtp(port: int, timeout: float = 30.0) -> None:
+    wait_until(lambda: port_in_use(port), timeout, "smtp server")
+
+
+def smtp_env(port: int) -> dict[str, str]:
+    """The worker's settings for the local SMTP server (plain text: it is on this host)."""
+    return {"SMTP_URL": f"smtp://127.0.0.1:{port}", "SMTP_SECURITY": "none"}
+
+
 def wait_beacon(port: int, timeout: float = 30.0) -> None:
     wait_http(f"http://127.0.0.1:{port}/info", "beacon", timeout)
 

@@ -6,6 +6,7 @@ import re
 import time
 from typing import Annotated, Any, Literal, get_args
 
+import email_validator
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -241,9 +242,24 @@ Ranking = Annotated[
 ]
 
 
+def _email_address(value: str) -> str:
+    """A deliverable-looking address, normalised; the refusal never repeats the input
+    (addresses stay out of logs and answers alike)."""
+    try:
+        checked = email_validator.validate_email(value, check_deliverability=False)
+    except email_validator.EmailNotValidError:
+        raise ValueError("must be an email address like name@example.com") from None
+    return str(checked.normalized)
+
+
+EmailAddress = Annotated[str, StringConstraints(max_length=254), AfterValidator(_email_address)]
+
+
 class RegisterIn(Wire):
     user_id: Id
     tickets: int = Field(ge=1, le=100)
+    # Optional: used only to tell this person the outcome by mail (kept outside the drop).
+    email: EmailAddress | None = Field(default=None, repr=False)
     bot_validation: BotValidation | None = None
     queue_token: str | None = Field(default=None, max_length=200)
     behavior_signals: BehaviorSignalsIn | None = None

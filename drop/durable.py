@@ -361,6 +361,39 @@ class Echoed(Durable):
     seq: int
 
 
+# --- Mailer and the orders export -------------------------------------------------------
+
+
+class MailIn(Durable):
+    """One message to send: to whom (by userId; the address is looked up as it is sent,
+    never carried here), what kind, and the status and event time it tells of."""
+
+    drop_id: str
+    user_id: str
+    kind: str
+    status: dict[str, JsonValue] = Field(default_factory=dict)
+    at_ms: int = 0
+
+
+class MailOut(Durable):
+    # "sent <Message-ID>", or why nothing was sent ("no address", "unsubscribed", ...).
+    outcome: str
+
+
+class OrderRow(Durable):
+    order_id: str
+    user_id: str
+    variant_id: str | None = None
+    amount_units: int = 0
+    at_ms: int | None = None
+
+
+class OrdersOut(Durable):
+    drop_id: str
+    product_name: str
+    orders: list[OrderRow]
+
+
 # --- every handler another process calls --------------------------------------------------
 
 DROP_INITIALIZE = target("Drop", "initialize", NewDrop, Created)
@@ -398,5 +431,7 @@ QUEUE_EXPIRE: Target[ExpireIn, Found | NotFound] = Target(
 QUEUE_SWEEP = target("QueueAdmission", "sweepReady", SweepIn, Swept)
 QUEUE_STATS: Target[None, LiveQueueStats | QueueStats]
 QUEUE_STATS = Target("QueueAdmission", "getQueueStats", None, LiveQueueStats | QueueStats)
+DROP_ORDERS = target("Drop", "getOrders", NONE, OrdersOut)
+MAIL_SEND = target("Mailer", "send", MailIn, MailOut)
 DIAG_PING = target("Diagnostics", "ping", NONE, str)
 DIAG_ECHO = target("Diagnostics", "echo", str, Echoed)

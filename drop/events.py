@@ -26,6 +26,12 @@ USER_CLAIMS_BUCKET = "user_claims"
 # Each user's live sessions (one record per userId) and the admin console's sessions.
 USER_SESSIONS_BUCKET = "user_sessions"
 ADMIN_SESSIONS_BUCKET = "admin_sessions"
+# Each user's optional email, `{"email": ..., "unsubscribed": bool}` by userId: the only
+# place an address is kept (never in a drop's state, its events, proofs, logs or metrics).
+CONTACTS_BUCKET = "contacts"
+# Winners' sign-in links already opened (key = the link's nonce), so each opens once on
+# any api replica; kept past the longest purchase window.
+MAIL_LINKS_BUCKET = "mail_links"
 
 
 def drop_state_subject(drop_id: str) -> str:

@@ -268,6 +268,40 @@ class WebSettings(BaseSettings):
     web_page_cache_seconds: float = Field(default=1.0, ge=0, le=30)
 
 
+class MailSettings(BaseSettings):
+    """Email to people who gave an address. No SMTP_URL: mail is off (addresses are still
+    kept, so turning it on later reaches everyone who opted in)."""
+
+    model_config = _COMMON
+
+    # smtp://user:password@host:port (port 587 and STARTTLS by default), or smtps://... for
+    # TLS from the first byte (port 465). User and password are URL-encoded.
+    smtp_url: str = ""
+    # auto: STARTTLS when the server offers it (smtp://), TLS for smtps://; starttls: refuse
+    # a server without it; none: plain text (a local test server only).
+    smtp_security: Literal["auto", "starttls", "tls", "none"] = "auto"
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    # Open connections to the SMTP server the worker sends through at once.
+    smtp_connections: int = Field(default=8, ge=1, le=100)
+    mail_from: str = "Product Drop <drops@localhost>"
+    # The site's address as people reach it: links in mail (sign-in, unsubscribe) start here.
+    public_url: str = "http://localhost:3000"
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.smtp_url)
+
+    @property
+    def site(self) -> str:
+        return self.public_url.rstrip("/")
+
+    @model_validator(mode="after")
+    def _known_scheme(self) -> MailSettings:
+        if self.smtp_url and urlsplit(self.smtp_url).scheme not in ("smtp", "smtps"):
+            raise ValueError("SMTP_URL must start with smtp:// or smtps://")
+        return self
+
+
 class WorkerVersionSettings(BaseSettings):
     """Which build of the worker this process is. Each build is registered with Restate at
     its own URL, `<worker>/v/<version>`, so invocations begun on one build finish on it

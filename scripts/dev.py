@@ -34,6 +34,7 @@ STABLE_AFTER_S = 30.0
 DEV_BEACON_PERIOD = 3
 COLORS = {
     "beacon": 90,
+    "smtp": 94,
     "nats": 36,
     "restate": 35,
     "worker": 33,
@@ -222,6 +223,8 @@ def main() -> int:
     try:
         if "BEACON_URLS" not in os.environ:
             env.update(start_dev_beacon(launch))
+        if "SMTP_URL" not in os.environ:
+            env.update(start_dev_smtp(launch))
         launch(devstack.nats_proc(ports.nats, ports.nats_monitor, DATA / "nats", None, auth))
         launch(
             devstack.restate_proc(
@@ -268,7 +271,7 @@ def main() -> int:
 # down, each tier at once, so a draining app (sse's NATS drain) still finds its servers.
 STOP_TIERS: tuple[tuple[str, ...], ...] = (
     ("web", "sse", "api", "worker"),
-    ("beacon",),
+    ("beacon", "smtp"),
     ("restate",),
     ("nats",),
 )
@@ -286,6 +289,18 @@ def stop_in_order(procs: list[Proc]) -> None:
             proc.terminate()
         for proc in members:
             proc.stop(STOP_TIMEOUT_S)
+
+
+MAILDIR = DATA / "mail"
+
+
+def start_dev_smtp(launch: Callable[[Proc], None]) -> dict[str, str]:
+    """A real local SMTP server (devtools.devsmtp) unless SMTP_URL names one: every mail
+    the worker sends lands in .data/mail (a Maildir)."""
+    port = int(os.environ.get("DEV_SMTP_PORT", "2525"))
+    launch(devstack.smtp_proc(port, MAILDIR, None))
+    devstack.wait_smtp(port)
+    return devstack.smtp_env(port)
 
 
 def start_dev_beacon(launch: Callable[[Proc], None]) -> dict[str, str]:
@@ -314,6 +329,11 @@ def print_urls(ports: DevPorts, drop_id: str | None) -> None:
             for name in ("api", "sse", "web", "worker")
         ),
     ]
+    if "SMTP_URL" not in os.environ:
+        lines.append(
+            f"mail         every message in {MAILDIR}/new (a Maildir: "
+            f"`mutt -f {MAILDIR}`, or open the files)"
+        )
     if drop_id:
         lines.append(f"demo drop    http://localhost:{ports.web}/drop/{drop_id}")
     announce("stack is up:", lines)

@@ -15,6 +15,8 @@ from apps.api.routes import (
     drops,
     fairness,
     health,
+    mail,
+    orders,
     participant,
     pow,
     purchase,
@@ -87,6 +89,8 @@ def create_app(
     app.include_router(purchase.router)
     app.include_router(participant.router)
     app.include_router(session.router)
+    app.include_router(mail.router)
+    app.include_router(orders.router)
     app.include_router(admin.router)
     app.include_router(pow.router)
     app.include_router(queue_routes.router)

@@ -15,6 +15,8 @@ from restate.server import install_shutdown_hook
 from apps.worker import runtime
 from apps.worker.diagnostics import diagnostics
 from apps.worker.drops import drop_object
+from apps.worker.mail import outbox
+from apps.worker.mail.service import mailer
 from apps.worker.participant import participant
 from apps.worker.queue import queue_admission
 from apps.worker.settlement import settlement
@@ -25,6 +27,7 @@ from drop.adapters import nats_bus
 from drop.settings import (
     ConnectionSettings,
     DropPolicySettings,
+    MailSettings,
     NatsAuthSettings,
     QueueSettings,
     SecretSettings,
@@ -42,6 +45,7 @@ SERVICES: list[Any] = [
     user_loyalty,
     settlement,
     queue_admission,
+    mailer,
 ]
 
 Scope = dict[str, Any]
@@ -54,11 +58,13 @@ def build_app(
     identity: WorkerIdentitySettings | None = None,
     nats_auth: NatsAuthSettings | None = None,
     build: WorkerVersionSettings | None = None,
+    mail: MailSettings | None = None,
 ) -> Any:
     """Wrap restate's app so NATS is connected before the first invocation arrives."""
     keys = (identity or WorkerIdentitySettings()).key_list
     nats_auth = nats_auth or NatsAuthSettings()
     version = (build or WorkerVersionSettings()).worker_version
+    mail = mail or MailSettings()
     # With keys, restate-sdk answers 401 to any call not signed by our restate-server: the
     # worker's port alone no longer lets a caller run handlers as anyone.
     restate_app = tracing.instrument_restate(
@@ -104,9 +110,12 @@ def build_app(
                     queue=queue,
                     policy=DropPolicySettings(),
                     version=version,
+                    mail=mail,
+                    smtp=outbox.pool(mail),
                 )
             )
             log.info("worker connected to NATS at %s", connections.nats_url)
+            outbox.start(bus, connections, mail)
             return
 
     async def _lifespan(receive: Any, send: Any) -> None:
@@ -120,6 +129,7 @@ def build_app(
             elif message["type"] == "lifespan.shutdown":
                 if connector is not None:
                     connector.cancel()
+                await outbox.stop()
                 with contextlib.suppress(RuntimeError):
                     await runtime.current().bus.close()
                 runtime.install(None)

@@ -7,9 +7,19 @@ installs a `WorkerRuntime` here at start-up; handlers reach it through `current(
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from drop.adapters.nats_bus import Bus
-from drop.settings import BeaconSettings, DropPolicySettings, QueueSettings, SecretSettings
+from drop.settings import (
+    BeaconSettings,
+    DropPolicySettings,
+    MailSettings,
+    QueueSettings,
+    SecretSettings,
+)
+
+if TYPE_CHECKING:
+    from apps.worker.mail.smtp import SmtpPool
 
 
 @dataclass
@@ -21,6 +31,9 @@ class WorkerRuntime:
     # The build this process is (WORKER_VERSION): Diagnostics.version reports it.
     version: str = ""
     beacon: BeaconSettings = field(default_factory=BeaconSettings)
+    mail: MailSettings = field(default_factory=MailSettings)
+    # Open while mail is on (SMTP_URL set).
+    smtp: SmtpPool | None = None
 
 
 _current: WorkerRuntime | None = None

@@ -149,12 +149,24 @@ class RestateIngress:
             return target.decode(response.content)
         raise _error_from(response, f"{service}.{handler}")
 
-    async def send(self, target: Target[In, Out], payload: In, *, key: str | None = None) -> None:
-        """Fire-and-forget invocation (Restate accepts it durably before answering)."""
+    async def send(
+        self,
+        target: Target[In, Out],
+        payload: In,
+        *,
+        key: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> None:
+        """Fire-and-forget invocation (Restate accepts it durably before answering); with
+        `idempotency_key`, sending it again starts nothing new."""
         service, handler = target.service, target.handler
+        headers = {"idempotency-key": idempotency_key} if idempotency_key else {}
         try:
             response = await self._post(
-                f"{ingress_path(target, key)}/send", target.wire(payload), {}, resend=False
+                f"{ingress_path(target, key)}/send",
+                target.wire(payload),
+                headers,
+                resend=bool(idempotency_key),
             )
         except httpx.TransportError as exc:
             log.warning("durable layer unreachable sending %s.%s: %r", service, handler, exc)

@@ -1,4 +1,5 @@
-"""HMAC-SHA256 signed tokens: single-use purchase tokens and user sessions.
+"""HMAC-SHA256 signed tokens: single-use purchase tokens, user sessions, and the links in
+mail (a winner's single-use sign-in link, a one-click unsubscribe).
 
 A session token names its session id; the signature only proves the server made it, and
 the session's record (drop/adapters/session_store.py) says whether it is still live.
@@ -20,6 +21,10 @@ from dataclasses import dataclass
 
 _PURCHASE_DOMAIN = b"product-drop/purchase-token/v1\x00"
 _SESSION_DOMAIN = b"product-drop/session/v1\x00"
+_LINK_DOMAIN = b"product-drop/sign-in-link/v1\x00"
+_UNSUBSCRIBE_DOMAIN = b"product-drop/unsubscribe/v1\x00"
+_LINK_KIND = "ln1"
+_UNSUBSCRIBE_KIND = "un1"
 _PURCHASE_KIND = "pt1"
 # "s2" carries a session id; "s1" tokens (no id, so not revocable) are no longer accepted.
 _SESSION_KIND = "s2"
@@ -151,3 +156,54 @@ def verify_session(secret: str, token: str, now_ms: int, ttl_ms: int) -> Session
     if issued_at - _SESSION_SKEW_MS > now_ms or now_ms - issued_at >= ttl_ms:
         return None
     return SessionClaim(user_id, session_id, issued_at)
+
+
+@dataclass(frozen=True)
+class LinkClaim:
+    """What a genuine sign-in link says: whose it is, for which drop, until when, and the
+    nonce its single use is recorded under."""
+
+    drop_id: str
+    user_id: str
+    expires_at_ms: int
+    nonce: str
+
+
+def sign_link(secret: str, drop_id: str, user_id: str, expires_at_ms: int, nonce: str) -> str:
+    """A sign-in link token bound to a drop, a user, a deadline and a nonce."""
+    return _sign(secret, _LINK_DOMAIN, [_LINK_KIND, drop_id, user_id, expires_at_ms, nonce])
+
+
+def verify_link(secret: str, token: str, now_ms: int) -> tuple[LinkClaim | None, str]:
+    """The link's claim and "" when genuine and unexpired; else None and the reason:
+    "malformed", "bad_signature" or "expired". Single use is the caller's to record."""
+    status, payload = _open(secret, _LINK_DOMAIN, token)
+    if payload is None:
+        return None, status
+    if len(payload) != 5 or payload[0] != _LINK_KIND:
+        return None, "malformed"
+    _, drop_id, user_id, expires_at, nonce = payload
+    if not all(isinstance(v, str) and v for v in (drop_id, user_id, nonce)):
+        return None, "malformed"
+    if not isinstance(expires_at, int) or isinstance(expires_at, bool):
+        return None, "malformed"
+    if now_ms >= expires_at:
+        return None, "expired"
+    return LinkClaim(str(drop_id), str(user_id), expires_at, str(nonce)), ""
+
+
+def sign_unsubscribe(secret: str, user_id: str, address_tag: str) -> str:
+    """A one-click unsubscribe token for `user_id`'s address (named by its tag)."""
+    return _sign(secret, _UNSUBSCRIBE_DOMAIN, [_UNSUBSCRIBE_KIND, user_id, address_tag])
+
+
+def verify_unsubscribe(secret: str, token: str) -> tuple[str, str] | None:
+    """(userId, address tag) of a genuine unsubscribe token; None otherwise. It never
+    expires: an unsubscribe link must work for as long as the mail is kept."""
+    _status, payload = _open(secret, _UNSUBSCRIBE_DOMAIN, token)
+    if payload is None or len(payload) != 3 or payload[0] != _UNSUBSCRIBE_KIND:
+        return None
+    _, user_id, tag = payload
+    if not isinstance(user_id, str) or not isinstance(tag, str) or not user_id or not tag:
+        return None
+    return user_id, tag

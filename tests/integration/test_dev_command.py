@@ -37,6 +37,7 @@ def dev_env(tmp_path: Path, ports: dict[str, int]) -> dict[str, str]:
             "WEB_PORT": str(ports["web"]),
             # Its own beacon port too: two runs (or another checkout's) never share one.
             "DEV_BEACON_PORT": str(ports["beacon"]),
+            "DEV_SMTP_PORT": str(ports["smtp"]),
             "DEV_METRICS_PORT_BASE": str(ports["metrics"]),
             "DEV_DATA_DIR": str(tmp_path / "data"),
             "PYTHONUNBUFFERED": "1",
@@ -74,7 +75,19 @@ def metrics_base(taken: set[int]) -> int:
 
 
 def start_dev(tmp_path: Path) -> tuple[subprocess.Popen[str], dict[str, int]]:
-    names = ("nats", "monitor", "ingress", "admin", "node", "worker", "api", "sse", "web", "beacon")
+    names = (
+        "nats",
+        "monitor",
+        "ingress",
+        "admin",
+        "node",
+        "worker",
+        "api",
+        "sse",
+        "web",
+        "beacon",
+        "smtp",
+    )
     ports = {name: devstack.free_port() for name in names}
     ports["metrics"] = metrics_base(set(ports.values()))
     proc = subprocess.Popen(
@@ -107,6 +120,9 @@ def test_dev_brings_the_stack_up_seeds_a_drop_and_stops_cleanly(tmp_path: Path) 
         assert demo.startswith(f"http://localhost:{ports['web']}/drop/demo-")
         page = httpx.get(demo.replace("localhost", "127.0.0.1"), timeout=10)
         assert page.status_code == 200 and "Aurora Shell Jacket" in page.text
+        mail_line = next(line for line in lines if "mail " in line and "Maildir" in line)
+        assert str(tmp_path / "data" / "mail") in mail_line
+        assert devstack.port_in_use(ports["smtp"])
 
         again = subprocess.run(
             [sys.executable, "scripts/dev.py"],
@@ -203,7 +219,7 @@ def test_dev_stops_cleanly_on_repeated_ctrl_c(tmp_path: Path, signals: int) -> N
         lines = read_until(proc, "Ctrl-C stops everything", 120)
         started = re.compile(r"(\w+) started \(pid (\d+)\)")
         children.update((m[1], int(m[2])) for line in lines if (m := started.search(line)))
-        assert set(children) >= {"nats", "restate", "worker", "api", "sse", "web", "beacon"}
+        assert set(children) >= {"nats", "restate", "worker", "api", "sse", "web", "beacon", "smtp"}
         began = time.monotonic()
         for _ in range(signals):
             proc.send_signal(signal.SIGINT)
@@ -221,9 +237,11 @@ def test_dev_stops_cleanly_on_repeated_ctrl_c(tmp_path: Path, signals: int) -> N
     assert "dev | stopped" in rest, rest
     trouble = [line for line in rest.splitlines() if SHUTDOWN_TROUBLE.search(line)]
     assert not trouble, rest
-    # Stopped in dependency order: the apps, then the beacon, restate, and NATS last.
+    # Stopped in dependency order: the apps, then the beacon and mail, restate, NATS last.
     tiers = [line.split("stopping ", 1)[1].split() for line in rest.splitlines()
              if "dev | stopping " in line]  # fmt: skip
-    assert tiers == [["worker", "api", "sse", "web"], ["beacon"], ["restate"], ["nats"]], rest
+    assert tiers == [["worker", "api", "sse", "web"], ["beacon", "smtp"], ["restate"], ["nats"]], (
+        rest
+    )
     left = [name for name, pid in children.items() if group_alive(pid)]
     assert not left, f"still running after the stop: {left}"

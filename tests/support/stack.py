@@ -146,6 +146,21 @@ class Stack:
         devstack.wait_restate(self.ingress_port, self.admin_port)
         devstack.wait_beacon(self.beacon_port)
 
+    @property
+    def maildir(self) -> Path:
+        return self.root / "mail"
+
+    def start_smtp(self, refuse_first: int = 0) -> None:
+        """The local SMTP server (kept in `maildir`), and mail on for apps started after:
+        links in mail point at this stack's web, wherever it will listen."""
+        port = devstack.free_port()
+        self.procs["smtp"] = devstack.smtp_proc(
+            port, self.maildir, self.log("smtp"), refuse_first
+        ).start()
+        devstack.wait_smtp(port)
+        web = self.ports.setdefault("web", devstack.free_port())
+        self.extra_env.update({**devstack.smtp_env(port), "PUBLIC_URL": f"http://127.0.0.1:{web}"})
+
     def start_worker_build(self, version: str) -> str:
         """One more worker process serving build `version` (not registered): its URL."""
         port = devstack.free_port()

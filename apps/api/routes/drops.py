@@ -12,6 +12,7 @@ from apps.api.deps import Admin, ClaimSecret, DropId, IdempotencyKey, NatsBus, S
 from apps.api.errors import refusals
 from apps.api.known import known_drop
 from drop import durable
+from drop.adapters.contact_store import ContactStore
 from drop.adapters.restate_ingress import DurableCallError
 from drop.answers import ActiveDropsOut, RegisterAnswer, StatusOut
 from drop.contracts import DropConfig, LoyaltyOut, RegisterIn
@@ -80,6 +81,8 @@ async def register(
     holder's session or that secret, else 403 `user_claimed`. Binds `userId` to a signed
     session (HttpOnly cookie and `X-Session-Token` header) that purchase calls require.
     Concurrent entries share one durable call (group commit); each is judged on its own.
+    An optional `email` is kept apart from the drop (never published) and used only to
+    mail this person their outcome.
     A retry with the same `Idempotency-Key` and body gets the stored answer before any
     claim check; without proof of the claim it carries no session, only the way to
     recover one."""
@@ -100,6 +103,10 @@ async def register(
     scope = idempotency.Scope.of(request, route, meaning, holder.caller)
     token = await guards.check_registration(request, state, bus, dropId, body)
     holder = await identity.claim(bus, holder)
+    if body.email is not None:
+        # Kept before the entry exists: the mailer reads it when the entry's event arrives.
+        async with guards.fail_closed("contact store"):
+            await ContactStore(bus).remember(body.user_id, body.email)
     try:
         result = await state.registrations.submit(dropId, {**entry, "queueToken": token})
     except DurableCallError as exc:

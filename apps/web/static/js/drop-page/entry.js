@@ -144,6 +144,7 @@ export async function enter() {
         behaviorSignals: behavior.snapshot(),
         location: state.geo.location ?? undefined,
         variants: state.drop.variants ? rankedSizes() : undefined,
+        email: $("entry-email").value.trim() || undefined,
       },
     });
     settleAttempt(attempt);

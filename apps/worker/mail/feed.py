@@ -1,0 +1,121 @@
+"""The outcome feed: people's status events in, one Mailer invocation per message out.
+
+A durable JetStream pull consumer (`mailer`) reads every `drop.{id}.user.{uid}` event the
+drop's handlers already publish, so the draw and the live outcomes never wait for mail.
+An event that calls for a message to someone with an address becomes a send to the
+Mailer under the message's own key, with that key as the idempotency key; the event is
+acknowledged only once Restate has accepted the send. A crash anywhere in between
+delivers the event again, and the same key makes the repeat start nothing new.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from drop import durable, events
+from drop.adapters.contact_store import ContactStore
+from drop.adapters.nats_bus import Bus
+from drop.adapters.restate_ingress import DurableCallError, RestateIngress
+from drop.domain import mail
+
+log = logging.getLogger("worker.mail")
+
+DURABLE_NAME = "mailer"
+SUBJECTS = "drop.*.user.*"
+BATCH = 256
+# An event not acknowledged within this is delivered again (its send was never accepted).
+ACK_WAIT_S = 60.0
+RETRY_DELAY_S = 2.0
+
+
+@dataclass
+class OutcomeFeed:
+    bus: Bus
+    ingress: RestateIngress
+
+    async def run(self) -> None:
+        """Read and hand on events until cancelled; a failed read is retried."""
+        while True:
+            try:
+                await self._consume()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("mail feed interrupted (%r); resuming", exc)
+                await asyncio.sleep(RETRY_DELAY_S)
+
+    async def _consume(self) -> None:
+        config = ConsumerConfig(
+            durable_name=DURABLE_NAME,
+            # Mail starts with what happens from the first start on, never a week of past
+            # events at once; the durable position carries it across restarts after that.
+            deliver_policy=DeliverPolicy.NEW,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=ACK_WAIT_S,
+            max_ack_pending=BATCH * 8,
+            filter_subject=SUBJECTS,
+        )
+        sub = await self.bus.js.pull_subscribe(
+            SUBJECTS, durable=DURABLE_NAME, stream=events.DROPS_STREAM, config=config
+        )
+        try:
+            while True:
+                try:
+                    msgs = await sub.fetch(BATCH, timeout=1.0)
+                except (TimeoutError, NatsTimeoutError):
+                    continue
+                await asyncio.gather(*(self._handle(m) for m in msgs))
+        finally:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
+    async def _handle(self, msg: Msg) -> None:
+        try:
+            mail_in = await self.message_for(msg.data)
+            if mail_in is not None:
+                key = mail.mail_key(mail_in.drop_id, mail_in.user_id, mail_in.kind)
+                await self.ingress.send(durable.MAIL_SEND, mail_in, key=key, idempotency_key=key)
+        except (DurableCallError, OSError, TimeoutError) as exc:
+            log.warning("mail feed could not hand on an event (%s); retrying it", exc)
+            with contextlib.suppress(Exception):
+                await msg.nak(delay=RETRY_DELAY_S)
+            return
+        await msg.ack()
+
+    async def message_for(self, raw: bytes) -> durable.MailIn | None:
+        """The message an event calls for, or None (no kind, or no one to send it to)."""
+        try:
+            envelope = json.loads(raw)
+            status: dict[str, Any] = envelope["data"]
+            drop_id, user_id = str(status["dropId"]), str(status["userId"])
+        except (ValueError, KeyError, TypeError):
+            return None
+        kind = mail.kind_of(status)
+        if kind is None:
+            return None
+        contact = await ContactStore(self.bus).get(user_id)
+        if contact is None or not contact.reachable:
+            return None
+        if kind == "not_selected" and mail.was_backup(status):
+            kind = mail.closing_kind(await self._sold_out(drop_id))
+        return durable.MailIn(
+            drop_id=drop_id,
+            user_id=user_id,
+            kind=kind,
+            status=status,
+            at_ms=int(envelope.get("at") or 0),
+        )
+
+    async def _sold_out(self, drop_id: str) -> bool:
+        found = await self.bus.get_json(events.DROPS_INDEX_BUCKET, drop_id)
+        data = (found or {}).get("data") or {}
+        return data.get("inventory") == 0
