@@ -173,6 +173,27 @@ class PromotedOut(Durable):
     promoted: str
 
 
+class SizeStage(Durable):
+    """One size's funnel (admin): its stock, who ranked it, who was drawn for it, sales."""
+
+    id: str
+    label: str
+    inventory: int
+    left: int
+    ranked_first: int
+    ranked_any: int
+    winners: int
+    backups: int
+    sold: int
+
+
+class SizeFunnel(Durable):
+    drop_id: str
+    phase: str
+    participant_count: int
+    variants: list[SizeStage]
+
+
 # --- Participant and Settlement ---------------------------------------------------------
 
 Outcome = Literal["winner", "backup_winner", "loser", "expired", "purchased"]
@@ -410,6 +431,7 @@ DROP_CHECK_EXPIRY = target("Drop", "checkWinnerExpiry", ForUser, ExpiryOut)
 DROP_START_PURCHASE = target("Drop", "startPurchase", ForUser, TokenOut)
 DROP_COMPLETE_PURCHASE = target("Drop", "completePurchase", PurchaseTry, Purchased)
 DROP_PROMOTE_BACKUP = target("Drop", "promoteBackup", NONE, PromotedOut)
+DROP_SIZE_FUNNEL = target("Drop", "getSizeFunnel", NONE, SizeFunnel)
 PARTICIPANT_OUTCOME = target("Participant", "applyOutcome", OutcomeIn, NONE)
 PARTICIPANT_TOKEN = target("Participant", "tokenIssued", TokenIssuedIn, NONE)
 PARTICIPANT_SETTLE = target("Participant", "settle", SettleIn, NONE)

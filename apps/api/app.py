@@ -21,6 +21,7 @@ from apps.api.routes import (
     pow,
     purchase,
     session,
+    sizes,
 )
 from apps.api.routes import queue as queue_routes
 from apps.api.state import ApiState
@@ -84,6 +85,7 @@ def create_app(
     app.add_middleware(health.Liveness, state=state)
     app.include_router(health.router)
     app.include_router(alarms.router)
+    app.include_router(sizes.router)
     app.include_router(drops.router)
     app.include_router(fairness.router)
     app.include_router(purchase.router)

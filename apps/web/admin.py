@@ -24,6 +24,7 @@ from apps.web.pages import render
 from apps.web.state import web_state
 from apps.web.upstream import UpstreamError
 from drop.contracts import is_id
+from drop.domain.lottery import MAX_VARIANTS
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
@@ -31,6 +32,8 @@ COOKIE = "drop_admin"
 # getTimezoneOffset() spans -840 (UTC+14) to +720 (UTC-12) minutes.
 MAX_TZ_OFFSET_MIN = 24 * 60
 DEFAULT_IMAGE = "/static/img/jacket.svg"
+# A size row of the create form: variant-<n>-id, variant-<n>-label, variant-<n>-inventory.
+SIZE_FIELD = re.compile(r"variant-(\d{1,3})-(id|label|inventory)")
 # The cookie holds the API's admin session token (token_urlsafe(32)); anything else is junk.
 TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{32,100}")
 
@@ -96,6 +99,7 @@ async def _dashboard(
         "alarms": await _alarms(request),
         "server_time": server_time,
         "form": form or {"imageUrl": DEFAULT_IMAGE},
+        "size_rows": size_rows(form or {}) or [{"id": "", "label": "", "inventory": ""}],
         "notice": request.query_params.get("notice", ""),
         "error": error or request.query_params.get("error", ""),
     }
@@ -187,6 +191,29 @@ async def _guard(request: Request) -> Response | None:
     if not await signed_in(request):
         return RedirectResponse("/admin", status_code=303)
     return None
+
+
+@router.get("/drops/{drop_id}", response_class=HTMLResponse)
+async def drop_view(request: Request, drop_id: str) -> Response:
+    """One drop for the operator: its state, its actions and, with sizes, the funnel per
+    size (from the API's admin-only size funnel)."""
+    if not await signed_in(request):
+        return RedirectResponse("/admin", status_code=303)
+    if not is_id(drop_id):
+        return _back(error=f"{drop_id!r} is not a drop id")
+    state = web_state(request)
+    try:
+        drop = await state.upstreams.get_json(f"/api/drop/{drop_id}/status")
+        sizes = None
+        if drop.get("variants") is not None:
+            funnel = await state.upstreams.admin_get(
+                f"/api/admin/drop/{drop_id}/sizes", state.admin_secret
+            )
+            sizes = funnel["variants"]
+    except UpstreamError as exc:
+        return _back(error=f"{drop_id}: {exc.message}")
+    context = {"drop": drop, "sizes": sizes, "server_time": int(drop["serverTime"])}
+    return render(request, "admin_drop.html", context)
 
 
 @router.post("/drops")
@@ -308,12 +335,12 @@ def drop_config(form: dict[str, str], now_ms: int) -> dict[str, Any]:
     end = _when(form.get("registrationEnd", ""), tz, start + 3_600_000)
     name = form.get("productName", "").strip()
     drop_id = form.get("dropId", "").strip() or _slug(name)
+    sizes = _sizes(form)
     body: dict[str, Any] = {
         "dropId": drop_id,
         "productName": name or "Limited drop",
         "productDescription": form.get("productDescription", "").strip(),
         "imageUrl": form.get("imageUrl", "").strip(),
-        "inventory": _number(form, "inventory", "Inventory"),
         "registrationStart": start,
         "registrationEnd": end,
         "purchaseWindow": _number(form, "purchaseWindow", "Purchase window"),
@@ -321,6 +348,11 @@ def drop_config(form: dict[str, str], now_ms: int) -> dict[str, Any]:
         "maxTicketsPerUser": _number(form, "maxTicketsPerUser", "Max tickets"),
         "backupMultiplier": _number(form, "backupMultiplier", "Backup multiplier", float),
     }
+    # With sizes the drop's inventory is their sum, which the API works out.
+    if sizes:
+        body["variants"] = sizes
+    else:
+        body["inventory"] = _number(form, "inventory", "Inventory")
     fence = _fence(form)
     if fence is not None:
         body["geoFence"] = fence
@@ -329,6 +361,31 @@ def drop_config(form: dict[str, str], now_ms: int) -> dict[str, Any]:
             form, "geoFenceBonusMultiplier", "Bonus multiplier", float
         )
     return body
+
+
+def size_rows(form: dict[str, str]) -> list[dict[str, str]]:
+    """The size rows the form holds, in their order, leaving out rows left wholly empty."""
+    rows: dict[int, dict[str, str]] = {}
+    for key, value in form.items():
+        if (match := SIZE_FIELD.fullmatch(key)) is not None:
+            row = rows.setdefault(int(match[1]), {"id": "", "label": "", "inventory": ""})
+            row[match[2]] = value.strip()
+    return [row for _, row in sorted(rows.items()) if any(row.values())]
+
+
+def _sizes(form: dict[str, str]) -> list[dict[str, Any]]:
+    """The drop's variants from the form's size rows (none: a drop without sizes)."""
+    rows = size_rows(form)
+    if len(rows) > MAX_VARIANTS:
+        raise ValueError(f"A drop has at most {MAX_VARIANTS} sizes, not {len(rows)}")
+    sizes: list[dict[str, Any]] = []
+    for n, row in enumerate(rows, start=1):
+        if not is_id(row["id"]):
+            given = f" ({row['id']!r})" if row["id"] else ""
+            raise ValueError(f"Size {n}: its id{given} must be 1-100 letters, digits, - or _")
+        stock = _parse(row["inventory"], f"Size {row['id']}: inventory", int)
+        sizes.append({"id": row["id"], "label": row["label"] or row["id"], "inventory": stock})
+    return sizes
 
 
 def _slug(name: str) -> str:

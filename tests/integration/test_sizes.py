@@ -1,4 +1,5 @@
-"""Sizes (issue 23) on the real stack: a kill -9 during the draw, a lapse, bad input."""
+"""Sizes (issue 23) on the real stack: a kill -9 during the draw, a lapse, an operator's
+promote, bad input, and the console's size editor and per-size funnel."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from drop.adapters.nats_bus import Bus
 from drop.domain import lottery
 from drop.domain.beacon import BeaconRecord
 from drop.verify import main as verify_main
+from tests.e2e.support import ADMIN_SECRET
 from tests.support.api_client import ADMIN, DropApi, events, now_ms, uid
 from tests.support.replay import check_drop, object_state
 from tests.support.stack import Stack
@@ -187,3 +189,114 @@ async def test_bad_sizes_are_refused_by_name(api: DropApi) -> None:
     assert "variant" not in await api.me(plain, entered)
     ok = await api.register(sized, entered, 1, variants=["L", "S"])
     assert ok.status_code == 200, ok.text
+
+
+async def sizes_of(api: DropApi, drop_id: str) -> dict[str, dict[str, Any]]:
+    r = await api.client.get(f"/api/admin/drop/{drop_id}/sizes", headers=ADMIN)
+    assert r.status_code == 200, r.text
+    return {v["id"]: v for v in r.json()["variants"]}
+
+
+async def test_an_admin_promote_gives_the_first_backup_a_size_with_stock_left(
+    api: DropApi, bus: Bus
+) -> None:
+    drop_id = uid("sizes-promote")
+    ranked = {**{uid("s"): ["S"] for _ in range(4)}, **{uid("m"): ["M"] for _ in range(4)}}
+    sizes = [{"id": "S", "label": "Small", "inventory": 1}, {"id": "M", "inventory": 1}]
+    async with events(bus, f"drop.{drop_id}.>") as log:
+        await api.create(
+            drop_id,
+            inventory=2,
+            variants=sizes,
+            registrationEnd=now_ms() + 2500,
+            purchaseWindow=120,
+            backupMultiplier=3.0,
+        )
+        answers = await asyncio.gather(
+            *(api.register(drop_id, u, 1, variants=r) for u, r in ranked.items())
+        )
+        assert all(r.status_code == 200 for r in answers), [r.text for r in answers]
+        await log.phase(drop_id, "purchase", timeout=60)
+    proof = (await api.proof(drop_id))["proof"]
+    given, backups = proof["allocation"], proof["backupWinners"]
+    assert len(backups) == 4
+    # The first backup's only size is sold out: the promote passes over them (and anyone
+    # else who ranked only that size) to the first backup who ranked the other.
+    gone = ranked[backups[0]][0]
+    other = "M" if gone == "S" else "S"
+    buyer = next(w for w in proof["winners"] if given[w] == gone)
+    assert (await api.buy(drop_id, buyer))["inventory"] == 1
+    heir = next(b for b in backups if ranked[b] == [other])
+    promoted = await api.client.post(f"/api/drop/{drop_id}/promote", headers=ADMIN)
+    assert promoted.status_code == 200, promoted.text
+    assert promoted.json()["promoted"] == heir
+    me = await api.me(drop_id, heir)
+    assert (me["status"], me["variant"], me["promoted"]) == ("winner", other, True)
+    assert (await api.me(drop_id, backups[0]))["status"] == "backup_winner"
+    funnel = await sizes_of(api, drop_id)
+    for size, sold in ((gone, 1), (other, 0)):
+        row = funnel[size]
+        assert (row["inventory"], row["rankedFirst"], row["rankedAny"]) == (1, 4, 4)
+        assert (row["winners"], row["sold"], row["left"]) == (1, sold, 1 - sold)
+        assert row["backups"] == sum(1 for b in backups if ranked[b] == [size])
+
+
+async def test_the_console_edits_sizes_and_shows_the_funnel_per_size(
+    api: DropApi, stack: Stack
+) -> None:
+    web = stack.start_app("web")
+    drop_id, plain = uid("sizes-console"), uid("sizes-plain")
+    await api.create(plain, registrationEnd=now_ms() + 60_000)
+    async with httpx.AsyncClient(base_url=web, timeout=30) as console:
+        assert (await console.post("/admin/login", data={"secret": ADMIN_SECRET})).status_code
+        form = {
+            "productName": "Sized Parka",
+            "dropId": drop_id,
+            "purchaseWindow": "120",
+            "ticketPriceUnit": "1",
+            "maxTicketsPerUser": "5",
+            "backupMultiplier": "1.5",
+            "variant-0-id": "S",
+            "variant-0-label": "Small",
+            "variant-0-inventory": "3",
+            "variant-1-id": "M",
+            "variant-1-label": "Medium",
+            "variant-1-inventory": "2",
+            "variant-2-id": "L",
+            "variant-2-label": "",
+            "variant-2-inventory": "1",
+        }
+        zero = await console.post(
+            "/admin/drops", data={**form, "dropId": uid("x"), "variant-1-inventory": "0"}
+        )
+        assert zero.status_code == 400 and "variants" in zero.text
+        assert 'value="Medium"' in zero.text  # the rows are kept for another try
+        created = await console.post("/admin/drops", data=form)
+        assert created.status_code == 303, created.text
+        status = await api.status(drop_id)
+        assert status["initialInventory"] == 6
+        assert [(v["id"], v["label"], v["inventory"]) for v in status["variants"]] == [
+            ("S", "Small", 3),
+            ("M", "Medium", 2),
+            ("L", "L", 1),
+        ]
+        for ranking in (["M", "L"], ["M"], ["S", "M"]):
+            entered = await api.register(drop_id, uid("u"), 1, variants=ranking)
+            assert entered.status_code == 200, entered.text
+        funnel = await sizes_of(api, drop_id)
+        counts = {s: (v["rankedFirst"], v["rankedAny"]) for s, v in funnel.items()}
+        assert counts == {"S": (1, 1), "M": (2, 3), "L": (0, 1)}
+        view = await console.get(f"/admin/drops/{drop_id}")
+        assert view.status_code == 200
+        row = view.text[view.text.index('data-size="M"') :]
+        assert '<td class="mono" data-field="rankedFirst">2</td>' in row
+        assert '<td class="mono" data-field="rankedAny">3</td>' in row
+        assert "Funnel per size" not in (await console.get(f"/admin/drops/{plain}")).text
+    # Only operators see how people ranked the sizes; a drop without sizes has no funnel.
+    anonymous = await api.client.get(f"/api/admin/drop/{drop_id}/sizes")
+    assert anonymous.status_code == 401
+    none = await api.client.get(f"/api/admin/drop/{plain}/sizes", headers=ADMIN)
+    assert none.status_code == 404 and "no sizes" in none.text, none.text
+    async with httpx.AsyncClient(base_url=web, timeout=30) as stranger:
+        refused = await stranger.get(f"/admin/drops/{drop_id}", follow_redirects=False)
+    assert refused.status_code == 303 and refused.headers["location"] == "/admin"

@@ -100,6 +100,7 @@ async def runLottery(ctx: restate.ObjectContext, req: DrawIn) -> DrawSummary:
     ctx.set("drawn", [*proof.winners, *proof.backups])
     if config.variants is not None:
         ctx.set(RANKINGS, {u: list(by_user[u][1].ranking) for u in proof.backups})
+        state.count_drawn(core, proof.winners, proof.backups, sizes)
     for user_id in proof.winners:
         variant = sizes.get(user_id)
         make_winner(

@@ -250,6 +250,7 @@ async def _enter(
             version=1,
         )
         row = state.row_of(user, p.entry.variants or ())
+        state.count_ranking(core, row.ranking)
         chunks[state.chunk_key(position)].append(row.wire())
         ctx.set(f"user:{uid}", position)
         users.append(user)

@@ -24,6 +24,7 @@ from drop.durable import (
     NoInclusion,
     NoProof,
     Registered,
+    SizeFunnel,
 )
 
 BAD_CONFIG = ("invalid_config", "the drop configuration is invalid")
@@ -95,6 +96,21 @@ async def register(ctx: restate.ObjectSharedContext, req: EntryIn) -> Registered
 async def getState(ctx: restate.ObjectSharedContext) -> DropState:
     config = await state.config_of(ctx)
     return state.snapshot(config, await state.core_of(ctx))
+
+
+@handler(drop_object, kind="shared")
+async def getSizeFunnel(ctx: restate.ObjectSharedContext) -> SizeFunnel:
+    """Each size's funnel for the console (admin); 404 `no_variants` on a drop without."""
+    config = await state.config_of(ctx)
+    core = await state.core_of(ctx)
+    if config.variants is None:
+        raise effects.fail("no_variants", f"drop {ctx.key()} has no sizes", 404)
+    return SizeFunnel(
+        drop_id=ctx.key(),
+        phase=core["phase"],
+        participant_count=core["participantCount"],
+        variants=state.size_funnel(config, core),
+    )
 
 
 @handler(drop_object, kind="shared")

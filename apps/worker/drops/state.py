@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any, NamedTuple
 
@@ -15,7 +16,7 @@ from drop.contracts import DropConfig, DropState, TicketPricing, UserState, Vari
 from drop.domain import drop_rules, geo, pricing
 from drop.domain.drop_rules import DropRules
 from drop.domain.errors import DomainError
-from drop.durable import NewDrop
+from drop.durable import NewDrop, SizeStage
 
 CHUNK = 100
 Core = dict[str, Any]
@@ -173,6 +174,52 @@ def sizes_left(config: DropConfig, core: Core) -> list[VariantLeft] | None:
 def initial_sizes(config: DropConfig) -> dict[str, int] | None:
     """The per-size stock a new drop's core starts with (None without sizes)."""
     return None if config.variants is None else {v.id: v.inventory for v in config.variants}
+
+
+# Counters the core of a drop with sizes keeps for the console's per-size funnel (admin only):
+# entrants who ranked each size first / at all, and each size's winners and backups drawn.
+RANKED_FIRST, RANKED_ANY = "rankedFirst", "rankedAny"
+SIZE_WINNERS, SIZE_BACKUPS = "sizeWinners", "sizeBackups"
+
+
+def count_ranking(core: Core, ranking: Sequence[str]) -> None:
+    """Count one entrant's ranked sizes (nothing on a drop without sizes)."""
+    if not ranking:
+        return
+    first = core.setdefault(RANKED_FIRST, {})
+    first[ranking[0]] = first.get(ranking[0], 0) + 1
+    anywhere = core.setdefault(RANKED_ANY, {})
+    for variant in ranking:
+        anywhere[variant] = anywhere.get(variant, 0) + 1
+
+
+def count_drawn(
+    core: Core, winners: Sequence[str], backups: Sequence[str], given: Mapping[str, str]
+) -> None:
+    """Count the winners and backups the draw gave each size (a backup waits for the size
+    they ranked first)."""
+    core[SIZE_WINNERS] = dict(Counter(given[u] for u in winners))
+    core[SIZE_BACKUPS] = dict(Counter(given[u] for u in backups))
+
+
+def size_funnel(config: DropConfig, core: Core) -> list[SizeStage]:
+    """Each size's funnel, from its stock to its sales (empty on a drop without sizes)."""
+    counts = {key: core.get(key) or {} for key in (RANKED_FIRST, RANKED_ANY)}
+    drawn = {key: core.get(key) or {} for key in (SIZE_WINNERS, SIZE_BACKUPS)}
+    return [
+        SizeStage(
+            id=size.id,
+            label=size.label,
+            inventory=size.initial_inventory,
+            left=size.inventory,
+            ranked_first=int(counts[RANKED_FIRST].get(size.id, 0)),
+            ranked_any=int(counts[RANKED_ANY].get(size.id, 0)),
+            winners=int(drawn[SIZE_WINNERS].get(size.id, 0)),
+            backups=int(drawn[SIZE_BACKUPS].get(size.id, 0)),
+            sold=size.initial_inventory - size.inventory,
+        )
+        for size in sizes_left(config, core) or []
+    ]
 
 
 def save(ctx: restate.ObjectContext, config: DropConfig, core: Core) -> DropState:

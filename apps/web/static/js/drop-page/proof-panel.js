@@ -2,6 +2,7 @@
 // beacon, and what the drop committed to at creation), this browser's inclusion proof, and
 // the signed entry receipt kept to hold the published tree to it.
 
+import { allocationProblems } from "../allocation.js";
 import { api } from "../api.js";
 import { formatCount, plural, setText } from "../format.js";
 import {
@@ -9,17 +10,23 @@ import {
 } from "../merkle.js";
 import { $, me, registered, state } from "./page.js";
 
+// Past this many entrants the page leaves recomputing the sizes to python -m drop.verify
+// (the participant list it needs grows with every entry).
+const SIZES_IN_BROWSER_MAX = 20000;
+
 export async function loadProofs() {
   const drop = state.drop;
   if (!["purchase", "completed"].includes(drop.phase) || state.proofsFor === drop.dropId) return;
   state.proofsFor = drop.dropId;
   try {
-    const answer = await api(`/api/drop/${drop.dropId}/lottery-proof`);
+    const sized = drop.variants && drop.participantCount <= SIZES_IN_BROWSER_MAX;
+    const answer = await api(`/api/drop/${drop.dropId}/lottery-proof${sized ? "?participants=true" : ""}`);
     if (!answer.available) {
       state.proofsFor = null;
       return;
     }
     await showProof(answer.proof);
+    if (drop.variants) await showSizes(answer.proof);
     if (registered()) await showInclusion(answer.proof);
   } catch {
     state.proofsFor = null;
@@ -55,6 +62,22 @@ async function showProof(proof) {
     return;
   }
   await showBeacon(proof.beacon);
+}
+
+// The sizes recomputed from the proof's seed, entrants, ranked lists and variants: every
+// difference from the published winners, backups and allocation is named.
+async function showSizes(proof) {
+  const el = $("proof-sizes-check");
+  if (!el) return;
+  if (!proof.participants) {
+    el.dataset.state = "pending";
+    setText(el, "Too many entrants to recompute here: run python -m drop.verify on the proof");
+    return;
+  }
+  const problems = await allocationProblems(proof);
+  const sizes = plural(proof.variants.length, "size");
+  check(el, !problems.length, `Recomputed ✓ over ${sizes} (checked in your browser)`, `✗ ${problems.join(" ")}`);
+  el.classList.toggle("check--alarm", problems.length > 0);
 }
 
 // What the drop committed to at creation (its status's beacon block) that the proof does
