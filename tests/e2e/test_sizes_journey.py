@@ -6,6 +6,8 @@ size editor. Screenshots at 1280 and 375 px land in tests/e2e/artifacts/."""
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import re
 import time
 
@@ -144,6 +146,12 @@ async def test_pick_sizes_win_buy_and_see_the_size(browser: Browser, site: WebSt
             admin.locator('#size-funnel tr[data-size="S"] [data-field=sold]')
         ).to_have_text("0")
         await both_widths(admin, "console-sizes-funnel")
+
+        # --- the console's orders download carries the size ---------------------------------
+        export = await admin.request.get(f"/admin/orders.csv?dropId={drop_id}")
+        assert export.ok, await export.text()
+        rows = list(csv.DictReader(io.StringIO(await export.text())))
+        assert [(r["orderId"], r["variantId"]) for r in rows] == [(f"{drop_id}-1", "M")], rows
         for ctx in contexts:
             assert not ctx.errors, ctx.errors  # type: ignore[attr-defined]
     finally:
