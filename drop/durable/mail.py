@@ -1,0 +1,28 @@
+"""What the Mailer takes and answers, and the Diagnostics echo."""
+
+from __future__ import annotations
+
+from pydantic import Field, JsonValue
+
+from drop.durable.base import Durable
+
+
+class MailIn(Durable):
+    """One message to send: to whom (by userId; the address is looked up as it is sent,
+    never carried here), what kind, and the status and event time it tells of."""
+
+    drop_id: str
+    user_id: str
+    kind: str
+    status: dict[str, JsonValue] = Field(default_factory=dict)
+    at_ms: int = 0
+
+
+class MailOut(Durable):
+    # "sent <Message-ID>", or why nothing was sent ("no address", "unsubscribed", ...).
+    outcome: str
+
+
+class Echoed(Durable):
+    id: str
+    seq: int
