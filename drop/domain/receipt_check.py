@@ -7,7 +7,8 @@ import enum
 from dataclasses import dataclass
 
 from drop.domain.lottery.drawing import merkle_tree
-from drop.domain.lottery.proof import LotteryProof, inclusion_at
+from drop.domain.lottery.inclusion import inclusion_at
+from drop.domain.lottery.proof import LotteryProof
 from drop.domain.proof_checks import key_swap
 from drop.domain.receipts import Receipt, ReceiptKey, leaf_is_own, receipt_leaf
 

@@ -1,9 +1,10 @@
-"""The provably fair draw, in three rooms:
+"""The provably fair draw, room by room:
 
 - :mod:`.drawing`: the algorithm itself (commitment, seed, random stream, weighted selection
   and the Merkle leaves it commits to);
-- :mod:`.proof`: what a draw publishes (parameters, the lottery proof, inclusion proofs) and
-  their wire forms;
+- :mod:`.proof`: what a draw publishes (parameters, the lottery proof) and their wire forms,
+  read field by field with :mod:`.proof_fields`;
+- :mod:`.inclusion`: a participant's Merkle inclusion proof and its wire form;
 - :mod:`.allocation`: sizes, the lottery order handed out by random serial dictatorship;
 - :mod:`.verify`: the named checks an outside verifier runs on a published proof.
 
@@ -40,15 +41,8 @@ from drop.domain.lottery.drawing import (
     new_secret_hex,
     order_participants,
 )
-from drop.domain.lottery.proof import (
-    DrawParameters,
-    InclusionProof,
-    LotteryProof,
-    allocate_sizes,
-    inclusion_at,
-    inclusion_proof,
-    run_draw,
-)
+from drop.domain.lottery.inclusion import InclusionProof, inclusion_at, inclusion_proof
+from drop.domain.lottery.proof import DrawParameters, LotteryProof, allocate_sizes, run_draw
 from drop.domain.lottery.verify import CHECKS, VerifyReport, check_proof, verify_proof
 
 __all__ = [

@@ -1,7 +1,9 @@
-"""The published forms of a draw: its parameters, the lottery proof and inclusion proofs.
+"""The published forms of a draw: its parameters and the lottery proof.
 
 Each parses its wire form (``from_wire``, a ValueError naming the bad field) and writes it
-back (``to_wire``); :func:`run_draw` runs a whole draw and returns its proof.
+back (``to_wire``); :func:`run_draw` runs a whole draw and returns its proof. Inclusion
+proofs live in :mod:`.inclusion` (re-exported here), the field readers in
+:mod:`.proof_fields`.
 """
 
 from __future__ import annotations
@@ -24,114 +26,23 @@ from drop.domain.lottery.drawing import (
     merkle_tree,
     order_participants,
 )
-from drop.domain.merkle import (
-    MerkleTree,
-    ProofStep,
-    leaf_hash,
-    leaf_text,
-    proof_from_wire,
-    proof_to_wire,
+from drop.domain.lottery.inclusion import InclusionProof as InclusionProof
+from drop.domain.lottery.inclusion import inclusion_at as inclusion_at
+from drop.domain.lottery.inclusion import inclusion_proof as inclusion_proof
+from drop.domain.lottery.proof_fields import (
+    allocation_from_wire,
+    beacon_from_wire,
+    participant_wire,
+    participants_from_wire,
+    receipt_key_from_wire,
+    variants_from_wire,
+    wire_int,
+    wire_opt_int,
+    wire_opt_number,
+    wire_str,
+    wire_str_list,
 )
-from drop.domain.merkle import verify_proof as verify_merkle_proof
 from drop.domain.receipts import ReceiptKey
-
-
-def _str(d: Mapping[str, object], key: str) -> str:
-    value = d.get(key)
-    if not isinstance(value, str):
-        raise ValueError(f"proof field {key!r} must be a string")
-    return value
-
-
-def _int(d: Mapping[str, object], key: str) -> int:
-    value = d.get(key)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"proof field {key!r} must be an integer")
-    return value
-
-
-def _opt_int(d: Mapping[str, object], key: str) -> int | None:
-    return None if d.get(key) is None else _int(d, key)
-
-
-def _opt_number(d: Mapping[str, object], key: str) -> float | None:
-    value = d.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"proof field {key!r} must be a number")
-    return float(value)
-
-
-def _str_list(d: Mapping[str, object], key: str) -> tuple[str, ...]:
-    value = d.get(key)
-    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-        raise ValueError(f"proof field {key!r} must be a list of strings")
-    return tuple(value)
-
-
-def _participants(d: Mapping[str, object]) -> tuple[Participant, ...]:
-    value = d.get("participants")
-    if not isinstance(value, list | tuple):
-        raise ValueError("proof field 'participants' must be a list")
-    out: list[Participant] = []
-    for item in value:
-        if not isinstance(item, Mapping):
-            raise ValueError("each participant must be an object {userId, effectiveTickets}")
-        ranking = _str_list(item, "variants") if "variants" in item else ()
-        out.append(Participant(_str(item, "userId"), _int(item, "effectiveTickets"), ranking))
-    return tuple(out)
-
-
-def _participant_wire(p: Participant) -> dict[str, object]:
-    wire: dict[str, object] = {"userId": p.user_id, "effectiveTickets": p.effective_tickets}
-    if p.ranking:
-        wire["variants"] = list(p.ranking)
-    return wire
-
-
-def _variants(d: Mapping[str, object]) -> tuple[Variant, ...] | None:
-    value = d.get("variants")
-    if value is None:
-        return None
-    if not isinstance(value, list | tuple):
-        raise ValueError("proof field 'variants' must be a list")
-    out: list[Variant] = []
-    for item in value:
-        if not isinstance(item, Mapping):
-            raise ValueError("each variant must be an object {id, label, inventory}")
-        label = item.get("label", "")
-        out.append(Variant(_str(item, "id"), str(label), _int(item, "inventory")))
-    return tuple(out)
-
-
-def _allocation(d: Mapping[str, object]) -> dict[str, str]:
-    value = d.get("allocation")
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
-    ):
-        raise ValueError("proof field 'allocation' must map user ids to variant ids")
-    return dict(value)
-
-
-def _receipt_key(d: Mapping[str, object]) -> ReceiptKey | None:
-    value = d.get("receiptKey")
-    if value is None:
-        return None
-    if not isinstance(value, Mapping):
-        raise ValueError("proof field 'receiptKey' must be an object")
-    return ReceiptKey.from_wire(value)
-
-
-def _beacon(d: Mapping[str, object]) -> BeaconRecord | None:
-    value = d.get("beacon")
-    if value is None:
-        return None
-    if not isinstance(value, Mapping):
-        raise ValueError("proof field 'beacon' must be an object")
-    return BeaconRecord.from_wire(value)
 
 
 @dataclass(frozen=True)
@@ -162,12 +73,12 @@ class DrawParameters:
     @classmethod
     def from_wire(cls, d: Mapping[str, object]) -> DrawParameters:
         return cls(
-            inventory=_opt_int(d, "inventory"),
-            backup_multiplier=_opt_number(d, "backupMultiplier"),
-            registration_start=_opt_int(d, "registrationStart"),
-            registration_end=_opt_int(d, "registrationEnd"),
-            winner_count=_opt_int(d, "winnerCount"),
-            backup_count=_opt_int(d, "backupCount"),
+            inventory=wire_opt_int(d, "inventory"),
+            backup_multiplier=wire_opt_number(d, "backupMultiplier"),
+            registration_start=wire_opt_int(d, "registrationStart"),
+            registration_end=wire_opt_int(d, "registrationEnd"),
+            winner_count=wire_opt_int(d, "winnerCount"),
+            backup_count=wire_opt_int(d, "backupCount"),
         )
 
     def missing(self) -> list[str]:
@@ -225,7 +136,7 @@ class LotteryProof:
             "timestamp": self.timestamp,
             "winners": list(self.winners),
             "backupWinners": list(self.backups),
-            "participants": [_participant_wire(p) for p in self.participants],
+            "participants": [participant_wire(p) for p in self.participants],
             **self._sizes_wire(),
         }
 
@@ -241,23 +152,23 @@ class LotteryProof:
     def from_wire(cls, d: Mapping[str, object]) -> LotteryProof:
         """Parse the wire form; ValueError naming the first bad field."""
         return cls(
-            drop_id=_str(d, "dropId"),
-            commitment=_str(d, "commitment"),
-            secret=_str(d, "secret"),
-            merkle_root=_str(d, "participantMerkleRoot"),
-            participant_count=_int(d, "participantCount"),
-            total_effective_tickets=_int(d, "totalEffectiveTickets"),
-            seed=_str(d, "seed"),
-            algorithm=_str(d, "algorithm"),
-            timestamp=_int(d, "timestamp"),
-            winners=_str_list(d, "winners"),
-            backups=_str_list(d, "backupWinners"),
-            participants=_participants(d),
+            drop_id=wire_str(d, "dropId"),
+            commitment=wire_str(d, "commitment"),
+            secret=wire_str(d, "secret"),
+            merkle_root=wire_str(d, "participantMerkleRoot"),
+            participant_count=wire_int(d, "participantCount"),
+            total_effective_tickets=wire_int(d, "totalEffectiveTickets"),
+            seed=wire_str(d, "seed"),
+            algorithm=wire_str(d, "algorithm"),
+            timestamp=wire_int(d, "timestamp"),
+            winners=wire_str_list(d, "winners"),
+            backups=wire_str_list(d, "backupWinners"),
+            participants=participants_from_wire(d),
             parameters=DrawParameters.from_wire(d),
-            receipt_key=_receipt_key(d),
-            beacon=_beacon(d),
-            variants=_variants(d),
-            allocation=_allocation(d),
+            receipt_key=receipt_key_from_wire(d),
+            beacon=beacon_from_wire(d),
+            variants=variants_from_wire(d),
+            allocation=allocation_from_wire(d),
         )
 
 
@@ -331,93 +242,4 @@ def allocate_sizes(
         ((ordered[i].user_id, ordered[i].ranking) for i in lottery_order(ordered, seed_hex)),
         {v.id: v.inventory for v in variants},
         lambda winners: backup_count(winners, count, multiplier),
-    )
-
-
-@dataclass(frozen=True)
-class InclusionProof:
-    """A participant's Merkle inclusion proof against the published root."""
-
-    user_id: str
-    index: int
-    effective_tickets: int
-    leaf_hash: str
-    root: str
-    steps: tuple[ProofStep, ...]
-    ranking: tuple[str, ...] = ()
-
-    @property
-    def leaf(self) -> str:
-        """The committed leaf text ``userId:effectiveTickets:index`` (``:M,L`` after it on a
-        drop with variants)."""
-        return leaf_text(self.user_id, self.effective_tickets, self.index, self.ranking)
-
-    def verified(self) -> bool:
-        """The leaf hashes to ``leaf_hash`` and the siblings link it to the root."""
-        return leaf_hash(self.leaf) == self.leaf_hash.lower() and verify_merkle_proof(
-            self.leaf_hash.lower(), self.steps, self.root
-        )
-
-    def to_wire(self) -> dict[str, object]:
-        """The shape of docs/contract.md, Proofs: ``{leaf: {userId, effectiveTickets,
-        index}, leafHash, proof: [sibling hex, leaf to root], merkleRoot, verified}`` plus
-        ``proofSides`` (the side of each sibling) and ``leafText``."""
-        hashes, sides = proof_to_wire(self.steps)
-        leaf: dict[str, object] = {
-            "userId": self.user_id,
-            "effectiveTickets": self.effective_tickets,
-            "index": self.index,
-        }
-        if self.ranking:
-            leaf["variants"] = list(self.ranking)
-        return {
-            "leaf": leaf,
-            "leafText": self.leaf,
-            "leafHash": self.leaf_hash,
-            "proof": hashes,
-            "proofSides": sides,
-            "merkleRoot": self.root,
-            "verified": self.verified(),
-        }
-
-    @classmethod
-    def from_wire(cls, d: Mapping[str, object]) -> InclusionProof:
-        """Parse the wire form; ValueError naming the first bad field."""
-        leaf = d.get("leaf")
-        if not isinstance(leaf, Mapping):
-            raise ValueError("inclusion proof field 'leaf' must be an object")
-        hashes, sides = d.get("proof"), d.get("proofSides")
-        if not isinstance(hashes, list) or not isinstance(sides, list):
-            raise ValueError("inclusion proof fields 'proof' and 'proofSides' must be lists")
-        return cls(
-            user_id=_str(leaf, "userId"),
-            index=_int(leaf, "index"),
-            effective_tickets=_int(leaf, "effectiveTickets"),
-            leaf_hash=_str(d, "leafHash"),
-            root=_str(d, "merkleRoot"),
-            steps=tuple(proof_from_wire(hashes, sides)),
-            ranking=_str_list(leaf, "variants") if "variants" in leaf else (),
-        )
-
-
-def inclusion_proof(ordered: Sequence[Participant], user_id: str) -> InclusionProof | None:
-    """Inclusion proof of ``user_id`` among canonically ordered participants, or None."""
-    index = next((i for i, p in enumerate(ordered) if p.user_id == user_id), None)
-    if index is None:
-        return None
-    return inclusion_at(ordered, merkle_tree(ordered), index)
-
-
-def inclusion_at(ordered: Sequence[Participant], tree: MerkleTree, index: int) -> InclusionProof:
-    """Inclusion proof of the participant at ``index`` from an already built tree: O(log N)."""
-    member = ordered[index]
-    tickets = member.effective_tickets
-    return InclusionProof(
-        user_id=member.user_id,
-        index=index,
-        effective_tickets=tickets,
-        leaf_hash=leaf_hash(leaf_text(member.user_id, tickets, index, member.ranking)),
-        root=tree.root,
-        steps=tuple(tree.proof(index)),
-        ranking=member.ranking,
     )
