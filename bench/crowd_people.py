@@ -28,7 +28,7 @@ def registration_body(
     rng: random.Random,
 ) -> dict[str, Any]:
     """The one place that knows a registration's wire names and plausible human signals
-    (drop/contracts.py RegisterIn; scored by drop/domain/trust.py)."""
+    (drop/contracts RegisterIn; scored by drop/domain/trust.py)."""
     return {
         "userId": user_id,
         "tickets": tickets,
