@@ -1,0 +1,101 @@
+"""The guards' key-value writes in atomic batches (drop/adapters/kv_batch.py), against a
+real nats-server: fewer round trips, and every compare-and-set as strict as alone."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from nats.js.errors import APIError, KeyNotFoundError, KeyWrongLastSequenceError
+
+from drop import events
+from drop.adapters.kv_batch import BatchedKeyValue
+from drop.adapters.nats_bus import BATCHED_BUCKETS, Bus
+from tests.support.api_client import uid
+from tests.support.stack import Stack
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def own_bus(stack: Stack) -> AsyncIterator[Bus]:
+    bus = await stack.connect_bus(uid("kv-batch"))
+    try:
+        yield bus
+    finally:
+        await bus.close()
+
+
+async def batched(bus: Bus, bucket: str) -> BatchedKeyValue:
+    kv = await bus.kv(bucket)
+    assert isinstance(kv, BatchedKeyValue), f"{bucket} writes are not batched"
+    return kv
+
+
+async def test_every_guard_bucket_takes_atomic_batches(own_bus: Bus) -> None:
+    assert own_bus.atomic == frozenset(BATCHED_BUCKETS)
+    assert not isinstance(await own_bus.kv(events.DROPS_INDEX_BUCKET), BatchedKeyValue)
+
+
+async def test_concurrent_writes_share_round_trips_and_keep_their_revisions(own_bus: Bus) -> None:
+    kv = await batched(own_bus, events.USER_CLAIMS_BUCKET)
+    keys = [uid("claim") for _ in range(100)]
+    before = kv.round_trips
+    revisions = await asyncio.gather(*(kv.create(k, k.encode()) for k in keys))
+    assert kv.round_trips - before <= 10, "100 concurrent creates were not batched"
+    for key, revision in zip(keys, revisions, strict=True):
+        entry = await kv.get(key)
+        assert entry.value == key.encode() and entry.revision == revision
+
+
+async def test_a_lost_race_in_a_batch_refuses_only_its_own_write(own_bus: Bus) -> None:
+    kv = await batched(own_bus, events.USER_CLAIMS_BUCKET)
+    taken = uid("claim")
+    await kv.create(taken, b"first")
+    fresh = [uid("claim") for _ in range(20)]
+    outcomes = await asyncio.gather(
+        *(kv.create(k, b"new") for k in fresh[:10]),
+        kv.create(taken, b"second"),
+        *(kv.create(k, b"new") for k in fresh[10:]),
+        return_exceptions=True,
+    )
+    assert isinstance(outcomes[10], KeyWrongLastSequenceError)
+    assert (await kv.get(taken)).value == b"first"
+    for key in fresh:
+        assert (await kv.get(key)).value == b"new"
+
+
+async def test_compare_and_set_has_exactly_one_winner(own_bus: Bus) -> None:
+    kv = await batched(own_bus, events.RATE_LIMIT_BUCKET)
+    key = uid("rate")
+    revision = await kv.create(key, b"0")
+    outcomes = await asyncio.gather(
+        *(kv.update(key, str(i).encode(), last=revision) for i in range(30)),
+        return_exceptions=True,
+    )
+    won = [o for o in outcomes if isinstance(o, int)]
+    assert len(won) == 1
+    assert all(isinstance(o, KeyWrongLastSequenceError) for o in outcomes if o not in won)
+    assert (await kv.get(key)).revision == won[0]
+
+
+async def test_a_challenge_deleted_on_its_revision_is_spent_once(own_bus: Bus) -> None:
+    kv = await batched(own_bus, events.POW_BUCKET)
+    keys = [uid("pow") for _ in range(10)]
+    revisions = await asyncio.gather(*(kv.create(k, b"issued") for k in keys))
+    spends = [kv.delete(k, last=r) for k, r in zip(keys, revisions, strict=True) for _ in range(3)]
+    outcomes = await asyncio.gather(*spends, return_exceptions=True)
+    assert sum(o is True for o in outcomes) == len(keys)
+    assert all(isinstance(o, APIError) for o in outcomes if o is not True)
+    for key in keys:
+        with pytest.raises(KeyNotFoundError):
+            await kv.get(key)
+
+
+async def test_a_deleted_key_can_be_created_again(own_bus: Bus) -> None:
+    kv = await batched(own_bus, events.USER_CLAIMS_BUCKET)
+    key = uid("claim")
+    await kv.delete(key, last=await kv.create(key, b"one"))
+    again = await asyncio.gather(kv.create(key, b"two"), kv.create(uid("claim"), b"other"))
+    assert (await kv.get(key)).revision == again[0]
