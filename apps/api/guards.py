@@ -92,7 +92,7 @@ async def rate_limit(
         return
     allowed = state.api.rate_limit_default if limit is None else limit
     async with fail_closed("rate limiter"):
-        limiter = RateLimiter(await bus.kv(events.RATE_LIMIT_BUCKET))
+        limiter = RateLimiter(await bus.kv(events.RATE_LIMIT_BUCKET), memo=state.rate_memo)
         try:
             decision = await limiter.hit(
                 scope, client_ip_hash(request, state), allowed, state.api.rate_limit_window_seconds

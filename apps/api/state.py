@@ -15,6 +15,7 @@ from apps.api.stalls import Stalls
 from drop import durable
 from drop.adapters import nats_bus
 from drop.adapters.nats_bus import Bus
+from drop.adapters.rate_limit import RateMemo
 from drop.adapters.restate_ingress import RestateIngress
 from drop.contracts import QueueConfig
 from drop.settings import (
@@ -43,6 +44,8 @@ class ApiState:
     joins: GroupCommit = field(init=False)
     stalls: Stalls = field(init=False)
     proofs: ProofCache = field(default_factory=ProofCache)
+    # What this process last counted per rate limit, so a hit writes without reading first.
+    rate_memo: RateMemo = field(default_factory=RateMemo)
     bus: Bus | None = None
     _connector: asyncio.Task[None] | None = None
     restate_ok: bool = False

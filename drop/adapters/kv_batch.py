@@ -75,9 +75,7 @@ class BatchedKeyValue(KeyValue):
     """A `KeyValue` whose put, create, update and delete share atomic batches."""
 
     def __init__(self, kv: KeyValue, nc: WatchedClient, js: JetStreamContext, timeout: float):
-        super().__init__(
-            name=kv._name, stream=kv._stream, pre=kv._pre, js=js, direct=kv._direct
-        )
+        super().__init__(name=kv._name, stream=kv._stream, pre=kv._pre, js=js, direct=kv._direct)
         self._nc = nc
         self._timeout = timeout
         self._queue: list[_Write] = []

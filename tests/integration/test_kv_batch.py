@@ -12,7 +12,9 @@ from nats.js.errors import APIError, KeyNotFoundError, KeyWrongLastSequenceError
 from drop import events
 from drop.adapters.kv_batch import BatchedKeyValue
 from drop.adapters.nats_bus import BATCHED_BUCKETS, Bus
-from tests.support.api_client import uid
+from drop.adapters.session_store import UserSessionStore
+from drop.domain.sessions import Session
+from tests.support.api_client import now_ms, uid
 from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration
@@ -99,3 +101,17 @@ async def test_a_deleted_key_can_be_created_again(own_bus: Bus) -> None:
     await kv.delete(key, last=await kv.create(key, b"one"))
     again = await asyncio.gather(kv.create(key, b"two"), kv.create(uid("claim"), b"other"))
     assert (await kv.get(key)).revision == again[0]
+
+
+async def test_a_first_session_is_created_unread_and_never_overwrites_a_record(
+    own_bus: Bus,
+) -> None:
+    sessions = UserSessionStore(await batched(own_bus, events.USER_SESSIONS_BUCKET))
+    user, now = uid("user"), now_ms()
+    older, newer = (Session(uid("s"), now, now + 60_000, "test") for _ in range(2))
+    await sessions.add(user, older, first=True)
+    await sessions.add(user, newer, first=True)  # a record exists: added to, not replaced
+    assert [s.session_id for s in await sessions.live(user)] == [
+        older.session_id,
+        newer.session_id,
+    ]
