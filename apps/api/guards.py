@@ -120,7 +120,7 @@ class Reads:
     so a refusal comes in the same order and a store that cannot be read still refuses."""
 
     token_view: asyncio.Task[dict[str, Any]] | None = None
-    challenge: asyncio.Task[IssuedChallenge | str] | None = None
+    challenge: asyncio.Future[IssuedChallenge | str] | None = None
 
     @classmethod
     def start(cls, state: ApiState, bus: Bus, drop_id: str, body: RegisterIn) -> Reads:
@@ -131,7 +131,12 @@ class Reads:
             )
         bot = body.bot_validation
         if state.api.bot_check_enabled and bot is not None and _well_formed(bot.pow_challenge):
-            reads.challenge = asyncio.create_task(_find_challenge(bus, bot.pow_challenge))
+            issued = state.challenges.take(bot.pow_challenge)
+            if issued is None:
+                reads.challenge = asyncio.create_task(_find_challenge(bus, bot.pow_challenge))
+            else:
+                reads.challenge = asyncio.get_running_loop().create_future()
+                reads.challenge.set_result(issued)
         return reads
 
     def close(self) -> None:
@@ -323,5 +328,5 @@ async def issue_challenge(state: ApiState, bus: Bus) -> dict[str, object]:
     challenge = pow_rules.make_challenge(now, secrets.token_hex(16))
     async with fail_closed("proof-of-work store"):
         store = PowStore(await bus.kv(events.POW_BUCKET))
-        await store.issue(challenge, state.api.pow_difficulty, now)
+        state.challenges.keep(await store.issue(challenge, state.api.pow_difficulty, now))
     return {"challenge": challenge, "difficulty": state.api.pow_difficulty, "timestamp": now}
