@@ -215,11 +215,17 @@ async def allow_atomic_batches(js: JetStreamContext, buckets: tuple[str, ...]) -
             config = (await js.stream_info(f"KV_{bucket}")).config
             if not config.allow_atomic:
                 config.allow_atomic = True
-                await js.update_stream(config)
+                # A server that does not know the setting may ignore it rather than refuse
+                # it, and would then store a batch's messages one by one: trust only what
+                # the server says it now holds.
+                config = (await js.update_stream(config)).config
         except (NotFoundError, APIError) as exc:
             log.warning("bucket %s takes no atomic batches, writes go one by one: %r", bucket, exc)
             continue
-        allowed.add(bucket)
+        if config.allow_atomic:
+            allowed.add(bucket)
+        else:
+            log.warning("bucket %s takes no atomic batches, writes go one by one", bucket)
     return frozenset(allowed)
 
 
