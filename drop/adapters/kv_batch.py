@@ -1,8 +1,8 @@
-"""Guards' key-value writes gathered into one NATS round trip per bucket (group commit).
+"""Key-value writes gathered into one NATS round trip per bucket (group commit).
 
 Every guard of a join or a registration writes one key (a rate counter, a spent
 proof-of-work, a claim, a session record, an idempotency record), each a compare-and-set
-or a plain put. Sent one by one, each is a JetStream publish answered by its own ack.
+or a plain put, and the waiting room mirrors every token it moves. Sent one by one, each is a JetStream publish answered by its own ack.
 `BatchedKeyValue` is a drop-in `KeyValue` whose writes wait while a batch of the same
 bucket is in flight, then go together as one *atomic batch* (nats-server 2.12+, ADR-50):
 every message but the last is sent without a reply, the last commits them all and is the

@@ -71,9 +71,11 @@ BUCKETS: tuple[tuple[str, int], ...] = (
     (events.ADMIN_SESSIONS_BUCKET, 8 * 3600),
 )
 
-# The guards' buckets: one key written per join or registration each, so their writes share
-# atomic batches (drop/adapters/kv_batch.py) where the server allows them.
+# The buckets written once or more for every person in a crowd (the guards' keys, and the
+# waiting room's mirror of each token), so their writes share atomic batches
+# (drop/adapters/kv_batch.py) where the server allows them.
 BATCHED_BUCKETS: tuple[str, ...] = (
+    events.QUEUE_TOKENS_BUCKET,
     events.RATE_LIMIT_BUCKET,
     events.POW_BUCKET,
     events.USER_CLAIMS_BUCKET,
