@@ -2,11 +2,14 @@
 
 Every guard of a join or a registration writes one key (a rate counter, a spent
 proof-of-work, a claim, a session record, an idempotency record), each a compare-and-set
-or a plain put, and the waiting room mirrors every token it moves. Sent one by one, each is a JetStream publish answered by its own ack.
+or a plain put, and the waiting room mirrors every token it moves. Sent one by one, each
+is a JetStream publish answered by its own ack.
 `BatchedKeyValue` is a drop-in `KeyValue` whose writes wait while a batch of the same
 bucket is in flight, then go together as one *atomic batch* (nats-server 2.12+, ADR-50):
 every message but the last is sent without a reply, the last commits them all and is the
-one acknowledged. A quiet bucket sends each write alone, with no added delay.
+one acknowledged. While fewer than `MIN_ATOMIC` writes of the bucket are in flight a new
+one goes straight out alone, with no added delay: for a few writes an atomic batch costs
+the server more than it saves.
 
 An atomic batch is applied whole or not at all. Each message keeps its own expectation
 (`Nats-Expected-Last-Subject-Sequence`), so a compare-and-set is exactly as strict as
@@ -37,6 +40,12 @@ log = logging.getLogger(__name__)
 # The server refuses atomic batches over 1,000 messages; smaller ones keep each commit's
 # answer quick and a rejected batch's replay short.
 MAX_BATCH = 200
+# An atomic batch costs the server a fixed amount besides its messages (measured with
+# nats-server 2.15 on 2 shared cores: 4,000 creates at 10 in flight took 230-250 us of
+# server CPU each in batches against 30 us one by one; at 100 in flight, 38 against 20,
+# with the client's CPU down from 110 to 44 us a write). Fewer writes than this go one by
+# one, concurrently, as they would unbatched; so does a smaller gathering.
+MIN_ATOMIC = 40
 EXPECTED_LAST = "Nats-Expected-Last-Subject-Sequence"
 BATCH_ID = "Nats-Batch-Id"
 BATCH_SEQUENCE = "Nats-Batch-Sequence"
@@ -80,6 +89,9 @@ class BatchedKeyValue(KeyValue):
         self._timeout = timeout
         self._queue: list[_Write] = []
         self._flusher: asyncio.Task[None] | None = None
+        # Writes sent one by one and not yet answered: below MIN_ATOMIC of them a new write
+        # goes straight out too; past it, writes gather for the next atomic batch.
+        self._in_flight = 0
         # Requests sent to the server for writes (a batch's commit counts once), for tests
         # and benchmarks.
         self.round_trips = 0
@@ -115,6 +127,8 @@ class BatchedKeyValue(KeyValue):
     async def _submit(self, write: _Write, validate_keys: bool) -> int:
         if validate_keys:
             self._check_key(write.key)
+        if self._in_flight < MIN_ATOMIC and not self._queue:
+            return await self._one(write)
         self._queue.append(write)
         if self._flusher is None:
             self._flusher = asyncio.create_task(self._flush())
@@ -134,7 +148,7 @@ class BatchedKeyValue(KeyValue):
             self._flusher = None
 
     async def _send(self, batch: list[_Write]) -> None:
-        if len(batch) > 1:
+        if len(batch) >= MIN_ATOMIC:
             try:
                 revisions = await self._commit(batch)
             except BatchRejected:
@@ -151,24 +165,29 @@ class BatchedKeyValue(KeyValue):
         await asyncio.gather(*(self._alone(write) for write in batch))
 
     async def _alone(self, write: _Write) -> None:
-        self.round_trips += 1
         try:
-            if write.delete:
-                await super().delete(write.key, write.last, validate_keys=False)
-                revision = 0
-            elif write.last is None:
-                revision = await super().put(write.key, write.value, validate_keys=False)
-            elif write.last == 0:
-                revision = await super().create(write.key, write.value, validate_keys=False)
-            else:
-                revision = await super().update(
-                    write.key, write.value, write.last, validate_keys=False
-                )
+            revision = await self._one(write)
         except Exception as exc:
             _settle(write, exc)
             return
         if not write.answer.done():
             write.answer.set_result(revision)
+
+    async def _one(self, write: _Write) -> int:
+        """`write` on its own, through KeyValue's own method (its answers and errors)."""
+        self.round_trips += 1
+        self._in_flight += 1
+        try:
+            if write.delete:
+                await super().delete(write.key, write.last, validate_keys=False)
+                return 0
+            if write.last is None:
+                return await super().put(write.key, write.value, validate_keys=False)
+            if write.last == 0:
+                return await super().create(write.key, write.value, validate_keys=False)
+            return await super().update(write.key, write.value, write.last, validate_keys=False)
+        finally:
+            self._in_flight -= 1
 
     async def _commit(self, batch: list[_Write]) -> list[int]:
         """Send `batch` as one atomic batch; the revision each write got."""
