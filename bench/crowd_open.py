@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import uvloop
 
 from bench import crowd_people as people
@@ -143,6 +144,20 @@ def cpu_by_process(pids: dict[str, list[int]]) -> dict[str, float]:
     return {name: crowd_stack.cpu_seconds(group) for name, group in pids.items()}
 
 
+def nats_messages(stack: crowd_stack.Running) -> dict[str, int]:
+    """Messages each client of the NATS server sent and received so far (its in + out
+    counts in the monitor's `/connz`), summed by connection name; empty on a cluster."""
+    monitor = getattr(stack, "nats_monitor", None)
+    if monitor is None:
+        return {}
+    found = httpx.get(f"http://127.0.0.1:{monitor}/connz?limit=4096", timeout=5).json()
+    counts: dict[str, int] = {}
+    for conn in found.get("connections", []):
+        name = str(conn.get("name") or "unnamed")
+        counts[name] = counts.get(name, 0) + int(conn["in_msgs"]) + int(conn["out_msgs"])
+    return counts
+
+
 def run_step(
     stack: crowd_stack.Running, rate: float, seconds: float, first: int, seed: int
 ) -> dict[str, Any]:
@@ -162,10 +177,13 @@ def run_step(
         time.sleep(IDLE_SAMPLE_S)
         before = cpu_by_process(pids)
         idle_per_s = (sum(before.values()) - idle) / IDLE_SAMPLE_S
+        messages_before = nats_messages(stack)
         started = time.perf_counter()
         subprocess.run(client, check=True)
         wall = time.perf_counter() - started
         after = cpu_by_process(pids)
+        messages = nats_messages(stack)
+        messages = {k: v - messages_before.get(k, 0) for k, v in messages.items()}
         by_process = {name: after[name] - before[name] for name in pids}
         cpu = sum(by_process.values())
         crowd = Crowd(**json.loads(Path(out.name).read_text()))
@@ -191,6 +209,7 @@ def run_step(
         "idle_cores": idle_per_s,
         "server_cores_busy": cpu / wall,
         "wall_s": wall,
+        "nats_messages": messages,
     }
 
 
@@ -220,6 +239,14 @@ def report(step: dict[str, Any]) -> None:
         f"{name} {seconds:.1f} s" for name, seconds in step["server_cpu_by_process"].items()
     )
     print(f"  server CPU by process {shares}")
+    registered = max(1, step["registered"])
+    messages = step["nats_messages"]
+    if messages:
+        split = ", ".join(f"{name} {n / registered:.1f}" for name, n in sorted(messages.items()))
+        print(
+            f"  NATS messages         {sum(messages.values()) / registered:.1f} per registered "
+            f"person, in and out (by client: {split})"
+        )
     per_person = crowd.client_cpu_s / max(1, crowd.people) * 1000
     print(
         f"  client CPU            {crowd.client_cpu_s:.1f} s "

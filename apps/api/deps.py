@@ -15,7 +15,7 @@ from drop.adapters.nats_bus import Bus
 from drop.contracts import ID_PATTERN, exact_id
 
 
-def get_state(request: Request) -> ApiState:
+async def get_state(request: Request) -> ApiState:
     state: ApiState = request.app.state.api
     return state
 
@@ -30,7 +30,7 @@ UserId = Annotated[
 ]
 
 
-def get_bus(state: State) -> Bus:
+async def get_bus(state: State) -> Bus:
     if state.bus is None or not state.bus.nc.is_connected:
         raise ApiError(503, "nats_unavailable", "event bus unavailable", {"Retry-After": "2"})
     return state.bus
@@ -56,7 +56,7 @@ async def require_session_for(request: Request, state: State, bus: Bus, user_id:
         raise ApiError(403, "wrong_user", "this session belongs to another user")
 
 
-def _idempotency_key(
+async def _idempotency_key(
     key: Annotated[
         str | None,
         Header(
@@ -69,7 +69,7 @@ def _idempotency_key(
     return key
 
 
-def _claim_secret(
+async def _claim_secret(
     secret: Annotated[
         str | None,
         Header(

@@ -20,6 +20,7 @@ with IP_HASH_SALT.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
@@ -27,6 +28,8 @@ import secrets
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
 
 import nats.errors
 from fastapi import Request
@@ -92,7 +95,7 @@ async def rate_limit(
         return
     allowed = state.api.rate_limit_default if limit is None else limit
     async with fail_closed("rate limiter"):
-        limiter = RateLimiter(await bus.kv(events.RATE_LIMIT_BUCKET))
+        limiter = RateLimiter(await bus.kv(events.RATE_LIMIT_BUCKET), memo=state.rate_memo)
         try:
             decision = await limiter.hit(
                 scope, client_ip_hash(request, state), allowed, state.api.rate_limit_window_seconds
@@ -109,14 +112,58 @@ async def rate_limit(
         )
 
 
+@dataclass
+class Reads:
+    """The registration guards' reads (the token's view, the issued challenge), started
+    together before the claim check so that their round trips overlap instead of following
+    one another. Each is awaited where its guard runs, inside that guard's `fail_closed`,
+    so a refusal comes in the same order and a store that cannot be read still refuses."""
+
+    token_view: asyncio.Task[dict[str, Any]] | None = None
+    challenge: asyncio.Future[IssuedChallenge | str] | None = None
+
+    @classmethod
+    def start(cls, state: ApiState, bus: Bus, drop_id: str, body: RegisterIn) -> Reads:
+        reads = cls()
+        if state.queue.queue_enabled and body.queue_token:
+            reads.token_view = asyncio.create_task(
+                queue_view.token_view(bus, drop_id, body.queue_token)
+            )
+        bot = body.bot_validation
+        if state.api.bot_check_enabled and bot is not None and _well_formed(bot.pow_challenge):
+            issued = state.challenges.take(bot.pow_challenge)
+            if issued is None:
+                reads.challenge = asyncio.create_task(_find_challenge(bus, bot.pow_challenge))
+            else:
+                reads.challenge = asyncio.get_running_loop().create_future()
+                reads.challenge.set_result(issued)
+        return reads
+
+    def close(self) -> None:
+        """Drop the reads a refusal left unused (their errors included)."""
+        for task in (self.token_view, self.challenge):
+            if task is None:
+                continue
+            if task.done() and not task.cancelled():
+                task.exception()
+            else:
+                task.cancel()
+
+
 async def check_registration(
-    request: Request, state: ApiState, bus: Bus, drop_id: str, body: RegisterIn
+    request: Request,
+    state: ApiState,
+    bus: Bus,
+    drop_id: str,
+    body: RegisterIn,
+    reads: Reads | None = None,
 ) -> str | None:
     """Refuse the registration (raise ApiError) unless every guard passes, in order; the
     queue token to spend comes back (None when the waiting room is off)."""
-    token = await _admitted(request, state, bus, drop_id, body)
+    reads = reads or Reads()
+    token = await _admitted(request, state, bus, drop_id, body, reads)
     if state.api.bot_check_enabled:
-        await _bot_check(state, bus, drop_id, body, token)
+        await _bot_check(state, bus, drop_id, body, token, reads)
     return token
 
 
@@ -150,27 +197,33 @@ def refusal(status: int, code: str, message: str) -> ApiError:
 
 
 async def _admitted(
-    request: Request, state: ApiState, bus: Bus, drop_id: str, body: RegisterIn
+    request: Request, state: ApiState, bus: Bus, drop_id: str, body: RegisterIn, reads: Reads
 ) -> str | None:
     """The ready queue token (uncounted), or the registration counted against its IP's
     limit and then its token checked (a 429 comes before the token's refusal)."""
     if state.queue.queue_enabled and body.queue_token:
         async with fail_closed("queue token store"):
-            view = await queue_view.token_view(bus, drop_id, body.queue_token)
+            view = await _token_view(bus, drop_id, body.queue_token, reads)
         if view.get("status") == "ready":
             return body.queue_token
     await rate_limit(request, state, bus, "register", state.api.rate_limit_register)
-    return await _ready_token(bus, drop_id, body) if state.queue.queue_enabled else None
+    return await _ready_token(bus, drop_id, body, reads) if state.queue.queue_enabled else None
 
 
-async def _ready_token(bus: Bus, drop_id: str, body: RegisterIn) -> str:
+async def _token_view(bus: Bus, drop_id: str, token: str, reads: Reads) -> dict[str, Any]:
+    if reads.token_view is not None:
+        return await reads.token_view
+    return await queue_view.token_view(bus, drop_id, token)
+
+
+async def _ready_token(bus: Bus, drop_id: str, body: RegisterIn, reads: Reads) -> str:
     """The token's state from the waiting room's mirror. The registration batch spends it
     for real (bound to this user, so a registration that failed can be retried by them)."""
     token = body.queue_token
     if not token:
         raise ApiError(400, "queue_token_required", TOKEN_REQUIRED)
     async with fail_closed("queue token store"):
-        answer = await queue_view.token_view(bus, drop_id, token)
+        answer = await _token_view(bus, drop_id, token, reads)
     if not answer.get("found"):
         if token_belongs_to(token, drop_id) or not token_is_well_formed(token):
             raise _token_refused("queue_token_invalid")
@@ -186,12 +239,12 @@ async def _ready_token(bus: Bus, drop_id: str, body: RegisterIn) -> str:
 
 
 async def _bot_check(
-    state: ApiState, bus: Bus, drop_id: str, body: RegisterIn, token: str | None
+    state: ApiState, bus: Bus, drop_id: str, body: RegisterIn, token: str | None, reads: Reads
 ) -> None:
     bot = body.bot_validation
     if bot is None:
         raise ApiError(400, "bot_validation_required", "botValidation is required")
-    issued = await _spend_pow(state, bus, bot.pow_challenge, bot.pow_solution)
+    issued = await _spend_pow(state, bus, bot.pow_challenge, bot.pow_solution, reads)
     behavior = await _behavior(state, bus, drop_id, body.behavior_signals, token)
     decision = trust.decide_trust(
         bot.fingerprint,
@@ -207,17 +260,30 @@ async def _bot_check(
         raise ApiError(403, "bot_suspected", f"bot check failed: {decision.reason}")
 
 
-async def _spend_pow(state: ApiState, bus: Bus, challenge: str, nonce: str) -> IssuedChallenge:
+def _well_formed(challenge: str) -> bool:
     try:
         pow_rules.parse_challenge(challenge)
-    except ValidationFailed as exc:
-        raise ApiError(403, "pow_invalid", "malformed proof-of-work challenge") from exc
+    except ValidationFailed:
+        return False
+    return True
+
+
+async def _find_challenge(bus: Bus, challenge: str) -> IssuedChallenge | str:
+    return await PowStore(await bus.kv(events.POW_BUCKET)).find(challenge)
+
+
+async def _spend_pow(
+    state: ApiState, bus: Bus, challenge: str, nonce: str, reads: Reads
+) -> IssuedChallenge:
+    if not _well_formed(challenge):
+        raise ApiError(403, "pow_invalid", "malformed proof-of-work challenge")
     ttl_ms = state.api.pow_challenge_ttl_seconds * 1000
     if not pow_rules.is_fresh(challenge, int(time.time() * 1000), ttl_ms):
         raise ApiError(403, "pow_expired", "this proof-of-work challenge has expired")
     async with fail_closed("proof-of-work store"):
         store = PowStore(await bus.kv(events.POW_BUCKET))
-        found = await store.find(challenge)
+        early = reads.challenge
+        found = await early if early is not None else await store.find(challenge)
         if found == "spent":
             raise ApiError(403, "pow_replayed", "this proof-of-work challenge was already used")
         if not isinstance(found, IssuedChallenge):
@@ -262,5 +328,5 @@ async def issue_challenge(state: ApiState, bus: Bus) -> dict[str, object]:
     challenge = pow_rules.make_challenge(now, secrets.token_hex(16))
     async with fail_closed("proof-of-work store"):
         store = PowStore(await bus.kv(events.POW_BUCKET))
-        await store.issue(challenge, state.api.pow_difficulty, now)
+        state.challenges.keep(await store.issue(challenge, state.api.pow_difficulty, now))
     return {"challenge": challenge, "difficulty": state.api.pow_difficulty, "timestamp": now}

@@ -113,7 +113,9 @@ async def admit(
     """Issue the session: only ever called once `holder` proved or made the claim."""
     if holder.claim is None:
         raise claimed(holder.user_id)
-    await sessions.issue(request, response, bus, holder.user_id, state.api, state.secrets)
+    await sessions.issue(
+        request, response, bus, holder.user_id, state.api, state.secrets, first=holder.made_here
+    )
 
 
 def with_recovery_code(holder: Holder, body: dict[str, Any]) -> dict[str, Any]:

@@ -46,7 +46,11 @@ async def issue(
     user_id: str,
     api: ApiSettings,
     secrets: SecretSettings,
+    *,
+    first: bool = False,
 ) -> str:
+    """Bind a new session to `user_id` (`first`: their claim was just made, so they most
+    likely hold no session record yet)."""
     now = now_ms()
     session = rules.Session(
         rules.new_session_id(),
@@ -55,7 +59,7 @@ async def issue(
         rules.short_agent(request.headers.get("user-agent", "")),
     )
     async with store(bus) as sessions:
-        await sessions.add(user_id, session)
+        await sessions.add(user_id, session, first=first)
     token = tokens.sign_session(secrets.session_secret, user_id, now, session.session_id)
     response.set_cookie(
         api.session_cookie_name,

@@ -15,6 +15,8 @@ from apps.api.stalls import Stalls
 from drop import durable
 from drop.adapters import nats_bus
 from drop.adapters.nats_bus import Bus
+from drop.adapters.pow_store import IssuedHere
+from drop.adapters.rate_limit import RateMemo
 from drop.adapters.restate_ingress import RestateIngress
 from drop.contracts import QueueConfig
 from drop.settings import (
@@ -43,6 +45,10 @@ class ApiState:
     joins: GroupCommit = field(init=False)
     stalls: Stalls = field(init=False)
     proofs: ProofCache = field(default_factory=ProofCache)
+    # What this process last counted per rate limit, so a hit writes without reading first.
+    rate_memo: RateMemo = field(default_factory=RateMemo)
+    # The proof-of-work challenges this process issued, so spending one needs no read.
+    challenges: IssuedHere = field(init=False)
     bus: Bus | None = None
     _connector: asyncio.Task[None] | None = None
     restate_ok: bool = False
@@ -52,6 +58,7 @@ class ApiState:
         self.registrations = GroupCommit(self._register_batch)
         self.joins = GroupCommit(self._join_batch)
         self.stalls = Stalls(self.connections.restate_admin_url)
+        self.challenges = IssuedHere(self.api.pow_challenge_ttl_seconds * 1000)
 
     async def _join_batch(self, drop_id: str, items: list[Item], batch_id: str) -> list[Result]:
         config = QueueConfig.from_settings(self.queue).wire()

@@ -18,6 +18,7 @@ from nats.js.api import (
     StreamConfig,
 )
 from nats.js.errors import (
+    APIError,
     BucketNotFoundError,
     KeyNotFoundError,
     KeyWrongLastSequenceError,
@@ -28,6 +29,7 @@ from nats.js.kv import KeyValue
 
 from drop import events, metrics
 from drop.adapters.failover import LeavePolicy
+from drop.adapters.kv_batch import BatchedKeyValue
 from drop.adapters.nats_link import RECONNECT_WAIT_S, WatchedClient
 from drop.settings import url_list
 
@@ -71,6 +73,18 @@ BUCKETS: tuple[tuple[str, int], ...] = (
     (events.MAIL_LINKS_BUCKET, 3 * DAY),
 )
 
+# The buckets written once or more for every person in a crowd (the guards' keys, and the
+# waiting room's mirror of each token), so their writes share atomic batches
+# (drop/adapters/kv_batch.py) where the server allows them.
+BATCHED_BUCKETS: tuple[str, ...] = (
+    events.QUEUE_TOKENS_BUCKET,
+    events.RATE_LIMIT_BUCKET,
+    events.POW_BUCKET,
+    events.USER_CLAIMS_BUCKET,
+    events.USER_SESSIONS_BUCKET,
+    events.IDEMPOTENCY_BUCKET,
+)
+
 
 @dataclass
 class Bus:
@@ -78,6 +92,8 @@ class Bus:
 
     nc: WatchedClient
     js: JetStreamContext
+    # Buckets whose streams take atomic batches: their writes are batched.
+    atomic: frozenset[str] = frozenset()
     _kv: dict[str, KeyValue] = field(default_factory=dict)
 
     async def publish(self, subject: str, payload: dict[str, Any], msg_id: str) -> int:
@@ -91,7 +107,10 @@ class Bus:
 
     async def kv(self, bucket: str) -> KeyValue:
         if bucket not in self._kv:
-            self._kv[bucket] = await self.js.key_value(bucket)
+            kv = await self.js.key_value(bucket)
+            if bucket in self.atomic:
+                kv = BatchedKeyValue(kv, self.nc, self.js, REQUEST_TIMEOUT_S)
+            self._kv[bucket] = kv
         return self._kv[bucket]
 
     async def get_json(self, bucket: str, key: str) -> Any:
@@ -191,6 +210,29 @@ async def ensure_layout(js: JetStreamContext, replicas: int = 1) -> None:
             )
 
 
+async def allow_atomic_batches(js: JetStreamContext, buckets: tuple[str, ...]) -> frozenset[str]:
+    """Let the buckets' streams take atomic batches (nats-server 2.12+); the buckets that do.
+    An older server refuses the setting: their writes then go one by one, as before."""
+    allowed: set[str] = set()
+    for bucket in buckets:
+        try:
+            config = (await js.stream_info(f"KV_{bucket}")).config
+            if not config.allow_atomic:
+                config.allow_atomic = True
+                # A server that does not know the setting may ignore it rather than refuse
+                # it, and would then store a batch's messages one by one: trust only what
+                # the server says it now holds.
+                config = (await js.update_stream(config)).config
+        except (NotFoundError, APIError) as exc:
+            log.warning("bucket %s takes no atomic batches, writes go one by one: %r", bucket, exc)
+            continue
+        if config.allow_atomic:
+            allowed.add(bucket)
+        else:
+            log.warning("bucket %s takes no atomic batches, writes go one by one", bucket)
+    return frozenset(allowed)
+
+
 async def connect(
     url: str,
     name: str,
@@ -239,5 +281,7 @@ async def connect(
         reconnect_to_server_handler=nc.choose_server,
     )
     nc.link_up()
-    await ensure_layout(nc.jetstream(timeout=LAYOUT_TIMEOUT_S), replicas)
-    return Bus(nc=nc, js=nc.jetstream(timeout=REQUEST_TIMEOUT_S))
+    layout = nc.jetstream(timeout=LAYOUT_TIMEOUT_S)
+    await ensure_layout(layout, replicas)
+    atomic = await allow_atomic_batches(layout, BATCHED_BUCKETS)
+    return Bus(nc=nc, js=nc.jetstream(timeout=REQUEST_TIMEOUT_S), atomic=atomic)

@@ -5,6 +5,13 @@ compare-and-set on the key's revision (`create` for a new window, `update(last=r
 increment or a reset), so concurrent API instances never lose an increment: of 30
 simultaneous requests against a limit of 5, exactly 5 are allowed. The window starts at the
 first request and lasts `window_s`; the bucket's TTL cleans up idle keys.
+
+With a `RateMemo`, a limiter remembers what it last wrote to each counter, and its next hit
+writes at once on that revision, without reading first: one round trip instead of two
+(and the write shares an atomic batch with other guards' writes, drop/adapters/kv_batch.py).
+The limit stays exact across replicas: the write is still a compare-and-set, so if any
+other process counted in between it fails and the hit falls back to reading the counter.
+A refusal is never taken from memory, only from a fresh read.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
@@ -40,15 +47,47 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+@dataclass(frozen=True)
+class _Known:
+    start: int
+    count: int
+    revision: int
+
+
+@dataclass
+class RateMemo:
+    """What this process last wrote to each counter (bounded: the oldest go first)."""
+
+    max_entries: int = 100_000
+    _known: dict[str, _Known] = field(default_factory=dict)
+
+    def recall(self, key: str) -> _Known | None:
+        return self._known.get(key)
+
+    def keep(self, key: str, start: int, count: int, revision: int) -> None:
+        self._known.pop(key, None)
+        self._known[key] = _Known(start, count, revision)
+        while len(self._known) > self.max_entries:
+            del self._known[next(iter(self._known))]
+
+    def forget(self, key: str) -> None:
+        self._known.pop(key, None)
+
+
 @dataclass
 class RateLimiter:
     kv: KeyValue
     clock: Callable[[], int] = _now_ms
+    memo: RateMemo | None = None
 
     async def hit(self, scope: str, subject: str, limit: int, window_s: int) -> RateDecision:
         """Count one request of `subject` (e.g. a hashed IP) in `scope`; refuse past `limit`."""
         key = f"{scope}.{subject}"
         window_ms = window_s * 1000
+        if self.memo is not None:
+            counted = await self._hit_unread(key, limit, window_ms)
+            if counted is not None:
+                return counted
         for _ in range(MAX_ATTEMPTS):
             now = self.clock()
             try:
@@ -70,6 +109,23 @@ class RateLimiter:
                 return RateDecision(True, count + 1, limit, 0, start)
         raise RateLimitContention(f"rate counter {key} is too contended")
 
+    async def _hit_unread(self, key: str, limit: int, window_ms: int) -> RateDecision | None:
+        """Count on the remembered revision (a new key: on "nothing yet") without reading;
+        None when that write lost (someone else counted) or the counter is full."""
+        assert self.memo is not None
+        known, now = self.memo.recall(key), self.clock()
+        if known is None:
+            start, count, revision = now, 1, None
+        elif now >= known.start + window_ms or now < known.start - window_ms:
+            start, count, revision = now, 1, known.revision
+        elif known.count < limit:
+            start, count, revision = known.start, known.count + 1, known.revision
+        else:
+            return None
+        if await self._write(key, start, count, revision):
+            return RateDecision(True, count, limit, 0, start)
+        return None
+
     async def release(self, scope: str, subject: str, counted: RateDecision) -> None:
         """Give back one request counted by `hit` in the current window (a reservation
         that turned out not to count, e.g. an admin attempt that had the right secret)."""
@@ -82,6 +138,8 @@ class RateLimiter:
             state = json.loads(entry.value or b"{}")
             start, count = int(state.get("start", 0)), int(state.get("count", 0))
             if start != counted.window_start or count <= 0:
+                if self.memo is not None:
+                    self.memo.forget(key)
                 return
             if await self._write(key, start, count - 1, entry.revision):
                 return
@@ -91,9 +149,13 @@ class RateLimiter:
         value = json.dumps({"start": start, "count": count}).encode()
         try:
             if revision is None:
-                await self.kv.create(key, value)
+                written = await self.kv.create(key, value)
             else:
-                await self.kv.update(key, value, last=revision)
+                written = await self.kv.update(key, value, last=revision)
         except KeyWrongLastSequenceError:
+            if self.memo is not None:
+                self.memo.forget(key)
             return False
+        if self.memo is not None:
+            self.memo.keep(key, start, count, int(written))
         return True

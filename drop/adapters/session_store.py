@@ -66,7 +66,17 @@ class UserSessionStore:
     async def is_live(self, user_id: str, session_id: str) -> bool:
         return any(s.session_id == session_id for s in await self.live(user_id))
 
-    async def add(self, user_id: str, session: Session) -> None:
+    async def add(self, user_id: str, session: Session, *, first: bool = False) -> None:
+        """Add a live session. `first` says the user most likely has no record yet (their
+        claim was just made): it is then created without reading first, one round trip
+        instead of two, still a compare-and-set on "no record yet"."""
+        if first:
+            try:
+                await self.kv.create(user_id, _encode(rules.with_added([], session, self.clock())))
+            except KeyWrongLastSequenceError:
+                pass  # there was a record after all: added to below
+            else:
+                return
         await self._change(user_id, lambda found: rules.with_added(found, session, self.clock()))
 
     async def revoke(self, user_id: str, session_id: str) -> bool:

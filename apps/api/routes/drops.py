@@ -99,9 +99,13 @@ async def register(
     replayed = await registration_replay.replay(request, state, bus, route, meaning, body.user_id)
     if replayed is not None:
         return replayed
-    holder = await identity.identify(request, state, bus, body.user_id)
-    scope = idempotency.Scope.of(request, route, meaning, holder.caller)
-    token = await guards.check_registration(request, state, bus, dropId, body)
+    reads = guards.Reads.start(state, bus, dropId, body)
+    try:
+        holder = await identity.identify(request, state, bus, body.user_id)
+        scope = idempotency.Scope.of(request, route, meaning, holder.caller)
+        token = await guards.check_registration(request, state, bus, dropId, body, reads)
+    finally:
+        reads.close()
     holder = await identity.claim(bus, holder)
     if body.email is not None:
         # Kept before the entry exists: the mailer reads it when the entry's event arrives.
