@@ -26,6 +26,10 @@ USER_CLAIMS_BUCKET = "user_claims"
 # Each user's live sessions (one record per userId) and the admin console's sessions.
 USER_SESSIONS_BUCKET = "user_sessions"
 ADMIN_SESSIONS_BUCKET = "admin_sessions"
+# Webhook endpoints (key = endpoint id, value holds the signing secret) and each delivery's
+# record for the console (key = `{endpointId}.{deliveryId}`).
+WEBHOOKS_BUCKET = "webhooks"
+WEBHOOK_DELIVERIES_BUCKET = "webhook_deliveries"
 
 
 def drop_state_subject(drop_id: str) -> str:

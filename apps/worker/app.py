@@ -20,6 +20,7 @@ from apps.worker.queue import queue_admission
 from apps.worker.settlement import settlement
 from apps.worker.user_loyalty import user_loyalty
 from apps.worker.user_rollover import user_rollover
+from apps.worker.webhooks import start_feed, webhook_delivery
 from drop import deployments, tracing
 from drop.adapters import nats_bus
 from drop.settings import (
@@ -42,6 +43,7 @@ SERVICES: list[Any] = [
     user_loyalty,
     settlement,
     queue_admission,
+    webhook_delivery,
 ]
 
 Scope = dict[str, Any]
@@ -81,6 +83,8 @@ def build_app(
                 return
         await restate_app(scope, receive, send)
 
+    feeds: list[asyncio.Task[None]] = []
+
     async def _connect() -> None:
         """Connect to NATS in the background so the worker answers /health at once;
         handlers that need NATS before it is up fail and Restate retries them."""
@@ -106,6 +110,7 @@ def build_app(
                     version=version,
                 )
             )
+            feeds.append(start_feed(bus, connections))
             log.info("worker connected to NATS at %s", connections.nats_url)
             return
 
@@ -118,8 +123,9 @@ def build_app(
                 connector = asyncio.create_task(_connect())
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                if connector is not None:
-                    connector.cancel()
+                for task in (connector, *feeds):
+                    if task is not None:
+                        task.cancel()
                 with contextlib.suppress(RuntimeError):
                     await runtime.current().bus.close()
                 runtime.install(None)

@@ -67,6 +67,8 @@ BUCKETS: tuple[tuple[str, int], ...] = (
     (events.USER_CLAIMS_BUCKET, 0),
     (events.USER_SESSIONS_BUCKET, 0),
     (events.ADMIN_SESSIONS_BUCKET, 8 * 3600),
+    (events.WEBHOOKS_BUCKET, 0),
+    (events.WEBHOOK_DELIVERIES_BUCKET, 7 * DAY),
 )
 
 

@@ -142,14 +142,25 @@ class RestateIngress:
             return target.decode(response.content)
         raise _error_from(response, f"{service}.{handler}")
 
-    async def send(self, target: Target[In, Out], payload: In, *, key: str | None = None) -> None:
-        """Fire-and-forget invocation (Restate accepts it durably before answering)."""
+    async def send(
+        self,
+        target: Target[In, Out],
+        payload: In,
+        *,
+        key: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> None:
+        """Fire-and-forget invocation (Restate accepts it durably before answering); with
+        an idempotency key, sending it again starts nothing new."""
         service, handler = target.service, target.handler
         path = (
             f"/{service}/{key}/{handler}/send" if key is not None else f"/{service}/{handler}/send"
         )
+        headers = {"idempotency-key": idempotency_key} if idempotency_key else {}
         try:
-            response = await self._post(path, target.wire(payload), {}, resend=False)
+            response = await self._post(
+                path, target.wire(payload), headers, resend=bool(idempotency_key)
+            )
         except httpx.TransportError as exc:
             log.warning("durable layer unreachable sending %s.%s: %r", service, handler, exc)
             raise DurableCallError(503, UNAVAILABLE, "durable_unavailable") from exc
