@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drop.durable import NONE, Durable, target
+from drop.durable import NONE, Durable, ForUser, target
 
 
 class DeliveryIn(Durable):
@@ -19,3 +19,14 @@ class DeliveryIn(Durable):
 WEBHOOK_DELIVER = target("WebhookDelivery", "deliver", DeliveryIn, NONE)
 # An operator's retry of a delivery that gave up (or went through): the same webhook-id.
 WEBHOOK_RETRY = target("WebhookDelivery", "retry", NONE, NONE)
+
+
+class OrderOut(Durable):
+    """A user's order in a drop (empty when they have none)."""
+
+    order_id: str | None = None
+    at: int | None = None
+
+
+# The order behind an `order.completed` (a shared read: it never waits for the drop).
+DROP_GET_ORDER = target("Drop", "getOrder", ForUser, OrderOut)

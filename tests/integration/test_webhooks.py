@@ -185,7 +185,8 @@ async def test_every_event_once_per_webhook_id_across_a_worker_kill(
             stack.procs["worker"].kill()
             await run_in_thread(partial(stack.restart, "worker"))
             proof = (await api.proof(drop_id))["proof"]
-            for winner in proof["winners"][:2]:
+            bought = proof["winners"][:2]
+            for winner in bought:
                 await api.buy(drop_id, winner)
             await log.phase(drop_id, "completed", timeout=90)
 
@@ -201,8 +202,13 @@ async def test_every_event_once_per_webhook_id_across_a_worker_kill(
     kinds = {kind for kind, _ in expected}
     assert kinds == set(ALL), f"the drop should make every kind of event: {kinds}"
     assert set(expected.values()) == {1}
-    drawn = [p for p in bodies_once(receiver).values() if p["type"] == "drop.drawn"]
+    payloads = list(bodies_once(receiver).values())
+    drawn = [p for p in payloads if p["type"] == "drop.drawn"]
     assert drawn[0]["data"]["proofUrl"].endswith(f"/api/drop/{drop_id}/lottery-proof")
+    orders = {p["data"]["userId"]: p["data"] for p in payloads if p["type"] == "order.completed"}
+    assert set(orders) == set(bought)
+    assert sorted(o["orderId"] for o in orders.values()) == [f"{drop_id}-1", f"{drop_id}-2"]
+    assert all(o["purchasedAt"] > 0 for o in orders.values())
     # Each record is written once the receiver's answer is in, a moment after it counted it.
     records = await eventually_async(
         partial(all_delivered, api, endpoint["id"], sum(expected.values())),
@@ -278,6 +284,8 @@ async def test_an_endpoint_down_two_minutes_gets_its_backlog(
     assert len(during) == 2 + len(winners)
     assert {d["status"] for d in during} == {"pending"}
     assert all(d["attempts"] > 1 and d["responseCode"] is None for d in during)
+    busy = await api.client.post(f"{listed}/{during[0]['id']}/retry", headers=ADMIN)
+    assert busy.status_code == 409 and busy.json()["code"] == "delivery_pending"
     await asyncio.sleep(max(0.0, down_until - time.monotonic()))
     await receiver.start()
     back = time.monotonic()

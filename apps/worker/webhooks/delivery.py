@@ -20,12 +20,13 @@ from typing import Any, Literal
 import restate
 from pydantic import BaseModel
 
-from apps.worker import effects
+from apps.worker import calls, effects
 from apps.worker.retries import PAUSE_WHEN_STUCK
 from apps.worker.typed import handler
 from apps.worker.webhooks.runtime import current
+from drop.durable import ForUser
 from drop.webhooks import signing
-from drop.webhooks.targets import DeliveryIn
+from drop.webhooks.targets import DROP_GET_ORDER, DeliveryIn
 
 log = logging.getLogger("worker.webhooks")
 
@@ -55,6 +56,8 @@ async def deliver(ctx: restate.ObjectContext, req: DeliveryIn) -> None:
     """The feed's send; a second send of the same webhook-id finds it taken and ends."""
     if await ctx.get(REQUEST, type_hint=dict) is not None:
         return
+    if req.type == "order.completed":
+        req = await _with_order(ctx, req)
     ctx.set(REQUEST, req.model_dump(mode="json", by_alias=True))
     await _attempts(ctx, req, manual=False)
 
@@ -67,6 +70,16 @@ async def retry(ctx: restate.ObjectContext) -> None:
     if raw is None:
         return
     await _attempts(ctx, DeliveryIn.model_validate(raw), manual=True)
+
+
+async def _with_order(ctx: restate.ObjectContext, req: DeliveryIn) -> DeliveryIn:
+    """The order's id and time, read once from the drop: every attempt sends the same body."""
+    data = dict(req.body["data"])
+    order = await calls.call(
+        ctx, DROP_GET_ORDER, ForUser(user_id=str(data["userId"])), key=str(data["dropId"])
+    )
+    data.update(orderId=order.order_id, purchasedAt=order.at)
+    return req.model_copy(update={"body": {**req.body, "data": data}})
 
 
 async def _attempts(ctx: restate.ObjectContext, req: DeliveryIn, *, manual: bool) -> None:

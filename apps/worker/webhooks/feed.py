@@ -56,30 +56,45 @@ class Feed:
         self.store = WebhookStore(bus)
         self.sent: OrderedDict[str, None] = OrderedDict()
 
+    async def _subscribe(self) -> Any:
+        return await self.bus.js.pull_subscribe(
+            "drop.>",
+            durable=DURABLE,
+            stream=events.DROPS_STREAM,
+            config=ConsumerConfig(
+                ack_policy=AckPolicy.EXPLICIT,
+                deliver_policy=DeliverPolicy.NEW,
+                ack_wait=ACK_WAIT_S,
+                max_ack_pending=20 * BATCH,
+            ),
+        )
+
     async def run(self) -> None:
+        sub: Any = None
         while True:
             try:
-                sub = await self.bus.js.pull_subscribe(
-                    "drop.>",
-                    durable=DURABLE,
-                    stream=events.DROPS_STREAM,
-                    config=ConsumerConfig(
-                        ack_policy=AckPolicy.EXPLICIT,
-                        deliver_policy=DeliverPolicy.NEW,
-                        ack_wait=ACK_WAIT_S,
-                        max_ack_pending=20 * BATCH,
-                    ),
-                )
-                while True:
-                    try:
-                        msgs = await sub.fetch(BATCH, timeout=FETCH_WAIT_S)
-                    except (NatsTimeout, TimeoutError):
-                        continue
-                    await self.handle(msgs)
+                if sub is None:
+                    sub = await self._subscribe()
+                msgs = await sub.fetch(BATCH, timeout=FETCH_WAIT_S)
+            except (NatsTimeout, TimeoutError):
+                continue
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("webhook feed interrupted (%r); resuming", exc)
+                log.warning("webhook feed cannot read (%r); subscribing again", exc)
+                if sub is not None:
+                    with contextlib.suppress(Exception):
+                        await sub.unsubscribe()
+                sub = None
+                await asyncio.sleep(RETRY_PAUSE_S)
+                continue
+            try:
+                await self.handle(msgs)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # Not acked: the batch comes again after the pause.
+                log.warning("webhook feed could not send a batch (%r); retrying", exc)
                 await asyncio.sleep(RETRY_PAUSE_S)
 
     async def handle(self, msgs: list[Any]) -> None:
@@ -98,7 +113,8 @@ class Feed:
             try:
                 await self._send(list(found.values()))
             except Exception:
-                await asyncio.gather(*(m.nak(delay=RETRY_PAUSE_S) for m in msgs))
+                with contextlib.suppress(Exception):
+                    await asyncio.gather(*(m.nak(delay=RETRY_PAUSE_S) for m in msgs))
                 raise
         await asyncio.gather(*(m.ack() for m in msgs))
         for key in found:
