@@ -18,6 +18,7 @@ from datetime import timedelta
 from typing import Any, Literal
 
 import restate
+from prometheus_client import Counter
 from pydantic import BaseModel
 
 from apps.worker import calls, effects
@@ -29,6 +30,11 @@ from drop.webhooks import signing
 from drop.webhooks.targets import DROP_GET_ORDER, DeliveryIn
 
 log = logging.getLogger("worker.webhooks")
+
+# Counted inside the journaled attempt, so a replay never counts it again.
+ATTEMPTS_MADE = Counter(
+    "webhook_attempts_total", "Webhook delivery attempts, by what they left it as", ["outcome"]
+)
 
 webhook_delivery = restate.VirtualObject(
     "WebhookDelivery", invocation_retry_policy=PAUSE_WHEN_STUCK
@@ -119,6 +125,7 @@ async def _attempt(
     else:
         done = await _post(delivery_id, req, endpoint, nth, started_ms, now)
     await rt.store.put_delivery(_record(delivery_id, req, number, done))
+    ATTEMPTS_MADE.labels(done.status).inc()
     if endpoint is None:
         return done
     if done.status == "failed":
