@@ -20,7 +20,7 @@ from apps.worker.queue import queue_admission
 from apps.worker.settlement import settlement
 from apps.worker.user_loyalty import user_loyalty
 from apps.worker.user_rollover import user_rollover
-from apps.worker.webhooks import start_feed, webhook_delivery
+from apps.worker.webhooks import start_feed, webhook_delivery, webhook_fanout
 from drop import deployments, tracing
 from drop.adapters import nats_bus
 from drop.settings import (
@@ -44,6 +44,7 @@ SERVICES: list[Any] = [
     settlement,
     queue_admission,
     webhook_delivery,
+    webhook_fanout,
 ]
 
 Scope = dict[str, Any]

@@ -23,6 +23,9 @@ from drop.webhooks import addresses
 MAX_ANSWER_BYTES = 4096
 CONNECT_TIMEOUT_S = 5.0
 CONNECTIONS_PER_ENDPOINT = 8
+# An attempt waits this long at most for a free connection to its endpoint (one that
+# hangs holds all of them), then counts as failed and backs off.
+SLOT_WAIT_S = 30.0
 USER_AGENT = "ProductDrop-Webhooks/1"
 
 
@@ -79,6 +82,9 @@ class Poster:
         self.timeout_s = timeout_s
         self.ssl = ssl.create_default_context()
         self.pools: dict[str, httpcore.AsyncConnectionPool] = {}
+        # Attempts to one endpoint wait here for one of its connections, outside the
+        # attempt's own timeout: a burst to one endpoint queues, it does not time out.
+        self.slots: dict[str, asyncio.Semaphore] = {}
 
     def _pool(self, endpoint_id: str) -> httpcore.AsyncConnectionPool:
         if endpoint_id not in self.pools:
@@ -91,6 +97,20 @@ class Poster:
         return self.pools[endpoint_id]
 
     async def post(
+        self, endpoint_id: str, url: str, body: bytes, headers: dict[str, str]
+    ) -> Answer:
+        slot = self.slots.setdefault(endpoint_id, asyncio.Semaphore(CONNECTIONS_PER_ENDPOINT))
+        try:
+            async with asyncio.timeout(SLOT_WAIT_S):
+                await slot.acquire()
+        except TimeoutError:
+            return Answer(None, f"{CONNECTIONS_PER_ENDPOINT} attempts already in flight")
+        try:
+            return await self._timed(endpoint_id, url, body, headers)
+        finally:
+            slot.release()
+
+    async def _timed(
         self, endpoint_id: str, url: str, body: bytes, headers: dict[str, str]
     ) -> Answer:
         try:

@@ -16,7 +16,16 @@ class DeliveryIn(Durable):
     at_ms: int
 
 
+class Dispatch(Durable):
+    """Deliveries to start, each under its webhook-id (`WebhookFanout.dispatch`)."""
+
+    deliveries: dict[str, DeliveryIn]
+
+
 WEBHOOK_DELIVER = target("WebhookDelivery", "deliver", DeliveryIn, NONE)
+# One call per batch of the feed starts all its deliveries: one ingress request instead
+# of one per delivery.
+WEBHOOK_DISPATCH = target("WebhookFanout", "dispatch", Dispatch, NONE)
 # An operator's retry of a delivery that gave up (or went through): the same webhook-id.
 WEBHOOK_RETRY = target("WebhookDelivery", "retry", NONE, NONE)
 

@@ -89,9 +89,10 @@ async def _with_order(ctx: restate.ObjectContext, req: DeliveryIn) -> DeliveryIn
 
 
 async def _attempts(ctx: restate.ObjectContext, req: DeliveryIn, *, manual: bool) -> None:
-    started = await effects.now_ms(ctx, "started")
     before = await ctx.get(ATTEMPTS, type_hint=int) or 0
     number = before
+    # The retry window runs from this run's first attempt (0: this is the first).
+    started = 0
     while True:
         number += 1
         done = await ctx.run_typed(
@@ -108,6 +109,7 @@ async def _attempts(ctx: restate.ObjectContext, req: DeliveryIn, *, manual: bool
         if done.status != "pending":
             ctx.set(ATTEMPTS, number)
             return
+        started = started or done.at_ms
         await ctx.sleep(timedelta(milliseconds=done.next_in_ms))
 
 
@@ -153,7 +155,7 @@ async def _post(
     if answer.ok:
         return Attempt(status="delivered", code=answer.status, at_ms=now)
     settings = rt.settings
-    if now - started_ms >= settings.webhook_retry_for_seconds * 1000:
+    if started_ms and now - started_ms >= settings.webhook_retry_for_seconds * 1000:
         return Attempt(status="failed", code=answer.status, error=error, at_ms=now)
     cap_ms = int(settings.webhook_max_backoff_seconds * 1000)
     next_in = min(cap_ms, FIRST_BACKOFF_MS << min(nth - 1, 30))

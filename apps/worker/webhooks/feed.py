@@ -2,15 +2,17 @@
 that turns published drop snapshots and user statuses into webhook deliveries.
 
 For each webhook event and each endpoint that takes it, one `WebhookDelivery` invocation
-is sent to Restate keyed and idempotency-keyed by the webhook-id; a batch is acked only
-after Restate accepted every send, so a crash anywhere re-delivers the batch and the sends
-repeat harmlessly. The drop's handlers never wait for any of this.
+is started, keyed and idempotency-keyed by the webhook-id (through one
+`WebhookFanout.dispatch` call per batch); a batch is acked only after Restate accepted the
+call, so a crash anywhere re-delivers the batch and the sends repeat harmlessly. The
+drop's handlers never wait for any of this.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 from collections import OrderedDict
@@ -27,16 +29,19 @@ from drop.settings import ConnectionSettings, WebhookSettings
 from drop.webhooks import catalog
 from drop.webhooks.http import Poster
 from drop.webhooks.store import WebhookStore
-from drop.webhooks.targets import WEBHOOK_DELIVER, DeliveryIn
+from drop.webhooks.targets import WEBHOOK_DISPATCH, DeliveryIn, Dispatch
 
 log = logging.getLogger("worker.webhooks")
 
 DURABLE = "webhooks"
 BATCH = 256
 FETCH_WAIT_S = 2.0
+TOP_UP_WAIT_S = 0.05
 # Unacked this long (the worker died holding them), a batch is delivered again.
 ACK_WAIT_S = 15.0
 RETRY_PAUSE_S = 1.0
+# Deliveries started by one `WebhookFanout.dispatch` call.
+DISPATCH_SIZE = 500
 # Webhook events already sent by this process, so the many snapshots that repeat one
 # (every snapshot after the draw says it was drawn) cost no send each.
 REMEMBERED = 50_000
@@ -75,7 +80,7 @@ class Feed:
             try:
                 if sub is None:
                     sub = await self._subscribe()
-                msgs = await sub.fetch(BATCH, timeout=FETCH_WAIT_S)
+                msgs = await self._next_batch(sub)
             except (NatsTimeout, TimeoutError):
                 continue
             except asyncio.CancelledError:
@@ -96,6 +101,14 @@ class Feed:
                 # Not acked: the batch comes again after the pause.
                 log.warning("webhook feed could not send a batch (%r); retrying", exc)
                 await asyncio.sleep(RETRY_PAUSE_S)
+
+    async def _next_batch(self, sub: Any) -> list[Any]:
+        """Whatever has arrived, as soon as something has: a pull for a whole batch would
+        wait for the batch to fill (or its expiry), so wait for one, then top it up."""
+        msgs: list[Any] = await sub.fetch(1, timeout=FETCH_WAIT_S)
+        with contextlib.suppress(NatsTimeout, TimeoutError):
+            msgs += await sub.fetch(BATCH - 1, timeout=TOP_UP_WAIT_S)
+        return msgs
 
     async def handle(self, msgs: list[Any]) -> None:
         found: dict[str, catalog.Happened] = {}
@@ -124,7 +137,7 @@ class Feed:
 
     async def _send(self, found: list[catalog.Happened]) -> None:
         endpoints = [e for e in await self.store.endpoints() if not e.get("disabled")]
-        sends = []
+        deliveries: dict[str, DeliveryIn] = {}
         for happened in found:
             for endpoint in endpoints:
                 if happened.type not in endpoint["events"]:
@@ -132,18 +145,20 @@ class Feed:
                 if int(endpoint["createdAt"]) > happened.at:
                     continue  # it happened before the endpoint was added
                 delivery_id = catalog.delivery_id(str(endpoint["id"]), happened.key)
-                req = DeliveryIn(
+                deliveries[delivery_id] = DeliveryIn(
                     endpoint_id=str(endpoint["id"]),
                     type=happened.type,
                     body=happened.body(),
                     at_ms=happened.at,
                 )
-                sends.append(
-                    self.ingress.send(
-                        WEBHOOK_DELIVER, req, key=delivery_id, idempotency_key=delivery_id
-                    )
-                )
-        await asyncio.gather(*sends)
+        ids = sorted(deliveries)
+        for first in range(0, len(ids), DISPATCH_SIZE):
+            chunk = {i: deliveries[i] for i in ids[first : first + DISPATCH_SIZE]}
+            # The same deliveries sent again (a batch re-delivered) are the same call.
+            key = hashlib.sha256("|".join(chunk).encode()).hexdigest()
+            await self.ingress.send(
+                WEBHOOK_DISPATCH, Dispatch(deliveries=chunk), idempotency_key=key
+            )
 
 
 def start_feed(bus: Bus, connections: ConnectionSettings) -> asyncio.Task[None]:
