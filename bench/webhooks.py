@@ -51,7 +51,7 @@ async def one_draw(
             receiver.secret = r.json()["secret"]
             added.append(r.json()["id"])
         drop_id = f"hooks-{len(receivers)}-{int(time.time() * 1000) % 10_000_000}"
-        open_for = max(30, people // 700)
+        open_for = max(30, people // 250)
         await asyncio.to_thread(
             crowd_stack.create_drop, api, drop_id, inventory=INVENTORY, open_for_s=open_for
         )

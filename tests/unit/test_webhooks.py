@@ -3,6 +3,7 @@ events turn into webhook events."""
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 import time
@@ -12,6 +13,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from drop.webhooks import addresses, catalog, signing
+from drop.webhooks.http import Poster
 
 
 def test_signatures_verify_with_standardwebhooks() -> None:
@@ -147,3 +149,67 @@ def test_statuses_reveal_user_events(status: str, extra: dict[str, object], kind
     if kind:
         assert found[0].data["userId"] == "u1"
         assert found[0].body()["type"] == kind
+
+
+# --- one attempt over real sockets ----------------------------------------------------------
+
+
+async def _serve_once(answer: bytes, hang: asyncio.Event | None = None) -> tuple[int, list[bytes]]:
+    """A server on 127.0.0.1 answering every request with `answer` (after `hang` is set,
+    when given); returns its port and the requests' heads as they arrive."""
+    heads: list[bytes] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            heads.append(await reader.readuntil(b"\r\n\r\n"))
+            if hang is not None:
+                await hang.wait()
+            writer.write(answer)
+            await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    return server.sockets[0].getsockname()[1], heads
+
+
+async def test_an_attempt_to_an_inside_address_never_connects() -> None:
+    port, heads = await _serve_once(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
+    strict = Poster(allow_private=False, timeout_s=5)
+    refused = await strict.post("ep", f"http://127.0.0.1:{port}/h", b"{}", {})
+    assert refused.status is None and "loopback" in refused.error
+    # A name that resolves inside is refused at connection time too (DNS rebinding).
+    renamed = await strict.post("ep", f"http://localhost:{port}/h", b"{}", {})
+    assert renamed.status is None and "loopback" in renamed.error
+    assert heads == []
+    allowed = await Poster(allow_private=True, timeout_s=5).post(
+        "ep", f"http://127.0.0.1:{port}/h", b"{}", {"webhook-id": "msg_1"}
+    )
+    assert allowed.ok and allowed.status == 204
+    assert b"webhook-id: msg_1" in heads[0]
+
+
+async def test_a_huge_answer_is_read_no_further_than_a_few_kib() -> None:
+    body = b"x" * (64 * 1024 * 1024)
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+    port, _ = await _serve_once(answer)
+    started_at = time.monotonic()
+    got = await Poster(allow_private=True, timeout_s=5).post(
+        "ep", f"http://127.0.0.1:{port}/h", b"{}", {}
+    )
+    assert got.ok and time.monotonic() - started_at < 2
+
+
+async def test_a_hanging_endpoint_costs_one_timeout() -> None:
+    release = asyncio.Event()
+    port, heads = await _serve_once(b"HTTP/1.1 204 No Content\r\n\r\n", hang=release)
+    started_at = time.monotonic()
+    got = await Poster(allow_private=True, timeout_s=0.5).post(
+        "ep", f"http://127.0.0.1:{port}/h", b"{}", {}
+    )
+    took = time.monotonic() - started_at
+    release.set()
+    assert got.status is None and "no answer within 0.5s" in got.error
+    assert len(heads) == 1 and 0.5 <= took < 2
