@@ -16,6 +16,17 @@ class DeliveryIn(Durable):
     at_ms: int
 
 
+class NextAttempt(Durable):
+    """A delivery's next attempt, which it schedules itself after a failure. `number` is
+    the attempt it will be (a stale one, overtaken by an operator's retry, ends at once);
+    `nth` counts this run's attempts for the backoff; `started_ms` is when this run began."""
+
+    number: int
+    nth: int
+    started_ms: int
+    manual: bool = False
+
+
 class Dispatch(Durable):
     """Deliveries to start, each under its webhook-id (`WebhookFanout.dispatch`)."""
 
@@ -23,6 +34,7 @@ class Dispatch(Durable):
 
 
 WEBHOOK_DELIVER = target("WebhookDelivery", "deliver", DeliveryIn, NONE)
+WEBHOOK_ATTEMPT = target("WebhookDelivery", "attempt", NextAttempt, NONE)
 # One call per batch of the feed starts all its deliveries: one ingress request instead
 # of one per delivery.
 WEBHOOK_DISPATCH = target("WebhookFanout", "dispatch", Dispatch, NONE)

@@ -2,12 +2,12 @@
 once.
 
 Each attempt is one journaled step that reads the endpoint, signs the body with the
-attempt's timestamp and posts it; between failed attempts the object sleeps on a durable
-timer, the gap doubling up to WEBHOOK_MAX_BACKOFF_SECONDS. Past WEBHOOK_RETRY_FOR_SECONDS
-the delivery gives up and the endpoint is disabled (an alarm: `GET /api/admin/alarms`). A
-crash anywhere repeats at most the attempt in flight, with the same webhook-id, which is
-what receivers deduplicate on. Every attempt updates the delivery's record in the
-`webhook_deliveries` bucket, which the console reads.
+attempt's timestamp and posts it; after a failure the object calls itself again on a
+durable timer (`attempt`), the gap doubling up to WEBHOOK_MAX_BACKOFF_SECONDS. Past
+WEBHOOK_RETRY_FOR_SECONDS the delivery gives up and the endpoint is disabled (an alarm:
+`GET /api/admin/alarms`). A crash anywhere repeats at most the attempt in flight, with the
+same webhook-id, which is what receivers deduplicate on. Every attempt updates the
+delivery's record in the `webhook_deliveries` bucket, which the console reads.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from apps.worker.typed import handler
 from apps.worker.webhooks.runtime import current
 from drop.durable import ForUser
 from drop.webhooks import signing
-from drop.webhooks.targets import DROP_GET_ORDER, DeliveryIn
+from drop.webhooks.targets import DROP_GET_ORDER, WEBHOOK_ATTEMPT, DeliveryIn, NextAttempt
 
 log = logging.getLogger("worker.webhooks")
 
@@ -65,17 +65,31 @@ async def deliver(ctx: restate.ObjectContext, req: DeliveryIn) -> None:
     if req.type == "order.completed":
         req = await _with_order(ctx, req)
     ctx.set(REQUEST, req.model_dump(mode="json", by_alias=True))
-    await _attempts(ctx, req, manual=False)
+    await _try(ctx, req, NextAttempt(number=1, nth=1, started_ms=0))
+
+
+@handler(webhook_delivery)
+async def attempt(ctx: restate.ObjectContext, req: NextAttempt) -> None:
+    """The next attempt, on its timer; one overtaken by an operator's retry ends."""
+    raw = await ctx.get(REQUEST, type_hint=dict)
+    if raw is None or (await ctx.get(ATTEMPTS, type_hint=int) or 0) != req.number - 1:
+        return
+    await _try(ctx, DeliveryIn.model_validate(raw), req)
 
 
 @handler(webhook_delivery)
 async def retry(ctx: restate.ObjectContext) -> None:
     """An operator's retry: the same body and webhook-id, even to a disabled endpoint
-    (whose success enables it again)."""
+    (whose success enables it again), with a retry window of its own."""
     raw = await ctx.get(REQUEST, type_hint=dict)
     if raw is None:
         return
-    await _attempts(ctx, DeliveryIn.model_validate(raw), manual=True)
+    made = await ctx.get(ATTEMPTS, type_hint=int) or 0
+    await _try(
+        ctx,
+        DeliveryIn.model_validate(raw),
+        NextAttempt(number=made + 1, nth=1, started_ms=0, manual=True),
+    )
 
 
 async def _with_order(ctx: restate.ObjectContext, req: DeliveryIn) -> DeliveryIn:
@@ -88,50 +102,42 @@ async def _with_order(ctx: restate.ObjectContext, req: DeliveryIn) -> DeliveryIn
     return req.model_copy(update={"body": {**req.body, "data": data}})
 
 
-async def _attempts(ctx: restate.ObjectContext, req: DeliveryIn, *, manual: bool) -> None:
-    before = await ctx.get(ATTEMPTS, type_hint=int) or 0
-    number = before
-    # The retry window runs from this run's first attempt (0: this is the first).
-    started = 0
-    while True:
-        number += 1
-        done = await ctx.run_typed(
-            f"attempt {number}",
-            _attempt,
-            restate.RunOptions(),
-            delivery_id=ctx.key(),
-            req=req,
-            number=number,
-            nth=number - before,
-            started_ms=started,
-            manual=manual,
-        )
-        if done.status != "pending":
-            ctx.set(ATTEMPTS, number)
-            return
-        started = started or done.at_ms
-        await ctx.sleep(timedelta(milliseconds=done.next_in_ms))
+async def _try(ctx: restate.ObjectContext, req: DeliveryIn, this: NextAttempt) -> None:
+    """One attempt; after a failure the next is a delayed call to this object, so each
+    invocation's journal stays a few entries long however long the endpoint is down."""
+    done = await ctx.run_typed(
+        f"attempt {this.number}", _attempt, restate.RunOptions(), ctx.key(), req, this
+    )
+    ctx.set(ATTEMPTS, this.number)
+    if done.status != "pending":
+        return
+    after = NextAttempt(
+        number=this.number + 1,
+        nth=this.nth + 1,
+        started_ms=this.started_ms or done.at_ms,
+        manual=this.manual,
+    )
+    calls.send(
+        ctx, WEBHOOK_ATTEMPT, after, key=ctx.key(), delay=timedelta(milliseconds=done.next_in_ms)
+    )
 
 
-async def _attempt(
-    delivery_id: str, req: DeliveryIn, number: int, nth: int, started_ms: int, manual: bool
-) -> Attempt:
-    """Attempt `number` of the delivery, the `nth` of this run (the backoff counts those)."""
+async def _attempt(delivery_id: str, req: DeliveryIn, this: NextAttempt) -> Attempt:
     rt = current()
     now = effects.wall_clock_ms()
     endpoint = await rt.store.endpoint(req.endpoint_id)
     if endpoint is None:
         done = Attempt(status="cancelled", error="the endpoint was removed", at_ms=now)
-    elif endpoint.get("disabled") and not manual:
+    elif endpoint.get("disabled") and not this.manual:
         done = Attempt(status="cancelled", error="the endpoint is disabled", at_ms=now)
     else:
-        done = await _post(delivery_id, req, endpoint, nth, started_ms, now)
-    await rt.store.put_delivery(_record(delivery_id, req, number, done))
+        done = await _post(delivery_id, req, endpoint, this, now)
+    await rt.store.put_delivery(_record(delivery_id, req, this.number, done))
     ATTEMPTS_MADE.labels(done.status).inc()
     if endpoint is None:
         return done
     if done.status == "failed":
-        reason = f"gave up on {req.type} after {number} attempts: {done.error}"
+        reason = f"gave up on {req.type} after {this.number} attempts: {done.error}"
         log.error("ALARM webhook endpoint %s disabled: %s", req.endpoint_id, reason)
         await rt.store.set_disabled(req.endpoint_id, reason, now)
     elif done.status == "delivered" and endpoint.get("disabled"):
@@ -143,8 +149,7 @@ async def _post(
     delivery_id: str,
     req: DeliveryIn,
     endpoint: dict[str, Any],
-    nth: int,
-    started_ms: int,
+    this: NextAttempt,
     now: int,
 ) -> Attempt:
     rt = current()
@@ -155,10 +160,10 @@ async def _post(
     if answer.ok:
         return Attempt(status="delivered", code=answer.status, at_ms=now)
     settings = rt.settings
-    if started_ms and now - started_ms >= settings.webhook_retry_for_seconds * 1000:
+    if this.started_ms and now - this.started_ms >= settings.webhook_retry_for_seconds * 1000:
         return Attempt(status="failed", code=answer.status, error=error, at_ms=now)
     cap_ms = int(settings.webhook_max_backoff_seconds * 1000)
-    next_in = min(cap_ms, FIRST_BACKOFF_MS << min(nth - 1, 30))
+    next_in = min(cap_ms, FIRST_BACKOFF_MS << min(this.nth - 1, 30))
     return Attempt(status="pending", code=answer.status, error=error, at_ms=now, next_in_ms=next_in)
 
 
