@@ -51,14 +51,22 @@ async def one_draw(
             receiver.secret = r.json()["secret"]
             added.append(r.json()["id"])
         drop_id = f"hooks-{len(receivers)}-{int(time.time() * 1000) % 10_000_000}"
-        open_for = max(30, people // 250)
+        # Registration must outlast the fill (a few hundred entries a second on a busy
+        # machine); the draw runs by its timer when it closes.
+        open_for = max(30, people // 150)
         await asyncio.to_thread(
             crowd_stack.create_drop, api, drop_id, inventory=INVENTORY, open_for_s=open_for
         )
-        await asyncio.to_thread(fill, stack, drop_id, people)
         status = await client.get(f"/api/drop/{drop_id}/status")
         close_ms = int(status.json()["registrationEnd"])
-    told = await outcomes_after_draw(stack, drop_id, close_ms, people, timeout_s=600)
+    # Listening before the first entry, so no outcome can come before the subscription.
+    listening = asyncio.create_task(
+        outcomes_after_draw(stack, drop_id, close_ms, people, timeout_s=600)
+    )
+    took = await asyncio.to_thread(fill, stack, drop_id, people)
+    if time.time() * 1000 >= close_ms:
+        raise RuntimeError(f"the fill ({took:.0f} s) outlasted registration ({open_for} s)")
+    told = await listening
     if told["told"] < people:
         raise RuntimeError(f"only {told['told']} of {people} told")
     winners = told["by_type"]["winner"]

@@ -12,7 +12,7 @@ import asyncio
 import json
 from typing import Any
 
-from nats.js.errors import KeyNotFoundError
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from drop import events
@@ -72,14 +72,27 @@ class WebhookStore:
         return True
 
     async def set_disabled(self, endpoint_id: str, reason: str | None, at_ms: int) -> None:
-        """Disable (with `reason`) or enable (None) an endpoint, if it still exists."""
-        endpoint = await self.endpoint(endpoint_id)
-        if endpoint is None:
-            return
-        endpoint.update(disabled=reason is not None, disabledReason=reason, disabledAt=at_ms)
-        if reason is None:
-            endpoint.update(disabledAt=None)
-        await self.put_endpoint(endpoint)
+        """Disable (with `reason`) or enable (None) an endpoint, if it still exists: a
+        compare-and-set, so an endpoint removed meanwhile is never written back."""
+        kv = await self._endpoints()
+        while True:
+            try:
+                entry = await kv.get(endpoint_id)
+            except KeyNotFoundError:
+                return
+            if not entry.value:
+                return
+            endpoint = json.loads(entry.value)
+            endpoint.update(
+                disabled=reason is not None,
+                disabledReason=reason,
+                disabledAt=at_ms if reason is not None else None,
+            )
+            try:
+                await kv.update(endpoint_id, _encode(endpoint), last=entry.revision)
+                return
+            except KeyWrongLastSequenceError:
+                continue  # changed meanwhile: look again
 
     async def deliveries(self, endpoint_id: str) -> list[dict[str, Any]]:
         found = await _all(await self._deliveries(), f"{endpoint_id}.*")
