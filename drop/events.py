@@ -32,6 +32,10 @@ CONTACTS_BUCKET = "contacts"
 # Winners' sign-in links already opened (key = the link's nonce), so each opens once on
 # any api replica; kept past the longest purchase window.
 MAIL_LINKS_BUCKET = "mail_links"
+# Webhook endpoints (key = endpoint id, value holds the signing secret) and each delivery's
+# record for the console (key = `{endpointId}.{deliveryId}`).
+WEBHOOKS_BUCKET = "webhooks"
+WEBHOOK_DELIVERIES_BUCKET = "webhook_deliveries"
 
 
 def drop_state_subject(drop_id: str) -> str:

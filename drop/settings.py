@@ -374,3 +374,23 @@ class MetricsSettings(BaseSettings):
         host = urlsplit(url_list(internal_api_url)[0]).hostname or "127.0.0.1"
         host = f"[{host}]" if ":" in host else host
         return f"http://{host}:{DEFAULT_METRICS_PORT}"
+
+
+class WebhookSettings(BaseSettings):
+    """Webhooks (Standard Webhooks): where their URLs may point and how deliveries retry."""
+
+    model_config = _COMMON
+
+    # Off, an endpoint must resolve to public addresses only (checked when it is added and
+    # again at every connection); on for local development and tests.
+    webhook_allow_private_urls: bool = False
+    # A delivery is retried with exponential backoff for this long, then the endpoint is
+    # disabled and an alarm raised.
+    webhook_retry_for_seconds: float = Field(default=24 * 3600, gt=0, le=7 * 24 * 3600)
+    # The longest gap between two attempts: an endpoint that comes back gets its backlog
+    # within about this long.
+    webhook_max_backoff_seconds: float = Field(default=30.0, ge=1, le=3600)
+    # One attempt (connect, send, read at most a few KiB of the answer) ends after this.
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    # The site's public address, for the links in payloads (the proof URL).
+    public_url: str = "http://localhost:3000"

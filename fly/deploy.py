@@ -120,7 +120,13 @@ class Config:
         ingress = self.internal("restate", PRIVATE_PORT)
         cors = f"https://{self.app('web')}.fly.dev"
         table: dict[str, dict[str, str]] = {
-            "worker": {"NATS_URL": nats, "WORKER_VERSION": self.worker_version},
+            "worker": {
+                "NATS_URL": nats,
+                "WORKER_VERSION": self.worker_version,
+                # The webhook feed sends deliveries through Restate; payloads link the site.
+                "RESTATE_INGRESS_URL": ingress,
+                "PUBLIC_URL": cors,
+            },
             "api": {"NATS_URL": nats, "RESTATE_INGRESS_URL": ingress, "CORS_ORIGINS": cors},
             "sse": {"NATS_URL": nats, "RESTATE_INGRESS_URL": ingress, "CORS_ORIGINS": cors},
             "web": {

@@ -213,6 +213,8 @@ def main() -> int:
         "INTERNAL_API_URL": f"http://127.0.0.1:{ports.api}",
         "INTERNAL_SSE_URL": f"http://127.0.0.1:{ports.sse}",
         "INTERNAL_API_METRICS_URL": f"http://127.0.0.1:{ports.metrics('api')}",
+        # A webhook receiver under development listens on this machine.
+        "WEBHOOK_ALLOW_PRIVATE_URLS": os.environ.get("WEBHOOK_ALLOW_PRIVATE_URLS", "true"),
         **auth.app_env(),
     }
 

@@ -1,6 +1,7 @@
 """Alarms for the operator console: invocations stuck on a drop (failing and retried, or
-paused after failing: the drop's later calls wait behind them) and drops whose invariant
-watch halted their sales. Read from Restate's admin SQL API when asked; each reading is
+paused after failing: the drop's later calls wait behind them), drops whose invariant
+watch halted their sales (both read from Restate's admin SQL API when asked), and webhook
+endpoints disabled after failing too long (from the `webhooks` bucket). Each reading is
 logged when anything is wrong and sets `drop_alarms` (by kind) for Prometheus."""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 from prometheus_client import Gauge
 
 from drop.adapters import restate_admin
+from drop.webhooks.store import WebhookStore
 
 log = logging.getLogger("api.alarms")
 
@@ -48,13 +50,26 @@ def _broken(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def read(admin_url: str) -> list[dict[str, Any]]:
+def _disabled(endpoint: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "kind": "webhook",
+        "dropId": "",
+        "endpointId": endpoint["id"],
+        "url": endpoint["url"],
+        "reason": str(endpoint.get("disabledReason") or "disabled after failing"),
+        "atMs": endpoint.get("disabledAt"),
+    }
+
+
+async def read(admin_url: str, webhooks: WebhookStore) -> list[dict[str, Any]]:
     """Every alarm now (AdminUnavailableError when Restate's admin API cannot answer)."""
     stuck = [_stuck(r) for r in await restate_admin.stuck_invocations(admin_url)]
     broken = [_broken(r) for r in await restate_admin.broken_drops(admin_url)]
+    disabled = [_disabled(e) for e in await webhooks.endpoints() if e.get("disabled")]
     ALARMS.labels("stuck").set(len(stuck))
     ALARMS.labels("invariant").set(len(broken))
-    for alarm in (*broken, *stuck):
+    ALARMS.labels("webhook").set(len(disabled))
+    for alarm in (*broken, *stuck, *disabled):
         log.error(
             "ALARM %s on drop %s: %s %s",
             alarm["kind"],
@@ -62,4 +77,4 @@ async def read(admin_url: str) -> list[dict[str, Any]]:
             alarm.get("target", ""),
             alarm["reason"],
         )
-    return [*broken, *stuck]
+    return [*broken, *stuck, *disabled]

@@ -22,6 +22,7 @@ from apps.api.routes import (
     purchase,
     session,
     sizes,
+    webhooks,
 )
 from apps.api.routes import queue as queue_routes
 from apps.api.state import ApiState
@@ -96,6 +97,7 @@ def create_app(
     app.include_router(admin.router)
     app.include_router(pow.router)
     app.include_router(queue_routes.router)
+    app.include_router(webhooks.router)
     # Outermost: every answer is counted, the middlewares' own refusals included.
     metrics.instrument_http(app, "api")
     tracing.instrument_fastapi(app)

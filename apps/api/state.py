@@ -25,6 +25,7 @@ from drop.settings import (
     NatsAuthSettings,
     QueueSettings,
     SecretSettings,
+    WebhookSettings,
 )
 
 log = logging.getLogger("api")
@@ -41,6 +42,7 @@ class ApiState:
     ingress: RestateIngress
     nats_auth: NatsAuthSettings
     index: DropIndex = field(default_factory=DropIndex)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     registrations: GroupCommit = field(init=False)
     joins: GroupCommit = field(init=False)
     stalls: Stalls = field(init=False)

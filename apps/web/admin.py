@@ -25,6 +25,7 @@ from apps.web.state import web_state
 from apps.web.upstream import UpstreamError
 from drop.contracts import is_id
 from drop.domain.lottery import MAX_VARIANTS
+from drop.webhooks.catalog import EVENT_TYPES
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
@@ -87,6 +88,7 @@ async def _dashboard(
     form: dict[str, str] | None = None,
     error: str = "",
     status: int = 200,
+    extra: dict[str, Any] | None = None,
 ) -> Response:
     try:
         data = await web_state(request).upstreams.get_json("/api/drops/active")
@@ -97,13 +99,26 @@ async def _dashboard(
     context = {
         "drops": drops,
         "alarms": await _alarms(request),
+        "webhooks": await _webhooks(request),
+        "event_types": EVENT_TYPES,
         "server_time": server_time,
         "form": form or {"imageUrl": DEFAULT_IMAGE},
         "size_rows": size_rows(form or {}) or [{"id": "", "label": "", "inventory": ""}],
         "notice": request.query_params.get("notice", ""),
         "error": error or request.query_params.get("error", ""),
+        **(extra or {}),
     }
     return render(request, "admin.html", context, status)
+
+
+async def _webhooks(request: Request) -> list[dict[str, Any]] | None:
+    """The webhook endpoints (None when they cannot be read)."""
+    state = web_state(request)
+    try:
+        data = await state.upstreams.admin_get("/api/webhooks", state.admin_secret)
+    except UpstreamError:
+        return None
+    return list(data.get("webhooks", []))
 
 
 async def _alarms(request: Request) -> list[dict[str, Any]]:

@@ -8,7 +8,16 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from apps.web import admin, funnel, mail_pages, orders_export, pages, proxy, ready
+from apps.web import (
+    admin,
+    admin_webhooks,
+    funnel,
+    mail_pages,
+    orders_export,
+    pages,
+    proxy,
+    ready,
+)
 from apps.web.headers import SecurityHeaders
 from apps.web.page_cache import PageCache
 from apps.web.state import WebState
@@ -70,6 +79,7 @@ def create_app(
     app.include_router(ready.router)
     app.include_router(admin.router)
     app.include_router(orders_export.router)
+    app.include_router(admin_webhooks.router)
     app.include_router(funnel.router)
     app.include_router(proxy.router)
     metrics.instrument_http(app, "web")

@@ -19,6 +19,7 @@ from drop.settings import (
     NatsAuthSettings,
     RuntimeSettings,
     SecretSettings,
+    WebhookSettings,
     WorkerIdentitySettings,
 )
 
@@ -28,7 +29,7 @@ DEFAULT_PORT = 9080
 def main() -> None:
     rt = RuntimeSettings()
     # Refuse to start before spawning workers: the factory would only fail inside them.
-    for settings in (SecretSettings, WorkerIdentitySettings, NatsAuthSettings):
+    for settings in (SecretSettings, WorkerIdentitySettings, NatsAuthSettings, WebhookSettings):
         build_or_exit("worker", settings)
     Granian(
         "apps.worker.asgi:create",

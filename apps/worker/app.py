@@ -22,6 +22,7 @@ from apps.worker.queue import queue_admission
 from apps.worker.settlement import settlement
 from apps.worker.user_loyalty import user_loyalty
 from apps.worker.user_rollover import user_rollover
+from apps.worker.webhooks import start_feed, webhook_delivery, webhook_fanout
 from drop import deployments, tracing
 from drop.adapters import nats_bus
 from drop.settings import (
@@ -46,6 +47,8 @@ SERVICES: list[Any] = [
     settlement,
     queue_admission,
     mailer,
+    webhook_delivery,
+    webhook_fanout,
 ]
 
 Scope = dict[str, Any]
@@ -87,6 +90,8 @@ def build_app(
                 return
         await restate_app(scope, receive, send)
 
+    feeds: list[asyncio.Task[None]] = []
+
     async def _connect() -> None:
         """Connect to NATS in the background so the worker answers /health at once;
         handlers that need NATS before it is up fail and Restate retries them."""
@@ -114,6 +119,7 @@ def build_app(
                     smtp=outbox.pool(mail),
                 )
             )
+            feeds.append(start_feed(bus, connections))
             log.info("worker connected to NATS at %s", connections.nats_url)
             outbox.start(bus, connections, mail)
             return
@@ -127,8 +133,9 @@ def build_app(
                 connector = asyncio.create_task(_connect())
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                if connector is not None:
-                    connector.cancel()
+                for task in (connector, *feeds):
+                    if task is not None:
+                        task.cancel()
                 await outbox.stop()
                 with contextlib.suppress(RuntimeError):
                     await runtime.current().bus.close()

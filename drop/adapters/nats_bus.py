@@ -71,6 +71,8 @@ BUCKETS: tuple[tuple[str, int], ...] = (
     (events.ADMIN_SESSIONS_BUCKET, 8 * 3600),
     (events.CONTACTS_BUCKET, 0),
     (events.MAIL_LINKS_BUCKET, 3 * DAY),
+    (events.WEBHOOKS_BUCKET, 0),
+    (events.WEBHOOK_DELIVERIES_BUCKET, 7 * DAY),
 )
 
 # The buckets written once or more for every person in a crowd (the guards' keys, and the

@@ -116,7 +116,12 @@ def test_deploy_sets_internal_urls_from_the_prefix(fake_fly: FakeFly) -> None:
     nats = f"nats://{PREFIX}-nats.internal:4222"
     ingress = f"http://{PREFIX}-restate.internal:8080"
     cors = f"https://{PREFIX}-web.fly.dev"
-    assert env[f"{PREFIX}-worker-b7"] == {"NATS_URL": nats, "WORKER_VERSION": "b7"}
+    assert env[f"{PREFIX}-worker-b7"] == {
+        "NATS_URL": nats,
+        "WORKER_VERSION": "b7",
+        "RESTATE_INGRESS_URL": ingress,
+        "PUBLIC_URL": cors,
+    }
     for service in ("api", "sse"):
         assert env[f"{PREFIX}-{service}"] == {
             "NATS_URL": nats,

@@ -108,6 +108,8 @@ class Stack:
             "QUEUE_ENABLED": "false",
             "SKIP_RATE_LIMIT": "true",
             "BOT_CHECK_ENABLED": "false",
+            # Webhook receivers in tests listen on 127.0.0.1.
+            "WEBHOOK_ALLOW_PRIVATE_URLS": "true",
             **self.auth.app_env(),
             **devbeacon.settings_env(self.beacon_chain, self.beacon_url, 3, 0.25),
             **{k: f"http://127.0.0.1:{p}" for k, p in self._internal_urls().items()},

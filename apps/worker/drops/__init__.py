@@ -5,7 +5,7 @@ concern (creation and reads, entries, the draw, purchases). Importing the packag
 registers them all.
 """
 
-from apps.worker.drops import draw, entries, lifecycle, orders, purchase
+from apps.worker.drops import draw, entries, lifecycle, order_reads, orders, purchase
 from apps.worker.drops.object import drop_object
 
-__all__ = ["draw", "drop_object", "entries", "lifecycle", "orders", "purchase"]
+__all__ = ["draw", "drop_object", "entries", "lifecycle", "order_reads", "orders", "purchase"]
