@@ -1,7 +1,7 @@
 """The durable contract: every handler's input and answer, and a typed `Target[In, Out]`
 for each, used by the api's ingress calls and the worker's calls alike. The building blocks
 live in `base`, each service family's models in `drops`, `people`, `queue` and `mail`, and
-the targets in `targets`; every name is re-exported here."""
+webhook deliveries in `webhooks`, and the targets in `targets`; every name is re-exported here."""
 
 from drop.durable.base import (
     NONE,
@@ -26,6 +26,7 @@ from drop.durable.drops import (
     NewDrop,
     NoInclusion,
     NoProof,
+    OrderOut,
     OrderRow,
     OrdersOut,
     PromotedOut,
@@ -80,6 +81,7 @@ from drop.durable.targets import (
     DROP_CHECK_EXPIRY,
     DROP_CLOSE_WINDOW,
     DROP_COMPLETE_PURCHASE,
+    DROP_GET_ORDER,
     DROP_GET_STATE,
     DROP_INCLUSION_PROOF,
     DROP_INITIALIZE,
@@ -107,7 +109,12 @@ from drop.durable.targets import (
     ROLLOVER_CONSUME,
     SETTLE_CHUNK,
     SETTLE_OUTCOMES,
+    WEBHOOK_ATTEMPT,
+    WEBHOOK_DELIVER,
+    WEBHOOK_DISPATCH,
+    WEBHOOK_RETRY,
 )
+from drop.durable.webhooks import DeliveryIn, Dispatch, NextAttempt
 
 __all__ = [
     "DIAG_ECHO",
@@ -115,6 +122,7 @@ __all__ = [
     "DROP_CHECK_EXPIRY",
     "DROP_CLOSE_WINDOW",
     "DROP_COMPLETE_PURCHASE",
+    "DROP_GET_ORDER",
     "DROP_GET_STATE",
     "DROP_INCLUSION_PROOF",
     "DROP_INITIALIZE",
@@ -143,6 +151,10 @@ __all__ = [
     "ROLLOVER_CONSUME",
     "SETTLE_CHUNK",
     "SETTLE_OUTCOMES",
+    "WEBHOOK_ATTEMPT",
+    "WEBHOOK_DELIVER",
+    "WEBHOOK_DISPATCH",
+    "WEBHOOK_RETRY",
     "Balance",
     "Batch",
     "ConsumeIn",
@@ -150,6 +162,8 @@ __all__ = [
     "Created",
     "CreditIn",
     "Credited",
+    "DeliveryIn",
+    "Dispatch",
     "DrawIn",
     "DrawSummary",
     "Durable",
@@ -168,10 +182,12 @@ __all__ = [
     "MailIn",
     "MailOut",
     "NewDrop",
+    "NextAttempt",
     "NoInclusion",
     "NoProof",
     "NotFound",
     "Ok",
+    "OrderOut",
     "OrderRow",
     "OrdersOut",
     "Outcome",

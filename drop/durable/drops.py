@@ -128,3 +128,10 @@ class OrdersOut(Durable):
     drop_id: str
     product_name: str
     orders: list[OrderRow]
+
+
+class OrderOut(Durable):
+    """A user's order in a drop (empty when they have none)."""
+
+    order_id: str | None = None
+    at: int | None = None

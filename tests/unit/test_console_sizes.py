@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from apps.web.admin import drop_config, size_rows
+from apps.web.drop_form import drop_config, size_rows
 
 BASE = {
     "productName": "Sized Parka",

@@ -13,7 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from apps.api.deps import Admin, NatsBus, State
 from apps.api.errors import ApiError, refusals
 from apps.api.guards import fail_closed
-from drop.webhooks import addresses, catalog, targets
+from drop import durable
+from drop.webhooks import addresses, catalog
 from drop.webhooks.signing import new_secret
 from drop.webhooks.store import WebhookStore, public
 
@@ -120,5 +121,5 @@ async def retry(
         raise ApiError(
             409, "delivery_pending", "this delivery is still being retried; wait for it to end"
         )
-    await state.ingress.send(targets.WEBHOOK_RETRY, None, key=deliveryId)
+    await state.ingress.send(durable.WEBHOOK_RETRY, None, key=deliveryId)
     return {"id": deliveryId, "endpointId": endpointId, "status": "pending"}

@@ -6,8 +6,7 @@ import restate
 
 from apps.worker.drops.object import drop_object
 from apps.worker.typed import handler
-from drop.durable import ForUser
-from drop.webhooks.targets import OrderOut
+from drop.durable import ForUser, OrderOut
 
 
 @handler(drop_object, kind="shared")

@@ -25,9 +25,8 @@ from apps.worker import calls, effects
 from apps.worker.retries import PAUSE_WHEN_STUCK
 from apps.worker.typed import handler
 from apps.worker.webhooks.runtime import current
-from drop.durable import ForUser
+from drop.durable import DROP_GET_ORDER, WEBHOOK_ATTEMPT, DeliveryIn, ForUser, NextAttempt
 from drop.webhooks import signing
-from drop.webhooks.targets import DROP_GET_ORDER, WEBHOOK_ATTEMPT, DeliveryIn, NextAttempt
 
 log = logging.getLogger("worker.webhooks")
 

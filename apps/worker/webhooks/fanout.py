@@ -7,7 +7,7 @@ import restate
 
 from apps.worker.retries import PAUSE_WHEN_STUCK
 from apps.worker.typed import handler
-from drop.webhooks.targets import WEBHOOK_DELIVER, Dispatch
+from drop.durable import WEBHOOK_DELIVER, Dispatch
 
 webhook_fanout = restate.Service("WebhookFanout", invocation_retry_policy=PAUSE_WHEN_STUCK)
 

@@ -25,11 +25,11 @@ from apps.worker.webhooks import runtime
 from drop import events
 from drop.adapters.nats_bus import Bus
 from drop.adapters.restate_ingress import RestateIngress
+from drop.durable import WEBHOOK_DISPATCH, DeliveryIn, Dispatch
 from drop.settings import ConnectionSettings, WebhookSettings
 from drop.webhooks import catalog
 from drop.webhooks.http import Poster
 from drop.webhooks.store import WebhookStore
-from drop.webhooks.targets import WEBHOOK_DISPATCH, DeliveryIn, Dispatch
 
 log = logging.getLogger("worker.webhooks")
 
