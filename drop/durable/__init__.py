@@ -38,6 +38,7 @@ from drop.durable.drops import (
 )
 from drop.durable.mail import (
     Echoed,
+    MailBatch,
     MailIn,
     MailOut,
 )
@@ -92,6 +93,7 @@ from drop.durable.targets import (
     DROP_START_PURCHASE,
     LOYALTY_MULTIPLIER,
     LOYALTY_RECORD,
+    MAIL_DISPATCH,
     MAIL_SEND,
     PARTICIPANT_OUTCOME,
     PARTICIPANT_SETTLE,
@@ -127,6 +129,7 @@ __all__ = [
     "DROP_START_PURCHASE",
     "LOYALTY_MULTIPLIER",
     "LOYALTY_RECORD",
+    "MAIL_DISPATCH",
     "MAIL_SEND",
     "NONE",
     "PARTICIPANT_OUTCOME",
@@ -165,6 +168,7 @@ __all__ = [
     "Joined",
     "LiveQueueStats",
     "LotteryProofOut",
+    "MailBatch",
     "MailIn",
     "MailOut",
     "NewDrop",

@@ -25,7 +25,7 @@ from drop.durable.drops import (
     SizeFunnel,
     TokenOut,
 )
-from drop.durable.mail import Echoed, MailIn, MailOut
+from drop.durable.mail import Echoed, MailBatch, MailIn, MailOut
 from drop.durable.people import (
     Balance,
     Consumed,
@@ -92,5 +92,8 @@ QUEUE_STATS: Target[None, LiveQueueStats | QueueStats]
 QUEUE_STATS = Target("QueueAdmission", "getQueueStats", None, LiveQueueStats | QueueStats)
 DROP_ORDERS = target("Drop", "getOrders", NONE, OrdersOut)
 MAIL_SEND = target("Mailer", "send", MailIn, MailOut)
+# One call per batch of the mail feed starts all its sends: one ingress request instead of
+# one per message.
+MAIL_DISPATCH = target("MailFanout", "dispatch", MailBatch, NONE)
 DIAG_PING = target("Diagnostics", "ping", NONE, str)
 DIAG_ECHO = target("Diagnostics", "echo", str, Echoed)
