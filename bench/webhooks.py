@@ -86,6 +86,7 @@ async def one_draw(
     *,
     prepare: Prepare | None = None,
     purchase_window_s: int = 600,
+    open_for_s: int | None = None,
 ) -> Drawn:
     """A drop of `people` drawn by its timer, with `receivers` registered as endpoints
     for its whole life (removed afterwards)."""
@@ -95,7 +96,7 @@ async def one_draw(
         drop_id = f"hooks-{len(receivers)}-{int(time.time() * 1000) % 10_000_000}"
         # Registration must outlast the fill (a few hundred entries a second on a busy
         # machine); the draw runs by its timer when it closes.
-        open_for = max(30, people // 150)
+        open_for = open_for_s or max(30, people // 150)
         await asyncio.to_thread(
             crowd_stack.create_drop,
             api,
