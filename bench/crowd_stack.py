@@ -36,11 +36,13 @@ CLUSTER_ENV = {
 }
 
 
-def start(root: Path, env: dict[str, str], apps: tuple[str, ...]) -> Stack:
+def start(root: Path, env: dict[str, str], apps: tuple[str, ...], *, smtp: bool = False) -> Stack:
     """nats-server, restate-server and `apps` on free ports, with `env` over the test
-    defaults (tests/support/stack.py)."""
+    defaults (tests/support/stack.py); with `smtp`, the local SMTP server too, and mail on."""
     stack = Stack(root, extra_env={"LOG_LEVEL": "WARNING", **env})
     stack.start_servers()
+    if smtp:
+        stack.start_smtp()
     for app in apps:
         stack.start_app(app)
     return stack
@@ -223,7 +225,12 @@ def floors(stack: Running, api: str, seconds: float) -> tuple[wrk_run.WrkResult,
 
 
 def create_drop(
-    api: str, drop_id: str, *, inventory: int = 100, open_for_s: int = 3600
+    api: str,
+    drop_id: str,
+    *,
+    inventory: int = 100,
+    open_for_s: int = 3600,
+    purchase_window_s: int = 600,
 ) -> dict[str, object]:
     now = int(time.time() * 1000)
     body = {
@@ -231,7 +238,7 @@ def create_drop(
         "inventory": inventory,
         "registrationStart": now,
         "registrationEnd": now + open_for_s * 1000,
-        "purchaseWindow": 600,
+        "purchaseWindow": purchase_window_s,
     }
     r = httpx.post(f"{api}/api/drops", json=body, headers=ADMIN, timeout=60)
     r.raise_for_status()

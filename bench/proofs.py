@@ -40,9 +40,15 @@ ENV = {
 BATCH = 500
 
 
-def fill(stack: Stack, drop_id: str, people: int) -> float:
-    """Enter `people` participants (1-10 tickets) in batches; seconds taken. Prints the
-    rate per tenth of the way: it shows whether a batch costs more as the drop grows."""
+def user_ids(people: int, prefix: str = "p") -> list[str]:
+    """The userIds `fill` enters: `{prefix}{n}`."""
+    return [f"{prefix}{i}" for i in range(people)]
+
+
+def fill(stack: Stack, drop_id: str, people: int, prefix: str = "p") -> float:
+    """Enter `people` participants (1-10 tickets) in batches, as `user_ids(people,
+    prefix)`; seconds taken. Prints the rate per tenth of the way: it shows whether a batch
+    costs more as the drop grows."""
     start = mark = time.perf_counter()
     step = max(BATCH, people // 10 // BATCH * BATCH)
     with httpx.Client(base_url=stack.ingress_url, timeout=300) as ingress:
@@ -52,7 +58,7 @@ def fill(stack: Stack, drop_id: str, people: int) -> float:
                 print(f"  entries {first - step:6d}-{first:6d}: {step / (now - mark):7.0f}/s")
                 mark = now
             entries = [
-                {"userId": f"p{i}", "tickets": 1 + i % 10}
+                {"userId": f"{prefix}{i}", "tickets": 1 + i % 10}
                 for i in range(first, min(people, first + BATCH))
             ]
             r = ingress.post(

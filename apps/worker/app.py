@@ -16,6 +16,7 @@ from apps.worker import runtime
 from apps.worker.diagnostics import diagnostics
 from apps.worker.drops import drop_object
 from apps.worker.mail import outbox
+from apps.worker.mail.fanout import mail_fanout
 from apps.worker.mail.service import mailer
 from apps.worker.participant import participant
 from apps.worker.queue import queue_admission
@@ -47,6 +48,7 @@ SERVICES: list[Any] = [
     settlement,
     queue_admission,
     mailer,
+    mail_fanout,
     webhook_delivery,
     webhook_fanout,
 ]

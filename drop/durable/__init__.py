@@ -39,6 +39,7 @@ from drop.durable.drops import (
 )
 from drop.durable.mail import (
     Echoed,
+    MailBatch,
     MailIn,
     MailOut,
 )
@@ -94,6 +95,7 @@ from drop.durable.targets import (
     DROP_START_PURCHASE,
     LOYALTY_MULTIPLIER,
     LOYALTY_RECORD,
+    MAIL_DISPATCH,
     MAIL_SEND,
     PARTICIPANT_OUTCOME,
     PARTICIPANT_SETTLE,
@@ -135,6 +137,7 @@ __all__ = [
     "DROP_START_PURCHASE",
     "LOYALTY_MULTIPLIER",
     "LOYALTY_RECORD",
+    "MAIL_DISPATCH",
     "MAIL_SEND",
     "NONE",
     "PARTICIPANT_OUTCOME",
@@ -179,6 +182,7 @@ __all__ = [
     "Joined",
     "LiveQueueStats",
     "LotteryProofOut",
+    "MailBatch",
     "MailIn",
     "MailOut",
     "NewDrop",

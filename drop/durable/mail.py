@@ -18,6 +18,12 @@ class MailIn(Durable):
     at_ms: int = 0
 
 
+class MailBatch(Durable):
+    """Messages to start, each a Mailer send under its own key (`MailFanout.dispatch`)."""
+
+    messages: list[MailIn]
+
+
 class MailOut(Durable):
     # "sent <Message-ID>", or why nothing was sent ("no address", "unsubscribed", ...).
     outcome: str

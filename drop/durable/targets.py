@@ -47,6 +47,9 @@ QUEUE_STATS = Target(
 )
 DROP_ORDERS = target("Drop", "getOrders", NONE, drops.OrdersOut)
 MAIL_SEND = target("Mailer", "send", mail.MailIn, mail.MailOut)
+# One call per batch of the mail feed starts all its sends: one ingress request instead of
+# one per message.
+MAIL_DISPATCH = target("MailFanout", "dispatch", mail.MailBatch, NONE)
 DIAG_PING = target("Diagnostics", "ping", NONE, str)
 DIAG_ECHO = target("Diagnostics", "echo", str, mail.Echoed)
 # The order behind an `order.completed` webhook (a shared read: it never waits for the drop).

@@ -3,15 +3,18 @@
 A durable JetStream pull consumer (`mailer`) reads every `drop.{id}.user.{uid}` event the
 drop's handlers already publish, so the draw and the live outcomes never wait for mail.
 An event that calls for a message to someone with an address becomes a send to the
-Mailer under the message's own key, with that key as the idempotency key; the event is
-acknowledged only once Restate has accepted the send. A crash anywhere in between
-delivers the event again, and the same key makes the repeat start nothing new.
+Mailer under the message's own key, with that key as the idempotency key; the sends of a
+batch are started by one `MailFanout.dispatch` call (one ingress request per batch, not
+per message), and the batch is acknowledged only once Restate has accepted that call. A
+crash anywhere in between delivers the batch again, and the same keys make the repeat
+start nothing new.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 from dataclasses import dataclass
@@ -35,6 +38,8 @@ BATCH = 256
 # An event not acknowledged within this is delivered again (its send was never accepted).
 ACK_WAIT_S = 60.0
 RETRY_DELAY_S = 2.0
+# Sends started by one `MailFanout.dispatch` call.
+DISPATCH_SIZE = 500
 
 
 @dataclass
@@ -73,23 +78,31 @@ class OutcomeFeed:
                     msgs = await sub.fetch(BATCH, timeout=1.0)
                 except (TimeoutError, NatsTimeoutError):
                     continue
-                await asyncio.gather(*(self._handle(m) for m in msgs))
+                await self.handle(msgs)
         finally:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
 
-    async def _handle(self, msg: Msg) -> None:
+    async def handle(self, msgs: list[Msg]) -> None:
+        """Start the batch's messages, then ack it; on failure nak it whole."""
         try:
-            mail_in = await self.message_for(msg.data)
-            if mail_in is not None:
-                key = mail.mail_key(mail_in.drop_id, mail_in.user_id, mail_in.kind)
-                await self.ingress.send(durable.MAIL_SEND, mail_in, key=key, idempotency_key=key)
+            found = await asyncio.gather(*(self.message_for(m.data) for m in msgs))
+            messages = {
+                mail.mail_key(m.drop_id, m.user_id, m.kind): m for m in found if m is not None
+            }
+            keys = sorted(messages)
+            for first in range(0, len(keys), DISPATCH_SIZE):
+                chunk = keys[first : first + DISPATCH_SIZE]
+                # The same messages sent again (a batch re-delivered) are the same call.
+                key = hashlib.sha256("|".join(chunk).encode()).hexdigest()
+                batch = durable.MailBatch(messages=[messages[k] for k in chunk])
+                await self.ingress.send(durable.MAIL_DISPATCH, batch, idempotency_key=key)
         except (DurableCallError, OSError, TimeoutError) as exc:
-            log.warning("mail feed could not hand on an event (%s); retrying it", exc)
+            log.warning("mail feed could not hand on a batch (%s); retrying it", exc)
             with contextlib.suppress(Exception):
-                await msg.nak(delay=RETRY_DELAY_S)
+                await asyncio.gather(*(m.nak(delay=RETRY_DELAY_S) for m in msgs))
             return
-        await msg.ack()
+        await asyncio.gather(*(m.ack() for m in msgs))
 
     async def message_for(self, raw: bytes) -> durable.MailIn | None:
         """The message an event calls for, or None (no kind, or no one to send it to)."""
