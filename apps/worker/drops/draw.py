@@ -8,6 +8,7 @@ chunks, each chunk publishing hundreds of statuses in one journaled step.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import restate
 from pydantic import JsonValue
@@ -18,7 +19,7 @@ from apps.worker.drops.object import drop_object
 from apps.worker.runtime import current
 from apps.worker.typed import handler
 from drop import durable
-from drop.contracts import DropConfig
+from drop.contracts import DropConfig, UserState
 from drop.domain import lottery, receipts, sales
 from drop.domain.drop_rules import Phase
 from drop.durable import DrawIn, DrawSummary, OutcomeIn, PeopleChunk
@@ -146,27 +147,15 @@ async def _announce_drawn(
     window runs from now). Their objects publish the same versions again as they start;
     the stable event ids make those duplicates vanish."""
     drop_id = ctx.key()
-    told = [
-        state.user_from_row(
-            drop_id,
-            *by_user[u],
-            status="winner",
-            deadline=deadline,
-            version=2,
-            variant=sizes.get(u),
+
+    def drawn(user_id: str, **fields: Any) -> UserState:
+        return state.user_from_row(
+            drop_id, *by_user[user_id], version=2, variant=sizes.get(user_id), **fields
         )
-        for u in winners
-    ]
+
+    told = [drawn(u, status="winner", deadline=deadline) for u in winners]
     waiting = [
-        state.user_from_row(
-            drop_id,
-            *by_user[u],
-            status="backup_winner",
-            backup_position=i,
-            version=2,
-            variant=sizes.get(u),
-        )
-        for i, u in enumerate(backups, start=1)
+        drawn(u, status="backup_winner", backup_position=i) for i, u in enumerate(backups, start=1)
     ]
 
     async def action() -> None:
