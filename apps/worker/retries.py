@@ -15,10 +15,18 @@ from datetime import timedelta
 
 import restate
 
-PAUSE_WHEN_STUCK = restate.InvocationRetryPolicy(
-    initial_interval=timedelta(milliseconds=100),
-    exponentiation_factor=2.0,
-    max_interval=timedelta(seconds=3),
-    max_attempts=200,
-    on_max_attempts="pause",
-)
+
+def pause_after(
+    first: timedelta, longest: timedelta, attempts: int
+) -> restate.InvocationRetryPolicy:
+    """Retries doubling from `first` up to `longest` apart; after `attempts`, paused."""
+    return restate.InvocationRetryPolicy(
+        initial_interval=first,
+        exponentiation_factor=2.0,
+        max_interval=longest,
+        max_attempts=attempts,
+        on_max_attempts="pause",
+    )
+
+
+PAUSE_WHEN_STUCK = pause_after(timedelta(milliseconds=100), timedelta(seconds=3), 200)

@@ -15,6 +15,7 @@ from datetime import timedelta
 
 import restate
 
+from apps.worker import retries
 from apps.worker.mail import render
 from apps.worker.mail.smtp import Rejected, Unsent
 from apps.worker.runtime import WorkerRuntime, current
@@ -29,13 +30,7 @@ log = logging.getLogger("worker.mail")
 
 # SMTP servers refuse for a while (greylisting, rate limits, an outage): keep trying for
 # about a day, the gap growing to ten minutes; a message still unsent is paused, not lost.
-MAIL_RETRIES = restate.InvocationRetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    exponentiation_factor=2.0,
-    max_interval=timedelta(minutes=10),
-    max_attempts=160,
-    on_max_attempts="pause",
-)
+MAIL_RETRIES = retries.pause_after(timedelta(seconds=1), timedelta(minutes=10), 160)
 STEP_RETRIES: restate.RunOptions[str] = restate.RunOptions(
     initial_retry_interval=timedelta(seconds=1),
     retry_interval_factor=2.0,
