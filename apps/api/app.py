@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from apps.api import errors, guards, proofs
+from apps.api import errors, guards, hot_routes, proofs
 from apps.api.routes import (
     admin,
     alarms,
@@ -72,6 +72,8 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.api = state
+    # Innermost: the crowd's routes skip routing, but not the middlewares' duties.
+    app.add_middleware(hot_routes.HotRoutes, state=state)
     app.add_middleware(BodyLimit, max_bytes=API_MAX_BODY)
     app.add_middleware(proofs.ServeCached, cache=state.proofs)
     app.add_middleware(

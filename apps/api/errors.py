@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -76,9 +77,26 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"error": "internal error", "code": "internal"}, status_code=502)
 
 
+Handler = Callable[[Request, Exception], Awaitable[JSONResponse]]
+
+# The failures answered with a reason; anything else is `_unexpected`'s 502.
+HANDLERS: dict[type[Exception], Handler] = {
+    RequestValidationError: _validation,
+    DurableCallError: _durable,
+    ApiError: _api,
+    HTTPException: _http,
+}
+HANDLED = tuple(HANDLERS)
+
+
+async def answer(request: Request, exc: Exception) -> JSONResponse:
+    """The answer FastAPI's handlers give `exc`, one of HANDLED (for `apps.api.hot_routes`,
+    which answers before FastAPI's exception middleware)."""
+    kind = next(k for k in type(exc).__mro__ if k in HANDLERS)
+    return await HANDLERS[kind](request, exc)
+
+
 def install(app: FastAPI) -> None:
-    app.add_exception_handler(RequestValidationError, _validation)
-    app.add_exception_handler(DurableCallError, _durable)
-    app.add_exception_handler(ApiError, _api)
-    app.add_exception_handler(HTTPException, _http)
+    for kind, handler in HANDLERS.items():
+        app.add_exception_handler(kind, handler)
     app.add_exception_handler(Exception, _unexpected)
