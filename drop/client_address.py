@@ -25,6 +25,7 @@ IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 PEER_KEY = "drop.peer"
 UNKNOWN = "unknown"
 SCHEMES = frozenset({"http", "https"})
+KNOWN_HOSTS = 4096  # answers remembered by TrustedProxies, at most
 
 
 class TrustedProxies:
@@ -32,10 +33,19 @@ class TrustedProxies:
 
     def __init__(self, spec: str) -> None:
         self.networks: tuple[IpNetwork, ...] = tuple(_network(p) for p in _entries(spec))
+        # Every request asks about its peer, nearly always one of a few: parsing the
+        # address each time was a visible share of a request's CPU.
+        self._known: dict[str, bool] = {}
 
     def __contains__(self, host: str) -> bool:
-        address = _address(host)
-        return address is not None and any(address in net for net in self.networks)
+        known = self._known.get(host)
+        if known is None:
+            if len(self._known) >= KNOWN_HOSTS:
+                self._known.clear()
+            address = _address(host)
+            known = address is not None and any(address in net for net in self.networks)
+            self._known[host] = known
+        return known
 
 
 def _entries(spec: str) -> list[str]:

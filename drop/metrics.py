@@ -193,6 +193,8 @@ class HttpMetrics:
     def __init__(self, app: App, service: str, routes: Callable[[], Iterable[Any]]) -> None:
         self.app, self.service, self._routes = app, service, routes
         self._paths: dict[int, str] | None = None
+        # (route, method, status) -> its series; a closed set (see the module's doc).
+        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def _template(self, scope: Scope) -> str:
         route = scope.get("route")
@@ -228,9 +230,17 @@ class HttpMetrics:
             raise
 
     def _record(self, scope: Scope, status: int, seconds: float) -> None:
-        route, method = self._template(scope), method_label(scope["method"])
-        HTTP_REQUESTS.labels(self.service, route, method, str(status)).inc()
-        HTTP_LATENCY.labels(self.service, route, method).observe(seconds)
+        key = (self._template(scope), method_label(scope["method"]), status)
+        series = self._series.get(key)
+        if series is None:
+            route, method, _ = key
+            series = self._series[key] = (
+                HTTP_REQUESTS.labels(self.service, route, method, str(status)),
+                HTTP_LATENCY.labels(self.service, route, method),
+            )
+        requests, latency = series
+        requests.inc()
+        latency.observe(seconds)
 
 
 def instrument_http(app: Any, service: str, settings: MetricsSettings | None = None) -> None:

@@ -70,6 +70,9 @@ def create_app(
         description="Limited-inventory drops run as provably fair lotteries.",
         version="1.0",
         lifespan=lifespan,
+        # Traces are drop.tracing's and metrics drop.metrics'; FastAPI's own telemetry would
+        # only look up OpenTelemetry's global providers on every request to find them unset.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.api = state
     # Innermost: the crowd's routes skip routing, but not the middlewares' duties.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from drop.client_address import TrustedProxies, client_address, forwarded_hops
+from drop.client_address import KNOWN_HOSTS, TrustedProxies, client_address, forwarded_hops
 
 OURS = TrustedProxies("127.0.0.1, 10.0.0.0/8, fdaa::/16")
 
@@ -43,3 +43,13 @@ def test_every_header_line_counts_in_order() -> None:
 def test_a_trusted_entry_that_is_not_an_address_refuses_to_start(spec: str) -> None:
     with pytest.raises(ValueError, match="FORWARDED_ALLOW_IPS"):
         TrustedProxies(spec)
+
+
+def test_remembered_answers_stay_right_past_the_memo() -> None:
+    proxies = TrustedProxies("10.0.0.0/8")
+    for round_ in range(2):  # the second round asks again after the memo was emptied
+        for i in range(KNOWN_HOSTS + 10):
+            ours, theirs = f"10.0.{i // 256}.{i % 256}", f"198.51.{i // 256}.{i % 256}"
+            assert ours in proxies, (round_, ours)
+            assert theirs not in proxies, (round_, theirs)
+    assert ["not an address" in proxies for _ in range(2)] == [False, False]
