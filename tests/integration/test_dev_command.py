@@ -32,6 +32,7 @@ def dev_env(tmp_path: Path, ports: dict[str, int]) -> dict[str, str]:
             "RESTATE_ADMIN_URL": f"http://127.0.0.1:{ports['admin']}",
             "RESTATE_NODE_PORT": str(ports["node"]),
             "WORKER_URL": f"http://127.0.0.1:{ports['worker']}",
+            "NOTIFICATIONS_WORKER_PORT": str(ports["notify"]),
             "INTERNAL_API_URL": f"http://127.0.0.1:{ports['api']}",
             "INTERNAL_SSE_URL": f"http://127.0.0.1:{ports['sse']}",
             "WEB_PORT": str(ports["web"]),
@@ -60,7 +61,7 @@ def read_until(proc: subprocess.Popen[str], marker: str, timeout: float) -> list
     raise AssertionError(f"{marker!r} never printed; got:\n{''.join(lines[-30:])}")
 
 
-METRICS_OFFSETS = {"web": 0, "worker": 1, "api": 3, "sse": 4}
+METRICS_OFFSETS = {"web": 0, "worker": 1, "notify": 2, "api": 3, "sse": 4}
 
 
 def metrics_base(taken: set[int]) -> int:
@@ -82,6 +83,7 @@ def start_dev(tmp_path: Path) -> tuple[subprocess.Popen[str], dict[str, int]]:
         "admin",
         "node",
         "worker",
+        "notify",
         "api",
         "sse",
         "web",
@@ -110,8 +112,10 @@ def test_dev_brings_the_stack_up_seeds_a_drop_and_stops_cleanly(tmp_path: Path) 
         assert f"http://localhost:{ports['web']}/" in text
         assert f"nats://localhost:{ports['nats']}" in text
         assert f"http://localhost:{ports['ingress']}" in text
+        # Mail and webhooks are served by a worker of their own, as deployed.
+        assert "workers (drops, notifications) registered with restate" in text
         metrics_line = next(line for line in lines if "metrics " in line)
-        for name in ("api", "sse", "web", "worker"):
+        for name in METRICS_OFFSETS:
             url = f"http://127.0.0.1:{ports['metrics'] + METRICS_OFFSETS[name]}/metrics"
             assert url.replace("127.0.0.1", "localhost") in metrics_line
             scraped = httpx.get(url, timeout=10)
