@@ -179,7 +179,7 @@ async def measure(args: argparse.Namespace, stack: Stack) -> None:
                     await asyncio.to_thread(inbox.scan)
                     print(f"    mail for this drop: {len(inbox.of_drop(got.drop_id))} (none due)")
                 quiet = await asyncio.to_thread(
-                    crowd_stack.wait_quiet, stack, (*WORKERS, "restate"), 120
+                    crowd_stack.wait_quiet, stack, (*WORKERS, "restate"), args.settle
                 )
                 print(f"    quiet again {quiet:.0f} s later; {crowd_stack.load_note()}", flush=True)
     finally:
@@ -217,6 +217,9 @@ def main() -> None:
     # Entries slow down while entry mail is sent (docs/benchmarks.md): a longer
     # registration lets the fill finish before the close.
     parser.add_argument("--open-for", type=int, default=None, help="seconds of registration")
+    # A drawn drop's follow-up work (loyalty, mail) must end before the next drop starts,
+    # or the next one's creation times out on a saturated machine.
+    parser.add_argument("--settle", type=int, default=600, help="most seconds to wait")
     parser.add_argument(
         "--one-worker",
         action="store_true",
