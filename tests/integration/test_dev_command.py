@@ -223,7 +223,9 @@ def test_dev_stops_cleanly_on_repeated_ctrl_c(tmp_path: Path, signals: int) -> N
         lines = read_until(proc, "Ctrl-C stops everything", 120)
         started = re.compile(r"(\w+) started \(pid (\d+)\)")
         children.update((m[1], int(m[2])) for line in lines if (m := started.search(line)))
-        assert set(children) >= {"nats", "restate", "worker", "api", "sse", "web", "beacon", "smtp"}
+        assert set(children) >= {
+            *("nats", "restate", "worker", "notify", "api", "sse", "web", "beacon", "smtp")
+        }
         began = time.monotonic()
         for _ in range(signals):
             proc.send_signal(signal.SIGINT)
@@ -244,8 +246,7 @@ def test_dev_stops_cleanly_on_repeated_ctrl_c(tmp_path: Path, signals: int) -> N
     # Stopped in dependency order: the apps, then the beacon and mail, restate, NATS last.
     tiers = [line.split("stopping ", 1)[1].split() for line in rest.splitlines()
              if "dev | stopping " in line]  # fmt: skip
-    assert tiers == [["worker", "api", "sse", "web"], ["beacon", "smtp"], ["restate"], ["nats"]], (
-        rest
-    )
+    apps = ["worker", "notify", "api", "sse", "web"]
+    assert tiers == [apps, ["beacon", "smtp"], ["restate"], ["nats"]], rest
     left = [name for name, pid in children.items() if group_alive(pid)]
     assert not left, f"still running after the stop: {left}"
