@@ -3,7 +3,9 @@ are registered, against the same draw with notifications off, in one run on one 
 (docs/benchmarks.md, Notifications).
 
 Starts a private stack (nats-server, restate-server, the local SMTP server of
-devtools/devsmtp.py, worker with mail on, api) and runs `--rounds` pairs of drops,
+devtools/devsmtp.py, api, and the worker as deployed: the drop's handlers in one process
+(WORKER_ROLE=drops) and mail and webhooks in another, at a lower CPU priority; or one
+worker with `--one-worker`) and runs `--rounds` pairs of drops,
 alternating which goes first (A/B/A/B). Each drop is filled and drawn as in
 bench/webhooks.py, each with userIds of its own. "On": before anyone enters, every
 person's address is written to the `contacts` bucket as registration writes it, and two
@@ -16,7 +18,7 @@ second from the first arrival to the last, each expected message (an entry confi
 per person, an outcome per winner and loser) found by Message-ID, repeats counted, and
 the webhook deliveries each receiver verified against those expected.
 
-    .venv/bin/python -m bench.notifications [--people 50000] [--rounds 2] [--open-for S]
+    .venv/bin/python -m bench.notifications [--people N] [--rounds 2] [--open-for S] [--one-worker]
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ PURCHASE_WINDOW_S = 4 * 3600
 CONTACT_WRITES = 500
 # No new message for this long: what has not arrived is counted as lost.
 STALL_S = 120.0
+WORKERS = ("worker", "worker-notifications")
 _MESSAGE_ID = re.compile(rb"(?im)^message-id:\s*<([^>]+)>")
 
 
@@ -176,7 +179,7 @@ async def measure(args: argparse.Namespace, stack: Stack) -> None:
                     await asyncio.to_thread(inbox.scan)
                     print(f"    mail for this drop: {len(inbox.of_drop(got.drop_id))} (none due)")
                 quiet = await asyncio.to_thread(
-                    crowd_stack.wait_quiet, stack, ("worker", "restate"), 120
+                    crowd_stack.wait_quiet, stack, (*WORKERS, "restate"), args.settle
                 )
                 print(f"    quiet again {quiet:.0f} s later; {crowd_stack.load_note()}", flush=True)
     finally:
@@ -192,9 +195,16 @@ async def measure(args: argparse.Namespace, stack: Stack) -> None:
 async def run(args: argparse.Namespace) -> None:
     print(f"start: {crowd_stack.load_note()}", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-notifications-") as tmp:
-        stack = crowd_stack.start(Path(tmp), ENV, ("worker", "api"), smtp=True)
-        worker = stack.procs["worker"].popen
-        print(f"worker pid {worker.pid if worker else '?'} (for py-spy)", flush=True)
+        stack = crowd_stack.start(Path(tmp), ENV, (), smtp=True)
+        if args.one_worker:
+            stack.start_app("worker")
+        else:
+            # As deployed: the drop's handlers in one worker, mail and webhooks in another.
+            stack.split_workers()
+        stack.start_app("api")
+        for name in WORKERS:
+            if name in stack.procs and (proc := stack.procs[name].popen) is not None:
+                print(f"{name} pid {proc.pid} (for py-spy)", flush=True)
         with crowd_stack.reported(stack, "bench-notifications"):
             await measure(args, stack)
     print(f"end: {crowd_stack.load_note()}")
@@ -207,6 +217,15 @@ def main() -> None:
     # Entries slow down while entry mail is sent (docs/benchmarks.md): a longer
     # registration lets the fill finish before the close.
     parser.add_argument("--open-for", type=int, default=None, help="seconds of registration")
+    # A drawn drop's follow-up work (loyalty, mail) must end before the next drop starts,
+    # or the next one's creation times out on a saturated machine.
+    parser.add_argument("--settle", type=int, default=600, help="most seconds to wait")
+    parser.add_argument(
+        "--one-worker",
+        action="store_true",
+        help="serve everything from one worker (WORKER_ROLE=all) instead of a drops worker "
+        "and a notifications worker",
+    )
     asyncio.run(run(parser.parse_args()))
 
 

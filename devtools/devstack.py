@@ -198,6 +198,20 @@ def app_proc(name: str, port: int, env: Mapping[str, str], log_path: Path | None
     return Proc(name, [sys.executable, "-m", f"apps.{name}"], full, log_path)
 
 
+# The notifications worker yields the cores to the drop's handlers when both are busy.
+NOTIFICATIONS_NICENESS = 10
+
+
+def worker_proc(role: str, port: int, env: Mapping[str, str], log_path: Path | None) -> Proc:
+    """A worker serving `role` (WORKER_ROLE: all, drops or notifications); the notifications
+    one runs at a lower CPU priority, so a draw never waits behind a burst of mail."""
+    proc = app_proc("worker", port, {**env, "WORKER_ROLE": role}, log_path)
+    nice = shutil.which("nice")
+    if role == "notifications" and nice is not None:
+        proc.args = [nice, "-n", str(NOTIFICATIONS_NICENESS), *proc.args]
+    return proc
+
+
 def wait_nats(monitor_port: int, timeout: float = 20.0, host: str = "127.0.0.1") -> None:
     wait_until(lambda: http_ok(f"http://{host}:{monitor_port}/healthz"), timeout, "nats-server")
 

@@ -116,20 +116,22 @@ def pinned(admin: Admin) -> dict[str, int]:
     return {str(row["deployment"]): int(row["invocations"]) for row in rows}
 
 
-def retire_drained(admin: Admin, current: str) -> Retirement:
-    """Delete every older deployment whose services `current` serves and to which no
-    unfinished invocation is pinned. Nothing new is pinned to a superseded deployment, so
+def retire_drained(admin: Admin, current: str, *together: str) -> Retirement:
+    """Delete every older deployment whose services `current` (with the deployments
+    registered `together` with it: one build's workers of each role) serves and to which
+    no unfinished invocation is pinned. Nothing new is pinned to a superseded deployment, so
     a drained one stays drained between the query and the delete."""
     known = deployments(admin)
     by_id = {d.id: d for d in known}
-    if current not in by_id:
-        raise AdminError(f"deployment {current} is not registered")
-    serving = by_id[current].services
+    ours = {current, *together}
+    for missing in sorted(ours - set(by_id)):
+        raise AdminError(f"deployment {missing} is not registered")
+    serving = frozenset().union(*(by_id[i].services for i in ours))
     busy = pinned(admin)
     retired: list[Deployment] = []
     draining: dict[str, int] = {}
     for old in known:
-        if old.id == current or not old.services <= serving:
+        if old.id in ours or not old.services <= serving:
             continue
         if busy.get(old.id, 0):
             draining[old.id] = busy[old.id]
@@ -140,6 +142,8 @@ def retire_drained(admin: Admin, current: str) -> Retirement:
     return Retirement(current=current, retired=tuple(retired), draining=draining)
 
 
-def upgrade(admin: Admin, uri: str) -> Retirement:
-    """Register the build at `uri`, then retire the older builds that have drained."""
-    return retire_drained(admin, register(admin, uri))
+def upgrade(admin: Admin, uri: str, *more: str) -> Retirement:
+    """Register the build at `uri` (and its workers of other roles at `more`), then retire
+    the older builds that have drained and whose services these serve between them."""
+    current = register(admin, uri)
+    return retire_drained(admin, current, *(register(admin, u) for u in more))

@@ -312,6 +312,28 @@ class WorkerVersionSettings(BaseSettings):
     worker_version: str = Field(default="", pattern=r"^[A-Za-z0-9._-]{0,64}$")
 
 
+WorkerRole = Literal["all", "drops", "notifications"]
+
+
+class WorkerRoleSettings(BaseSettings):
+    """Which services this worker process serves. `all` (the default): every one. A
+    deployment can instead run `drops` (the drop's handlers) in one process and
+    `notifications` (mail and webhooks: their services and their two feeds) in another, each
+    registered with Restate as a deployment of its own, so mail never queues the draw."""
+
+    model_config = _COMMON
+
+    worker_role: WorkerRole = "all"
+
+    @property
+    def runs_drops(self) -> bool:
+        return self.worker_role in ("all", "drops")
+
+    @property
+    def runs_notifications(self) -> bool:
+        return self.worker_role in ("all", "notifications")
+
+
 class BeaconSettings(BaseSettings):
     """The public randomness beacon every drop commits to: a drand chain (HTTP API).
 

@@ -97,7 +97,12 @@ def retry(
 
 
 def register_worker(
-    admin_url: str, worker_url: str, version: str, tries: int = 60, delay: float = 2.0
+    admin_url: str,
+    worker_url: str,
+    version: str,
+    tries: int = 60,
+    delay: float = 2.0,
+    also: Sequence[str] = (),
 ) -> deployments.Retirement:
     """Register this worker build at `<worker_url>/v/<version>` as a deployment of its own,
     without `force`, retrying until restate and the worker answer; then retire the older
@@ -108,11 +113,12 @@ def register_worker(
     rerun is harmless; a different build must come with a different version.
     """
     try:
-        uri = deployments.versioned_uri(worker_url, version)
+        uris = [deployments.versioned_uri(u, version) for u in (worker_url, *also)]
     except ValueError as error:
         raise BootstrapError(str(error)) from error
     admin = deployments.http_admin(admin_url)
-    return keep_trying(lambda: deployments.upgrade(admin, uri), tries, delay, f"registering {uri}")
+    what = f"registering {', '.join(uris)}"
+    return keep_trying(lambda: deployments.upgrade(admin, *uris), tries, delay, what)
 
 
 def demo_drop(
@@ -149,7 +155,12 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("action", choices=("register-worker", "seed-drop", "all"))
     parser.add_argument("--admin-url", default=os.environ.get("RESTATE_ADMIN_URL", ""))
-    parser.add_argument("--worker-url", default=os.environ.get("WORKER_URL", ""))
+    parser.add_argument(
+        "--worker-url",
+        action="append",
+        help="where restate reaches the worker (WORKER_URL); once per role when the drop's "
+        "and the notifications' workers run apart",
+    )
     parser.add_argument(
         "--worker-version",
         default=os.environ.get("WORKER_VERSION", ""),
@@ -164,16 +175,22 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        worker_urls = args.worker_url or [u for u in [os.environ.get("WORKER_URL", "")] if u]
         if args.action in ("register-worker", "all"):
-            if not (args.admin_url and args.worker_url and args.worker_version):
+            if not (args.admin_url and worker_urls and args.worker_version):
                 raise BootstrapError(
                     "register-worker needs --admin-url, --worker-url and --worker-version "
                     "(or WORKER_VERSION)"
                 )
             done = register_worker(
-                args.admin_url, args.worker_url, args.worker_version, args.tries, args.delay
+                args.admin_url,
+                worker_urls[0],
+                args.worker_version,
+                args.tries,
+                args.delay,
+                also=worker_urls[1:],
             )
-            uri = deployments.versioned_uri(args.worker_url, args.worker_version)
+            uri = ", ".join(deployments.versioned_uri(u, args.worker_version) for u in worker_urls)
             retired = ", ".join(f"{d.id} ({d.uri})" for d in done.retired) or "none"
             draining = ", ".join(f"{d} ({n} in flight)" for d, n in done.draining.items())
             print(f"registered {uri} with restate as deployment {done.current}")

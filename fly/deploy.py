@@ -75,6 +75,9 @@ REGISTER_ATTEMPTS = 30
 PREFIX_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,40}$")
 VERSION_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,15}$")
 # --ha: clustered engines (fly/<engine>/fly.ha.toml), api and sse on two machines each.
+# The worker app's process groups (fly/worker/fly.toml), each its own restate deployment:
+# the drop's handlers, and mail and webhooks, so a burst of mail never queues the draw.
+WORKER_ROLES = ("drops", "notifications")
 HA_COUNTS: Mapping[str, int] = {"nats": 3, "restate": 3, "api": 2, "sse": 2}
 RESTATE_NODES = ("node1", "node2", "node3")
 NATS_ROUTE_PORT = 6222
@@ -102,9 +105,10 @@ class Config:
             return f"{self.prefix}-worker-{self.worker_version}"
         return f"{self.prefix}-{service}"
 
-    @property
-    def worker_uri(self) -> str:
-        base = self.internal("worker", PRIVATE_PORT)
+    def worker_uri(self, role: str) -> str:
+        """Where restate reaches this build's worker of `role` (a process group of its app:
+        fly/worker/fly.toml), registered as a deployment of its own."""
+        base = f"http://{role}.process.{self.app('worker')}.internal:{PRIVATE_PORT}"
         return deployments.versioned_uri(base, self.worker_version)
 
     def internal(self, service: str, port: int, scheme: str = "http") -> str:
@@ -261,20 +265,30 @@ def ssh_admin(cfg: Config) -> deployments.Admin:
     return call
 
 
+def _worker_app(uri: str) -> str:
+    """http://[<role>.process.]<app>.internal:8080/v/<version> -> <app>"""
+    return uri.split("//", 1)[-1].split(".internal", 1)[0].rsplit(".", 1)[-1]
+
+
 def retire_step(cfg: Config) -> Step:
     """Delete the older worker builds no invocation is pinned to, and destroy their apps."""
 
     def retire() -> str:
         admin = ssh_admin(cfg)
         try:
-            current = [d.id for d in deployments.deployments(admin) if d.uri == cfg.worker_uri]
-            if not current:
-                raise deployments.AdminError(f"{cfg.worker_uri} is not registered")
-            done = deployments.retire_drained(admin, current[0])
+            known = deployments.deployments(admin)
+            ids = {d.uri: d.id for d in known}
+            uris = [cfg.worker_uri(role) for role in WORKER_ROLES]
+            for uri in uris:
+                if uri not in ids:
+                    raise deployments.AdminError(f"{uri} is not registered")
+            done = deployments.retire_drained(admin, *(ids[uri] for uri in uris))
         except deployments.AdminError as error:
             raise DeployError(f"step 'retire drained worker builds' failed: {error}") from error
-        for old in done.retired:
-            host = old.uri.split("//", 1)[-1].split(".internal", 1)[0]
+        gone = {d.id for d in done.retired}
+        # An app of an older build goes once none of its roles' deployments is left.
+        kept = {_worker_app(d.uri) for d in known if d.id not in gone}
+        for host in sorted({_worker_app(d.uri) for d in done.retired} - kept):
             if host.startswith(f"{cfg.prefix}-worker-") and host != cfg.app("worker"):
                 execute(Step(f"destroy {host}", (FLYCTL, "apps", "destroy", host, "--yes")), 0)
         waiting = ", ".join(f"{d} ({n} in flight)" for d, n in done.draining.items())
@@ -289,16 +303,21 @@ def retire_step(cfg: Config) -> Step:
     return Step("retire drained worker builds", note=note, action=retire)
 
 
-def register_step(cfg: Config) -> Step:
+def register_steps(cfg: Config) -> list[Step]:
     """Register this worker build with restate's admin API, which is private: ask restate's
-    machine to call its own admin port over `flyctl ssh console`. Retried until restate
-    answers. Never `force`: a build's deployment is immutable (drop/deployments.py)."""
-    body = json.dumps({"uri": cfg.worker_uri}, separators=(",", ":"))
-    curl = ["curl", "--silent", "--show-error", "--fail-with-body", "--max-time", "20"]
-    curl += ["-X", "POST", f"http://localhost:{RESTATE_ADMIN_PORT}/deployments"]
-    curl += ["-H", "content-type:application/json", "--data", body]
-    argv = (FLYCTL, "ssh", "console", "--app", cfg.app("restate"), "--command", shlex.join(curl))
-    return Step("register worker with restate", argv, attempts=REGISTER_ATTEMPTS)
+    machine to call its own admin port over `flyctl ssh console`. One deployment per role
+    (process group), each retried until restate answers. Never `force`: a build's
+    deployment is immutable (drop/deployments.py)."""
+    steps = []
+    for role in WORKER_ROLES:
+        body = json.dumps({"uri": cfg.worker_uri(role)}, separators=(",", ":"))
+        curl = ["curl", "--silent", "--show-error", "--fail-with-body", "--max-time", "20"]
+        curl += ["-X", "POST", f"http://localhost:{RESTATE_ADMIN_PORT}/deployments"]
+        curl += ["-H", "content-type:application/json", "--data", body]
+        command = shlex.join(curl)
+        argv = (FLYCTL, "ssh", "console", "--app", cfg.app("restate"), "--command", command)
+        steps.append(Step(f"register {role} worker with restate", argv, attempts=REGISTER_ATTEMPTS))
+    return steps
 
 
 def init_drop_step(cfg: Config) -> Step:
@@ -328,7 +347,7 @@ def build_plan(
         steps.append(deploy_step(cfg, service))
         steps += scale_step(cfg, service)
         if service == "worker":
-            steps += [register_step(cfg), retire_step(cfg)]
+            steps += [*register_steps(cfg), retire_step(cfg)]
     if init_drop:
         steps.append(init_drop_step(cfg))
     return steps

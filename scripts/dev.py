@@ -38,6 +38,7 @@ COLORS = {
     "nats": 36,
     "restate": 35,
     "worker": 33,
+    "notify": 93,
     "api": 32,
     "sse": 34,
     "web": 31,
@@ -52,7 +53,7 @@ def _port(url: str) -> int:
     return port
 
 
-METRICS_OFFSETS = {"web": 0, "worker": 1, "api": 3, "sse": 4}
+METRICS_OFFSETS = {"web": 0, "worker": 1, "notify": 2, "api": 3, "sse": 4}
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,8 @@ class DevPorts:
     admin: int
     node: int
     worker: int
+    # The notifications worker (mail and webhooks, WORKER_ROLE=notifications).
+    notify: int
     api: int
     sse: int
     web: int
@@ -78,6 +81,7 @@ class DevPorts:
             admin=_port(c.restate_admin_url),
             node=int(os.environ.get("RESTATE_NODE_PORT", "5122")),
             worker=_port(c.worker_url),
+            notify=int(os.environ.get("NOTIFICATIONS_WORKER_PORT", "9081")),
             api=_port(c.internal_api_url),
             sse=_port(c.internal_sse_url),
             web=int(os.environ.get("WEB_PORT", "3000")),
@@ -95,6 +99,7 @@ class DevPorts:
             "restate admin": self.admin,
             "restate node": self.node,
             "worker": self.worker,
+            "notifications worker": self.notify,
             "api": self.api,
             "sse": self.sse,
             "web": self.web,
@@ -235,17 +240,23 @@ def main() -> int:
         )
         devstack.wait_nats(ports.nats_monitor)
         devstack.wait_restate(ports.ingress, ports.admin)
-        for name, port in (
-            ("worker", ports.worker),
-            ("api", ports.api),
-            ("sse", ports.sse),
-            ("web", ports.web),
+        # As deployed: the drop's handlers in one worker, mail and webhooks in another
+        # (at a lower CPU priority), each registered with restate as its own deployment.
+        for name, role, port in (
+            ("worker", "drops", ports.worker),
+            ("notify", "notifications", ports.notify),
         ):
             app_env = {**env, "METRICS_PORT": str(ports.metrics(name))}
+            proc = devstack.worker_proc(role, port, app_env, None)
+            proc.name = name
+            launch(proc)
+        for name, port in (("api", ports.api), ("sse", ports.sse), ("web", ports.web)):
+            app_env = {**env, "METRICS_PORT": str(ports.metrics(name))}
             launch(devstack.app_proc(name, port, app_env, None))
-        devstack.wait_http(f"http://127.0.0.1:{ports.worker}/health", "worker")
-        devstack.register_worker(ports.admin, f"http://127.0.0.1:{ports.worker}")
-        say("dev", "worker registered with restate")
+        for port in (ports.worker, ports.notify):
+            devstack.wait_http(f"http://127.0.0.1:{port}/health", "worker")
+            devstack.register_worker(ports.admin, f"http://127.0.0.1:{port}")
+        say("dev", "workers (drops, notifications) registered with restate")
         for name, port in (("api", ports.api), ("sse", ports.sse), ("web", ports.web)):
             devstack.wait_http(f"http://127.0.0.1:{port}/health", name)
         drop_id = seed_demo_drop(f"http://127.0.0.1:{ports.api}", secrets.admin_secret)
@@ -272,7 +283,7 @@ def main() -> int:
 # calls the worker and keeps its log in its own store; NATS is everyone's bus. Stopped top
 # down, each tier at once, so a draining app (sse's NATS drain) still finds its servers.
 STOP_TIERS: tuple[tuple[str, ...], ...] = (
-    ("web", "sse", "api", "worker"),
+    ("web", "sse", "api", "worker", "notify"),
     ("beacon", "smtp"),
     ("restate",),
     ("nats",),
@@ -328,7 +339,7 @@ def print_urls(ports: DevPorts, drop_id: str | None) -> None:
         "metrics      "
         + "  ".join(
             f"{name} http://localhost:{ports.metrics(name)}/metrics"
-            for name in ("api", "sse", "web", "worker")
+            for name in ("api", "sse", "web", "worker", "notify")
         ),
     ]
     if "SMTP_URL" not in os.environ:

@@ -21,6 +21,7 @@ from drop.settings import (
     SecretSettings,
     WebhookSettings,
     WorkerIdentitySettings,
+    WorkerRoleSettings,
 )
 
 DEFAULT_PORT = 9080
@@ -29,7 +30,13 @@ DEFAULT_PORT = 9080
 def main() -> None:
     rt = RuntimeSettings()
     # Refuse to start before spawning workers: the factory would only fail inside them.
-    for settings in (SecretSettings, WorkerIdentitySettings, NatsAuthSettings, WebhookSettings):
+    for settings in (
+        SecretSettings,
+        WorkerIdentitySettings,
+        WorkerRoleSettings,
+        NatsAuthSettings,
+        WebhookSettings,
+    ):
         build_or_exit("worker", settings)
     Granian(
         "apps.worker.asgi:create",

@@ -34,12 +34,13 @@ from drop.settings import (
     QueueSettings,
     SecretSettings,
     WorkerIdentitySettings,
+    WorkerRoleSettings,
     WorkerVersionSettings,
 )
 
 log = logging.getLogger("worker")
 
-SERVICES: list[Any] = [
+DROP_SERVICES: list[Any] = [
     diagnostics,
     drop_object,
     participant,
@@ -47,11 +48,20 @@ SERVICES: list[Any] = [
     user_loyalty,
     settlement,
     queue_admission,
-    mailer,
-    mail_fanout,
-    webhook_delivery,
-    webhook_fanout,
 ]
+# Mail and webhooks: served (with their feeds) by the `notifications` role.
+NOTIFICATION_SERVICES: list[Any] = [mailer, mail_fanout, webhook_delivery, webhook_fanout]
+SERVICES: list[Any] = DROP_SERVICES + NOTIFICATION_SERVICES
+
+
+def services_for(role: WorkerRoleSettings) -> list[Any]:
+    """The services a worker of `role` registers with Restate: Restate routes each service
+    to the newest deployment that has it, so a split pair serves each from one process."""
+    return [
+        *(DROP_SERVICES if role.runs_drops else []),
+        *(NOTIFICATION_SERVICES if role.runs_notifications else []),
+    ]
+
 
 Scope = dict[str, Any]
 
@@ -64,16 +74,19 @@ def build_app(
     nats_auth: NatsAuthSettings | None = None,
     build: WorkerVersionSettings | None = None,
     mail: MailSettings | None = None,
+    role: WorkerRoleSettings | None = None,
 ) -> Any:
     """Wrap restate's app so NATS is connected before the first invocation arrives."""
     keys = (identity or WorkerIdentitySettings()).key_list
     nats_auth = nats_auth or NatsAuthSettings()
     version = (build or WorkerVersionSettings()).worker_version
+    role = role or WorkerRoleSettings()
     mail = mail or MailSettings()
+    notifies = role.runs_notifications
     # With keys, restate-sdk answers 401 to any call not signed by our restate-server: the
     # worker's port alone no longer lets a caller run handlers as anyone.
     restate_app = tracing.instrument_restate(
-        restate.app(services=SERVICES, identity_keys=keys or None)
+        restate.app(services=services_for(role), identity_keys=keys or None)
     )
     if not keys:
         log.warning("RESTATE_IDENTITY_KEYS is empty: the worker accepts unsigned calls")
@@ -118,12 +131,13 @@ def build_app(
                     policy=DropPolicySettings(),
                     version=version,
                     mail=mail,
-                    smtp=outbox.pool(mail),
+                    smtp=outbox.pool(mail) if notifies else None,
                 )
             )
-            feeds.append(start_feed(bus, connections))
-            log.info("worker connected to NATS at %s", connections.nats_url)
-            outbox.start(bus, connections, mail)
+            log.info("worker (%s) connected to NATS at %s", role.worker_role, connections.nats_url)
+            if notifies:
+                feeds.append(start_feed(bus, connections))
+                outbox.start(bus, connections, mail)
             return
 
     async def _lifespan(receive: Any, send: Any) -> None:

@@ -96,12 +96,18 @@ elif args[:2] == ["ssh", "console"]:
     if "/query" in command:
         print(json.dumps({"rows": []}))
     elif "-X GET" in command:
-        uri = state.get("registered", "")
-        print(json.dumps({"deployments": [{"id": "dp_1", "uri": uri, "services": []}]}))
+        known = [
+            {"id": f"dp_{n}", "uri": uri, "services": []}
+            for n, uri in enumerate(state.get("registered", []), 1)
+        ]
+        print(json.dumps({"deployments": known}))
     else:
-        state["registered"] = json.loads(command.split("--data ", 1)[1].strip("'"))["uri"]
+        uri = json.loads(command.split("--data ", 1)[1].strip("'"))["uri"]
+        registered = state.setdefault("registered", [])
+        if uri not in registered:
+            registered.append(uri)
         save()
-        print('{"id":"dp_1","services":[{"name":"Drop"}]}')
+        print(json.dumps({"id": f"dp_{registered.index(uri) + 1}", "services": [{"name": "Drop"}]}))
 else:
     fail(f"Error: unknown command {args!r}")
 """

@@ -70,7 +70,9 @@ def default_services() -> set[str]:
 
 
 def test_the_whole_stack_is_there() -> None:
-    assert default_services() == {"nats", "restate", "beacon", *BUILT, "setup", "keys"}
+    assert default_services() == {
+        *("nats", "restate", "beacon", *BUILT, "notifications", "setup", "keys")
+    }
     used = {
         mount.split(":")[0]
         for name in default_services()
@@ -193,6 +195,7 @@ def test_health_checks_and_startup_order() -> None:
     assert service("setup")["depends_on"] == {
         "restate": {"condition": healthy},
         "worker": {"condition": healthy},
+        "notifications": {"condition": healthy},
         "api": {"condition": healthy},
     }
     assert service("web")["depends_on"]["setup"] == {"condition": "service_completed_successfully"}
@@ -231,8 +234,18 @@ def test_setup_registers_the_worker_and_seeds_a_drop() -> None:
     assert module_target == str(Path(target).parent.parent / "drop" / "deployments.py")
     assert "--admin-url=http://restate:9070" in command
     assert f"--worker-url=http://worker:{ports['worker']}" in command
+    assert f"--worker-url=http://notifications:{ports['worker']}" in command
     assert f"--api-url=http://api:{ports['api']}" in command
     assert setup["environment"]["ADMIN_SECRET"] == service("api")["environment"]["ADMIN_SECRET"]
+
+
+def test_the_drops_and_the_notifications_run_in_workers_of_their_own() -> None:
+    drops, notifications = service("worker"), service("notifications")
+    assert drops["environment"]["WORKER_ROLE"] == "drops"
+    assert notifications["environment"]["WORKER_ROLE"] == "notifications"
+    assert notifications["build"] == drops["build"] and notifications["command"] == drops["command"]
+    assert notifications["environment"]["WORKER_VERSION"] == drops["environment"]["WORKER_VERSION"]
+    assert notifications["cpu_shares"] < 1024  # the drop's worker gets the cores first
 
 
 def test_setup_registers_the_build_the_worker_is() -> None:

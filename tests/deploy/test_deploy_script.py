@@ -77,7 +77,7 @@ def test_first_run_creates_everything_and_deploys_in_order(fake_fly: FakeFly) ->
         if argv[:2] == ["volumes", "create"]:
             assert option_values(argv, "--region") == ["sjc"]
 
-    # nats -> restate -> worker -> registration -> api -> sse -> web
+    # nats -> restate -> worker -> registrations -> api -> sse -> web
     timeline = [
         ("register:" if argv[0] == "ssh" else "") + argv[argv.index("--app") + 1]
         for argv in argvs
@@ -87,7 +87,8 @@ def test_first_run_creates_everything_and_deploys_in_order(fake_fly: FakeFly) ->
         f"{PREFIX}-nats",
         f"{PREFIX}-restate",
         f"{PREFIX}-worker-b7",
-        f"register:{PREFIX}-restate",
+        f"register:{PREFIX}-restate",  # the drops role
+        f"register:{PREFIX}-restate",  # the notifications role
         f"{PREFIX}-api",
         f"{PREFIX}-sse",
         f"{PREFIX}-web",
@@ -134,16 +135,20 @@ def test_deploy_sets_internal_urls_from_the_prefix(fake_fly: FakeFly) -> None:
     }
 
 
-def test_registration_goes_through_restate_with_the_worker_uri(fake_fly: FakeFly) -> None:
+def test_registration_goes_through_restate_with_each_worker_roles_uri(fake_fly: FakeFly) -> None:
     assert fake_fly.run().returncode == 0
-    (ssh,) = [argv for argv in fake_fly.argvs() if registering(argv)]
-    assert option_values(ssh, "--app") == [f"{PREFIX}-restate"]
-    remote = shlex.split(option_values(ssh, "--command")[0])
-    assert remote[0] == "curl"
-    assert "http://localhost:9070/deployments" in remote
-    body = json.loads(remote[remote.index("--data") + 1])
-    # This build's own deployment, never forced over another build's.
-    assert body == {"uri": f"http://{PREFIX}-worker-b7.internal:8080/v/b7"}
+    bodies = []
+    for ssh in [argv for argv in fake_fly.argvs() if registering(argv)]:
+        assert option_values(ssh, "--app") == [f"{PREFIX}-restate"]
+        remote = shlex.split(option_values(ssh, "--command")[0])
+        assert remote[0] == "curl"
+        assert "http://localhost:9070/deployments" in remote
+        bodies.append(json.loads(remote[remote.index("--data") + 1]))
+    # This build's own deployments, one per process group, never forced over another's.
+    assert bodies == [
+        {"uri": f"http://{role}.process.{PREFIX}-worker-b7.internal:8080/v/b7"}
+        for role in ("drops", "notifications")
+    ]
 
 
 def staged(fake_fly: FakeFly) -> dict[str, dict[str, str]]:
@@ -241,7 +246,7 @@ def test_second_run_creates_nothing_and_redeploys(fake_fly: FakeFly) -> None:
     argvs = fake_fly.argvs()
     assert not [a for a in argvs if a[1:2] == ["create"]]
     assert deploys(argvs) == [app_of(s) for s in SERVICES]
-    assert sum(registering(a) for a in argvs) == 1
+    assert sum(registering(a) for a in argvs) == 2
 
 
 def test_only_api_touches_only_the_api_app(fake_fly: FakeFly) -> None:
@@ -263,14 +268,15 @@ def test_only_worker_redeploys_and_registers_again(fake_fly: FakeFly) -> None:
     argvs = fake_fly.argvs()
     assert deploys(argvs) == [f"{PREFIX}-worker-b7"]
     remote = [shlex.split(option_values(a, "--command")[0]) for a in argvs if a[0] == "ssh"]
-    # Register this build, then look for older builds and what is pinned to them.
+    # Register this build's two roles, then look for older builds and what is pinned to them.
     assert [(r[r.index("-X") + 1], r[r.index("-X") + 2]) for r in remote] == [
+        ("POST", "http://localhost:9070/deployments"),
         ("POST", "http://localhost:9070/deployments"),
         ("GET", "http://localhost:9070/deployments"),
         ("GET", "http://localhost:9070/deployments"),
         ("POST", "http://localhost:9070/query"),
     ]
-    assert "pinned_deployment_id" in remote[3][remote[3].index("--data") + 1]
+    assert "pinned_deployment_id" in remote[4][remote[4].index("--data") + 1]
     assert not [a for a in argvs if a[:2] == ["apps", "destroy"]]  # nothing older to retire
 
 
@@ -431,14 +437,15 @@ def test_a_failing_deploy_stops_with_the_step_and_flyctls_message(fake_fly: Fake
 def test_registration_is_retried_until_restate_answers(fake_fly: FakeFly) -> None:
     result = fake_fly.run("--retry-delay", "0", FAKE_FLY_SSH_FAILURES="3")
     assert result.returncode == 0, result.stderr
-    assert sum(registering(a) for a in fake_fly.argvs()) == 4
+    # The first role's registration fails three times, then each role's goes through.
+    assert sum(registering(a) for a in fake_fly.argvs()) == 5
     assert deploys(fake_fly.argvs())[-1] == f"{PREFIX}-web"
 
 
 def test_registration_gives_up_with_restates_message(fake_fly: FakeFly) -> None:
     result = fake_fly.run("--only", "worker", "--retry-delay", "0", FAKE_FLY_SSH_FAILURES="999")
     assert result.returncode != 0
-    assert "step 'register worker with restate' failed" in result.stderr
+    assert "step 'register drops worker with restate' failed" in result.stderr
     assert "Connection refused" in result.stderr
 
 
@@ -496,3 +503,38 @@ def test_init_drop_needs_the_admin_secret(fake_fly: FakeFly) -> None:
     assert result.returncode != 0
     assert "ADMIN_SECRET" in result.stderr
     assert fake_fly.calls() == []
+
+
+def test_an_older_single_worker_build_retires_once_both_roles_serve_its_services() -> None:
+    deploy = load_deploy_module()
+    deleted: list[str] = []
+
+    def listed(id_: str, uri: str, *services: str) -> dict[str, object]:
+        return {"id": id_, "uri": uri, "services": [{"name": s} for s in services]}
+
+    listing = [
+        listed("dp_all", "http://x-worker-a1.internal:8080/v/a1", "Drop", "Mailer"),
+        listed("dp_drops", "http://drops.process.x-worker-b7.internal:8080/v/b7", "Drop"),
+        listed("dp_notes", "http://notifications.process.x-worker-b7.internal:8080/v/b7", "Mailer"),
+    ]
+
+    def admin(method: str, path: str, body: object = None) -> object:
+        if method == "DELETE":
+            deleted.append(path)
+        if path == "/deployments":
+            return {"deployments": listing}
+        return {"rows": []} if path == "/query" else None
+
+    # Neither role alone serves everything the old build did: it stays.
+    assert deploy.deployments.retire_drained(admin, "dp_notes").retired == ()
+    done = deploy.deployments.retire_drained(admin, "dp_drops", "dp_notes")
+    assert [d.id for d in done.retired] == ["dp_all"]
+    assert deleted == ["/deployments/dp_all?force=true"]
+
+
+def test_a_retired_deployment_names_the_app_it_ran_on() -> None:
+    deploy = load_deploy_module()
+    # A process group's address (this layout) and a whole app's (single-worker builds).
+    group = "http://notifications.process.x-worker-b7.internal:8080/v/b7"
+    assert deploy._worker_app(group) == "x-worker-b7"
+    assert deploy._worker_app("http://x-worker-a1.internal:8080/v/a1") == "x-worker-a1"

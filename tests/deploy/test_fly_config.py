@@ -179,3 +179,11 @@ def test_fly_scrapes_metrics_on_their_private_port(service: str) -> None:
     assert metrics["port"] != FLY_PORT[service]
     exposed = config.get("http_service", {}).get("internal_port")
     assert metrics["port"] != exposed
+
+
+def test_the_worker_runs_the_drops_and_the_notifications_as_process_groups() -> None:
+    processes = fly_toml("worker")["processes"]
+    deploy = load_deploy_module()
+    assert set(processes) == set(deploy.WORKER_ROLES) == {"drops", "notifications"}
+    for role, command in processes.items():
+        assert command.split() == ["env", f"WORKER_ROLE={role}", "python", "-m", "apps.worker"]

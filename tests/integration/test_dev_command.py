@@ -32,6 +32,7 @@ def dev_env(tmp_path: Path, ports: dict[str, int]) -> dict[str, str]:
             "RESTATE_ADMIN_URL": f"http://127.0.0.1:{ports['admin']}",
             "RESTATE_NODE_PORT": str(ports["node"]),
             "WORKER_URL": f"http://127.0.0.1:{ports['worker']}",
+            "NOTIFICATIONS_WORKER_PORT": str(ports["notify"]),
             "INTERNAL_API_URL": f"http://127.0.0.1:{ports['api']}",
             "INTERNAL_SSE_URL": f"http://127.0.0.1:{ports['sse']}",
             "WEB_PORT": str(ports["web"]),
@@ -60,7 +61,7 @@ def read_until(proc: subprocess.Popen[str], marker: str, timeout: float) -> list
     raise AssertionError(f"{marker!r} never printed; got:\n{''.join(lines[-30:])}")
 
 
-METRICS_OFFSETS = {"web": 0, "worker": 1, "api": 3, "sse": 4}
+METRICS_OFFSETS = {"web": 0, "worker": 1, "notify": 2, "api": 3, "sse": 4}
 
 
 def metrics_base(taken: set[int]) -> int:
@@ -82,6 +83,7 @@ def start_dev(tmp_path: Path) -> tuple[subprocess.Popen[str], dict[str, int]]:
         "admin",
         "node",
         "worker",
+        "notify",
         "api",
         "sse",
         "web",
@@ -110,8 +112,10 @@ def test_dev_brings_the_stack_up_seeds_a_drop_and_stops_cleanly(tmp_path: Path) 
         assert f"http://localhost:{ports['web']}/" in text
         assert f"nats://localhost:{ports['nats']}" in text
         assert f"http://localhost:{ports['ingress']}" in text
+        # Mail and webhooks are served by a worker of their own, as deployed.
+        assert "workers (drops, notifications) registered with restate" in text
         metrics_line = next(line for line in lines if "metrics " in line)
-        for name in ("api", "sse", "web", "worker"):
+        for name in METRICS_OFFSETS:
             url = f"http://127.0.0.1:{ports['metrics'] + METRICS_OFFSETS[name]}/metrics"
             assert url.replace("127.0.0.1", "localhost") in metrics_line
             scraped = httpx.get(url, timeout=10)
@@ -219,7 +223,9 @@ def test_dev_stops_cleanly_on_repeated_ctrl_c(tmp_path: Path, signals: int) -> N
         lines = read_until(proc, "Ctrl-C stops everything", 120)
         started = re.compile(r"(\w+) started \(pid (\d+)\)")
         children.update((m[1], int(m[2])) for line in lines if (m := started.search(line)))
-        assert set(children) >= {"nats", "restate", "worker", "api", "sse", "web", "beacon", "smtp"}
+        assert set(children) >= {
+            *("nats", "restate", "worker", "notify", "api", "sse", "web", "beacon", "smtp")
+        }
         began = time.monotonic()
         for _ in range(signals):
             proc.send_signal(signal.SIGINT)
@@ -240,8 +246,7 @@ def test_dev_stops_cleanly_on_repeated_ctrl_c(tmp_path: Path, signals: int) -> N
     # Stopped in dependency order: the apps, then the beacon and mail, restate, NATS last.
     tiers = [line.split("stopping ", 1)[1].split() for line in rest.splitlines()
              if "dev | stopping " in line]  # fmt: skip
-    assert tiers == [["worker", "api", "sse", "web"], ["beacon", "smtp"], ["restate"], ["nats"]], (
-        rest
-    )
+    apps = ["worker", "notify", "api", "sse", "web"]
+    assert tiers == [apps, ["beacon", "smtp"], ["restate"], ["nats"]], rest
     left = [name for name, pid in children.items() if group_alive(pid)]
     assert not left, f"still running after the stop: {left}"

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from devtools.devsmtp import read_maildir
+from drop import deployments
 from drop.adapters.nats_bus import Bus
 from drop.domain import receipts
 from tests.support.api_client import ADMIN, DropApi, events, now_ms, uid
@@ -32,7 +33,8 @@ def mail_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         # The server refuses the first two messages (451, as greylisting does): the first
         # test's mail arrives only if the Mailer retries.
         s.start_smtp(refuse_first=2)
-        s.start_app("worker")
+        # Mail is sent by a worker of its own (WORKER_ROLE=notifications), as in production.
+        s.split_workers()
         s.start_app("api")
         s.start_app("web")
         yield s
@@ -77,6 +79,20 @@ def link_in(message: EmailMessage) -> str:
     found = LINK.search(text_of(message))
     assert found, text_of(message)
     return found.group(0)
+
+
+def test_each_worker_role_registers_only_its_own_services(mail_stack: Stack) -> None:
+    served = {
+        d.uri.split("/v/")[0]: d.services
+        for d in deployments.deployments(deployments.http_admin(mail_stack.admin_url))
+    }
+    notifications = {"Mailer", "MailFanout", "WebhookDelivery", "WebhookFanout"}
+    assert served[mail_stack.url("worker-notifications")] == notifications
+    drops = served[mail_stack.url("worker")]
+    assert {"Drop", "Participant", "Settlement"} <= drops and not drops & notifications
+    # The mail and webhook feeds run beside the services they feed, not in the drop's worker.
+    assert "mail is on" in mail_stack.log("worker-notifications").read_text()
+    assert "mail is on" not in mail_stack.log("worker").read_text()
 
 
 async def test_a_winner_is_mailed_a_receipt_then_a_link_that_signs_in_once(
@@ -255,7 +271,7 @@ async def test_a_worker_killed_mid_sending_loses_nothing_and_repeats_only_by_mes
     await eventually_async(
         some_outcomes_sent, what="the draw's mail under way", timeout=60, interval=0.02
     )
-    mail_stack.restart("worker", kill=True)
+    mail_stack.restart("worker-notifications", kill=True)
 
     async def all_sent() -> dict[str, list[str]]:
         sent = message_ids_by_kind(mail_stack, people)

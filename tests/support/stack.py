@@ -46,6 +46,8 @@ class Stack:
     # Each app's private metrics port (METRICS_PORT).
     metrics_ports: dict[str, int] = field(default_factory=dict)
     extra_env: dict[str, str] = field(default_factory=dict)
+    # WORKER_ROLE of the `worker` process (`split_workers` makes it `drops`).
+    worker_role: str = "all"
     # A fresh receipt signing key per stack: nothing may depend on the dev default.
     receipt_key: str = field(default_factory=lambda: secrets.token_hex(32))
     auth: InternalAuth = field(init=False)
@@ -173,10 +175,29 @@ class Stack:
         devstack.wait_http(f"{url}/health", f"worker {version}")
         return url
 
+    def split_workers(self) -> str:
+        """Serve the drop's handlers (WORKER_ROLE=drops, as `worker`) and mail and webhooks
+        (`worker-notifications`) from two processes, each its own deployment, as production
+        runs them: the notifications worker's URL."""
+        self.worker_role = "drops"
+        self.start_app("worker")
+        name = "worker-notifications"
+        port = self.ports.setdefault(name, devstack.free_port())
+        proc = devstack.worker_proc("notifications", port, self.env_for(name), self.log(name))
+        self.procs[name] = reseeded(proc).start()
+        devstack.wait_http(f"{self.url(name)}/health", name)
+        devstack.register_worker(self.admin_port, self.url(name))
+        return self.url(name)
+
     def start_app(self, name: str) -> str:
         if name not in self.procs:
             port = self.ports.setdefault(name, devstack.free_port())
-            proc = devstack.app_proc(name, port, self.env_for(name), self.log(name))
+            if name == "worker":
+                proc = devstack.worker_proc(
+                    self.worker_role, port, self.env_for(name), self.log(name)
+                )
+            else:
+                proc = devstack.app_proc(name, port, self.env_for(name), self.log(name))
             self.procs[name] = (reseeded(proc) if name == "worker" else proc).start()
             devstack.wait_http(f"{self.url(name)}/health", name)
             if name in ("api", "sse"):

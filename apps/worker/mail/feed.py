@@ -7,7 +7,8 @@ Mailer under the message's own key, with that key as the idempotency key; the se
 batch are started by one `MailFanout.dispatch` call (one ingress request per batch, not
 per message), and the batch is acknowledged only once Restate has accepted that call. A
 crash anywhere in between delivers the batch again, and the same keys make the repeat
-start nothing new.
+start nothing new. The feed then waits a while for the batch to be sent before reading
+more, so a draw's mail reaches Restate a batch at a time.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ ACK_WAIT_S = 60.0
 RETRY_DELAY_S = 2.0
 # Sends started by one `MailFanout.dispatch` call.
 DISPATCH_SIZE = 500
+# The longest the feed waits for a batch's sends before reading the next (`_pace`).
+PACE_S = 20.0
 
 
 @dataclass
@@ -91,18 +94,33 @@ class OutcomeFeed:
                 mail.mail_key(m.drop_id, m.user_id, m.kind): m for m in found if m is not None
             }
             keys = sorted(messages)
+            batches = []
             for first in range(0, len(keys), DISPATCH_SIZE):
                 chunk = keys[first : first + DISPATCH_SIZE]
                 # The same messages sent again (a batch re-delivered) are the same call.
                 key = hashlib.sha256("|".join(chunk).encode()).hexdigest()
                 batch = durable.MailBatch(messages=[messages[k] for k in chunk])
                 await self.ingress.send(durable.MAIL_DISPATCH, batch, idempotency_key=key)
+                batches.append((batch, key))
         except (DurableCallError, OSError, TimeoutError) as exc:
             log.warning("mail feed could not hand on a batch (%s); retrying it", exc)
             with contextlib.suppress(Exception):
                 await asyncio.gather(*(m.nak(delay=RETRY_DELAY_S) for m in msgs))
             return
         await asyncio.gather(*(m.ack() for m in msgs))
+        await self._pace(batches)
+
+    async def _pace(self, batches: list[tuple[durable.MailBatch, str]]) -> None:
+        """Wait (PACE_S at most) until the batches are sent before reading more: the
+        backlog then waits in the stream, not as thousands of invocations Restate runs at
+        once beside a draw. Only pacing: the batches are already Restate's, and acked."""
+        try:
+            async with asyncio.timeout(PACE_S):
+                for batch, key in batches:
+                    # The same idempotency key: this attaches to the call sent above.
+                    await self.ingress.call(durable.MAIL_DISPATCH, batch, idempotency_key=key)
+        except (DurableCallError, OSError, TimeoutError) as exc:
+            log.info("mail feed goes on before its last batch is out (%r)", exc)
 
     async def message_for(self, raw: bytes) -> durable.MailIn | None:
         """The message an event calls for, or None (no kind, or no one to send it to)."""

@@ -10,7 +10,9 @@ Once sent (or found to have no one to go to) the key remembers it for good.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from datetime import timedelta
 
 import restate
@@ -49,7 +51,8 @@ async def send(ctx: restate.ObjectContext, req: MailIn) -> MailOut:
         return MailOut(outcome=done)
 
     async def deliver() -> str:
-        return await deliver_now(req)
+        async with _gate(current().mail.smtp_connections):
+            return await deliver_now(req)
 
     outcome = await ctx.run_typed("deliver", deliver, STEP_RETRIES)
     ctx.set(SENT, outcome)
@@ -69,8 +72,7 @@ async def deliver_now(req: MailIn) -> str:
         return "no address"
     if contact.unsubscribed:
         return "unsubscribed"
-    drop = await rt.bus.get_json(events.DROPS_INDEX_BUCKET, req.drop_id)
-    product = str(((drop or {}).get("data") or {}).get("productName") or "your drop")
+    product = await _product_name(rt, req.drop_id)
     letter = _letter(rt, req, kind, product, address_tag(contact.email))
     msg_id = mail.message_id(req.drop_id, req.user_id, kind, rt.mail.mail_from)
     try:
@@ -82,6 +84,36 @@ async def deliver_now(req: MailIn) -> str:
         log.warning("mail %s to %s not sent yet: %s", kind, req.user_id, exc)
         raise
     return f"sent {msg_id}"
+
+
+_gates: list[asyncio.Semaphore] = []
+
+
+def _gate(connections: int) -> asyncio.Semaphore:
+    """Deliveries under way in this process at once: a few per SMTP connection. Without it,
+    every invocation Restate starts reads its address from NATS together, and thousands of
+    reads at once time out (and are retried) instead of being served."""
+    if not _gates:
+        _gates.append(asyncio.Semaphore(connections * 2))
+    return _gates[0]
+
+
+# Product names by dropId, read once per PRODUCT_TTL_S: a draw mails thousands at once.
+PRODUCT_TTL_S = 30.0
+_products: dict[str, tuple[float, str]] = {}
+
+
+async def _product_name(rt: WorkerRuntime, drop_id: str) -> str:
+    now = time.monotonic()
+    known = _products.get(drop_id)
+    if known is not None and now - known[0] < PRODUCT_TTL_S:
+        return known[1]
+    drop = await rt.bus.get_json(events.DROPS_INDEX_BUCKET, drop_id)
+    product = str(((drop or {}).get("data") or {}).get("productName") or "your drop")
+    if len(_products) > 1000:
+        _products.clear()
+    _products[drop_id] = (now, product)
+    return product
 
 
 def _letter(

@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass, field
-from email.message import EmailMessage
 from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
 
+from apps.worker.mail.render import Outgoing
 from drop.settings import MailSettings
 
 
@@ -89,13 +89,14 @@ class SmtpPool:
         await client.connect()
         return client
 
-    async def send(self, message: EmailMessage) -> None:
+    async def send(self, message: Outgoing) -> None:
         async with self._slots:
             client = self._idle.get_nowait() if not self._idle.empty() else None
             try:
                 if client is None or not client.is_connected:
                     client = await self._open()
-                await client.send_message(message)
+                # The bytes as rendered: send_message would flatten (and refold) them again.
+                await client.sendmail(message.sender, [message.to], message.data)
             except aiosmtplib.SMTPRecipientsRefused as exc:
                 await _close(client)
                 raise _judged(exc.recipients[0].code if exc.recipients else 550) from None
