@@ -151,5 +151,5 @@ async def positions(line: Line, meta: Meta, drop_id: str, now: int) -> list[Emit
     for seq in seqs:
         entry = await line.entry(seq)
         view = view_of(drop_id, entry.token, entry.place(seq), meta, now)
-        out.append(announce(drop_id, entry.token, view, "queue_position", tag))
+        out.append(announce(drop_id, entry.token, view, "queue_position", tag, store=False))
     return out
