@@ -95,7 +95,8 @@ class Line:
 
     def save(self, ctx: Ctx) -> None:
         for key in self.changed:
-            ctx.set(key, [list(entry) for entry in self.chunks[key]])
+            # Entries are tuples: stored as the same JSON lists, with no copy of the chunk.
+            ctx.set(key, self.chunks[key])
 
 
 @dataclass
