@@ -131,7 +131,9 @@ async def test_the_mirror_gives_the_exact_place_after_the_line_moves(
         for subject, event in log.items:
             if event["type"] == "queue_position" and ":t" in event["id"]:
                 told[subject.rsplit(".", 1)[1]] = event["data"]["position"]
-    assert set(told) == set(tokens[3:]), "a tick that moved the line told the wrong tokens"
+    # The tick that admitted the third told every token still waiting (earlier ticks may
+    # also have told tokens that were admitted later).
+    assert set(tokens[3:]) <= set(told) <= set(tokens[1:]), "a moving tick told the wrong tokens"
     fields = ("status", "position", "aheadOfYou", "totalInQueue", "estimatedWaitSeconds")
     for place, token in enumerate(tokens[3:], start=1):
         exact = await q.check(token)
