@@ -106,7 +106,7 @@ def user_event(user: UserState, reason: str) -> tuple[str, dict[str, Any], str]:
 async def publish_users(bus: Bus, users: list[UserState], reason: str) -> None:
     """Publish many users' statuses at once (each deduplicated by its stable id)."""
     prepared = [user_event(u, reason) for u in users]
-    await asyncio.gather(*(bus.publish(s, e, m) for s, e, m in prepared))
+    await bus.publish_many(prepared)
 
 
 async def publish_batch(ctx: restate.Context, snap: DropState, users: list[UserState]) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from apps.api import queue_view
 from drop.adapters.nats_bus import Bus
 from tests.support.api_client import EventLog, events, uid
 from tests.support.eventually import eventually_async
@@ -110,6 +111,35 @@ async def test_200_concurrent_joins_get_places_1_to_200(ingress: httpx.AsyncClie
     assert checked[150]["estimatedWaitSeconds"] > checked[0]["estimatedWaitSeconds"]
     stats = await q.stats()
     assert (stats["totalIssued"], stats["waitingCount"], stats["readyCount"]) == (200, 199, 0)
+
+
+async def test_the_mirror_gives_the_exact_place_after_the_line_moves(
+    ingress: httpx.AsyncClient, bus: Bus
+) -> None:
+    """A tick that moves the line tells waiting tokens their new place by event only; the
+    api's reading of the mirror (the token's view and the line's `_meta`) still gives the
+    place the object itself gives, and the last event each token got says the same."""
+    q = Queue(ingress, cfg(rate=100, cap=3))
+    joins = [{"fingerprintHash": digest(), "ipHash": digest()} for _ in range(10)]
+    async with events(bus, f"queue.{q.drop_id}.>") as log:
+        r = await q.call("joinBatch", {"joins": joins, "config": q.config})
+        assert r.status_code == 200, r.text
+        tokens = [result["ok"]["token"] for result in r.json()["results"]]
+        await count_events(log, "queue_ready", 3)
+        await q.until(lambda s: s["readyCount"] == 3 and s["waitingCount"] == 7)
+        told: dict[str, int] = {}
+        for subject, event in log.items:
+            if event["type"] == "queue_position" and ":t" in event["id"]:
+                told[subject.rsplit(".", 1)[1]] = event["data"]["position"]
+    # The tick that admitted the third told every token still waiting (earlier ticks may
+    # also have told tokens that were admitted later).
+    assert set(tokens[3:]) <= set(told) <= set(tokens[1:]), "a moving tick told the wrong tokens"
+    fields = ("status", "position", "aheadOfYou", "totalInQueue", "estimatedWaitSeconds")
+    for place, token in enumerate(tokens[3:], start=1):
+        exact = await q.check(token)
+        mirrored = await queue_view.token_view(bus, q.drop_id, token)
+        assert {f: mirrored[f] for f in fields} == {f: exact[f] for f in fields}
+        assert told[token] == exact["position"] == place
 
 
 async def test_admission_honours_the_rate(ingress: httpx.AsyncClient) -> None:

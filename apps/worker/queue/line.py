@@ -95,7 +95,8 @@ class Line:
 
     def save(self, ctx: Ctx) -> None:
         for key in self.changed:
-            ctx.set(key, [list(entry) for entry in self.chunks[key]])
+            # Entries are tuples: stored as the same JSON lists, with no copy of the chunk.
+            ctx.set(key, self.chunks[key])
 
 
 @dataclass
@@ -151,5 +152,5 @@ async def positions(line: Line, meta: Meta, drop_id: str, now: int) -> list[Emit
     for seq in seqs:
         entry = await line.entry(seq)
         view = view_of(drop_id, entry.token, entry.place(seq), meta, now)
-        out.append(announce(drop_id, entry.token, view, "queue_position", tag))
+        out.append(announce(drop_id, entry.token, view, "queue_position", tag, store=False))
     return out

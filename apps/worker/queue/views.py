@@ -61,9 +61,14 @@ class Emit:
     type: str | None = None
     data: dict[str, Any] | None = None
     msg_id: str = ""
+    # False for a waiting token's new place: the api computes places from the line's own
+    # mirror (`_meta`), so only the event carries it.
+    store: bool = True
 
 
-def announce(drop_id: str, token: str, view: TokenView, kind: str, tag: str) -> Emit:
+def announce(
+    drop_id: str, token: str, view: TokenView, kind: str, tag: str, *, store: bool = True
+) -> Emit:
     data: dict[str, Any]
     if kind == "queue_position":
         data = {
@@ -76,7 +81,7 @@ def announce(drop_id: str, token: str, view: TokenView, kind: str, tag: str) -> 
         data = {"token": token, "expiresAt": view.expires_at}
     else:
         data = {"token": token}
-    return Emit(token, view, kind, data, f"{drop_id}:q:{token}:{tag}")
+    return Emit(token, view, kind, data, f"{drop_id}:q:{token}:{tag}", store)
 
 
 def line_view(meta: Meta) -> dict[str, JsonValue]:
@@ -101,7 +106,7 @@ async def emit(
 ) -> None:
     """Store the views (and the line's, when given) and publish the events in one
     journaled step, phase after phase (an expiry is published before the admission that
-    reuses its slot)."""
+    reuses its slot); within a phase, the views are stored before their events go out."""
     if not any(phases) and meta is None:
         return
 
@@ -111,17 +116,22 @@ async def emit(
         at = int(time.time() * 1000)
         if meta is not None:
             await kv.put(f"{drop_id}._meta", json.dumps(line_view(meta)).encode())
-
-        async def one(item: Emit) -> None:
-            await kv.put(
-                f"{drop_id}.{item.token}", item.view.model_dump_json(by_alias=True).encode()
-            )
-            if item.type is not None:
-                event = events.Event(id=item.msg_id, type=item.type, data=item.data or {}, at=at)
-                subject = events.queue_subject(drop_id, item.token)
-                await bus.publish(subject, event.model_dump(), item.msg_id)
-
         for phase in phases:
-            await asyncio.gather(*(one(item) for item in phase))
+            await asyncio.gather(
+                *(
+                    kv.put(
+                        f"{drop_id}.{item.token}", item.view.model_dump_json(by_alias=True).encode()
+                    )
+                    for item in phase
+                    if item.store
+                )
+            )
+            await bus.publish_many([_event(drop_id, item, at) for item in phase if item.type])
 
     await ctx.run_typed(step, action)
+
+
+def _event(drop_id: str, item: Emit, at: int) -> tuple[str, dict[str, Any], str]:
+    assert item.type is not None
+    event = events.Event(id=item.msg_id, type=item.type, data=item.data or {}, at=at)
+    return events.queue_subject(drop_id, item.token), event.model_dump(), item.msg_id
