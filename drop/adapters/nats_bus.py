@@ -78,9 +78,12 @@ BUCKETS: tuple[tuple[str, int], ...] = (
     (events.WEBHOOK_DELIVERIES_BUCKET, 7 * DAY),
 )
 
-# The buckets written once or more for every person in a crowd (the guards' keys, and the
-# waiting room's mirror of each token), so their writes share atomic batches
-# (drop/adapters/kv_batch.py) where the server allows them.
+# The buckets written once or more for every person in a crowd (the guards' keys, the
+# waiting room's mirror of each token, and the loyalty mirror every participant's
+# `UserLoyalty` writes after a draw), so their writes share atomic batches
+# (drop/adapters/kv_batch.py) where the server allows them. A queued write waits for its
+# batch without a deadline: thousands of loyalty puts at once are served in turn instead
+# of each timing out and being retried by Restate.
 BATCHED_BUCKETS: tuple[str, ...] = (
     events.QUEUE_TOKENS_BUCKET,
     events.RATE_LIMIT_BUCKET,
@@ -88,6 +91,7 @@ BATCHED_BUCKETS: tuple[str, ...] = (
     events.USER_CLAIMS_BUCKET,
     events.USER_SESSIONS_BUCKET,
     events.IDEMPOTENCY_BUCKET,
+    events.LOYALTY_BUCKET,
 )
 
 

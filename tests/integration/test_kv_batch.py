@@ -55,6 +55,18 @@ async def test_concurrent_writes_share_round_trips_and_keep_their_revisions(own_
         assert entry.value == key.encode() and entry.revision == revision
 
 
+async def test_a_draws_loyalty_puts_share_round_trips_and_overwrite(own_bus: Bus) -> None:
+    """After a draw every participant's `UserLoyalty` puts its mirror at once: plain puts,
+    over keys that may hold an earlier drop's figures."""
+    kv = await batched(own_bus, events.LOYALTY_BUCKET)
+    keys = [uid("loyal") for _ in range(CROWD)]
+    await asyncio.gather(*(kv.put(k, b"old") for k in keys))
+    before = kv.round_trips
+    await asyncio.gather(*(kv.put(k, k.encode()) for k in keys))
+    assert kv.round_trips - before <= MIN_ATOMIC + 10, "concurrent puts were not batched"
+    assert [(await kv.get(k)).value for k in keys] == [k.encode() for k in keys]
+
+
 async def test_a_lost_race_in_a_batch_refuses_only_its_own_write(own_bus: Bus) -> None:
     kv = await batched(own_bus, events.USER_CLAIMS_BUCKET)
     taken = uid("claim")
