@@ -39,8 +39,11 @@ setup: $(VENV)/.installed .tools/node_modules/.bin/restate-server
 dev: setup
 	$(BIN)/python scripts/dev.py
 
+# Two pytest-xdist workers, each with a stack of its own, a whole file at a time (longest
+# first: tests/conftest.py). TEST_WORKERS=0 runs everything in one process.
+TEST_WORKERS ?= 2
 test: setup browser haproxy
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # A local cluster (3 nats, 3 restate, 2 api, 2 sse behind HAProxy) and its fault tests.
 cluster: setup haproxy
