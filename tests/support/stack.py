@@ -174,6 +174,11 @@ class Stack:
         return url
 
     def start_app(self, name: str) -> str:
+        if name == "web":
+            # The web reads its upstreams' addresses at start-up: they start first, whichever
+            # test happens to ask for the web first.
+            self.start_app("api")
+            self.start_app("sse")
         if name not in self.procs:
             port = self.ports.setdefault(name, devstack.free_port())
             proc = devstack.app_proc(name, port, self.env_for(name), self.log(name))
