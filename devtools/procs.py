@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,9 @@ class StackError(RuntimeError):
     """A server could not be found or did not come up."""
 
 
+HANDED_OUT: deque[int] = deque(maxlen=256)
+
+
 def free_port() -> int:
     """A port free right now. Under pytest-xdist each worker takes only its own share of the
     ports, so two workers' stacks never both pick one in the moment between the pick and the
@@ -32,8 +36,10 @@ def free_port() -> int:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port: int = s.getsockname()[1]
-        # Shared by pairs: Linux hands bind() odd ports first.
-        if (port // 2) % shares == share:
+        # Shared by pairs: Linux hands bind() odd ports first. A port handed out a moment
+        # ago may not be bound yet: the kernel could offer it again.
+        if (port // 2) % shares == share and port not in HANDED_OUT:
+            HANDED_OUT.append(port)
             return port
 
 

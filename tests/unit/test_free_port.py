@@ -22,3 +22,8 @@ def test_outside_xdist_any_free_port_will_do(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.delenv("PYTEST_XDIST_WORKER_COUNT", raising=False)
     shares = {(free_port() // 2) % 2 for _ in range(60)}
     assert shares == {0, 1}
+
+
+def test_a_port_is_not_handed_out_twice_in_a_row() -> None:
+    ports = [free_port() for _ in range(200)]
+    assert len(set(ports)) == len(ports)
