@@ -21,7 +21,6 @@ LONGEST_FILES = (
     "tests/e2e/test_journey.py",  # 110 s
     "tests/integration/test_crashes.py",  # 105 s
     "tests/integration/test_mail.py",  # 75 s
-    "tests/integration/test_dev_command.py",  # 70 s
     "tests/e2e/test_mail_link.py",  # 60 s
     "tests/e2e/test_sizes_journey.py",  # 55 s
     "tests/integration/test_admin_auth.py",  # 50 s
