@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,11 +24,32 @@ class StackError(RuntimeError):
     """A server could not be found or did not come up."""
 
 
+HANDED_OUT: deque[int] = deque(maxlen=256)
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+    """A port free right now. Under pytest-xdist each worker takes only its own share of the
+    ports, so two workers' stacks never both pick one in the moment between the pick and the
+    server's bind."""
+    share, shares = port_share()
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port: int = s.getsockname()[1]
+        # Shared by pairs: Linux hands bind() odd ports first. A port handed out a moment
+        # ago may not be bound yet: the kernel could offer it again.
+        if (port // 2) % shares == share and port not in HANDED_OUT:
+            HANDED_OUT.append(port)
+            return port
+
+
+def port_share() -> tuple[int, int]:
+    """(this process's share, the number of shares): (n, count) on xdist worker gwN."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    shares = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1)
+    if not worker.startswith("gw") or shares < 2:
+        return 0, 1
+    return int(worker[2:]) % shares, shares
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:

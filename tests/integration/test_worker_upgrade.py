@@ -33,6 +33,9 @@ async def test_a_running_draw_finishes_on_its_build_while_new_calls_reach_the_ne
     first = devstack.register_worker(stack.admin_port, v1_url, version="v1")
     assert first.retired == () and first.draining == {}
     base = stack.start_app("api")
+    # Build 2's process starts before the drop: of the 8 s to the close only its registration
+    # is left to happen (a process start alone can take that long on a busy machine).
+    v2_url = stack.start_worker_build("v2")
 
     async with (
         httpx.AsyncClient(base_url=base, timeout=60) as client,
@@ -55,7 +58,6 @@ async def test_a_running_draw_finishes_on_its_build_while_new_calls_reach_the_ne
         v1_id = invocation(admin, draw_id)["pinned_deployment_id"]
         assert invocation(admin, draw_id)["status"] != "completed"
 
-        v2_url = stack.start_worker_build("v2")
         upgraded = devstack.register_worker(stack.admin_port, v2_url, version="v2")
         assert upgraded.current != v1_id
         assert upgraded.retired == ()

@@ -190,6 +190,11 @@ class Stack:
         return self.url(name)
 
     def start_app(self, name: str) -> str:
+        if name == "web":
+            # The web reads its upstreams' addresses at start-up: they start first, whichever
+            # test happens to ask for the web first.
+            self.start_app("api")
+            self.start_app("sse")
         if name not in self.procs:
             port = self.ports.setdefault(name, devstack.free_port())
             if name == "worker":
