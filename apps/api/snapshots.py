@@ -24,6 +24,7 @@ class DropIndex:
     states: DropStates = field(default_factory=DropStates)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     _task: asyncio.Task[None] | None = None
+    _bus: Bus | None = None
 
     def apply(self, state: dict[str, Any]) -> None:
         """Keep the newest version of each drop (events may be applied out of order)."""
@@ -36,7 +37,17 @@ class DropIndex:
         return self.states.active()
 
     def start(self, bus: Bus) -> None:
+        self._bus = bus
         self._task = asyncio.create_task(self._watch(bus))
+
+    def resume(self) -> None:
+        """Watch again after a reconnection. A restarted nats-server keeps the bucket but not
+        the watch's ephemeral consumer, and nats-py then waits on it forever without an
+        error, so the index would stop moving. A new watch replays every drop's newest
+        state, and `apply` keeps the newest version of each."""
+        if self._bus is not None and self._task is not None:
+            self._task.cancel()
+            self._task = asyncio.create_task(self._watch(self._bus))
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -101,11 +101,15 @@ class ApiState:
                     user=self.nats_auth.nats_user,
                     password=self.nats_auth.nats_password,
                     replicas=self.connections.nats_replicas,
+                    reconnected_cb=self._reconnected,
                 )
             except Exception as exc:
                 log.warning("NATS not reachable yet (%s); retrying", exc)
                 await asyncio.sleep(1.0)
         self.index.start(self.bus)
+
+    async def _reconnected(self) -> None:
+        self.index.resume()
 
     async def stop(self) -> None:
         for task in (self._connector, self._probe):

@@ -20,6 +20,7 @@ from drop.domain import lottery
 from drop.domain.beacon import BeaconRecord
 from drop.verify import main as verify_main
 from tests.support.api_client import ADMIN, DropApi, EventLog, events, now_ms, uid
+from tests.support.eventually import eventually_async
 from tests.support.replay import check_drop, object_state
 from tests.support.stack import Stack
 
@@ -238,3 +239,29 @@ async def test_a_crash_in_the_middle_of_batches_loses_no_acknowledged_entry(
     path = tmp_path / "proof.json"
     path.write_text(json.dumps(proof))
     assert verify_main([str(path)]) == 0
+
+
+async def test_the_drops_list_follows_drops_after_a_nats_restart(
+    api: DropApi, stack: Stack
+) -> None:
+    """The api lists drops from a KV watch. A restarted nats-server forgets the watch's
+    consumer, so the watch must start again or the list stops moving."""
+    drop_id = uid("crash-index")
+    await api.create(drop_id, inventory=5, registrationEnd=now_ms() + 3_600_000)
+    await run_in_thread(partial(stack.restart, "nats", kill=True))
+
+    user = uid("index-reader")
+
+    async def registered() -> None:
+        answer = await api.register(drop_id, user, 1)
+        # A try whose answer was lost to the restart may have entered already.
+        assert answer.status_code == 200 or "already_registered" in answer.text, answer.text
+
+    await eventually_async(registered, what="a registration once NATS is back", timeout=30)
+
+    async def listed() -> None:
+        active = (await api.client.get("/api/drops/active")).json()["drops"]
+        mine = [d for d in active if d["dropId"] == drop_id]
+        assert mine and mine[0]["participantCount"] == 1, mine
+
+    await eventually_async(listed, what="the new entry in /api/drops/active", timeout=15)
