@@ -153,9 +153,11 @@ async def test_admission_honours_the_rate(ingress: httpx.AsyncClient) -> None:
     # Token bucket: by time t at most 1 + rate·t admitted (never faster than the rate) ...
     for k, at in enumerate(ready_at, start=1):
         assert k <= 1 + rate * at / 1000 + 1e-6, (k, at)
-    # ... and not much slower either: all of them within the ideal time plus a few ticks.
+    # ... and not much slower either: all of them within the ideal time plus a few ticks
+    # (a second of them: make test runs two stacks on the same cores, and a late tick is
+    # the scheduler's, while half the rate would still take twice as long and fail here).
     ideal = (n - 1) / rate
-    assert ideal <= ready_at[-1] / 1000 <= ideal * 1.15 + 0.5, ready_at[-1]
+    assert ideal <= ready_at[-1] / 1000 <= ideal * 1.15 + 1.0, ready_at[-1]
 
 
 async def test_ready_cap_and_unused_tokens_expire_and_free_their_slot(
