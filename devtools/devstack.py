@@ -224,10 +224,13 @@ def beacon_proc(port: int, chain: Chain, log_path: Path | None) -> Proc:
     return Proc("beacon", args, base_env(), log_path)
 
 
-def smtp_proc(port: int, maildir: Path, log_path: Path | None, refuse_first: int = 0) -> Proc:
+def smtp_proc(
+    port: int, maildir: Path, log_path: Path | None, refuse_first: int = 0, greylist: str = ""
+) -> Proc:
     """The local SMTP server (devtools.devsmtp) keeping what it accepts in `maildir`."""
     args = [sys.executable, "-m", "devtools.devsmtp", "--port", str(port)]
     args += ["--maildir", str(maildir), "--refuse-first", str(refuse_first)]
+    args += ["--greylist", greylist]
     return Proc("smtp", args, base_env(), log_path)
 
 

@@ -32,6 +32,10 @@ CONTACTS_BUCKET = "contacts"
 # Winners' sign-in links already opened (key = the link's nonce), so each opens once on
 # any api replica; kept past the longest purchase window.
 MAIL_LINKS_BUCKET = "mail_links"
+# Which `MailFanout` invocation sends each message (key = `{dropId}.{userId}.{kind}`,
+# value = its invocation id), so one message is sent by one batch only; kept as long as
+# the events that call for mail.
+MAIL_SENT_BUCKET = "mail_sent"
 # Webhook endpoints (key = endpoint id, value holds the signing secret) and each delivery's
 # record for the console (key = `{endpointId}.{deliveryId}`).
 WEBHOOKS_BUCKET = "webhooks"

@@ -74,6 +74,7 @@ BUCKETS: tuple[tuple[str, int], ...] = (
     (events.ADMIN_SESSIONS_BUCKET, 8 * 3600),
     (events.CONTACTS_BUCKET, 0),
     (events.MAIL_LINKS_BUCKET, 3 * DAY),
+    (events.MAIL_SENT_BUCKET, 7 * DAY),
     (events.WEBHOOKS_BUCKET, 0),
     (events.WEBHOOK_DELIVERIES_BUCKET, 7 * DAY),
 )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
 from typing import Literal, get_args
 
@@ -46,6 +46,27 @@ def was_backup(status: Mapping[str, object]) -> bool:
 def closing_kind(sold_out: bool) -> MailKind:
     """What a backup who never got their turn is told when the drop ends."""
     return "sold_out" if sold_out else "not_selected"
+
+
+# SMTP servers refuse for a while (greylisting, rate limits, an outage): a message not taken
+# is offered again after gaps doubling from a second to ten minutes, for about a day.
+RETRY_FIRST = timedelta(seconds=1)
+RETRY_LONGEST = timedelta(minutes=10)
+RETRY_FOR = timedelta(days=1)
+
+
+def retry_delay(round_: int) -> timedelta:
+    """The wait before retry round `round_` (1, 2, ...)."""
+    return min(RETRY_FIRST * (1 << min(round_ - 1, 30)), RETRY_LONGEST)
+
+
+def retry_rounds() -> int:
+    """How many retry rounds there are before a message still not taken is paused."""
+    rounds, waited = 0, timedelta(0)
+    while waited < RETRY_FOR:
+        rounds += 1
+        waited += retry_delay(rounds)
+    return rounds
 
 
 def mail_key(drop_id: str, user_id: str, kind: str) -> str:

@@ -42,6 +42,7 @@ from drop.durable.mail import (
     MailBatch,
     MailIn,
     MailOut,
+    MailRetry,
 )
 from drop.durable.people import (
     Balance,
@@ -96,6 +97,7 @@ from drop.durable.targets import (
     LOYALTY_MULTIPLIER,
     LOYALTY_RECORD,
     MAIL_DISPATCH,
+    MAIL_RETRY,
     MAIL_SEND,
     PARTICIPANT_OUTCOME,
     PARTICIPANT_SETTLE,
@@ -138,6 +140,7 @@ __all__ = [
     "LOYALTY_MULTIPLIER",
     "LOYALTY_RECORD",
     "MAIL_DISPATCH",
+    "MAIL_RETRY",
     "MAIL_SEND",
     "NONE",
     "PARTICIPANT_OUTCOME",
@@ -185,6 +188,7 @@ __all__ = [
     "MailBatch",
     "MailIn",
     "MailOut",
+    "MailRetry",
     "NewDrop",
     "NextAttempt",
     "NoInclusion",

@@ -19,9 +19,18 @@ class MailIn(Durable):
 
 
 class MailBatch(Durable):
-    """Messages to start, each a Mailer send under its own key (`MailFanout.dispatch`)."""
+    """Messages sent by one invocation (`MailFanout.dispatch`)."""
 
     messages: list[MailIn]
+
+
+class MailRetry(Durable):
+    """A batch's messages the SMTP server did not take yet (`MailFanout.retry`): sent
+    again under the claims of `owner`, the dispatch that took them; `round` counts from 1."""
+
+    messages: list[MailIn]
+    owner: str
+    round: int = 1
 
 
 class MailOut(Durable):

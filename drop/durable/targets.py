@@ -47,9 +47,10 @@ QUEUE_STATS = Target(
 )
 DROP_ORDERS = target("Drop", "getOrders", NONE, drops.OrdersOut)
 MAIL_SEND = target("Mailer", "send", mail.MailIn, mail.MailOut)
-# One call per batch of the mail feed starts all its sends: one ingress request instead of
-# one per message.
+# One call per batch of the mail feed sends all its messages: one invocation (and one ingress
+# request) instead of one per message; what the server did not take yet goes to `retry`.
 MAIL_DISPATCH = target("MailFanout", "dispatch", mail.MailBatch, NONE)
+MAIL_RETRY = target("MailFanout", "retry", mail.MailRetry, NONE)
 DIAG_PING = target("Diagnostics", "ping", NONE, str)
 DIAG_ECHO = target("Diagnostics", "echo", str, mail.Echoed)
 # The order behind an `order.completed` webhook (a shared read: it never waits for the drop).

@@ -13,8 +13,9 @@ import httpx
 import pytest
 
 from devtools.devsmtp import read_maildir
-from drop import deployments
+from drop import deployments, durable
 from drop.adapters.nats_bus import Bus
+from drop.adapters.restate_ingress import RestateIngress
 from drop.domain import receipts
 from tests.support.api_client import ADMIN, DropApi, events, now_ms, uid
 from tests.support.eventually import eventually_async
@@ -23,6 +24,7 @@ from tests.support.stack import Stack
 pytestmark = pytest.mark.integration
 
 LINK = re.compile(r"https?://\S+/signin\?token=[A-Za-z0-9%._-]+")
+GREY = "grey-"
 
 
 @pytest.fixture(scope="module")
@@ -30,9 +32,10 @@ def mail_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     s = Stack(tmp_path_factory.mktemp("mail"))
     try:
         s.start_servers()
-        # The server refuses the first two messages (451, as greylisting does): the first
-        # test's mail arrives only if the Mailer retries.
-        s.start_smtp(refuse_first=2)
+        # The server refuses the first two messages (451, as an overloaded server does): the
+        # first test's mail arrives only if it is retried. It also greylists (451 on the
+        # first offer of each message) addresses starting with GREY.
+        s.start_smtp(refuse_first=2, greylist=GREY)
         # Mail is sent by a worker of its own (WORKER_ROLE=notifications), as in production.
         s.split_workers()
         s.start_app("api")
@@ -288,6 +291,67 @@ async def test_a_worker_killed_mid_sending_loses_nothing_and_repeats_only_by_mes
     # A crash between the server's OK and the journal may send a message again, always
     # under its own Message-ID; never more than the sends in flight when it died.
     assert repeats <= 16, repeats
+
+
+async def test_refused_messages_of_a_batch_are_retried_alone_and_each_arrives_once(
+    mail_stack: Stack, mail_api: DropApi, mail_bus: Bus
+) -> None:
+    drop_id = uid("grey")
+    await mail_api.create(
+        drop_id, inventory=4, purchaseWindow=600, registrationEnd=now_ms() + 8_000
+    )
+    # Half the crowd is greylisted: the server refuses each of their messages once.
+    people = {uid("g"): f"{GREY if n % 2 else ''}{uid('m')}@example.com" for n in range(10)}
+    for user, address in people.items():
+        assert (await mail_api.register(drop_id, user, 1, email=address)).status_code == 200
+    async with events(mail_bus, f"drop.{drop_id}.state") as log:
+        drawn = await log.phase(drop_id, "purchase", timeout=60)
+    # The draw's outcomes come to the feed together: one batch where some messages go at
+    # once and the greylisted ones only on a retry.
+    expected = 2 * len(people) - int(drawn["backupWinnerCount"])
+
+    async def all_in() -> dict[str, list[str]]:
+        sent = message_ids_by_kind(mail_stack, people)
+        assert sum(len(set(ids)) for ids in sent.values()) == expected, sent
+        return sent
+
+    sent = await eventually_async(all_in, what="every message", timeout=90, interval=0.5)
+    # Each exactly once: a retry resent only the refused messages, never their batch's.
+    assert sum(len(ids) for ids in sent.values()) == expected, sent
+    refused = mail_stack.log("smtp").read_text()
+    for user, address in people.items():
+        for msg_id in sent[user]:
+            assert (f"greylisted {msg_id}" in refused) == address.startswith(GREY), msg_id
+
+
+async def test_a_message_in_a_second_batch_is_not_sent_again(
+    mail_stack: Stack, mail_api: DropApi
+) -> None:
+    drop_id, user, address = uid("again"), uid("r"), f"{uid('again')}@example.com"
+    await mail_api.create(drop_id, inventory=1)
+    assert (await mail_api.register(drop_id, user, 1, email=address)).status_code == 200
+    await mail_of(mail_stack, address, "in the draw")
+    later, witness = uid("l"), f"{uid('later')}@example.com"
+    assert (await mail_api.register(drop_id, later, 1, email=witness)).status_code == 200
+    await mail_of(mail_stack, witness, "in the draw")
+    # Both messages again in one batch of their own (as events delivered again after a
+    # crash and cut differently would bring them), with a third, new message.
+    third = f"{drop_id}.{later}.lapsed"
+    again = durable.MailBatch(
+        messages=[
+            durable.MailIn(drop_id=drop_id, user_id=user, kind="entry", status={"tickets": 1}),
+            durable.MailIn(drop_id=drop_id, user_id=later, kind="entry", status={"tickets": 1}),
+            durable.MailIn(drop_id=drop_id, user_id=later, kind="lapsed"),
+        ]
+    )
+    ingress = RestateIngress.create(mail_stack.ingress_url, 30.0)
+    try:
+        await ingress.call(durable.MAIL_DISPATCH, again, idempotency_key=uid("batch"))
+    finally:
+        await ingress.close()
+    # The call ends once its messages are sent: the new one is in, the others not again.
+    assert [str(m["Message-ID"]) for m in mails(mail_stack, witness)][-1] == f"<{third}@localhost>"
+    assert len(mails(mail_stack, address)) == 1 and len(mails(mail_stack, witness)) == 2
 
 
 async def test_no_address_appears_anywhere_public_after_a_drop_with_emails(

@@ -154,12 +154,12 @@ class Stack:
     def maildir(self) -> Path:
         return self.root / "mail"
 
-    def start_smtp(self, refuse_first: int = 0) -> None:
+    def start_smtp(self, refuse_first: int = 0, greylist: str = "") -> None:
         """The local SMTP server (kept in `maildir`), and mail on for apps started after:
         links in mail point at this stack's web, wherever it will listen."""
         port = devstack.free_port()
         self.procs["smtp"] = devstack.smtp_proc(
-            port, self.maildir, self.log("smtp"), refuse_first
+            port, self.maildir, self.log("smtp"), refuse_first, greylist
         ).start()
         devstack.wait_smtp(port)
         web = self.ports.setdefault("web", devstack.free_port())

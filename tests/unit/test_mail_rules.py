@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
+
 from drop.adapters.contact_store import address_tag
+from drop.adapters.sent_mail import claim_key
 from drop.domain import mail, tokens
 
 SECRET = "unit-secret"
@@ -64,3 +68,17 @@ def test_an_unsubscribe_token_names_the_user_and_the_address() -> None:
     assert tokens.verify_unsubscribe(SECRET, token + "x") is None
     link = tokens.sign_link(SECRET, "d1", "u1", 2_000, "n1")
     assert tokens.verify_unsubscribe(SECRET, link) is None
+
+
+def test_retries_double_to_ten_minutes_for_about_a_day() -> None:
+    gaps = [mail.retry_delay(n) for n in range(1, mail.retry_rounds() + 1)]
+    assert [g.total_seconds() for g in gaps[:4]] == [1, 2, 4, 8]
+    assert max(gaps) == gaps[-1] == timedelta(minutes=10)
+    assert timedelta(days=1) <= sum(gaps, timedelta(0)) < timedelta(days=1, minutes=10)
+    assert mail.retry_delay(10_000) == timedelta(minutes=10)
+
+
+def test_a_claim_key_is_a_valid_key_value_key() -> None:
+    key = claim_key("drop_1-a", "user-9_Z", "not_selected")
+    assert key == "drop_1-a.user-9_Z.not_selected"
+    assert re.fullmatch(r"[-/_=.a-zA-Z0-9]+", key)

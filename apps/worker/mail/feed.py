@@ -1,14 +1,15 @@
-"""The outcome feed: people's status events in, one Mailer invocation per message out.
+"""The outcome feed: people's status events in, one `MailFanout` invocation per batch of
+messages out.
 
 A durable JetStream pull consumer (`mailer`) reads every `drop.{id}.user.{uid}` event the
 drop's handlers already publish, so the draw and the live outcomes never wait for mail.
-An event that calls for a message to someone with an address becomes a send to the
-Mailer under the message's own key, with that key as the idempotency key; the sends of a
-batch are started by one `MailFanout.dispatch` call (one ingress request per batch, not
-per message), and the batch is acknowledged only once Restate has accepted that call. A
-crash anywhere in between delivers the batch again, and the same keys make the repeat
-start nothing new. The feed then waits a while for the batch to be sent before reading
-more, so a draw's mail reaches Restate a batch at a time.
+The events of a fetch that call for a message to someone with an address become one
+`MailFanout.dispatch` call (DISPATCH_SIZE messages at most), idempotency-keyed by its
+messages' keys, and the fetch is acknowledged only once Restate has accepted that call. A
+crash anywhere in between delivers the events again: the same batch is the same call, and
+a batch cut differently finds its messages claimed (fanout.py). The feed then waits a while
+for the batch to be sent before reading more, so a draw's mail reaches Restate a batch at
+a time.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ BATCH = 256
 # An event not acknowledged within this is delivered again (its send was never accepted).
 ACK_WAIT_S = 60.0
 RETRY_DELAY_S = 2.0
-# Sends started by one `MailFanout.dispatch` call.
+# Messages sent by one `MailFanout.dispatch` call.
 DISPATCH_SIZE = 500
 # The longest the feed waits for a batch's sends before reading the next (`_pace`).
 PACE_S = 20.0

@@ -1,11 +1,14 @@
-"""Mailer (key = `dropId:userId:kind`): one message, sent once.
+"""Mailer (key = `dropId:userId:kind`): one message, sent once; and the delivery of one
+message that the mail feed's batches (`MailFanout`, fanout.py) share.
 
-The whole delivery is one journaled step: read the address, write the message, hand it to
-the SMTP server. The address is read inside the step and never leaves it, so it is in no
-journal, state or log; the step records only the outcome. A failed step is retried with
-backoff; a crash after the server took the message but before the step was journaled
-sends it again, with the same Message-ID, so the copy is recognisably the same message.
-Once sent (or found to have no one to go to) the key remembers it for good.
+The mail feed sends through `MailFanout` (one invocation per batch); `Mailer.send` stays
+for invocations made before it. Its whole delivery is one journaled step: read the
+address, write the message, hand it to the SMTP server. The address is read inside the
+step and never leaves it, so it is in no journal, state or log; the step records only the
+outcome. A failed step is retried with backoff; a crash after the server took the message
+but before the step was journaled sends it again, with the same Message-ID, so the copy is
+recognisably the same message. Once sent (or found to have no one to go to) the key
+remembers it for good.
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ async def send(ctx: restate.ObjectContext, req: MailIn) -> MailOut:
         return MailOut(outcome=done)
 
     async def deliver() -> str:
-        async with _gate(current().mail.smtp_connections):
+        async with gate(current().mail.smtp_connections):
             return await deliver_now(req)
 
     outcome = await ctx.run_typed("deliver", deliver, STEP_RETRIES)
@@ -89,7 +92,7 @@ async def deliver_now(req: MailIn) -> str:
 _gates: list[asyncio.Semaphore] = []
 
 
-def _gate(connections: int) -> asyncio.Semaphore:
+def gate(connections: int) -> asyncio.Semaphore:
     """Deliveries under way in this process at once: a few per SMTP connection. Without it,
     every invocation Restate starts reads its address from NATS together, and thousands of
     reads at once time out (and are retried) instead of being served."""
