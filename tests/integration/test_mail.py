@@ -289,8 +289,9 @@ async def test_a_worker_killed_mid_sending_loses_nothing_and_repeats_only_by_mes
         assert all(i.startswith(f"<{drop_id}.{user}.") for i in ids)
     repeats = sum(len(ids) for ids in sent.values()) - expected
     # A crash between the server's OK and the journal may send a message again, always
-    # under its own Message-ID; never more than the sends in flight when it died.
-    assert repeats <= 16, repeats
+    # under its own Message-ID; never more than the group of messages (MailFanout's
+    # GROUP, one journaled step) under way when it died.
+    assert repeats <= 32, repeats
 
 
 async def test_refused_messages_of_a_batch_are_retried_alone_and_each_arrives_once(
@@ -341,7 +342,9 @@ async def test_a_message_in_a_second_batch_is_not_sent_again(
         messages=[
             durable.MailIn(drop_id=drop_id, user_id=user, kind="entry", status={"tickets": 1}),
             durable.MailIn(drop_id=drop_id, user_id=later, kind="entry", status={"tickets": 1}),
-            durable.MailIn(drop_id=drop_id, user_id=later, kind="lapsed"),
+            durable.MailIn(
+                drop_id=drop_id, user_id=later, kind="lapsed", status={"rolloverEarned": 0}
+            ),
         ]
     )
     ingress = RestateIngress.create(mail_stack.ingress_url, 30.0)
@@ -350,8 +353,12 @@ async def test_a_message_in_a_second_batch_is_not_sent_again(
     finally:
         await ingress.close()
     # The call ends once its messages are sent: the new one is in, the others not again.
-    assert [str(m["Message-ID"]) for m in mails(mail_stack, witness)][-1] == f"<{third}@localhost>"
-    assert len(mails(mail_stack, address)) == 1 and len(mails(mail_stack, witness)) == 2
+    entry = f"<{drop_id}.{later}.entry@localhost>"
+    assert sorted(str(m["Message-ID"]) for m in mails(mail_stack, witness)) == [
+        entry,
+        f"<{third}@localhost>",
+    ]
+    assert len(mails(mail_stack, address)) == 1
 
 
 async def test_no_address_appears_anywhere_public_after_a_drop_with_emails(
