@@ -191,6 +191,12 @@ def _cpu_ticks(pids: list[int]) -> int:
     return total
 
 
+def cpu_by_name(stack: Running, names: tuple[str, ...]) -> dict[str, float]:
+    """CPU seconds used so far by each of `names` (with its children)."""
+    tree = peak_rss(stack)
+    return {name: cpu_seconds([pid for pid, _ in tree.get(name, [])]) for name in names}
+
+
 def wait_quiet(stack: Running, names: tuple[str, ...], timeout_s: float) -> float:
     """Seconds until `names` (with their children) used under 10% of a core for 3 s in a
     row: background work (an outcome fan-out) is over. Gives up after `timeout_s`."""

@@ -47,6 +47,9 @@ CONTACT_WRITES = 500
 # No new message for this long: what has not arrived is counted as lost.
 STALL_S = 120.0
 WORKERS = ("worker", "worker-notifications")
+# CPU time is counted for these per drop: on a shared machine, what a message costs in CPU
+# says more than a rate that depends on the neighbours' load.
+COUNTED = (*WORKERS, "restate", "smtp", "nats")
 _MESSAGE_ID = re.compile(rb"(?im)^message-id:\s*<([^>]+)>")
 
 
@@ -139,6 +142,11 @@ async def mail_of(inbox: Inbox, drawn: Drawn, expected: Counter[str]) -> str:
     )
 
 
+def cpu_used(now: dict[str, float], before: dict[str, float]) -> str:
+    used = {name: now[name] - before.get(name, 0.0) for name in now}
+    return "CPU seconds used by the drop: " + ", ".join(f"{n} {s:.1f}" for n, s in used.items())
+
+
 def _rate(count: int, seconds: float) -> str:
     return f"{count} in {seconds:.1f} s = {count / seconds if seconds else 0:.0f} messages/s"
 
@@ -160,6 +168,7 @@ async def measure(args: argparse.Namespace, stack: Stack) -> None:
             order = ("off", "on") if n % 2 == 0 else ("on", "off")
             for label in order:
                 print(f"  {label}: start, {crowd_stack.load_note()}", flush=True)
+                cpu_before = crowd_stack.cpu_by_name(stack, COUNTED)
                 for r in receivers:
                     r.received.clear()
                 on = label == "on"
@@ -182,6 +191,7 @@ async def measure(args: argparse.Namespace, stack: Stack) -> None:
                     crowd_stack.wait_quiet, stack, (*WORKERS, "restate"), args.settle
                 )
                 print(f"    quiet again {quiet:.0f} s later; {crowd_stack.load_note()}", flush=True)
+                print(f"    {cpu_used(crowd_stack.cpu_by_name(stack, COUNTED), cpu_before)}")
     finally:
         await bus.close()
         for r in receivers:
