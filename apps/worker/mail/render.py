@@ -3,15 +3,12 @@ module, and the headers that make it one stable, unsubscribable message."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from dataclasses import dataclass
-from email.generator import BytesGenerator
-from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
-from email.policy import compat32
+from email.header import Header
 from email.utils import formataddr, formatdate, parseaddr
-from io import BytesIO
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -26,8 +23,15 @@ _html = Environment(
     loader=FileSystemLoader(TEMPLATES),
     autoescape=select_autoescape(["html"]),
     undefined=StrictUndefined,
+    # The templates ship with the code: no file check on every message.
+    auto_reload=False,
 )
-_text = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=False, undefined=StrictUndefined)
+_text = Environment(
+    loader=FileSystemLoader(TEMPLATES),
+    autoescape=False,
+    undefined=StrictUndefined,
+    auto_reload=False,
+)
 
 SUBJECTS: dict[MailKind, str] = {
     "entry": "You're in the draw for {product}",
@@ -84,35 +88,59 @@ class Outgoing:
     data: bytes
 
 
-# Headers written as they are: no refolding (a folded List-Unsubscribe URL would come back
-# with a space in it), CRLF line ends as SMTP wants. Non-ASCII text is still RFC 2047
-# encoded, and the bodies are base64, so every line stays far below SMTP's 998.
-_WIRE = compat32.clone(max_line_length=0, linesep="\r\n")
+CRLF = "\r\n"
 
 
 def compose(letter: Letter, sender: str, to: str, message_id: str) -> Outgoing:
     """The message in text and HTML, with a stable Message-ID and RFC 8058 one-click
-    unsubscribe headers. Built with the plain MIME classes and flattened here, once: the
-    header-parsing `EmailMessage` costs several times as much per message."""
+    unsubscribe headers, written straight to bytes.
+
+    Not through the `email` package's classes and generator: they cost about 2 ms a
+    message, most of it folding headers (and a refolded List-Unsubscribe URL comes back
+    with a space in it), against a tenth of that here. Headers are written whole, each on
+    one line; only a non-ASCII value is RFC 2047 encoded. Both bodies are UTF-8 in base64,
+    so every line stays far below SMTP's 998 and the message is ASCII."""
     context = letter.context()
-    # A boundary of our own, so the generator needs no search (and no fresh regex) for one
-    # the bodies lack: "=_" never occurs in base64, and the parts are base64.
+    # A boundary of our own: "=_" never occurs in base64, and the parts are base64.
     boundary = "=_" + hashlib.sha256(message_id.encode()).hexdigest()[:32]
-    message = MIMEMultipart("alternative", boundary=boundary)
     name, address = parseaddr(sender)
-    # formataddr encodes only a non-ASCII name, never the address beside it.
-    message["From"] = formataddr((name, address))
-    message["To"] = to
-    message["Subject"] = letter.subject
-    message["Date"] = formatdate(localtime=False)
-    message["Message-ID"] = message_id
-    message["List-Unsubscribe"] = f"<{letter.one_click_url}>"
-    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    message["Auto-Submitted"] = "auto-generated"
     text = _text.get_template(f"{letter.kind}.txt").render(context)
     html = _html.get_template(f"{letter.kind}.html").render(context)
-    message.attach(MIMEText(text, "plain", "utf-8"))
-    message.attach(MIMEText(html, "html", "utf-8"))
-    out = BytesIO()
-    BytesGenerator(out, mangle_from_=False, policy=_WIRE).flatten(message)
-    return Outgoing(sender=address, to=to, data=out.getvalue())
+    head = [
+        ("MIME-Version", "1.0"),
+        ("Content-Type", f'multipart/alternative; boundary="{boundary}"'),
+        # formataddr encodes only a non-ASCII name, never the address beside it.
+        ("From", formataddr((name, address))),
+        ("To", to),
+        ("Subject", letter.subject),
+        ("Date", formatdate(localtime=False)),
+        ("Message-ID", message_id),
+        ("List-Unsubscribe", f"<{letter.one_click_url}>"),
+        ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+        ("Auto-Submitted", "auto-generated"),
+    ]
+    out = [f"{key}: {_header_value(value)}" for key, value in head]
+    for subtype, body in (("plain", text), ("html", html)):
+        out += [
+            "",
+            f"--{boundary}",
+            f'Content-Type: text/{subtype}; charset="utf-8"',
+            "Content-Transfer-Encoding: base64",
+            "",
+            _base64_lines(body),
+        ]
+    out += ["", f"--{boundary}--", ""]
+    return Outgoing(sender=address, to=to, data=CRLF.join(out).encode("ascii"))
+
+
+def _base64_lines(body: str) -> str:
+    encoded = base64.b64encode(body.encode()).decode("ascii")
+    return CRLF.join(encoded[i : i + 76] for i in range(0, len(encoded), 76))
+
+
+def _header_value(value: str) -> str:
+    # A line break in a value (a product name, say) would start a header of its own.
+    one_line = " ".join(value.splitlines())
+    if one_line.isascii():
+        return one_line
+    return Header(one_line, "utf-8").encode(linesep=CRLF)
