@@ -98,6 +98,35 @@ class WatchedClient(Client):
             await self._judge(watch.started, timed_out=False)
         return msg
 
+    async def _request_new_style(
+        self,
+        subject: str,
+        payload: bytes,
+        timeout: float = 1,
+        headers: dict[str, Any] | None = None,
+    ) -> Msg:
+        # nats-py's own (2.16), less two costs a request on Python 3.11: `asyncio.wait_for`
+        # (a second future, callbacks and a task switch; 3% of the api's CPU under a crowd)
+        # and two random bytes from the OS added to the reply's token (the NUID alone is
+        # unique within this client; nats-py finds the answer by the token after it).
+        if self.is_draining_pubs:
+            raise nats.errors.ConnectionDrainingError
+        if not self._resp_sub_prefix:
+            await self._init_request_sub()
+        assert self._resp_sub_prefix
+        token = self._nuid.next().decode()
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[Msg] = loop.create_future()
+        self._resp_map[token] = answer
+        expiry = loop.call_later(timeout, _expire, answer)
+        try:
+            inbox = self._resp_sub_prefix.decode() + token
+            await self.publish(subject, payload, reply=inbox, headers=headers)
+            return await answer
+        finally:
+            expiry.cancel()
+            self._resp_map.pop(token, None)
+
     def _overdue(self, watch: _Watch) -> None:
         watch.judged = True
         judging = asyncio.ensure_future(self._judge(watch.started, timed_out=True))
@@ -119,6 +148,11 @@ class WatchedClient(Client):
                 watch.abandoned = True
                 watch.task.cancel()
             await self.force_reconnect()
+
+
+def _expire(answer: asyncio.Future[Msg]) -> None:
+    if not answer.done():
+        answer.set_exception(nats.errors.TimeoutError())
 
 
 @dataclass(eq=False, slots=True)
