@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 
 import nats.errors
 import pytest
@@ -13,70 +12,60 @@ from nats.aio.msg import Msg
 
 from drop.adapters.nats_bus import Bus
 from tests.support.api_client import uid
-from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-async def own_bus(stack: Stack) -> AsyncIterator[Bus]:
-    bus = await stack.connect_bus(uid("nats-link"))
-    try:
-        yield bus
-    finally:
-        await bus.close()
-
-
-async def test_many_requests_at_once_each_get_their_own_answer(own_bus: Bus) -> None:
+async def test_many_requests_at_once_each_get_their_own_answer(bus: Bus) -> None:
     subject = uid("echo")
 
     async def echo(msg: Msg) -> None:
         await msg.respond(b"re:" + msg.data)
 
-    sub = await own_bus.nc.subscribe(subject, cb=echo)
+    sub = await bus.nc.subscribe(subject, cb=echo)
     try:
         answers = await asyncio.gather(
-            *(own_bus.nc.request(subject, str(i).encode(), timeout=5) for i in range(200))
+            *(bus.nc.request(subject, str(i).encode(), timeout=5) for i in range(200))
         )
     finally:
         await sub.unsubscribe()
     assert [a.data for a in answers] == [f"re:{i}".encode() for i in range(200)]
-    assert own_bus.nc._resp_map == {}
+    assert bus.nc._resp_map == {}
 
 
-async def test_an_unanswered_request_times_out_at_its_timeout(own_bus: Bus) -> None:
+async def test_an_unanswered_request_times_out_at_its_timeout(bus: Bus) -> None:
     subject = uid("silent")
-    sub = await own_bus.nc.subscribe(subject)  # a responder that never answers
+    sub = await bus.nc.subscribe(subject)  # a responder that never answers
     try:
         began = time.monotonic()
         with pytest.raises(nats.errors.TimeoutError):
-            await own_bus.nc.request(subject, b"", timeout=0.3)
+            await bus.nc.request(subject, b"", timeout=0.3)
         assert 0.25 <= time.monotonic() - began < 2
     finally:
         await sub.unsubscribe()
-    assert own_bus.nc._resp_map == {}
+    assert bus.nc._resp_map == {}
 
 
-async def test_a_cancelled_request_is_cancelled_not_timed_out(own_bus: Bus) -> None:
+async def test_a_cancelled_request_is_cancelled_not_timed_out(bus: Bus) -> None:
     subject = uid("silent")
     arrived = asyncio.Event()
 
     async def hear(_msg: Msg) -> None:
         arrived.set()  # and never answer
 
-    sub = await own_bus.nc.subscribe(subject, cb=hear)
+    sub = await bus.nc.subscribe(subject, cb=hear)
     try:
-        waiting = asyncio.ensure_future(own_bus.nc.request(subject, b"", timeout=30))
+        waiting = asyncio.ensure_future(bus.nc.request(subject, b"", timeout=30))
         await arrived.wait()
-        assert own_bus.nc._resp_map
+        assert bus.nc._resp_map
         waiting.cancel()
         with pytest.raises(asyncio.CancelledError):
             await waiting
     finally:
         await sub.unsubscribe()
-    assert own_bus.nc._resp_map == {}
+    assert bus.nc._resp_map == {}
 
 
-async def test_a_request_nobody_listens_to_says_so(own_bus: Bus) -> None:
+async def test_a_request_nobody_listens_to_says_so(bus: Bus) -> None:
     with pytest.raises(nats.errors.NoRespondersError):
-        await own_bus.nc.request(uid("nobody"), b"", timeout=5)
+        await bus.nc.request(uid("nobody"), b"", timeout=5)
