@@ -408,12 +408,12 @@ async def test_queue_join_batch_and_tick(rig: Rig, bus: Bus) -> None:
 async def test_use_tokens(rig: Rig, bus: Bus) -> None:
     drop_id = uid("ru")
     async with events(bus, f"queue.{drop_id}.>") as log:
-        body = {"joins": joins(12), "config": queue_config()}
+        body = {"joins": joins(18), "config": queue_config()}
         await rig.ok(f"QueueAdmission/{drop_id}/joinBatch", body)
-        await all_ready(log, 12)
+        await all_ready(log, 18)
     st = await rig.state("QueueAdmission", drop_id)
     ready = [t for t, r in with_prefix(st, "tok:").items() if r["status"] == "ready"]
-    assert len(ready) == 12
+    assert len(ready) == 18
 
     async def case(k: int) -> tuple[str, Awaitable[Any], Callable[[Any], Awaitable[None]]]:
         token, user = ready[k - 1], uid("t")
@@ -428,7 +428,7 @@ async def test_use_tokens(rig: Rig, bus: Bus) -> None:
 
         return drop_id, rig.call(f"QueueAdmission/{drop_id}/useTokens", body), check
 
-    crashed = await at_steps(rig, "QueueAdmission/useTokens", range(1, 12, 3), case)
+    crashed = await at_steps(rig, "QueueAdmission/useTokens", range(1, 18, 3), case)
     assert len(crashed) >= 2, crashed
 
 
