@@ -115,14 +115,21 @@ def batch_key(batch: int) -> str:
     return f"rb:{batch}"
 
 
+# Spent tokens of one admission batch worth taking out of its list: that costs a read and
+# a write of the list, and saves the sweep one record read per token taken out.
+MIN_UNLISTED = 3
+
+
 async def drop_from_batches(ctx: Ctx, spent: dict[str, Record]) -> None:
     """Take spent tokens out of their admission batches' lists, so a batch's sweep reads
-    only the records of tokens still unspent (a list left empty is cleared)."""
+    only the records of tokens still unspent (a list left empty is cleared). Where fewer
+    than MIN_UNLISTED of a batch are spent at once (a quiet drop's registrations come one
+    by one) they stay listed, and the sweep reads and skips them."""
     by_batch: dict[int, set[str]] = {}
     for token, rec in spent.items():
         if rec.batch is not None:
             by_batch.setdefault(rec.batch, set()).add(token)
-    batches = sorted(by_batch)
+    batches = sorted(n for n, tokens in by_batch.items() if len(tokens) >= MIN_UNLISTED)
     stored = [ctx.get(batch_key(n), type_hint=list) for n in batches]
     for n, future in zip(batches, stored, strict=True):
         tokens = await future
