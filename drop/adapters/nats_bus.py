@@ -31,6 +31,7 @@ from nats.js.errors import (
 from nats.js.kv import KeyValue
 
 from drop import events, metrics
+from drop.adapters import kv_many
 from drop.adapters.failover import LeavePolicy
 from drop.adapters.kv_batch import BatchedKeyValue
 from drop.adapters.nats_link import RECONNECT_WAIT_S, WatchedClient
@@ -95,6 +96,13 @@ BATCHED_BUCKETS: tuple[str, ...] = (
     events.LOYALTY_BUCKET,
 )
 
+# Buckets read many keys at a time (every entrant's loyalty and rollover mirror in a
+# registration batch): their streams allow direct gets, so one batch direct get reads them
+# all (drop/adapters/kv_many.py). A direct get may be answered by any replica, so it can
+# lag the last write by the replication's delay: these mirrors are read as hints (the
+# rollover spend itself is exact in UserRollover) and change between drops, not within one.
+DIRECT_BUCKETS: tuple[str, ...] = (events.LOYALTY_BUCKET, events.ROLLOVER_BUCKET)
+
 
 @dataclass
 class Bus:
@@ -105,6 +113,7 @@ class Bus:
     # Buckets whose streams take atomic batches: their writes are batched.
     atomic: frozenset[str] = frozenset()
     _kv: dict[str, KeyValue] = field(default_factory=dict)
+    _direct: dict[str, bool] = field(default_factory=dict)
 
     async def publish(self, subject: str, payload: dict[str, Any], msg_id: str) -> int:
         """Publish through JetStream; returns the stream sequence (duplicates return the first)."""
@@ -156,6 +165,24 @@ class Bus:
         except KeyNotFoundError:
             return None
         return json.loads(entry.value) if entry.value else None
+
+    async def get_json_many(self, bucket: str, keys: list[str]) -> dict[str, Any]:
+        """The JSON values of those of `keys` that have one: one batch direct get when the
+        bucket's stream allows it, else one get per key, all at once."""
+        if not keys:
+            return {}
+        if await self._allows_direct(bucket):
+            raw = await kv_many.last_values(self.nc, bucket, keys, REQUEST_TIMEOUT_S)
+            return kv_many.decoded(raw)
+        wanted = list(dict.fromkeys(keys))
+        values = await asyncio.gather(*(self.get_json(bucket, k) for k in wanted))
+        return {k: v for k, v in zip(wanted, values, strict=True) if v is not None}
+
+    async def _allows_direct(self, bucket: str) -> bool:
+        if bucket not in self._direct:
+            info = await self.js.stream_info(f"KV_{bucket}")
+            self._direct[bucket] = bool(info.config.allow_direct)
+        return self._direct[bucket]
 
     async def last_on_subject(self, stream: str, subject: str) -> Any:
         """The JSON of the last message on `subject`, or None when there is none."""
@@ -235,14 +262,30 @@ async def ensure_layout(js: JetStreamContext, replicas: int = 1) -> None:
             events.PROOFS_STORE, ObjectStoreConfig(storage=StorageType.FILE, replicas=replicas)
         )
     for bucket, ttl in BUCKETS:
+        direct = bucket in DIRECT_BUCKETS
         try:
             await js.key_value(bucket)
         except BucketNotFoundError:
             await js.create_key_value(
                 KeyValueConfig(
-                    bucket=bucket, ttl=float(ttl) if ttl else None, history=1, replicas=replicas
+                    bucket=bucket,
+                    ttl=float(ttl) if ttl else None,
+                    history=1,
+                    replicas=replicas,
+                    direct=direct or None,
                 )
             )
+        if direct:
+            await _allow_direct(js, bucket)
+
+
+async def _allow_direct(js: JetStreamContext, bucket: str) -> None:
+    """Let a bucket created by an earlier build answer direct gets (a setting a stream
+    may change in place)."""
+    info = await js.stream_info(f"KV_{bucket}")
+    if not info.config.allow_direct:
+        info.config.allow_direct = True
+        await js.update_stream(info.config)
 
 
 async def allow_atomic_batches(js: JetStreamContext, buckets: tuple[str, ...]) -> frozenset[str]:

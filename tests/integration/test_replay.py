@@ -17,6 +17,7 @@ import asyncio
 import json
 import secrets
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from typing import Any
 import httpx
 import pytest
 
+from apps.worker.queue.state import MIN_UNLISTED
 from drop.adapters.nats_bus import Bus
 from drop.contracts import QueueConfig
 from tests.support.api_client import ADMIN, EventLog, events, now_ms, uid
@@ -408,28 +410,40 @@ async def test_queue_join_batch_and_tick(rig: Rig, bus: Bus) -> None:
 async def test_use_tokens(rig: Rig, bus: Bus) -> None:
     drop_id = uid("ru")
     async with events(bus, f"queue.{drop_id}.>") as log:
-        body = {"joins": joins(12), "config": queue_config()}
+        body = {"joins": joins(24), "config": queue_config()}
         await rig.ok(f"QueueAdmission/{drop_id}/joinBatch", body)
-        await all_ready(log, 12)
+        await all_ready(log, 24)
     st = await rig.state("QueueAdmission", drop_id)
-    ready = [t for t, r in with_prefix(st, "tok:").items() if r["status"] == "ready"]
-    assert len(ready) == 12
+    ready = sorted(
+        (t for t, r in with_prefix(st, "tok:").items() if r["status"] == "ready"),
+        key=lambda t: st[f"tok:{t}"]["seq"],
+    )
+    assert len(ready) == 24
+    unlisted: list[str] = []
 
     async def case(k: int) -> tuple[str, Awaitable[Any], Callable[[Any], Awaitable[None]]]:
-        token, user = ready[k - 1], uid("t")
-        body = {"uses": [{"token": token, "userId": user}]}
+        # Three tokens a call, so those of one admission batch leave its list.
+        tokens, user = ready[k - 1 : k + 2], uid("t")
+        body = {"uses": [{"token": t, "userId": f"{user}{n}"} for n, t in enumerate(tokens)]}
 
         async def check(r: httpx.Response) -> None:
             assert r.status_code == 200, r.text
-            assert "ok" in r.json()["results"][0], r.text
+            assert all("ok" in v for v in r.json()["results"]), r.text
             st = await rig.state("QueueAdmission", drop_id)
             check_queue(st)
-            assert st[f"tok:{token}"]["usedBy"] == user
+            recs = [st[f"tok:{t}"] for t in tokens]
+            assert [r["usedBy"] for r in recs] == [f"{user}{n}" for n in range(3)]
+            batches = Counter(r["batch"] for r in recs)
+            for t, r in zip(tokens, recs, strict=True):
+                listed = t in st.get(f"rb:{r['batch']}", [])
+                assert listed == (batches[r["batch"]] < MIN_UNLISTED), (t, r, batches)
+                unlisted.extend([] if listed else [t])
 
         return drop_id, rig.call(f"QueueAdmission/{drop_id}/useTokens", body), check
 
-    crashed = await at_steps(rig, "QueueAdmission/useTokens", range(1, 12, 3), case)
-    assert len(crashed) >= 2, crashed
+    crashed = await at_steps(rig, "QueueAdmission/useTokens", range(1, 25, 3), case)
+    assert len(crashed) >= 4, crashed
+    assert unlisted, "no call spent enough of one batch to take them out of its list"
 
 
 async def replace_state(rig: Rig, service: str, key: str, st: dict[str, Any]) -> None:

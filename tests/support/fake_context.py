@@ -48,6 +48,8 @@ class FakeContext:
     stored: dict[str, bytes] = field(default_factory=dict)
     steps: list[str] = field(default_factory=list)
     sent: list[Sent] = field(default_factory=list)
+    # Every key read, in order: what a handler costs in state reads.
+    reads: list[str] = field(default_factory=list)
 
     @property
     def ctx(self) -> restate.ObjectContext:
@@ -58,6 +60,7 @@ class FakeContext:
         return self.object_key
 
     def get(self, name: str, type_hint: type[Any] | None = None) -> Done[Any]:
+        self.reads.append(name)
         raw = self.stored.get(name)
         if raw is None:
             return Done(None)

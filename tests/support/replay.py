@@ -206,3 +206,10 @@ def check_queue(st: dict[str, Any]) -> None:
         assert len(holders) == sum(len(ts) for ts in held.values()), held
         expected = {t for t, r in toks.items() if r["status"] in live}
         assert set(holders) == expected, (prefix, set(holders) ^ expected)
+    # Every ready token is in its admission batch's list, so its sweep will find it.
+    listed = {t: int(n) for n, ts in with_prefix(st, "rb:").items() for t in ts}
+    for t, r in toks.items():
+        if t in listed:
+            assert listed[t] == r.get("batch", listed[t]), (t, r, listed[t])
+        if r["status"] == "ready":
+            assert t in listed, (t, r)

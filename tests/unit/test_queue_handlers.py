@@ -224,6 +224,85 @@ async def test_the_sweep_expires_the_unused_tokens_of_its_batch_only() -> None:
     assert fake.state("rb:1") is None
 
 
+async def test_spent_tokens_leave_their_batch_so_the_sweep_reads_only_the_unspent() -> None:
+    fake = FakeContext(DROP)
+    at = await admitted_line(fake, 5)
+    assert fake.state(f"tok:{token(1)}")["batch"] == 1
+    fake.answers["now"] = at + 1
+    await spend(fake, (token(1), "u1"), (token(3), "u3"), (token(4), "u4"))
+    assert fake.state("rb:1") == [token(2), token(5)]
+    fake.reads.clear()
+    fake.answers["sweep time"] = at + WINDOW_MS
+    swept = await sweepReady(fake.ctx, SweepIn(batch=1, at=at + WINDOW_MS))
+    assert swept.expired == 2
+    assert [k for k in fake.reads if k.startswith("tok:")] == [f"tok:{token(2)}", f"tok:{token(5)}"]
+    statuses = [fake.state(f"tok:{token(s)}")["status"] for s in range(1, 6)]
+    assert statuses == ["used", "expired", "used", "used", "expired"]
+    assert (fake.state("meta")["used"], fake.state("meta")["expired"]) == (3, 2)
+
+
+async def test_a_batch_spent_whole_is_cleared_and_its_sweep_reads_no_token() -> None:
+    fake = FakeContext(DROP)
+    at = await admitted_line(fake, 3)
+    fake.answers["now"] = at + 1
+    await spend(fake, (token(1), "u1"), (token(2), "u2"), (token(3), "u3"))
+    assert fake.state("rb:1") is None
+    fake.reads.clear()
+    fake.answers["sweep time"] = at + WINDOW_MS
+    assert (await sweepReady(fake.ctx, SweepIn(batch=1, at=at + WINDOW_MS))).expired == 0
+    assert not [k for k in fake.reads if k.startswith("tok:")]
+    assert fake.state("meta")["used"] == 3 and fake.state("meta")["ready"] == 0
+
+
+async def test_a_few_tokens_spent_at_once_stay_listed_and_the_sweep_skips_them() -> None:
+    """One or two spends of a batch in a call cost less read by the sweep than a rewrite
+    of the batch's list."""
+    fake = FakeContext(DROP)
+    at = await admitted_line(fake, 4)
+    fake.answers["now"] = at + 1
+    await spend(fake, (token(1), "u1"), (token(2), "u2"))
+    await spend(fake, (token(3), "u3"))
+    assert fake.state("rb:1") == [token(s) for s in range(1, 5)]
+    fake.answers["sweep time"] = at + WINDOW_MS
+    assert (await sweepReady(fake.ctx, SweepIn(batch=1, at=at + WINDOW_MS))).expired == 1
+    statuses = [fake.state(f"tok:{token(s)}")["status"] for s in range(1, 5)]
+    assert statuses == ["used", "used", "used", "expired"]
+    assert fake.state("rb:1") is None
+
+
+async def test_a_token_named_twice_in_one_batch_is_spent_once() -> None:
+    fake = FakeContext(DROP)
+    at = await admitted_line(fake, 1)
+    fake.answers["now"] = at + 1
+    first, other = await spend(fake, (token(1), "u1"), (token(1), "u2"))
+    assert isinstance(first, Ok) and first.ok.used_by == "u1"
+    assert refused(other) == (409, "queue_token_used")
+    stored = fake.state("meta")
+    assert (stored["ready"], stored["used"]) == (0, 1)
+    assert fake.state(f"tok:{token(1)}")["usedBy"] == "u1"
+
+
+async def test_tokens_an_earlier_build_admitted_are_spent_and_swept_as_before() -> None:
+    """Records stored without `batch` (admitted before the upgrade) stay in their batch's
+    list when spent; the sweep reads them and skips the used ones."""
+    fake = FakeContext(DROP)
+    at = await admitted_line(fake, 4)
+    for s in range(1, 5):
+        old = fake.state(f"tok:{token(s)}")
+        del old["batch"]
+        fake.set(f"tok:{token(s)}", old)
+    fake.answers["now"] = at + 1
+    spent = await spend(fake, (token(1), "u1"), (token(2), "u2"), (token(3), "u3"))
+    assert all(isinstance(r, Ok) and r.ok.status == "used" for r in spent)
+    assert fake.state("rb:1") == [token(s) for s in range(1, 5)]
+    assert "batch" not in fake.state(f"tok:{token(2)}")
+    fake.answers["sweep time"] = at + WINDOW_MS
+    assert (await sweepReady(fake.ctx, SweepIn(batch=1, at=at + WINDOW_MS))).expired == 1
+    statuses = [fake.state(f"tok:{token(s)}")["status"] for s in range(1, 5)]
+    assert statuses == ["used", "used", "used", "expired"]
+    assert fake.state("rb:1") is None
+
+
 async def test_a_sweep_that_fires_early_looks_again_later() -> None:
     fake = FakeContext(DROP)
     at = await admitted_line(fake, 1)

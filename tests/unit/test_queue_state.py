@@ -71,6 +71,14 @@ def test_stored_records_load_typed_and_store_as_the_same_json() -> None:
     assert round_trip(Record.model_validate(waiting).stored()) == waiting
 
 
+def test_a_record_names_its_admission_batch_once_admitted_by_this_build() -> None:
+    rec = Record.model_validate(round_trip(STORED_RECORD))
+    assert rec.batch is None and "batch" not in rec.stored()
+    rec.batch = 5
+    assert round_trip(rec.stored()) == {**STORED_RECORD, "batch": 5}
+    assert Record.model_validate({**STORED_RECORD, "batch": 5}).batch == 5
+
+
 def test_keys_a_later_build_adds_are_kept_when_written_back() -> None:
     rec = Record.model_validate({**STORED_RECORD, "note": "from a later build"})
     assert rec.stored()["note"] == "from a later build"

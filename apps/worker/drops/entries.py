@@ -43,18 +43,15 @@ class Pending:
 
 
 async def _mirrors(user_ids: list[str]) -> dict[str, Any]:
-    """The clock, and each user's loyalty and rollover mirrors, read in one step."""
+    """The clock, and each user's loyalty and rollover mirrors, read in one step (one
+    batched read of each bucket for the whole batch)."""
     bus = current().bus
-
-    async def both(uid: str) -> tuple[Any, Any]:
-        loyal, credit = await asyncio.gather(
-            bus.get_json(events.LOYALTY_BUCKET, uid), bus.get_json(events.ROLLOVER_BUCKET, uid)
-        )
-        return loyal, credit
-
-    found = await asyncio.gather(*(both(uid) for uid in user_ids))
-    loyalty = {uid: f[0] for uid, f in zip(user_ids, found, strict=True) if isinstance(f[0], dict)}
-    credits = {uid: _balance(f[1]) for uid, f in zip(user_ids, found, strict=True)}
+    loyal, mirrored = await asyncio.gather(
+        bus.get_json_many(events.LOYALTY_BUCKET, user_ids),
+        bus.get_json_many(events.ROLLOVER_BUCKET, user_ids),
+    )
+    loyalty = {uid: v for uid, v in loyal.items() if isinstance(v, dict)}
+    credits = {uid: _balance(mirrored.get(uid)) for uid in user_ids}
     return {
         "now": effects.wall_clock_ms(),
         "loyalty": loyalty,

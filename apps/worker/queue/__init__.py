@@ -11,7 +11,9 @@ State is lazy (`state_preload=False`); a join or a tick touches a handful of key
 the length of the line. Keys (typed, read and written in `state.py`):
   meta            config, counters, head/tail of the line, holes, admission-loop state
   rb:{n}          the tokens admitted by the n-th admitting tick (an admission batch);
-                  the ready count lives in meta, so no key holds the whole ready set
+                  the ready count lives in meta, so no key holds the whole ready set;
+                  tokens spent three or more of a batch at once leave it (their records
+                  name the batch), so the batch's sweep reads fewer records
   line:{n}        chunks of CHUNK tokens in join order (sequence number s is at
                   line:{(s-1)//CHUNK}[(s-1)%CHUNK])
   tok:{token}     the token's record: seq, status, hashes, times, user who used it

@@ -7,7 +7,16 @@ from datetime import timedelta
 from apps.worker import calls, effects, metrics
 from apps.worker.queue.line import Holders, Line, end_token, positions, walk_line
 from apps.worker.queue.object import BURST_SECONDS, TICK, queue_admission
-from apps.worker.queue.state import Ctx, Meta, Record, meta_of, records_of, save_meta, save_record
+from apps.worker.queue.state import (
+    Ctx,
+    Meta,
+    Record,
+    batch_key,
+    meta_of,
+    records_of,
+    save_meta,
+    save_record,
+)
 from apps.worker.queue.views import Emit, announce, emit, view_of
 from apps.worker.typed import handler
 from drop import durable
@@ -75,13 +84,14 @@ def admit(ctx: Ctx, meta: Meta, recs: dict[str, Record], now: int) -> list[Emit]
     meta.waiting -= len(recs)
     meta.admitted += len(recs)
     meta.ready += len(recs)
+    batch = (meta.batches or 0) + 1
     for token, rec in recs.items():
         rec.status, rec.ready_at, rec.expires_at = "ready", now, now + window_ms
+        rec.batch = batch
         save_record(ctx, token, rec)
     if recs:
-        batch = (meta.batches or 0) + 1
         meta.batches = batch
-        ctx.set(f"rb:{batch}", list(recs))
+        ctx.set(batch_key(batch), list(recs))
         delay = timedelta(milliseconds=window_ms)
         sweep = SweepIn(batch=batch, at=now + window_ms)
         calls.send(ctx, durable.QUEUE_SWEEP, sweep, key=ctx.key(), delay=delay)
@@ -95,7 +105,7 @@ def admit(ctx: Ctx, meta: Meta, recs: dict[str, Record], now: int) -> list[Emit]
 async def sweepReady(ctx: Ctx, req: SweepIn) -> Swept:
     """Expire the tokens of one admission batch that are still unused at its window's end."""
     batch, at = req.batch, req.at
-    meta_f, tokens_f = meta_of(ctx), ctx.get(f"rb:{batch}", type_hint=list)
+    meta_f, tokens_f = meta_of(ctx), ctx.get(batch_key(batch), type_hint=list)
     meta, tokens = await meta_f, [str(t) for t in await tokens_f or []]
     if meta is None or not tokens:
         return Swept(expired=0)
@@ -111,7 +121,7 @@ async def sweepReady(ctx: Ctx, req: SweepIn) -> Swept:
     holders = Holders(ctx)
     await holders.load([k for r in ready.values() for k in (f"fp:{r.fp}", f"ip:{r.ip}")])
     ended = [await end_token(ctx, meta, holders, token, rec, now) for token, rec in ready.items()]
-    ctx.clear(f"rb:{batch}")
+    ctx.clear(batch_key(batch))
     holders.save()
     save_meta(ctx, meta)
     await emit(ctx, "sweep events", ctx.key(), ended, meta=meta)

@@ -79,6 +79,9 @@ class Record(Place):
     ip: str
     ended_at: int | None = None
     used_at: int | None = None
+    # The admission batch (`rb:{n}`) that made it ready; absent in records an earlier build
+    # admitted, whose spent tokens stay in their batch's list for the sweep to skip.
+    batch: int | None = None
 
 
 def meta_of(ctx: AnyCtx) -> Awaitable[Meta | None]:
@@ -106,3 +109,34 @@ async def records_of(ctx: AnyCtx, tokens: list[str]) -> list[Record | None]:
 
 def save_record(ctx: Ctx, token: str, rec: Record) -> None:
     ctx.set(f"tok:{token}", rec.stored())
+
+
+def batch_key(batch: int) -> str:
+    return f"rb:{batch}"
+
+
+# Spent tokens of one admission batch worth taking out of its list: that costs a read and
+# a write of the list, and saves the sweep one record read per token taken out.
+MIN_UNLISTED = 3
+
+
+async def drop_from_batches(ctx: Ctx, spent: dict[str, Record]) -> None:
+    """Take spent tokens out of their admission batches' lists, so a batch's sweep reads
+    only the records of tokens still unspent (a list left empty is cleared). Where fewer
+    than MIN_UNLISTED of a batch are spent at once (a quiet drop's registrations come one
+    by one) they stay listed, and the sweep reads and skips them."""
+    by_batch: dict[int, set[str]] = {}
+    for token, rec in spent.items():
+        if rec.batch is not None:
+            by_batch.setdefault(rec.batch, set()).add(token)
+    batches = sorted(n for n, tokens in by_batch.items() if len(tokens) >= MIN_UNLISTED)
+    stored = [ctx.get(batch_key(n), type_hint=list) for n in batches]
+    for n, future in zip(batches, stored, strict=True):
+        tokens = await future
+        if tokens is None:  # already swept
+            continue
+        left = [t for t in tokens if t not in by_batch[n]]
+        if left:
+            ctx.set(batch_key(n), left)
+        else:
+            ctx.clear(batch_key(n))

@@ -13,6 +13,7 @@ from apps.worker.queue.object import queue_admission
 from apps.worker.queue.state import (
     Ctx,
     Record,
+    drop_from_batches,
     meta_of,
     record_of,
     records_of,
@@ -83,13 +84,18 @@ async def useTokens(ctx: Ctx, req: TokenUses) -> Batch[Found]:
     uses = req.uses
     meta_f = meta_of(ctx)
     tokens = [u.token for u in uses]
-    recs = await records_of(ctx, tokens)
+    # One record per token, however often the batch names it: the first use spends it and
+    # a second one sees it used (read twice, each copy would look ready).
+    distinct = list(dict.fromkeys(tokens))
+    by_token = dict(zip(distinct, await records_of(ctx, distinct), strict=True))
+    recs = [by_token[t] for t in tokens]
     meta = await meta_f
     now = await effects.now_ms(ctx)
     holders = Holders(ctx)
     await holders.load([f"ip:{r.ip}" for r in recs if r is not None and r.status == "ready"])
     results: list[Ok[Found] | Refused] = []
     spent: list[Emit] = []
+    spent_recs: dict[str, Record] = {}
     for use, token, rec in zip(uses, tokens, recs, strict=True):
         user_id = use.user_id
         problem = _unusable(rec, user_id, now)
@@ -101,10 +107,12 @@ async def useTokens(ctx: Ctx, req: TokenUses) -> Batch[Found]:
             rec.status, rec.used_at, rec.used_by = "used", now, user_id
             meta.ready, meta.used = meta.ready - 1, meta.used + 1
             save_record(ctx, token, rec)
+            spent_recs[token] = rec
             await holders.release(f"ip:{rec.ip}", token)
             spent.append(Emit(token, view_of(ctx.key(), token, rec, meta, now)))
         results.append(Ok[Found](ok=_found(view_of(ctx.key(), token, rec, meta, now))))
     if spent and meta is not None:
+        await drop_from_batches(ctx, spent_recs)
         holders.save()
         save_meta(ctx, meta)
         await emit(ctx, "used views", ctx.key(), spent, meta=meta)
