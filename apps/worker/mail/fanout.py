@@ -3,9 +3,10 @@
 A Restate invocation costs restate-server and the SDK more than composing and sending a
 message does, so the feed's batch is one `dispatch` invocation (idempotency-keyed by its
 messages' keys) rather than one `Mailer` invocation per message. It sends its messages in
-groups of GROUP, each group one journaled step that sends them concurrently through the
-SMTP pool (under the process's gate) and records each one's outcome, never the address:
-a crash repeats at most the group under way, with the same Message-IDs.
+groups of GROUP, each group one journaled step (IN_FLIGHT of them at once) that sends them
+concurrently through the SMTP pool (under the process's gate) and records each one's
+outcome, never the address: a crash repeats at most the groups under way, with the same
+Message-IDs.
 
 What the server did not take yet (a 4xx, a dropped connection) is handed to `retry`, a
 delayed invocation of its own, so the batch ends (and the feed, which waits for it, reads
@@ -31,8 +32,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 
 import restate
+from restate import RestateDurableFuture
 
 from apps.worker import calls
 from apps.worker.mail.service import STEP_RETRIES, deliver_now, gate
@@ -48,9 +51,12 @@ log = logging.getLogger("worker.mail")
 
 mail_fanout = restate.Service("MailFanout", invocation_retry_policy=PAUSE_WHEN_STUCK)
 
-# Messages per journaled step: at most this many are sent again after a crash. A constant,
-# since a replay must cut the batch into the same steps.
+# Messages per journaled step, and steps under way at once: at most GROUP * IN_FLIGHT are
+# sent again after a crash. Constants, since a replay must cut the batch into the same
+# steps. Two steps overlap so the SMTP connections stay busy while a step waits for its
+# slowest message and for its journal entry.
 GROUP = 32
+IN_FLIGHT = 2
 # A message's outcome when the server did not take it yet (retried), or when another
 # batch's invocation has claimed it.
 NOT_YET = "not yet"
@@ -94,11 +100,23 @@ async def _send_in_groups(
 ) -> list[durable.MailIn]:
     """Send `messages` a group per journaled step; those the server did not take yet."""
     unsent: list[durable.MailIn] = []
+    under_way: deque[tuple[list[durable.MailIn], RestateDurableFuture[list[str]]]] = deque()
     for first in range(0, len(messages), GROUP):
         group = messages[first : first + GROUP]
-        outcomes = await ctx.run_typed(f"{step} {first}", deliver_group, OUTCOMES, group, owner)
-        unsent += [m for m, outcome in zip(group, outcomes, strict=True) if outcome == NOT_YET]
+        step_of = ctx.run_typed(f"{step} {first}", deliver_group, OUTCOMES, group, owner)
+        under_way.append((group, step_of))
+        if len(under_way) == IN_FLIGHT:
+            unsent += await _not_taken(*under_way.popleft())
+    while under_way:
+        unsent += await _not_taken(*under_way.popleft())
     return unsent
+
+
+async def _not_taken(
+    group: list[durable.MailIn], step_of: RestateDurableFuture[list[str]]
+) -> list[durable.MailIn]:
+    outcomes = await step_of
+    return [m for m, outcome in zip(group, outcomes, strict=True) if outcome == NOT_YET]
 
 
 async def deliver_group(messages: list[durable.MailIn], owner: str) -> list[str]:
