@@ -9,7 +9,8 @@ messages' keys, and the fetch is acknowledged only once Restate has accepted tha
 crash anywhere in between delivers the events again: the same batch is the same call, and
 a batch cut differently finds its messages claimed (fanout.py). The feed then waits a while
 for the batch to be sent before reading more, so a draw's mail reaches Restate a batch at
-a time.
+a time, and steps aside while the events behind it pile up (`Backlog`): a draw telling
+tens of thousands goes first, its mail after.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from drop import durable, events
@@ -44,12 +46,35 @@ RETRY_DELAY_S = 2.0
 DISPATCH_SIZE = 500
 # The longest the feed waits for a batch's sends before reading the next (`_pace`).
 PACE_S = 20.0
+# While a drop publishes people's statuses faster than mail goes (a draw telling tens of
+# thousands at once, a registration surge), the feed steps aside: the live outcomes get
+# the cores first. It waits while the backlog behind it keeps growing, checking every
+# YIELD_STEP_S, for YIELD_MAX_S at most before its next batch, so mail still moves.
+YIELD_BACKLOG = 2_000
+YIELD_STEP_S = 0.5
+YIELD_MAX_S = 30.0
+
+
+@dataclass
+class Backlog:
+    """The events still to read behind the feed, and whether they are piling up: more
+    than YIELD_BACKLOG, and more than at the last look."""
+
+    left: int
+    before: int
+
+    def growing(self) -> bool:
+        return self.left >= YIELD_BACKLOG and self.left > self.before
+
+    def now(self, left: int) -> None:
+        self.before, self.left = self.left, left
 
 
 @dataclass
 class OutcomeFeed:
     bus: Bus
     ingress: RestateIngress
+    _last_left: int = 0
 
     async def run(self) -> None:
         """Read and hand on events until cancelled; a failed read is retried."""
@@ -83,9 +108,19 @@ class OutcomeFeed:
                 except (TimeoutError, NatsTimeoutError):
                     continue
                 await self.handle(msgs)
+                await self._yield_to_publishing(sub, msgs[-1].metadata.num_pending)
         finally:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
+
+    async def _yield_to_publishing(self, sub: JetStreamContext.PullSubscription, left: int) -> None:
+        backlog = Backlog(left, self._last_left)
+        waited = 0.0
+        while backlog.growing() and waited < YIELD_MAX_S:
+            await asyncio.sleep(YIELD_STEP_S)
+            waited += YIELD_STEP_S
+            backlog.now((await sub.consumer_info()).num_pending or 0)
+        self._last_left = backlog.left
 
     async def handle(self, msgs: list[Msg]) -> None:
         """Start the batch's messages, then ack it; on failure nak it whole."""
