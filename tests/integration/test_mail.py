@@ -148,6 +148,8 @@ async def test_a_winner_is_mailed_a_receipt_then_a_link_that_signs_in_once(
     # Only the two messages, each once.
     subjects = sorted(str(m["Subject"]) for m in mails(mail_stack, email))
     assert len(subjects) == 2, subjects
+    # The feed read on without a hitch, its idle fetches included.
+    assert "mail feed interrupted" not in mail_stack.log("worker-notifications").read_text()
 
 
 async def test_one_click_unsubscribe_holds_for_later_drops(

@@ -107,6 +107,8 @@ class OutcomeFeed:
                     msgs = await sub.fetch(BATCH, timeout=1.0)
                 except (TimeoutError, NatsTimeoutError):
                     continue
+                if not msgs:  # nats-py answers an empty fetch this way too
+                    continue
                 await self.handle(msgs)
                 await self._yield_to_publishing(sub, msgs[-1].metadata.num_pending)
         finally:
