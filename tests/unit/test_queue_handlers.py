@@ -254,6 +254,15 @@ async def test_a_batch_spent_whole_is_cleared_and_its_sweep_reads_no_token() -> 
     assert fake.state("meta")["used"] == 3 and fake.state("meta")["ready"] == 0
 
 
+async def sweep_expires_only_the_fourth(fake: FakeContext, at: int) -> None:
+    """The batch of four, three of them used, swept at its window's end."""
+    fake.answers["sweep time"] = at + WINDOW_MS
+    assert (await sweepReady(fake.ctx, SweepIn(batch=1, at=at + WINDOW_MS))).expired == 1
+    statuses = [fake.state(f"tok:{token(s)}")["status"] for s in range(1, 5)]
+    assert statuses == ["used", "used", "used", "expired"]
+    assert fake.state("rb:1") is None
+
+
 async def test_a_few_tokens_spent_at_once_stay_listed_and_the_sweep_skips_them() -> None:
     """One or two spends of a batch in a call cost less read by the sweep than a rewrite
     of the batch's list."""
@@ -263,11 +272,7 @@ async def test_a_few_tokens_spent_at_once_stay_listed_and_the_sweep_skips_them()
     await spend(fake, (token(1), "u1"), (token(2), "u2"))
     await spend(fake, (token(3), "u3"))
     assert fake.state("rb:1") == [token(s) for s in range(1, 5)]
-    fake.answers["sweep time"] = at + WINDOW_MS
-    assert (await sweepReady(fake.ctx, SweepIn(batch=1, at=at + WINDOW_MS))).expired == 1
-    statuses = [fake.state(f"tok:{token(s)}")["status"] for s in range(1, 5)]
-    assert statuses == ["used", "used", "used", "expired"]
-    assert fake.state("rb:1") is None
+    await sweep_expires_only_the_fourth(fake, at)
 
 
 async def test_a_token_named_twice_in_one_batch_is_spent_once() -> None:
@@ -296,11 +301,7 @@ async def test_tokens_an_earlier_build_admitted_are_spent_and_swept_as_before() 
     assert all(isinstance(r, Ok) and r.ok.status == "used" for r in spent)
     assert fake.state("rb:1") == [token(s) for s in range(1, 5)]
     assert "batch" not in fake.state(f"tok:{token(2)}")
-    fake.answers["sweep time"] = at + WINDOW_MS
-    assert (await sweepReady(fake.ctx, SweepIn(batch=1, at=at + WINDOW_MS))).expired == 1
-    statuses = [fake.state(f"tok:{token(s)}")["status"] for s in range(1, 5)]
-    assert statuses == ["used", "used", "used", "expired"]
-    assert fake.state("rb:1") is None
+    await sweep_expires_only_the_fourth(fake, at)
 
 
 async def test_a_sweep_that_fires_early_looks_again_later() -> None:
