@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from nats.js.errors import APIError, KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
+from drop.adapters import kv_read
+
 
 @dataclass(frozen=True)
 class Claim:
@@ -27,7 +29,7 @@ class ClaimStore:
 
     async def get(self, user_id: str) -> Claim | None:
         try:
-            entry = await self.kv.get(user_id)
+            entry = await kv_read.get(self.kv, user_id)
         except KeyNotFoundError:
             return None
         if not entry.value:

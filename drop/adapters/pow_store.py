@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from nats.js.errors import APIError, KeyNotFoundError
 from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
 
+from drop.adapters import kv_read
+
 
 @dataclass(frozen=True)
 class IssuedChallenge:
@@ -42,7 +44,7 @@ class PowStore:
     async def find(self, challenge: str) -> IssuedChallenge | str:
         """The issued challenge, or why not: "spent" (deleted) or "unknown"."""
         try:
-            entry = await self.kv.get(_key(challenge))
+            entry = await kv_read.get(self.kv, _key(challenge))
         except KeyNotFoundError as exc:
             return "spent" if getattr(exc, "op", None) in (KV_DEL, KV_PURGE) else "unknown"
         saved = json.loads(entry.value or b"{}")
