@@ -40,8 +40,12 @@ class Scope:
     caller: str
 
     @classmethod
-    def of(cls, request: Request, route: str, meaning: Any, caller: str) -> Scope:
-        return cls(scoped_key(request, route), claims.body_fingerprint(meaning), caller)
+    def of(cls, request: Request, route: str, meaning: Any, caller: Callable[[], str]) -> Scope:
+        """Without a key nothing is looked up or kept, so neither hash is worked out."""
+        key = scoped_key(request, route)
+        if key is None:
+            return cls(None, "", "")
+        return cls(key, claims.body_fingerprint(meaning), caller())
 
 
 def scoped_key(request: Request, scope: str) -> str | None:

@@ -102,7 +102,7 @@ async def register(
     reads = guards.Reads.start(state, bus, dropId, body)
     try:
         holder = await identity.identify(request, state, bus, body.user_id)
-        scope = idempotency.Scope.of(request, route, meaning, holder.caller)
+        scope = idempotency.Scope.of(request, route, meaning, lambda: holder.caller)
         token = await guards.check_registration(request, state, bus, dropId, body, reads)
     finally:
         reads.close()

@@ -39,7 +39,7 @@ class Step:
         await known_drop(state, drop_id)
         payload = target.wire(body)
         scope = idempotency.Scope.of(
-            self.request, f"{route}:{drop_id}:{user_id}", payload, caller(user_id)
+            self.request, f"{route}:{drop_id}:{user_id}", payload, lambda: caller(user_id)
         )
 
         async def ask() -> Any:

@@ -83,7 +83,7 @@ async def join(
     }
     # The device on its network is the caller: a key replays only to the one that sent it.
     scope = idempotency.Scope.of(
-        request, f"join:{dropId}", {"dropId": dropId}, claims.body_fingerprint(device)
+        request, f"join:{dropId}", {"dropId": dropId}, lambda: claims.body_fingerprint(device)
     )
 
     async def take_place() -> dict[str, Any]:
