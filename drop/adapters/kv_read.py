@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import json
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from nats.errors import NoRespondersError
@@ -42,7 +43,8 @@ async def get(kv: KeyValue, key: str) -> KeyValue.Entry:
         raise InvalidKeyError
     js = kv._js
     subject = f"{kv._pre}{key}"
-    request = json.dumps({"last_by_subj": subject}, separators=(",", ":")).encode()
+    # json.dumps with separators makes an encoder per call; the string alone is quoted alike.
+    request = f'{{"last_by_subj":{encode_basestring_ascii(subject)}}}'.encode()
     try:
         msg = await js._nc.request(
             f"{js._prefix}.STREAM.MSG.GET.{kv._stream}", request, timeout=js._timeout
