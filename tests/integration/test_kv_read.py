@@ -84,7 +84,6 @@ async def test_a_key_that_is_not_a_key_is_refused_not_matched_as_a_wildcard(bus:
             await kv_read.get(kv, key)
 
 
-
 async def test_a_key_with_a_trailing_newline_is_asked_for_as_nats_py_asks(bus: Bus) -> None:
     """nats-py's key check lets one trailing newline through; the request quotes it alike."""
     kv = await bus.kv(events.USER_CLAIMS_BUCKET)
