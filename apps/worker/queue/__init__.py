@@ -41,12 +41,12 @@ on every tick would cost O(waiting) per tick. Instead a tick that moved the line
 positions to the first HEAD_WINDOW waiting tokens (about to be admitted, where the number
 matters most) and to SWEEP_BUDGET more taken round-robin from the rest of the line; each
 join publishes the joiner's first position (or its `queue_ready`, when the join admitted
-it). Status and heartbeat calls always compute the
-exact place on demand, in the API, from the mirror: each token's view is written to the
-`queue_tokens` key-value bucket under `{dropId}.{token}` when it joins and whenever its
-status changes, and the line's head and counters under `{dropId}._meta` by every step, so
-status, heartbeat and stats never call this object (a waiting token's new place goes out
-as an event only: the API computes it from `_meta`).
+it). Status and heartbeat calls always compute the exact place on demand, in the API, from
+the mirror: each token's view is written to the `queue_tokens` key-value bucket under
+`{dropId}.{token}` when it joins and whenever its status changes, and the line's head and
+counters under `{dropId}._meta` by every step, so status, heartbeat and stats never call
+this object (a waiting token's new place goes out as an event only: the API computes it
+from `_meta`).
 """
 
 from apps.worker.queue import admission, join, tokens
