@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from pydantic import JsonValue
+from pydantic import JsonValue, TypeAdapter
 
 from apps.worker.queue.admission import sweepReady, tick
 from apps.worker.queue.join import joinBatch
 from apps.worker.queue.object import TICK
 from apps.worker.queue.tokens import checkToken, markTokenExpired, useTokens
 from drop.durable import (
+    QUEUE_USE_TOKENS,
+    Batch,
     ExpireIn,
     Found,
     JoinBatch,
@@ -334,3 +336,30 @@ async def test_a_waiting_token_that_leaves_moves_everyone_behind_it_up() -> None
     assert (stored["holes"], stored["waiting"], stored["expired"]) == ([2], 3, 1)
     behind = await checkToken(fake.ctx, TokenQuery(token=token(4)))
     assert isinstance(behind, Found) and behind.position == 3 and behind.ahead_of_you == 2
+
+
+async def test_a_brief_spend_answers_found_or_the_refusal_and_the_drop_reads_both_shapes() -> None:
+    """A registration batch reads only the refusals, so it asks for brief answers; a full
+    answer (an earlier build's queue ignores `brief`) reads the same through its target."""
+    fake = FakeContext(DROP)
+    at = await admitted_line(fake, 2)
+    fake.answers["now"] = at + 1
+    uses = [TokenUse(token=token(1), user_id="u1"), TokenUse(token=token(99), user_id="u")]
+    brief = await useTokens(fake.ctx, TokenUses(uses=uses, brief=True))
+    assert QUEUE_USE_TOKENS.gives.dump_python(brief, by_alias=True, mode="json") == {
+        "results": [
+            {"ok": {"found": True}},
+            {
+                "error": {
+                    "status": 403,
+                    "code": "queue_token_invalid",
+                    "message": "this queue token does not exist",
+                }
+            },
+        ]
+    }
+    assert fake.state(f"tok:{token(1)}")["usedBy"] == "u1"
+    full = await useTokens(fake.ctx, TokenUses(uses=uses))  # the same user again: not refused
+    assert isinstance(full.results[0], Ok) and full.results[0].ok.used_by == "u1"
+    read = QUEUE_USE_TOKENS.decode(TypeAdapter(Batch[Found]).dump_json(full, by_alias=True))
+    assert read == brief
