@@ -94,6 +94,17 @@ class TokenUse(Durable):
 
 class TokenUses(Durable):
     uses: list[TokenUse] = Field(default_factory=list)
+    # The caller reads only the refusals (a registration batch): a spent token is answered
+    # `{found: true}` instead of its whole view, which both sides would journal. An earlier
+    # build's queue ignores it and answers in full, which `Spent` reads as well.
+    brief: bool = False
+
+
+class Spent(Durable):
+    """A token spent by this use (or already by the same user): all a brief answer says,
+    and what the drop reads of a full `Found` too (its other keys are ignored)."""
+
+    found: Literal[True]
 
 
 class TokenQuery(Durable):

@@ -33,7 +33,8 @@ ROLLOVER_ADD = target("UserRollover", "addRollover", people.CreditIn, people.Cre
 LOYALTY_MULTIPLIER = target("UserLoyalty", "getMultiplier", NONE, LoyaltyOut)
 LOYALTY_RECORD = target("UserLoyalty", "recordParticipation", people.ParticipationIn, LoyaltyOut)
 QUEUE_JOIN_BATCH = target("QueueAdmission", "joinBatch", queue.JoinBatch, Batch[queue.Joined])
-QUEUE_USE_TOKENS = target("QueueAdmission", "useTokens", queue.TokenUses, Batch[queue.Found])
+# The drop asks for brief answers (`TokenUses.brief`): it reads only the refusals.
+QUEUE_USE_TOKENS = target("QueueAdmission", "useTokens", queue.TokenUses, Batch[queue.Spent])
 QUEUE_TICK: Target[queue.TickIn, queue.Ticked | queue.Stale] = Target(
     "QueueAdmission", "tick", queue.TickIn, queue.Ticked | queue.Stale
 )

@@ -185,6 +185,20 @@ async def test_valid_registration_passes_and_spends_the_token(client: httpx.Asyn
     refused(r, 403, "queue_token_used", TOKEN_INVALID)
 
 
+async def test_a_join_into_an_empty_room_registers_without_a_status_poll(
+    client: httpx.AsyncClient,
+) -> None:
+    """The join answers ready, and the registration guard (which reads the mirror) takes
+    the token at once; the status route then shows it used, admitted when the join said."""
+    drop_id = await create_drop(client)
+    joined = await join(client, drop_id)
+    assert (joined["status"], joined["position"]) == ("ready", 0)
+    r = await register(client, drop_id, token=joined["token"], pow_=await solved(client))
+    assert r.status_code == 200, r.text
+    seen = await status(client, drop_id, joined["token"])
+    assert (seen["status"], seen["readyAt"]) == ("used", joined["expiresAt"] - 30_000)
+
+
 async def test_queue_refusals_do_not_spend_the_challenge(client: httpx.AsyncClient) -> None:
     drop_id, other_drop = await create_drop(client), await create_drop(client)
     pow_ = await solved(client)
@@ -342,7 +356,9 @@ async def test_join_routes_limits_and_shapes(client: httpx.AsyncClient, stack: S
     )
     assert first.status_code == 200, first.text
     body = first.json()
-    assert body["success"] and body["queueEnabled"] and body["position"] >= 1
+    # Nobody waits in a new room: the first join is admitted at once.
+    assert body["success"] and body["queueEnabled"] and body["status"] == "ready"
+    assert body["position"] == 0 and body["expiresAt"] > now_ms()
     assert set(body) >= {"token", "position", "estimatedWaitSeconds", "status"}
     again = await client.post(
         f"/api/queue/{drop_id}/join", json={"fingerprint": fp}, headers=from_ip(new_ip())

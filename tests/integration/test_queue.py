@@ -8,6 +8,7 @@ settings), so timings are short without a special worker.
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -16,6 +17,7 @@ import httpx
 import pytest
 
 from apps.api import queue_view
+from drop import events as subjects
 from drop.adapters.nats_bus import Bus
 from tests.support.api_client import EventLog, events, uid
 from tests.support.eventually import eventually_async
@@ -140,6 +142,37 @@ async def test_the_mirror_gives_the_exact_place_after_the_line_moves(
         mirrored = await queue_view.token_view(bus, q.drop_id, token)
         assert {f: mirrored[f] for f in fields} == {f: exact[f] for f in fields}
         assert told[token] == exact["position"] == place
+
+
+async def test_a_join_into_an_empty_line_is_ready_at_once_and_everything_says_so(
+    ingress: httpx.AsyncClient, bus: Bus
+) -> None:
+    """Nobody waits and the budget allows: the join itself admits, with no tick. The
+    object, the api's reading of the mirror and the last event on the token's subject (what
+    the event stream opens with) agree; the next join, over the ready cap, waits."""
+    q = Queue(ingress, cfg(rate=100, cap=1, ready_s=60))
+    first = await q.join()
+    assert (first["status"], first["position"], first["aheadOfYou"]) == ("ready", 0, 0)
+    exact = await q.check(first["token"])
+    assert (exact["status"], exact["expiresAt"]) == ("ready", first["expiresAt"])
+    assert exact["expiresAt"] == exact["readyAt"] + 60_000 and exact["readyAt"] >= exact["joinedAt"]
+    mirrored = await queue_view.token_view(bus, q.drop_id, first["token"])
+    assert {k: mirrored[k] for k in ("status", "expiresAt", "readyAt")} == {
+        k: exact[k] for k in ("status", "expiresAt", "readyAt")
+    }
+    subject = subjects.queue_subject(q.drop_id, first["token"])
+    last = json.loads((await bus.js.get_last_msg(subjects.QUEUE_STREAM, subject)).data)
+    assert (last["type"], last["data"]) == (
+        "queue_ready",
+        {"token": first["token"], "expiresAt": first["expiresAt"]},
+    )
+    stats = await q.stats()
+    assert (stats["totalAdmitted"], stats["readyCount"], stats["waitingCount"]) == (1, 1, 0)
+    assert stats["admissionLoopActive"] is False  # admitted without the loop
+    second = await q.join()
+    assert (second["status"], second["position"]) == ("waiting", 1)
+    assert (await queue_view.token_view(bus, q.drop_id, second["token"]))["status"] == "waiting"
+    assert (await q.stats())["admissionLoopActive"] is True
 
 
 async def test_admission_honours_the_rate(ingress: httpx.AsyncClient) -> None:

@@ -28,6 +28,7 @@ import pytest
 from apps.worker.queue.state import MIN_UNLISTED
 from drop.adapters.nats_bus import Bus
 from drop.contracts import QueueConfig
+from drop.events import QUEUE_TOKENS_BUCKET
 from tests.support.api_client import ADMIN, EventLog, events, now_ms, uid
 from tests.support.eventually import eventually_async
 from tests.support.replay import (
@@ -405,6 +406,34 @@ async def test_queue_join_batch_and_tick(rig: Rig, bus: Bus) -> None:
 
     ticked = await at_steps(rig, "QueueAdmission/tick", range(1, 40, 6), tick_case)
     assert len(ticked) >= 2, ticked
+
+
+async def test_queue_join_that_admits(rig: Rig, bus: Bus) -> None:
+    """A join into a new room: the first person is admitted by the join itself (one ready
+    record, an admission batch and its sweep timer), the second waits for the loop. A
+    crash before each step leaves the two answers, the object and the mirror agreeing."""
+
+    async def case(k: int) -> tuple[str, Awaitable[Any], Callable[[Any], Awaitable[None]]]:
+        key = uid("ra")
+        body = {"joins": joins(2), "config": queue_config()}
+
+        async def check(r: httpx.Response) -> None:
+            assert r.status_code == 200, r.text
+            first, second = (x["ok"] for x in r.json()["results"])
+            assert (first["status"], second["status"]) == ("ready", "waiting"), r.text
+            st = await rig.state("QueueAdmission", key)
+            check_queue(st)
+            rec = st[f"tok:{first['token']}"]
+            assert (rec["batch"], rec["expiresAt"]) == (1, first["expiresAt"])
+            assert first["token"] in st.get("rb:1", [])
+            view = await bus.get_json(QUEUE_TOKENS_BUCKET, f"{key}.{first['token']}")
+            assert isinstance(view, dict) and view["status"] == "ready", view
+            assert view["expiresAt"] == first["expiresAt"]
+
+        return key, rig.call(f"QueueAdmission/{key}/joinBatch", body), check
+
+    steps = range(1, 24)
+    every_step(await together(rig, "QueueAdmission/joinBatch", steps, case), steps)
 
 
 async def test_use_tokens(rig: Rig, bus: Bus) -> None:

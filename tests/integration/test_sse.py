@@ -586,6 +586,36 @@ async def test_queue_stream_sends_current_state_then_live_events(sse: str, bus: 
         assert (again.event, again.id) == ("queue_ready", str(seq))
 
 
+async def test_a_join_admitted_at_once_opens_its_stream_ready(sse: str, stack: Stack) -> None:
+    """The waiting room admitted the join itself (nobody waited): the token's stream opens
+    with the `queue_ready` the join answer matches, so a page that follows it after a
+    ready answer is not left waiting; the next person, over the ready cap, gets a place."""
+    drop_id = new_id("d")
+    config = {"rate": 100, "maxConcurrent": 1, "readyWindowS": 60, "maxAgeS": 600}
+    async with httpx.AsyncClient(base_url=stack.ingress_url, timeout=30) as ingress:
+        answers = []
+        for _ in range(2):
+            body = {"fingerprintHash": uuid.uuid4().hex, "ipHash": uuid.uuid4().hex}
+            r = await ingress.post(
+                f"/QueueAdmission/{drop_id}/joinQueue", json={**body, "config": config}
+            )
+            assert r.status_code == 200, r.text
+            answers.append(r.json())
+    ready, waiting = answers
+    assert (ready["status"], waiting["status"]) == ("ready", "waiting")
+    async with (
+        open_stream(sse, f"/events/queue/{drop_id}/{ready['token']}") as s,
+        open_stream(sse, f"/events/queue/{drop_id}/{waiting['token']}") as w,
+    ):
+        opened = await s.next()
+        assert (opened.event, opened.data) == (
+            "queue_ready",
+            {"token": ready["token"], "expiresAt": ready["expiresAt"], "type": "queue_ready"},
+        )
+        behind = await w.next()
+        assert (behind.event, behind.data["position"]) == ("queue_position", 1)
+
+
 # --- the real process: NATS restarts, shutdown ---------------------------------------
 
 

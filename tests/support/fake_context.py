@@ -50,6 +50,8 @@ class FakeContext:
     sent: list[Sent] = field(default_factory=list)
     # Every key read, in order: what a handler costs in state reads.
     reads: list[str] = field(default_factory=list)
+    # Every key written, in order: what a handler costs in state writes.
+    writes: list[str] = field(default_factory=list)
 
     @property
     def ctx(self) -> restate.ObjectContext:
@@ -69,6 +71,7 @@ class FakeContext:
         return Done(json.loads(raw))
 
     def set(self, name: str, value: object) -> None:
+        self.writes.append(name)
         if isinstance(value, BaseModel):
             self.stored[name] = value.model_dump_json().encode()
         else:

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from pydantic import JsonValue
+from pydantic import JsonValue, TypeAdapter
 
 from apps.worker.queue.admission import sweepReady, tick
 from apps.worker.queue.join import joinBatch
 from apps.worker.queue.object import TICK
 from apps.worker.queue.tokens import checkToken, markTokenExpired, useTokens
 from drop.durable import (
+    QUEUE_USE_TOKENS,
+    Batch,
     ExpireIn,
     Found,
     JoinBatch,
@@ -30,6 +32,7 @@ from tests.support.fake_context import FakeContext
 from tests.unit.waiting_room import CFG, DROP, MAX_AGE_MS, NOW, digest, fill_line, token
 
 WINDOW_MS = 60_000
+WINDOW = timedelta(milliseconds=WINDOW_MS)
 
 
 def join(fp: int, ip: int) -> JsonValue:
@@ -46,31 +49,38 @@ def refused(result: Ok[Joined] | Ok[Found] | Refused) -> tuple[int, str]:
     return result.error.status, result.error.code
 
 
-async def test_joins_get_consecutive_places_and_start_the_loop() -> None:
+async def test_a_new_room_admits_its_first_joiner_at_once_and_lines_up_the_rest() -> None:
+    """A new room starts with one admission's credit (as a new loop did): the first joiner
+    is ready at once, the next ones get consecutive places and a loop to admit them."""
     fake = FakeContext(DROP)
     results = await join_all(fake, [join(1, 1), join(2, 2), join(3, 3)])
-    assert [r.ok.position for r in results if isinstance(r, Ok)] == [1, 2, 3]
+    oks = [r.ok for r in results if isinstance(r, Ok)]
+    assert [(j.status, j.position) for j in oks] == [("ready", 0), ("waiting", 1), ("waiting", 2)]
     stored = fake.state("meta")
-    assert (stored["tail"], stored["waiting"], stored["cfg"]) == (3, 3, CFG)
+    assert (stored["tail"], stored["head"], stored["waiting"], stored["ready"]) == (3, 2, 2, 1)
+    assert stored["cfg"] == CFG
     assert stored["loop"] == {
         "active": True,
         "gen": 1,
-        "credit": 1.0,
+        "credit": 0.0,
         "lastTickAt": NOW,
         "ticks": 0,
+        "creditAt": NOW,
     }
-    [first, *_] = [r.ok.token for r in results if isinstance(r, Ok)]
-    assert fake.state("line:0")[0] == [first, NOW, NOW + MAX_AGE_MS]
-    assert fake.state(f"tok:{first}") == {
-        "seq": 1,
+    first, second, _ = (j.token for j in oks)
+    assert fake.state("line:0")[1] == [second, NOW, NOW + MAX_AGE_MS]
+    assert fake.state(f"tok:{second}") == {
+        "seq": 2,
         "status": "waiting",
-        "fp": digest(1, "f"),
-        "ip": digest(1, "i"),
+        "fp": digest(2, "f"),
+        "ip": digest(2, "i"),
         "joinedAt": NOW,
         "waitUntil": NOW + MAX_AGE_MS,
     }
-    assert [(s.target, s.payload, s.key) for s in fake.sent] == [
-        ("QueueAdmission/tick", {"gen": 1}, DROP)
+    assert fake.state("rb:1") == [first]
+    assert [(s.target, s.payload, s.key, s.delay) for s in fake.sent] == [
+        ("QueueAdmission/sweepReady", {"batch": 1, "at": NOW + WINDOW_MS}, DROP, WINDOW),
+        ("QueueAdmission/tick", {"gen": 1}, DROP, TICK),
     ]
 
 
@@ -93,7 +103,8 @@ async def test_a_join_sent_again_gets_its_place_back() -> None:
     [first] = await join_all(fake, [join(1, 1)])
     [again] = await join_all(fake, [join(1, 1)])
     assert isinstance(first, Ok) and isinstance(again, Ok)
-    assert again.ok.token == first.ok.token and again.ok.position == 1
+    assert again.ok.token == first.ok.token and again.ok.status == first.ok.status == "ready"
+    assert again.ok.expires_at == first.ok.expires_at == NOW + WINDOW_MS
     assert fake.state("meta")["tail"] == 1
 
 
@@ -325,3 +336,30 @@ async def test_a_waiting_token_that_leaves_moves_everyone_behind_it_up() -> None
     assert (stored["holes"], stored["waiting"], stored["expired"]) == ([2], 3, 1)
     behind = await checkToken(fake.ctx, TokenQuery(token=token(4)))
     assert isinstance(behind, Found) and behind.position == 3 and behind.ahead_of_you == 2
+
+
+async def test_a_brief_spend_answers_found_or_the_refusal_and_the_drop_reads_both_shapes() -> None:
+    """A registration batch reads only the refusals, so it asks for brief answers; a full
+    answer (an earlier build's queue ignores `brief`) reads the same through its target."""
+    fake = FakeContext(DROP)
+    at = await admitted_line(fake, 2)
+    fake.answers["now"] = at + 1
+    uses = [TokenUse(token=token(1), user_id="u1"), TokenUse(token=token(99), user_id="u")]
+    brief = await useTokens(fake.ctx, TokenUses(uses=uses, brief=True))
+    assert QUEUE_USE_TOKENS.gives.dump_python(brief, by_alias=True, mode="json") == {
+        "results": [
+            {"ok": {"found": True}},
+            {
+                "error": {
+                    "status": 403,
+                    "code": "queue_token_invalid",
+                    "message": "this queue token does not exist",
+                }
+            },
+        ]
+    }
+    assert fake.state(f"tok:{token(1)}")["usedBy"] == "u1"
+    full = await useTokens(fake.ctx, TokenUses(uses=uses))  # the same user again: not refused
+    assert isinstance(full.results[0], Ok) and full.results[0].ok.used_by == "u1"
+    read = QUEUE_USE_TOKENS.decode(TypeAdapter(Batch[Found]).dump_json(full, by_alias=True))
+    assert read == brief

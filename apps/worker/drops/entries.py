@@ -127,7 +127,8 @@ async def _spend_tokens(ctx: restate.ObjectContext, pending: list[Pending]) -> d
         uses=[
             durable.TokenUse(token=p.entry.queue_token or "", user_id=p.entry.user_id)
             for p in with_token
-        ]
+        ],
+        brief=True,
     )
     answer = await calls.call(ctx, durable.QUEUE_USE_TOKENS, uses, key=ctx.key())
     return {

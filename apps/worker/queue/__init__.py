@@ -10,7 +10,7 @@ not one per person.
 State is lazy (`state_preload=False`); a join or a tick touches a handful of keys whatever
 the length of the line. Keys (typed, read and written in `state.py`):
   meta            config, counters, head/tail of the line, holes, admission-loop state
-  rb:{n}          the tokens admitted by the n-th admitting tick (an admission batch);
+  rb:{n}          the tokens admitted by the n-th admitting tick or join (an admission batch);
                   the ready count lives in meta, so no key holds the whole ready set;
                   tokens spent three or more of a batch at once leave it (their records
                   name the batch), so the batch's sweep reads fewer records
@@ -26,23 +26,27 @@ registration that failed for another reason; a used token gives its network's wa
 place back (three *waiting* places per network, not three per drop); an expired token frees
 its device and IP.
 
-The admission loop is a chain of delayed `tick` calls to this object, one generation at a
-time: it starts on the first join, admits at `rate` per second (a token bucket credited for
-the time that really passed) while fewer than `maxConcurrent` tokens are ready, and stops
-when nobody is waiting; the next join starts a new generation. Each tick that admits
-schedules one durable timer (`sweepReady`) at the end of that batch's ready window.
+Admission spends one token bucket: `rate` per second, credited for the time that really
+passed (one clock, `creditAt`), at most BURST_SECONDS of it saved, while fewer than
+`maxConcurrent` tokens are ready. A join batch into an empty line admits its people itself
+as far as the credit goes (their records are written once, already ready); whoever is left
+waits for the admission loop, a chain of delayed `tick` calls to this object, one generation
+at a time: a join that leaves someone waiting starts it, and it stops when nobody is
+waiting. Each join or tick that admits makes one admission batch and schedules one durable
+timer (`sweepReady`) at the end of that batch's ready window.
 
 Events on `queue.{dropId}.{token}`: `queue_ready`, `queue_expired` and `queue_position`.
 Positions move for every waiting token whenever the head moves, so publishing all of them
 on every tick would cost O(waiting) per tick. Instead a tick that moved the line publishes
 positions to the first HEAD_WINDOW waiting tokens (about to be admitted, where the number
 matters most) and to SWEEP_BUDGET more taken round-robin from the rest of the line; each
-join publishes the joiner's first position. Status and heartbeat calls always compute the
-exact place on demand, in the API, from the mirror: each token's view is written to the
-`queue_tokens` key-value bucket under `{dropId}.{token}` when it joins and whenever its
-status changes, and the line's head and counters under `{dropId}._meta` by every step, so
-status, heartbeat and stats never call this object (a waiting token's new place goes out
-as an event only: the API computes it from `_meta`).
+join publishes the joiner's first position (or its `queue_ready`, when the join admitted
+it). Status and heartbeat calls always compute the exact place on demand, in the API, from
+the mirror: each token's view is written to the `queue_tokens` key-value bucket under
+`{dropId}.{token}` when it joins and whenever its status changes, and the line's head and
+counters under `{dropId}._meta` by every step, so status, heartbeat and stats never call
+this object (a waiting token's new place goes out as an event only: the API computes it
+from `_meta`).
 """
 
 from apps.worker.queue import admission, join, tokens

@@ -6,21 +6,12 @@ from datetime import timedelta
 
 from apps.worker import calls, effects, metrics
 from apps.worker.queue.line import Holders, Line, end_token, positions, walk_line
-from apps.worker.queue.object import BURST_SECONDS, TICK, queue_admission
-from apps.worker.queue.state import (
-    Ctx,
-    Meta,
-    Record,
-    batch_key,
-    meta_of,
-    records_of,
-    save_meta,
-    save_record,
-)
-from apps.worker.queue.views import Emit, announce, emit, view_of
+from apps.worker.queue.object import TICK, queue_admission
+from apps.worker.queue.ready import admit, budget
+from apps.worker.queue.state import Ctx, Record, batch_key, meta_of, records_of, save_meta
+from apps.worker.queue.views import Emit, emit
 from apps.worker.typed import handler
 from drop import durable
-from drop.domain.queue_rules import accrue_credit
 from drop.durable import Stale, SweepIn, Swept, Ticked, TickIn
 
 
@@ -31,16 +22,14 @@ async def tick(ctx: Ctx, req: TickIn) -> Ticked | Stale:
     meta = await meta_of(ctx)
     if meta is None or not meta.loop.active:
         return Stale(stale=True)
-    loop, cfg = meta.loop, meta.cfg
+    loop = meta.loop
     if req.gen != loop.gen:
         return Stale(stale=True)
     now = await effects.now_ms(ctx, "tick time")
     holders = Holders(ctx)
     ended: list[Emit] = []
-    elapsed = (now - loop.last_tick_at) / 1000
-    loop.credit = accrue_credit(loop.credit, cfg.rate, elapsed, cfg.rate * BURST_SECONDS)
+    quota = budget(meta, now)
     loop.last_tick_at, loop.ticks = now, loop.ticks + 1
-    quota = max(0, min(int(loop.credit), cfg.max_concurrent - meta.ready))
     line = Line(ctx)
     walk = await walk_line(line, meta, quota, now)
     too_old = _in_line(walk.too_old, await records_of(ctx, walk.too_old))
@@ -51,7 +40,6 @@ async def tick(ctx: Ctx, req: TickIn) -> Ticked | Stale:
     meta.holes = [h for h in meta.holes if h >= walk.head]
     meta.head = walk.head
     admitted = admit(ctx, meta, to_admit, now)
-    loop.credit -= len(admitted)
     if meta.waiting > 0:
         calls.send(ctx, durable.QUEUE_TICK, TickIn(gen=loop.gen), key=drop_id, delay=TICK)
     else:
@@ -74,31 +62,6 @@ def _in_line(tokens: list[str], recs: list[Record | None]) -> dict[str, Record]:
     if missing:
         raise LookupError(f"tokens in line without a record: {missing[:3]}")
     return {t: r for t, r in zip(tokens, recs, strict=True) if r is not None}
-
-
-def admit(ctx: Ctx, meta: Meta, recs: dict[str, Record], now: int) -> list[Emit]:
-    """Waiting → ready, as one admission batch (`rb:{n}`): one durable timer at the end of
-    its ready window expires whichever of them are still unused then, so nothing holds the
-    whole ready set and a spend or a tick never rewrites it."""
-    window_ms = int(meta.cfg.ready_window_s * 1000)
-    meta.waiting -= len(recs)
-    meta.admitted += len(recs)
-    meta.ready += len(recs)
-    batch = (meta.batches or 0) + 1
-    for token, rec in recs.items():
-        rec.status, rec.ready_at, rec.expires_at = "ready", now, now + window_ms
-        rec.batch = batch
-        save_record(ctx, token, rec)
-    if recs:
-        meta.batches = batch
-        ctx.set(batch_key(batch), list(recs))
-        delay = timedelta(milliseconds=window_ms)
-        sweep = SweepIn(batch=batch, at=now + window_ms)
-        calls.send(ctx, durable.QUEUE_SWEEP, sweep, key=ctx.key(), delay=delay)
-    return [
-        announce(ctx.key(), t, view_of(ctx.key(), t, r, meta, now), "queue_ready", "ready")
-        for t, r in recs.items()
-    ]
 
 
 @handler(queue_admission)

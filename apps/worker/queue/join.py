@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import JsonValue
@@ -15,8 +16,9 @@ from pydantic import JsonValue
 from apps.worker import calls, effects, metrics
 from apps.worker.queue.line import Holders, InLine, Line
 from apps.worker.queue.object import STALE_LOOP_MS, TICK, hash_arg, parse_config, queue_admission
+from apps.worker.queue.ready import admit, budget, credited_until, first_credit
 from apps.worker.queue.state import Ctx, Meta, Record, meta_of, record_of, save_meta, save_record
-from apps.worker.queue.views import Emit, announce, emit, view_of
+from apps.worker.queue.views import announce, emit, view_of
 from apps.worker.typed import handler
 from drop import durable
 from drop.contracts import QueueConfig
@@ -26,14 +28,23 @@ from drop.durable import Batch, JoinBatch, Joined, JoinIn, Ok, Refused, TokenVie
 MAX_BATCH = 500
 
 
+@dataclass(frozen=True)
+class Placed:
+    """A place in line a join answers with: made by this batch, or a live one given back."""
+
+    token: str
+    rec: Record
+
+
 def start_loop(ctx: Ctx, meta: Meta, now: int) -> None:
-    """Start a new generation of the admission loop unless one is running."""
+    """Start a new generation of the admission loop unless one is running. Its first tick
+    comes a tick from now: the join has just admitted whatever the budget allowed."""
     loop = meta.loop
     if loop.active and now - loop.last_tick_at < STALE_LOOP_MS:
         return
+    loop.credit_at = credited_until(loop)  # the liveness clock moves on; the credit's stays
     loop.active, loop.gen, loop.last_tick_at = True, loop.gen + 1, now
-    loop.credit = min(1.0, meta.cfg.rate * TICK.total_seconds())
-    calls.send(ctx, durable.QUEUE_TICK, durable.TickIn(gen=loop.gen), key=ctx.key())
+    calls.send(ctx, durable.QUEUE_TICK, durable.TickIn(gen=loop.gen), key=ctx.key(), delay=TICK)
 
 
 def _check(item: JsonValue, cfg: QueueConfig, holders: Holders) -> tuple[str, str] | Refused:
@@ -59,7 +70,7 @@ async def _rejoin(
     made: dict[str, Record],
     meta: Meta,
     now: int,
-) -> Ok[Joined] | None:
+) -> Placed | None:
     """The live place a device at its limit already holds from this network: a join whose
     answer was lost and is sent again gets that place back instead of 409. The device's
     tokens are read in the order of its list, so a replay reads the same records."""
@@ -70,9 +81,8 @@ async def _rejoin(
         rec = made.get(token) or await record_of(ctx, token)
         if rec is None or rec.ip != ip:
             continue
-        view = view_of(ctx.key(), token, rec, meta, now)
-        if view.status in ("waiting", "ready"):
-            return _joined(view)
+        if view_of(ctx.key(), token, rec, meta, now).status in ("waiting", "ready"):
+            return Placed(token, rec)
     return None
 
 
@@ -99,14 +109,18 @@ def _hashes(item: JsonValue) -> list[str]:
 @handler(queue_admission)
 async def joinBatch(ctx: Ctx, req: JoinBatch) -> Batch[Joined]:
     """Give each person in the batch a place in line; `results[i]` is `{"ok": ...}` or
-    `{"error": ...}`. `config` carries the API's queue settings."""
+    `{"error": ...}`. `config` carries the API's queue settings. While nobody waits ahead
+    of them, people are admitted at once, as far as the admission budget allows (the same
+    credit the loop's ticks spend): their record is written once, already ready, and no
+    tick or status poll is needed for them."""
     drop_id = ctx.key()
     items = req.joins[:MAX_BATCH]
     cfg = parse_config(req.config)
     meta_f = meta_of(ctx)
     holders = Holders(ctx)
     await holders.load([k for item in items for k in _hashes(item)])
-    meta = await meta_f or Meta(cfg=cfg)
+    stored = await meta_f
+    meta = stored or Meta(cfg=cfg)
     meta.cfg = cfg
 
     def stamp() -> dict[str, Any]:
@@ -115,15 +129,19 @@ async def joinBatch(ctx: Ctx, req: JoinBatch) -> Batch[Joined]:
 
     drawn = await ctx.run_typed("join stamp", stamp)
     now = int(drawn["now"])
-    results: list[Ok[Joined] | Refused] = []
-    announced: list[Emit] = []
+    if stored is None:
+        meta.loop.credit, meta.loop.credit_at = first_credit(cfg), now
+    # Only while the line is empty: a newcomer never passes anyone who joined earlier, and
+    # once one of the batch waits, everyone after it waits too.
+    room = budget(meta, now) if meta.waiting == 0 else 0
+    placed: list[Placed | Refused] = []
     line = Line(ctx)
     made: dict[str, Record] = {}
+    admitted: dict[str, Record] = {}
     for item, random_part in zip(items, drawn["random"], strict=True):
         checked = _check(item, cfg, holders)
         if isinstance(checked, Refused):
-            held = await _rejoin(ctx, holders, item, checked, made, meta, now)
-            results.append(held or checked)
+            placed.append(await _rejoin(ctx, holders, item, checked, made, meta, now) or checked)
             continue
         fp, ip = checked
         token = make_queue_token(drop_id, str(random_part))
@@ -132,20 +150,38 @@ async def joinBatch(ctx: Ctx, req: JoinBatch) -> Batch[Joined]:
         await line.append(seq, InLine(token, now, wait_until))
         rec = Record(seq=seq, status="waiting", fp=fp, ip=ip, joined_at=now, wait_until=wait_until)
         meta.tail, meta.waiting = seq, meta.waiting + 1
-        save_record(ctx, token, rec)
+        if room > 0:
+            room -= 1
+            meta.head = seq + 1
+            admitted[token] = rec  # written once below, already ready
+        else:
+            save_record(ctx, token, rec)
         made[token] = rec
         holders.lists[f"fp:{fp}"].append(token)
         holders.lists[f"ip:{ip}"].append(token)
-        view = view_of(drop_id, token, rec, meta, now)
-        announced.append(announce(drop_id, token, view, "queue_position", "j"))
-        results.append(_joined(view))
+        placed.append(Placed(token, rec))
+    meta.holes = [h for h in meta.holes if h >= meta.head]
     line.save(ctx)
     holders.save()
-    if announced:
+    announced = admit(ctx, meta, admitted, now)
+    announced += [
+        announce(drop_id, t, view_of(drop_id, t, r, meta, now), "queue_position", "j")
+        for t, r in made.items()
+        if t not in admitted
+    ]
+    if len(made) > len(admitted):
         start_loop(ctx, meta, now)
     save_meta(ctx, meta)
     await emit(ctx, "join events", drop_id, announced, meta=meta)
-    metrics.count(metrics.QUEUE_JOINS, drop_id, len(announced))
+    metrics.count(metrics.QUEUE_JOINS, drop_id, len(made))
+    metrics.count(metrics.QUEUE_ADMISSIONS, drop_id, len(admitted))
+    views = {e.token: e.view for e in announced}
+    results: list[Ok[Joined] | Refused] = [
+        p
+        if isinstance(p, Refused)
+        else _joined(views.get(p.token) or view_of(drop_id, p.token, p.rec, meta, now))
+        for p in placed
+    ]
     return Batch[Joined](results=results)
 
 

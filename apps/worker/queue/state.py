@@ -33,13 +33,17 @@ class Stored(BaseModel):
 
 
 class Loop(Stored):
-    """The admission loop: its generation, token-bucket credit and last tick."""
+    """The admission loop: its generation, last tick, and the token bucket's credit."""
 
     active: bool = False
     gen: int = 0
     credit: float = 0.0
+    # Also the loop's liveness clock (a join restarts a loop whose last tick is too old).
     last_tick_at: int = 0
     ticks: int = 0
+    # Up to when `credit` was earned: ticks and joins that admit both credit from it.
+    # Absent in meta an earlier build wrote, whose credit was earned up to its last tick.
+    credit_at: int | None = None
 
 
 class Meta(Stored):

@@ -33,6 +33,7 @@ from drop.durable import (
     Ok,
     QueueStats,
     Refused,
+    Spent,
     TokenQuery,
     TokenUse,
     TokenUses,
@@ -77,11 +78,21 @@ async def markTokenExpired(ctx: Ctx, req: ExpireIn) -> Found | NotFound:
 
 
 @handler(queue_admission)
-async def useTokens(ctx: Ctx, req: TokenUses) -> Batch[Found]:
+async def useTokens(ctx: Ctx, req: TokenUses) -> Batch[Found] | Batch[Spent]:
     """Spend ready tokens on registrations (a registration batch's, in one call): each is
     bound to its user, so a registration that failed later can be retried by that user,
-    and refused for anyone else. A spent token gives its network's waiting place back."""
-    uses = req.uses
+    and refused for anyone else. A spent token gives its network's waiting place back.
+    With `brief`, a spent token's answer is `{found: true}` (refusals are the same)."""
+    spent = await _use(ctx, req.uses)
+    if not req.brief:
+        return spent
+    yes = Spent(found=True)
+    return Batch[Spent](
+        results=[r if isinstance(r, Refused) else Ok[Spent](ok=yes) for r in spent.results]
+    )
+
+
+async def _use(ctx: Ctx, uses: list[TokenUse]) -> Batch[Found]:
     meta_f = meta_of(ctx)
     tokens = [u.token for u in uses]
     # One record per token, however often the batch names it: the first use spends it and
@@ -122,7 +133,7 @@ async def useTokens(ctx: Ctx, req: TokenUses) -> Batch[Found]:
 @handler(queue_admission)
 async def markTokenUsed(ctx: Ctx, req: TokenUse) -> Found:
     """One token (a batch of one), for its fixed name (docs/contract.md, Services and ports)."""
-    answer = effects.only(await useTokens(ctx, TokenUses(uses=[req])))
+    answer = effects.only(await _use(ctx, [req]))
     return answer.model_copy(update={"used_by": req.user_id})
 
 
