@@ -150,6 +150,24 @@ def restate_tracing(otlp_endpoint: str | None) -> dict[str, str]:
     return {"RESTATE_TRACING_ENDPOINT": f"otlp+{endpoint.rstrip('/')}/v1/traces"}
 
 
+# A single node runs its whole log and state as this many partitions (Restate's default is 24).
+# One drop's objects share the work of one partition anyway; with one partition the batches
+# of every object land in one log and one partition processor, which cut restate-server's
+# CPU per admitted person by about a third in bench/crowd_open.py (docs/benchmarks.md,
+# "restate-server's settings"). Read only when a cluster is first provisioned: an existing
+# data directory keeps the count it was created with. The local cluster sets its own
+# (devtools/clusterstack.py); docker-compose.yml and fly/restate/fly.toml repeat this value.
+SINGLE_NODE_PARTITIONS = 1
+
+
+def single_node_settings(config_file: Path | None) -> dict[str, str]:
+    """What a lone node adds to the settings every node gets. Environment variables win over
+    a config file, so a cluster node (which has one) gets none of them."""
+    if config_file is not None:
+        return {}
+    return {"RESTATE_DEFAULT_NUM_PARTITIONS": str(SINGLE_NODE_PARTITIONS)}
+
+
 def restate_proc(
     ingress: int,
     admin: int,
@@ -162,7 +180,8 @@ def restate_proc(
     config_file: Path | None = None,
     otlp_endpoint: str | None = None,
 ) -> Proc:
-    """restate-server; `config_file` adds settings (a cluster node's) to those given here."""
+    """restate-server; `config_file` adds settings (a cluster node's) to those given here,
+    in place of the single node's."""
     data_dir.mkdir(parents=True, exist_ok=True)
     env = base_env(
         {
@@ -180,6 +199,7 @@ def restate_proc(
             "RESTATE_LOG_FILTER": "warn,octocrab=off",
             "NO_COLOR": "1",
             **restate_tracing(otlp_endpoint),
+            **single_node_settings(config_file),
         }
     )
     args = [find_binary("restate-server"), "--base-dir", str(data_dir), "--no-logo"]
