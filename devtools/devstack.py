@@ -150,13 +150,15 @@ def restate_tracing(otlp_endpoint: str | None) -> dict[str, str]:
     return {"RESTATE_TRACING_ENDPOINT": f"otlp+{endpoint.rstrip('/')}/v1/traces"}
 
 
-# A single node runs its whole log and state as this many partitions (Restate's default is 24).
-# One drop's objects share the work of one partition anyway; with one partition the batches
-# of every object land in one log and one partition processor, which cut restate-server's
-# CPU per admitted person by about a third in bench/crowd_open.py (docs/benchmarks.md,
-# "restate-server's settings"). Read only when a cluster is first provisioned: an existing
-# data directory keeps the count it was created with. The local cluster sets its own
-# (devtools/clusterstack.py); docker-compose.yml and fly/restate/fly.toml repeat this value.
+# A single node keeps its log and state as this many partitions (Restate's default is 24).
+# With one, a drop's objects and the calls between them share one log and one partition
+# processor instead of crossing partitions, and restate-server's CPU per admitted person in
+# bench/crowd_open.py fell in every pair measured (5-20% on a quiet machine, about a third on
+# a loaded one: docs/benchmarks.md, "restate-server's settings"). Durability is unchanged:
+# the one log is written and synced as each of the 24 was. Restate reads the count only when
+# a cluster is provisioned, so an existing data directory keeps its own. The local cluster
+# sets its own (devtools/clusterstack.py); docker-compose.yml and fly/restate/fly.toml repeat
+# this value.
 SINGLE_NODE_PARTITIONS = 1
 
 
