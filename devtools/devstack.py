@@ -150,6 +150,26 @@ def restate_tracing(otlp_endpoint: str | None) -> dict[str, str]:
     return {"RESTATE_TRACING_ENDPOINT": f"otlp+{endpoint.rstrip('/')}/v1/traces"}
 
 
+# A single node keeps its log and state as this many partitions (Restate's default is 24).
+# With one, a drop's objects and the calls between them share one log and one partition
+# processor instead of crossing partitions, and restate-server's CPU per admitted person in
+# bench/crowd_open.py fell in every pair measured (5-20% on a quiet machine, about a third on
+# a loaded one: docs/benchmarks.md, "restate-server's settings"). Durability is unchanged:
+# the one log is written and synced as each of the 24 was. Restate reads the count only when
+# a cluster is provisioned, so an existing data directory keeps its own. The local cluster
+# sets its own (devtools/clusterstack.py); docker-compose.yml and fly/restate/fly.toml repeat
+# this value.
+SINGLE_NODE_PARTITIONS = 1
+
+
+def single_node_settings(config_file: Path | None) -> dict[str, str]:
+    """What a lone node adds to the settings every node gets. Environment variables win over
+    a config file, so a cluster node (which has one) gets none of them."""
+    if config_file is not None:
+        return {}
+    return {"RESTATE_DEFAULT_NUM_PARTITIONS": str(SINGLE_NODE_PARTITIONS)}
+
+
 def restate_proc(
     ingress: int,
     admin: int,
@@ -162,7 +182,8 @@ def restate_proc(
     config_file: Path | None = None,
     otlp_endpoint: str | None = None,
 ) -> Proc:
-    """restate-server; `config_file` adds settings (a cluster node's) to those given here."""
+    """restate-server; `config_file` adds settings (a cluster node's) to those given here,
+    in place of the single node's."""
     data_dir.mkdir(parents=True, exist_ok=True)
     env = base_env(
         {
@@ -180,6 +201,7 @@ def restate_proc(
             "RESTATE_LOG_FILTER": "warn,octocrab=off",
             "NO_COLOR": "1",
             **restate_tracing(otlp_endpoint),
+            **single_node_settings(config_file),
         }
     )
     args = [find_binary("restate-server"), "--base-dir", str(data_dir), "--no-logo"]

@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 import jsonschema
 import yaml
 
-from devtools import devbeacon
+from devtools import devbeacon, devstack
 from drop.domain.beacon import UNCHAINED
 from drop.settings import BeaconSettings, ConnectionSettings
 
@@ -22,6 +22,7 @@ RESTATE_OWN = {
     "RESTATE_NODE_NAME",
     "RESTATE_BASE_DIR",
     "RESTATE_WORKER__INVOKER__REQUEST_IDENTITY_PRIVATE_KEY_PEM_FILE",
+    "RESTATE_DEFAULT_NUM_PARTITIONS",
 }
 ONE_SHOT = ("setup", "keys", "cluster-setup")
 
@@ -217,6 +218,11 @@ def test_restate_keeps_its_data_on_a_volume() -> None:
     assert set(restate["environment"]) <= RESTATE_OWN
     assert f"restate_data:{restate['environment']['RESTATE_BASE_DIR']}" in restate["volumes"]
     assert "http://localhost:9070/health" in restate["healthcheck"]["test"]
+
+
+def test_restate_runs_as_many_partitions_as_the_dev_stack() -> None:
+    env = service("restate")["environment"]
+    assert env["RESTATE_DEFAULT_NUM_PARTITIONS"] == str(devstack.SINGLE_NODE_PARTITIONS)
 
 
 def test_setup_registers_the_worker_and_seeds_a_drop() -> None:

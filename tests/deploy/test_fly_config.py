@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from devtools import devstack
+
 from .support import BUILT, FLY, SERVICES, load_deploy_module, settings_env_names
 
 FLY_PORT = {"worker": 8080, "api": 8080, "sse": 8080, "web": 3000}
@@ -18,6 +20,7 @@ RESTATE_OWN = {
     "RESTATE_INGRESS__BIND_ADDRESS",
     "RESTATE_ADMIN__BIND_ADDRESS",
     "RESTATE_WORKER__INVOKER__REQUEST_IDENTITY_PRIVATE_KEY_PEM_FILE",
+    "RESTATE_DEFAULT_NUM_PARTITIONS",
 }
 
 
@@ -117,6 +120,11 @@ def test_restate_is_pinned_listens_on_ipv6_and_keeps_its_data_on_the_volume() ->
     assert config["mounts"] == {"source": volume, "destination": env["RESTATE_BASE_DIR"]}
     ports = {check["port"] for check in checks(config)}
     assert 8080 in ports
+
+
+def test_restate_runs_as_many_partitions_as_the_dev_stack() -> None:
+    env = fly_toml("restate")["env"]
+    assert env["RESTATE_DEFAULT_NUM_PARTITIONS"] == str(devstack.SINGLE_NODE_PARTITIONS)
 
 
 def test_deploy_script_names_only_real_settings_and_known_ports() -> None:

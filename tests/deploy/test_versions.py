@@ -129,6 +129,32 @@ def test_restate_reads_every_setting_we_give_it(env: dict[str, str]) -> None:
         assert normal(node) == normal(value), name
 
 
+def dumped_config(proc: devstack.Proc) -> dict[str, Any]:
+    out = subprocess.run(
+        [*proc.args, "--dump-config"],
+        env=proc.env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    return tomllib.loads(out)
+
+
+def test_a_single_node_gets_its_partition_count_and_a_cluster_node_keeps_its_own(
+    tmp_path: Path,
+) -> None:
+    # Restate's environment variables win over its config file: the cluster's node file
+    # would lose its own count if the single node's variable reached it.
+    auth = devstack.InternalAuth.create(tmp_path / "auth")
+    single = devstack.restate_proc(1, 2, 3, tmp_path / "single", None, auth)
+    node_file = tmp_path / "node.toml"
+    node_file.write_text("default-num-partitions = 6\n")
+    node = devstack.restate_proc(1, 2, 3, tmp_path / "node", None, auth, config_file=node_file)
+    assert dumped_config(single)["default-num-partitions"] == devstack.SINGLE_NODE_PARTITIONS
+    assert dumped_config(node)["default-num-partitions"] == 6
+
+
 def normal(value: Any) -> Any:
     """A setting as restate prints it: lists parsed, URLs without their trailing slash."""
     if isinstance(value, str) and value.startswith('["'):
