@@ -67,7 +67,9 @@ async def test_a_mirror_bucket_an_earlier_build_made_gets_direct_gets(bus: Bus) 
     info.config.allow_direct = False
     await bus.js.update_stream(info.config)
     key = uid("u")
-    await (await bus.kv(bucket)).put(key, b'{"tier": "gold"}')
+    # A bus of its own: the session's bus would keep this bucket's handle without direct gets.
+    before = Bus(nc=bus.nc, js=bus.js)
+    await (await before.kv(bucket)).put(key, b'{"tier": "gold"}')
     await ensure_layout(bus.js)
     assert (await bus.js.stream_info(f"KV_{bucket}")).config.allow_direct
     fresh = Bus(nc=bus.nc, js=bus.js)
