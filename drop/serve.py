@@ -17,12 +17,12 @@ from typing import Any
 
 import uvicorn
 from granian import Granian
-from granian.constants import HTTPModes, Interfaces
+from granian.constants import HTTPModes, Interfaces, RuntimeModes, TaskImpl
 
 from drop import metrics, server_limits, tracing
 from drop.client_address import ClientAddress, TrustedProxies
 from drop.logs import setup_logging
-from drop.settings import MissingSecretError, RuntimeSettings
+from drop.settings import ApiServerSettings, MissingSecretError, RuntimeSettings
 
 
 def build_or_exit(service: str, factory: Callable[[], Any]) -> Any:
@@ -102,6 +102,7 @@ def run(service: str, target: str, factory: Callable[[], Any], default_port: int
     build_or_exit(service, factory)  # refuse to start before spawning workers
     trusted_proxies(rt)
     metrics.clear_multiprocess_dir()
+    server = ApiServerSettings()
     Granian(
         target,
         address=rt.host,
@@ -112,6 +113,9 @@ def run(service: str, target: str, factory: Callable[[], Any], default_port: int
         backlog=server_limits.BACKLOG,
         backpressure=server_limits.CONNECTIONS_PER_WORKER,
         workers=rt.workers,
+        task_impl=TaskImpl(server.api_task_impl),
+        runtime_mode=RuntimeModes(server.api_runtime_mode),
+        runtime_threads=server.api_runtime_threads,
         factory=True,
         log_access=False,
         respawn_failed_workers=True,

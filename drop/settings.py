@@ -47,6 +47,20 @@ class RuntimeSettings(BaseSettings):
         return self.drop_env == "production"
 
 
+class ApiServerSettings(BaseSettings):
+    """How granian runs the api's processes (drop.serve.run). The defaults are granian's own;
+    docs/benchmarks.md ("The api's server runtime") has what each costs per request."""
+
+    model_config = _COMMON
+
+    # asyncio: Python's Task drives each request; rust: granian's Rust futures (Python 3.11).
+    api_task_impl: Literal["asyncio", "rust"] = "asyncio"
+    # auto is mt for ASGI: one multi-threaded Tokio runtime; st: single-threaded runtimes.
+    api_runtime_mode: Literal["auto", "st", "mt"] = "auto"
+    # Tokio threads doing the network I/O of one process.
+    api_runtime_threads: int = Field(default=1, ge=1, le=16)
+
+
 class ConnectionSettings(BaseSettings):
     """Addresses of the servers and services this process talks to."""
 
