@@ -48,16 +48,15 @@ class RuntimeSettings(BaseSettings):
 
 
 class ApiServerSettings(BaseSettings):
-    """How granian runs the api's processes (drop.serve.run). The defaults are granian's own;
-    docs/benchmarks.md ("The api's server runtime") has what each costs per request."""
+    """How granian runs each api process (drop.serve.granian_runtime). The defaults are
+    granian's own; docs/benchmarks.md ("The api's server runtime") has what the others cost.
+    """
 
     model_config = _COMMON
 
-    # asyncio: Python's Task drives each request; rust: granian's Rust futures (Python 3.11).
-    api_task_impl: Literal["asyncio", "rust"] = "asyncio"
-    # auto is mt for ASGI: one multi-threaded Tokio runtime; st: single-threaded runtimes.
+    # auto is mt for ASGI (one multi-threaded Tokio runtime); st: single-threaded runtimes.
     api_runtime_mode: Literal["auto", "st", "mt"] = "auto"
-    # Tokio threads doing the network I/O of one process.
+    # Tokio threads doing one process's network I/O.
     api_runtime_threads: int = Field(default=1, ge=1, le=16)
 
 
