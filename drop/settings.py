@@ -47,6 +47,19 @@ class RuntimeSettings(BaseSettings):
         return self.drop_env == "production"
 
 
+class ApiServerSettings(BaseSettings):
+    """How granian runs each api process (drop.serve.granian_runtime). The defaults are
+    granian's own; docs/benchmarks.md ("The api's server runtime") has what the others cost.
+    """
+
+    model_config = _COMMON
+
+    # auto is mt for ASGI (one multi-threaded Tokio runtime); st: single-threaded runtimes.
+    api_runtime_mode: Literal["auto", "st", "mt"] = "auto"
+    # Tokio threads doing one process's network I/O.
+    api_runtime_threads: int = Field(default=1, ge=1, le=16)
+
+
 class ConnectionSettings(BaseSettings):
     """Addresses of the servers and services this process talks to."""
 
