@@ -12,7 +12,6 @@ import time
 from typing import Any
 
 from drop import events
-from drop.adapters import kv_read
 from drop.adapters.nats_bus import Bus
 from drop.domain.queue_rules import estimated_wait_seconds, place_in_line, token_is_well_formed
 
@@ -24,8 +23,7 @@ def meta_key(drop_id: str) -> str:
 
 
 async def meta(bus: Bus, drop_id: str) -> dict[str, Any] | None:
-    kv = await bus.kv(events.QUEUE_TOKENS_BUCKET)
-    found: dict[str, Any] | None = await kv_read.get_json(kv, meta_key(drop_id))
+    found: dict[str, Any] | None = await bus.get_json(events.QUEUE_TOKENS_BUCKET, meta_key(drop_id))
     return found
 
 
@@ -33,8 +31,7 @@ async def token_view(bus: Bus, drop_id: str, token: str) -> dict[str, Any]:
     """The token's view with its exact place in line (`found: False` when unknown)."""
     if not token_is_well_formed(token):
         return {"found": False}
-    kv = await bus.kv(events.QUEUE_TOKENS_BUCKET)
-    record = await kv_read.get_json(kv, f"{drop_id}.{token}")
+    record = await bus.get_json(events.QUEUE_TOKENS_BUCKET, f"{drop_id}.{token}")
     if not isinstance(record, dict):
         return {"found": False}
     view: dict[str, Any] = {**record, "found": True}

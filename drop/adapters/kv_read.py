@@ -1,7 +1,8 @@
 """A key's last value, read as nats-py's `KeyValue.get` reads it, for less client CPU.
 
-The api reads a key or two on each of a crowd's requests (a queue token's view, a claim,
-a proof-of-work challenge). nats-py's `get` builds its JetStream request with `json.dumps`,
+Every `Bus.get_json` reads through it, and so do the claim and proof-of-work stores: the
+api reads a key or two on each of a crowd's requests (a queue token's view, a claim, a
+challenge). nats-py's `get` builds its JetStream request with `json.dumps`,
 turns the answer into a `RawStreamMsg` (parsing the stored time), and parses the stored
 message's headers with the standard library's e-mail parser, only to look for
 `KV-Operation`: about half of a read's client CPU in the crowd's profile. `get` here sends
@@ -18,7 +19,6 @@ from __future__ import annotations
 import base64
 import json
 from json.encoder import encode_basestring_ascii
-from typing import Any
 
 from nats.errors import NoRespondersError
 from nats.js.errors import (
@@ -74,15 +74,6 @@ async def get(kv: KeyValue, key: str) -> KeyValue.Entry:
     if op is not None:
         raise KeyNotFoundError(entry, op)
     return entry
-
-
-async def get_json(kv: KeyValue, key: str) -> Any:
-    """The key's JSON value, or None when it is absent or removed (`Bus.get_json`)."""
-    try:
-        entry = await get(kv, key)
-    except KeyNotFoundError:
-        return None
-    return json.loads(entry.value) if entry.value else None
 
 
 def _removal(hdrs: str | None) -> str | None:

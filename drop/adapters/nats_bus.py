@@ -31,7 +31,7 @@ from nats.js.errors import (
 from nats.js.kv import KeyValue
 
 from drop import events, metrics
-from drop.adapters import kv_many
+from drop.adapters import kv_many, kv_read
 from drop.adapters.failover import LeavePolicy
 from drop.adapters.kv_batch import BatchedKeyValue
 from drop.adapters.nats_link import RECONNECT_WAIT_S, WatchedClient
@@ -113,7 +113,6 @@ class Bus:
     # Buckets whose streams take atomic batches: their writes are batched.
     atomic: frozenset[str] = frozenset()
     _kv: dict[str, KeyValue] = field(default_factory=dict)
-    _direct: dict[str, bool] = field(default_factory=dict)
 
     async def publish(self, subject: str, payload: dict[str, Any], msg_id: str) -> int:
         """Publish through JetStream; returns the stream sequence (duplicates return the first)."""
@@ -158,10 +157,11 @@ class Bus:
         return self._kv[bucket]
 
     async def get_json(self, bucket: str, key: str) -> Any:
-        """A key's JSON value, or None when the key is absent or deleted."""
+        """A key's JSON value, or None when the key is absent or deleted (read as nats-py
+        reads it, for less client CPU: drop/adapters/kv_read.py)."""
         kv = await self.kv(bucket)
         try:
-            entry = await kv.get(key)
+            entry = await kv_read.get(kv, key)
         except KeyNotFoundError:
             return None
         return json.loads(entry.value) if entry.value else None
@@ -171,18 +171,12 @@ class Bus:
         bucket's stream allows it, else one get per key, all at once."""
         if not keys:
             return {}
-        if await self._allows_direct(bucket):
+        if (await self.kv(bucket))._direct:  # the stream allowed direct gets when bound
             raw = await kv_many.last_values(self.nc, bucket, keys, REQUEST_TIMEOUT_S)
             return kv_many.decoded(raw)
         wanted = list(dict.fromkeys(keys))
         values = await asyncio.gather(*(self.get_json(bucket, k) for k in wanted))
         return {k: v for k, v in zip(wanted, values, strict=True) if v is not None}
-
-    async def _allows_direct(self, bucket: str) -> bool:
-        if bucket not in self._direct:
-            info = await self.js.stream_info(f"KV_{bucket}")
-            self._direct[bucket] = bool(info.config.allow_direct)
-        return self._direct[bucket]
 
     async def last_on_subject(self, stream: str, subject: str) -> Any:
         """The JSON of the last message on `subject`, or None when there is none."""

@@ -52,9 +52,9 @@ async def test_every_kind_of_key_reads_as_nats_py_reads_it(bus: Bus, bucket: str
     assert (await _same(kv, deleted))[:2] == ("missing", KV_DEL)
     assert (await _same(kv, purged))[:2] == ("missing", KV_PURGE)
     assert await _same(kv, absent) == ("missing", None, None)
-    assert await kv_read.get_json(kv, updated) == {"v": 2}
-    assert await kv_read.get_json(kv, deleted) is None
-    assert await kv_read.get_json(kv, absent) is None
+    assert await bus.get_json(bucket, updated) == {"v": 2}
+    assert await bus.get_json(bucket, deleted) is None
+    assert await bus.get_json(bucket, absent) is None
 
 
 async def test_an_empty_value_and_a_rewritten_deleted_key_read_alike(bus: Bus) -> None:
@@ -65,7 +65,7 @@ async def test_an_empty_value_and_a_rewritten_deleted_key_read_alike(bus: Bus) -
     await kv.delete(again)
     back = await kv.create(again, json.dumps({"b": 2}).encode())
     assert (await _same(kv, empty))[0] == "entry"
-    assert await kv_read.get_json(kv, empty) is None
+    assert await bus.get_json(events.USER_CLAIMS_BUCKET, empty) is None
     assert await _same(kv, again) == ("entry", b'{"b": 2}', back)
 
 
