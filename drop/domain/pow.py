@@ -1,8 +1,15 @@
-"""Hashcash-style proof-of-work challenges that make mass registration expensive."""
+"""Hashcash-style proof-of-work challenges that make mass registration expensive.
+
+A challenge's 32 hex chars are an HMAC (truncated to 128 bits) of its timestamp and
+difficulty under a key every api replica shares, so issuing one stores nothing: whoever
+receives it back recomputes the HMAC to learn that it was issued, and for which difficulty.
+Spending it once is the store's business (drop/adapters/pow_store.py).
+"""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import itertools
 import re
 
@@ -10,6 +17,10 @@ from drop.domain.errors import ValidationFailed
 
 CHALLENGE_TTL_MS = 300_000
 MAX_NONCE_LENGTH = 64
+MAX_DIFFICULTY = 8
+# Unlike every token signed with the same secret (drop/domain/tokens.py domains).
+_KEY_LABEL = b"product-drop/pow-challenge-key/v1\x00"
+_SIGNED_LABEL = "pow-challenge/v1"
 
 _CHALLENGE = re.compile(r"([0-9]{1,16}):([0-9a-f]{32})")
 
@@ -19,6 +30,39 @@ def make_challenge(timestamp_ms: int, random_hex: str) -> str:
     challenge = f"{timestamp_ms}:{random_hex.lower()}"
     parse_challenge(challenge)
     return challenge
+
+
+def challenge_key(secret: str) -> bytes:
+    """The signing key of challenges, derived from a shared secret for this use alone."""
+    return hmac.new(secret.encode(), _KEY_LABEL, hashlib.sha256).digest()
+
+
+def _signature(key: bytes, timestamp_ms: int, difficulty: int) -> str:
+    signed = f"{_SIGNED_LABEL}:{timestamp_ms}:{difficulty}".encode()
+    return hmac.new(key, signed, hashlib.sha256).hexdigest()[:32]
+
+
+def sign_challenge(key: bytes, timestamp_ms: int, difficulty: int) -> str:
+    """``"<ms>:<HMAC of the timestamp and difficulty>"``."""
+    if not 0 <= difficulty <= MAX_DIFFICULTY:
+        raise ValueError(f"difficulty must be 0..{MAX_DIFFICULTY}")
+    return make_challenge(timestamp_ms, _signature(key, timestamp_ms, difficulty))
+
+
+def signed_difficulty(key: bytes, challenge: str) -> int | None:
+    """The difficulty `key` signed the challenge for; None when it signed none (malformed,
+    forged, or issued by a build that stored its challenges instead)."""
+    try:
+        timestamp_ms = parse_challenge(challenge)
+    except ValidationFailed:
+        return None
+    given = challenge.rsplit(":", 1)[1]
+    # Every difficulty is tried, so a challenge stays good for the difficulty it was issued
+    # with when the setting changes during its life.
+    for difficulty in range(MAX_DIFFICULTY + 1):
+        if hmac.compare_digest(given, _signature(key, timestamp_ms, difficulty)):
+            return difficulty
+    return None
 
 
 def parse_challenge(challenge: str) -> int:
