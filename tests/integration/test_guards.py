@@ -347,6 +347,40 @@ async def test_a_previous_builds_stored_challenge_is_spent_once(
     refused(await register(client, drop_id, token=tokens[1], pow_=pow_), 403, "pow_replayed")
 
 
+async def test_a_ready_answer_carries_a_challenge_registration_accepts(
+    client: httpx.AsyncClient,
+) -> None:
+    """A join let in at once hands over a challenge as `GET /api/pow/challenge` would; it is
+    accepted once. A waiting answer carries none; the status and heartbeat of a ready token
+    carry a fresh one each."""
+    drop_id = await create_drop(client)
+    joined = await join(client, drop_id)
+    assert joined["status"] == "ready"
+    offered = joined["powChallenge"]
+    assert set(offered) == {"challenge", "difficulty", "timestamp"}
+    assert offered["difficulty"] == 1 and abs(offered["timestamp"] - now_ms()) < 5000
+    assert pow_rules.parse_challenge(offered["challenge"]) == offered["timestamp"]
+    polled = (await status(client, drop_id, joined["token"]))["powChallenge"]
+    beat = await client.post(
+        f"/api/queue/{drop_id}/heartbeat",
+        json={"token": joined["token"], "behaviorSignals": HUMAN_SIGNALS},
+        headers=from_ip(new_ip()),
+    )
+    assert beat.status_code == 200, beat.text
+    beaten = beat.json()["powChallenge"]
+    assert len({offered["challenge"], polled["challenge"], beaten["challenge"]}) == 3
+    pow_ = (offered["challenge"], pow_rules.solve(offered["challenge"], offered["difficulty"]))
+    r = await register(client, drop_id, token=joined["token"], pow_=pow_)
+    assert r.status_code == 200, r.text
+    again = await register(client, drop_id, token=await ready_token(client, drop_id), pow_=pow_)
+    refused(again, 403, "pow_replayed")
+    for _ in range(2):
+        await join(client, drop_id)  # the room holds three ready places: the next one waits
+    waiting = await join(client, drop_id)
+    assert waiting["status"] == "waiting" and "powChallenge" not in waiting
+    assert "powChallenge" not in await status(client, drop_id, waiting["token"])
+
+
 async def test_low_trust_is_refused_and_heartbeat_signals_count(client: httpx.AsyncClient) -> None:
     drop_id = await create_drop(client)
     token = await ready_token(client, drop_id)
@@ -458,6 +492,7 @@ async def test_join_routes_limits_and_shapes(client: httpx.AsyncClient, stack: S
         "expiresAt",
         "readyAt",
         "queueEnabled",
+        "powChallenge",  # added to a ready answer (docs/contract.md, Waiting room)
     }
     assert (await status(client, drop_id, "nope"))["found"] is False
     stats = (await client.get(f"/api/queue/{drop_id}/stats")).json()
