@@ -101,8 +101,8 @@ async def admitted(
     pool: Pool, drop_id: str, ip: str, fingerprint: str, tally: Tally, rng: random.Random
 ) -> tuple[str, str, str]:
     """Join, wait for admission, solve a fresh challenge: (token, challenge, nonce). As the
-    site does, the challenge is the one the ready answer (join or status) carried, else
-    one from `GET /api/pow/challenge`."""
+    site does, the challenge is the one a join let in at once carried, else one from
+    `GET /api/pow/challenge`."""
     joined = await call(
         tally, "join", pool, "POST", f"/api/queue/{drop_id}/join", {"fingerprint": fingerprint}, ip
     )
@@ -115,8 +115,7 @@ async def admitted(
             tally, "status", pool, "GET", f"/api/queue/{drop_id}/status/{token}", None, ip
         )
         tally.polls += 1
-        answer = polled.json()
-        status = answer["status"]
+        status = polled.json()["status"]
         if status not in ("waiting", "ready"):
             tally.fail("status", None, f"became {status}")
             raise Refused

@@ -16,6 +16,6 @@ router = APIRouter(prefix="/api/pow")
 async def challenge(request: Request, state: State, bus: NatsBus) -> dict[str, Any]:
     """A single-use challenge `"<ms>:<32 hex>"`: find a nonce such that
     `sha256(challenge + nonce)` in hex starts with `difficulty` zeros. Valid 5 minutes.
-    A join or status answered `ready` carries one too (`powChallenge`)."""
+    A join or heartbeat answered `ready` carries one too (`powChallenge`)."""
     await guards.rate_limit(request, state, bus, "challenge")
     return guards.issue_challenge(state)

@@ -49,7 +49,8 @@ def _status(answer: dict[str, Any]) -> dict[str, Any]:
 def _with_challenge(state: ApiState, answer: dict[str, Any]) -> dict[str, Any]:
     """A `ready` answer carries a fresh proof-of-work challenge (`powChallenge`, as
     `GET /api/pow/challenge` answers), saving the person that request: issuing one is a
-    signature, nothing stored."""
+    signature, nothing stored. Only the routes limited per address (join, heartbeat) hand
+    them out, so challenges stay limited per address; the status poll is not."""
     if answer.get("status") != "ready" or not state.api.bot_check_enabled:
         return answer
     return {**answer, "powChallenge": guards.issue_challenge(state)}
@@ -113,10 +114,9 @@ async def join(
 async def status(dropId: DropId, token: Token, state: State, bus: NatsBus) -> dict[str, Any]:
     """Your exact place in line and estimated wait, or when your ready window ends."""
     if not state.queue.queue_enabled:
-        return _with_challenge(state, _disabled_status())
+        return _disabled_status()
     async with guards.fail_closed("queue store"):
-        answer = await queue_view.token_view(bus, dropId, token)
-    return _with_challenge(state, _status(answer))
+        return _status(await queue_view.token_view(bus, dropId, token))
 
 
 @router.post("/{dropId}/heartbeat")
