@@ -5,7 +5,8 @@ Unlike bench/crowd.py, whose client caps itself at a pool of connections (so it 
 that pool as much as the stack), here person i arrives at `i / rate` seconds, on a
 connection of their own, whether or not the people before them have been answered; as many
 are in flight as the stack makes wait. Each does what bench/crowd_people.py's `person` does:
-join -> poll status every 300-500 ms until ready -> challenge -> solve -> register.
+join -> poll status every 300-500 ms until ready -> challenge (the one a join let in at
+once carries, else `GET /api/pow/challenge`) -> solve -> register.
 
 Starts the same private stack as bench/crowd.py (bot checks, rate limits and the waiting
 room on; the api with WORKERS=2), then for each `--rates` step a fresh drop and

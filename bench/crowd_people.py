@@ -100,7 +100,9 @@ async def call(
 async def admitted(
     pool: Pool, drop_id: str, ip: str, fingerprint: str, tally: Tally, rng: random.Random
 ) -> tuple[str, str, str]:
-    """Join, wait for admission, solve a fresh challenge: (token, challenge, nonce)."""
+    """Join, wait for admission, solve a fresh challenge: (token, challenge, nonce). As the
+    site does, the challenge is the one a join let in at once carried, else one from
+    `GET /api/pow/challenge`."""
     joined = await call(
         tally, "join", pool, "POST", f"/api/queue/{drop_id}/join", {"fingerprint": fingerprint}, ip
     )
@@ -117,7 +119,11 @@ async def admitted(
         if status not in ("waiting", "ready"):
             tally.fail("status", None, f"became {status}")
             raise Refused
-    issued = (await call(tally, "challenge", pool, "GET", "/api/pow/challenge", None, ip)).json()
+    issued = answer.get("powChallenge")
+    if issued is None:
+        issued = (
+            await call(tally, "challenge", pool, "GET", "/api/pow/challenge", None, ip)
+        ).json()
     nonce = pow_rules.solve(issued["challenge"], int(issued["difficulty"]))
     return token, issued["challenge"], nonce
 

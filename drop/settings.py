@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from drop.domain.pow import MAX_DIFFICULTY
 from drop.secret_rules import DEV_RECEIPT_KEY as DEV_RECEIPT_KEY
 from drop.secret_rules import DEV_SECRET as DEV_SECRET
 from drop.secret_rules import MissingSecretError as MissingSecretError
@@ -200,7 +201,7 @@ class ApiSettings(BaseSettings):
     model_config = _COMMON
 
     cors_origins: str = "http://localhost:3000,http://127.0.0.1:3000"
-    pow_difficulty: int = Field(default=4, ge=0, le=8)
+    pow_difficulty: int = Field(default=4, ge=0, le=MAX_DIFFICULTY)
     pow_challenge_ttl_seconds: int = 300
     min_trust_score: float = Field(default=50.0, ge=0, le=100)
     rate_limit_window_seconds: int = 60

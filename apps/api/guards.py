@@ -7,9 +7,9 @@ Registration runs them in this order, each refusing with a clear 4xx:
      hold a ready token: a ready token was admitted by the waiting room, which already
      limits each network (its joins, and its live places), and its ready window must not
      run out behind a per-IP limit that the people sharing one address exhaust together;
-  3. bot validation: the single-use PoW challenge is spent (compare-and-set delete), its
-     difficulty checked, then the trust score (behaviour signals from the body, else the
-     last heartbeat's) must pass;
+  3. bot validation: the PoW challenge's signature, age and solution at its signed
+     difficulty are checked and it is spent once (a create of its key), then the trust
+     score (behaviour signals from the body, else the last heartbeat's) must pass;
   4. the queue token is marked used, atomically in the drop's QueueAdmission object and
      bound to the user, so one token never lets two users in.
 
@@ -24,7 +24,6 @@ import asyncio
 import hashlib
 import hmac
 import logging
-import secrets
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -40,7 +39,7 @@ from apps.api.state import ApiState
 from drop import events
 from drop.adapters.behavior_store import BehaviorStore
 from drop.adapters.nats_bus import Bus
-from drop.adapters.pow_store import IssuedChallenge, PowStore
+from drop.adapters.pow_store import PowStore, StoredChallenge
 from drop.adapters.rate_limit import RateLimitContention, RateLimiter
 from drop.contracts import BehaviorSignalsIn, RegisterIn
 from drop.domain import pow as pow_rules
@@ -114,13 +113,12 @@ async def rate_limit(
 
 @dataclass
 class Reads:
-    """The registration guards' reads (the token's view, the issued challenge), started
-    together before the claim check so that their round trips overlap instead of following
-    one another. Each is awaited where its guard runs, inside that guard's `fail_closed`,
-    so a refusal comes in the same order and a store that cannot be read still refuses."""
+    """The registration guards' reads (the token's view), started before the claim check so
+    that its round trip overlaps others instead of following them. Each is awaited where
+    its guard runs, inside that guard's `fail_closed`, so a refusal comes in the same order
+    and a store that cannot be read still refuses."""
 
     token_view: asyncio.Task[dict[str, Any]] | None = None
-    challenge: asyncio.Future[IssuedChallenge | str] | None = None
 
     @classmethod
     def start(cls, state: ApiState, bus: Bus, drop_id: str, body: RegisterIn) -> Reads:
@@ -129,25 +127,17 @@ class Reads:
             reads.token_view = asyncio.create_task(
                 queue_view.token_view(bus, drop_id, body.queue_token)
             )
-        bot = body.bot_validation
-        if state.api.bot_check_enabled and bot is not None and _well_formed(bot.pow_challenge):
-            issued = state.challenges.take(bot.pow_challenge)
-            if issued is None:
-                reads.challenge = asyncio.create_task(_find_challenge(bus, bot.pow_challenge))
-            else:
-                reads.challenge = asyncio.get_running_loop().create_future()
-                reads.challenge.set_result(issued)
         return reads
 
     def close(self) -> None:
         """Drop the reads a refusal left unused (their errors included)."""
-        for task in (self.token_view, self.challenge):
-            if task is None:
-                continue
-            if task.done() and not task.cancelled():
-                task.exception()
-            else:
-                task.cancel()
+        task = self.token_view
+        if task is None:
+            return
+        if task.done() and not task.cancelled():
+            task.exception()
+        else:
+            task.cancel()
 
 
 async def check_registration(
@@ -244,13 +234,13 @@ async def _bot_check(
     bot = body.bot_validation
     if bot is None:
         raise ApiError(400, "bot_validation_required", "botValidation is required")
-    issued = await _spend_pow(state, bus, bot.pow_challenge, bot.pow_solution, reads)
+    await _spend_pow(state, bus, bot.pow_challenge, bot.pow_solution)
     behavior = await _behavior(state, bus, drop_id, body.behavior_signals, token)
     decision = trust.decide_trust(
         bot.fingerprint,
         bot.fingerprint_confidence,
         bot.timing_ms,
-        pow_valid=issued is not None,
+        pow_valid=True,  # an invalid one was refused above
         min_score=state.api.min_trust_score,
         behavior=behavior,
         min_behavior=state.queue.queue_min_behavior_score,
@@ -260,39 +250,44 @@ async def _bot_check(
         raise ApiError(403, "bot_suspected", f"bot check failed: {decision.reason}")
 
 
-def _well_formed(challenge: str) -> bool:
+REPLAYED = (403, "pow_replayed", "this proof-of-work challenge was already used")
+NOT_ISSUED = (403, "pow_invalid", "this proof-of-work challenge was not issued here")
+WRONG = (403, "pow_invalid", "the proof-of-work solution is wrong")
+
+
+async def _spend_pow(state: ApiState, bus: Bus, challenge: str, nonce: str) -> None:
+    """Refuse unless the challenge was issued here, is fresh, is solved at the difficulty it
+    was issued for, and is spent now for the first time."""
     try:
         pow_rules.parse_challenge(challenge)
-    except ValidationFailed:
-        return False
-    return True
-
-
-async def _find_challenge(bus: Bus, challenge: str) -> IssuedChallenge | str:
-    return await PowStore(await bus.kv(events.POW_BUCKET)).find(challenge)
-
-
-async def _spend_pow(
-    state: ApiState, bus: Bus, challenge: str, nonce: str, reads: Reads
-) -> IssuedChallenge:
-    if not _well_formed(challenge):
-        raise ApiError(403, "pow_invalid", "malformed proof-of-work challenge")
+    except ValidationFailed as exc:
+        raise ApiError(403, "pow_invalid", "malformed proof-of-work challenge") from exc
     ttl_ms = state.api.pow_challenge_ttl_seconds * 1000
     if not pow_rules.is_fresh(challenge, int(time.time() * 1000), ttl_ms):
         raise ApiError(403, "pow_expired", "this proof-of-work challenge has expired")
+    difficulty = pow_rules.signed_difficulty(state.pow_key, challenge)
     async with fail_closed("proof-of-work store"):
         store = PowStore(await bus.kv(events.POW_BUCKET))
-        early = reads.challenge
-        found = await early if early is not None else await store.find(challenge)
-        if found == "spent":
-            raise ApiError(403, "pow_replayed", "this proof-of-work challenge was already used")
-        if not isinstance(found, IssuedChallenge):
-            raise ApiError(403, "pow_invalid", "this proof-of-work challenge was not issued here")
-        if not pow_rules.verify_solution(challenge, nonce, found.difficulty):
-            raise ApiError(403, "pow_invalid", "the proof-of-work solution is wrong")
-        if not await store.spend(found):
-            raise ApiError(403, "pow_replayed", "this proof-of-work challenge was already used")
-    return found
+        if difficulty is None:
+            await _spend_stored(store, challenge, nonce)
+            return
+        if not pow_rules.verify_solution(challenge, nonce, difficulty):
+            raise ApiError(*WRONG)
+        if not await store.mark_spent(challenge):
+            raise ApiError(*REPLAYED)
+
+
+async def _spend_stored(store: PowStore, challenge: str, nonce: str) -> None:
+    """A challenge the previous build issued and stored (during a deploy, for its life)."""
+    found = await store.find_stored(challenge)
+    if found == "spent":
+        raise ApiError(*REPLAYED)
+    if not isinstance(found, StoredChallenge):
+        raise ApiError(*NOT_ISSUED)
+    if not pow_rules.verify_solution(challenge, nonce, found.difficulty):
+        raise ApiError(*WRONG)
+    if not await store.spend_stored(found):
+        raise ApiError(*REPLAYED)
 
 
 def behavior_score(signals: BehaviorSignalsIn) -> float:
@@ -322,11 +317,8 @@ async def record_behavior(
     return score
 
 
-async def issue_challenge(state: ApiState, bus: Bus) -> dict[str, object]:
-    """A fresh single-use proof-of-work challenge, remembered for its lifetime."""
+def issue_challenge(state: ApiState) -> dict[str, object]:
+    """A fresh single-use proof-of-work challenge, signed: issuing one stores nothing."""
     now = int(time.time() * 1000)
-    challenge = pow_rules.make_challenge(now, secrets.token_hex(16))
-    async with fail_closed("proof-of-work store"):
-        store = PowStore(await bus.kv(events.POW_BUCKET))
-        state.challenges.keep(await store.issue(challenge, state.api.pow_difficulty, now))
+    challenge = pow_rules.sign_challenge(state.pow_key, now, state.api.pow_difficulty)
     return {"challenge": challenge, "difficulty": state.api.pow_difficulty, "timestamp": now}

@@ -15,10 +15,10 @@ from apps.api.stalls import Stalls
 from drop import durable
 from drop.adapters import nats_bus
 from drop.adapters.nats_bus import Bus
-from drop.adapters.pow_store import IssuedHere
 from drop.adapters.rate_limit import RateMemo
 from drop.adapters.restate_ingress import RestateIngress
 from drop.contracts import QueueConfig
+from drop.domain import pow as pow_rules
 from drop.settings import (
     ApiSettings,
     ConnectionSettings,
@@ -49,8 +49,8 @@ class ApiState:
     proofs: ProofCache = field(default_factory=ProofCache)
     # What this process last counted per rate limit, so a hit writes without reading first.
     rate_memo: RateMemo = field(default_factory=RateMemo)
-    # The proof-of-work challenges this process issued, so spending one needs no read.
-    challenges: IssuedHere = field(init=False)
+    # Signs and checks proof-of-work challenges; every replica derives the same one.
+    pow_key: bytes = field(init=False)
     bus: Bus | None = None
     _connector: asyncio.Task[None] | None = None
     restate_ok: bool = False
@@ -60,7 +60,7 @@ class ApiState:
         self.registrations = GroupCommit(self._register_batch)
         self.joins = GroupCommit(self._join_batch)
         self.stalls = Stalls(self.connections.restate_admin_url)
-        self.challenges = IssuedHere(self.api.pow_challenge_ttl_seconds * 1000)
+        self.pow_key = pow_rules.challenge_key(self.secrets.session_secret)
 
     async def _join_batch(self, drop_id: str, items: list[Item], batch_id: str) -> list[Result]:
         config = QueueConfig.from_settings(self.queue).wire()

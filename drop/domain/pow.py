@@ -1,15 +1,30 @@
-"""Hashcash-style proof-of-work challenges that make mass registration expensive."""
+"""Hashcash-style proof-of-work challenges that make mass registration expensive.
+
+A challenge's 32 hex chars are 8 random ones (so two challenges issued in the same
+millisecond differ) and an HMAC, truncated to 96 bits, of those, the timestamp and the
+difficulty under a key every api replica shares. Issuing one stores nothing: whoever
+receives it back recomputes the HMAC to learn that it was issued, and for which difficulty.
+Spending it once is the store's business (drop/adapters/pow_store.py).
+"""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import itertools
 import re
+import secrets
 
 from drop.domain.errors import ValidationFailed
 
 CHALLENGE_TTL_MS = 300_000
 MAX_NONCE_LENGTH = 64
+MAX_DIFFICULTY = 8
+SALT_HEX = 8
+_SALT = re.compile(f"[0-9a-f]{{{SALT_HEX}}}")
+# Unlike every token signed with the same secret (drop/domain/tokens.py domains).
+_KEY_LABEL = b"product-drop/pow-challenge-key/v1\x00"
+_SIGNED_LABEL = "pow-challenge/v1"
 
 _CHALLENGE = re.compile(r"([0-9]{1,16}):([0-9a-f]{32})")
 
@@ -19,6 +34,44 @@ def make_challenge(timestamp_ms: int, random_hex: str) -> str:
     challenge = f"{timestamp_ms}:{random_hex.lower()}"
     parse_challenge(challenge)
     return challenge
+
+
+def challenge_key(secret: str) -> bytes:
+    """The signing key of challenges, derived from a shared secret for this use alone."""
+    return hmac.new(secret.encode(), _KEY_LABEL, hashlib.sha256).digest()
+
+
+def _signature(key: bytes, timestamp_ms: int, salt: str, difficulty: int) -> str:
+    signed = f"{_SIGNED_LABEL}:{timestamp_ms}:{salt}:{difficulty}".encode()
+    return hmac.new(key, signed, hashlib.sha256).hexdigest()[: 32 - SALT_HEX]
+
+
+def sign_challenge(key: bytes, timestamp_ms: int, difficulty: int, salt: str | None = None) -> str:
+    """``"<ms>:<salt><HMAC of the timestamp, salt and difficulty>"`` (salt random unless
+    given, for tests)."""
+    if not 0 <= difficulty <= MAX_DIFFICULTY:
+        raise ValueError(f"difficulty must be 0..{MAX_DIFFICULTY}")
+    salt = secrets.token_hex(SALT_HEX // 2) if salt is None else salt
+    if not _SALT.fullmatch(salt):
+        raise ValueError(f"salt must be {SALT_HEX} lowercase hex chars")
+    return make_challenge(timestamp_ms, salt + _signature(key, timestamp_ms, salt, difficulty))
+
+
+def signed_difficulty(key: bytes, challenge: str) -> int | None:
+    """The difficulty `key` signed the challenge for; None when it signed none (malformed,
+    forged, or issued by a build that stored its challenges instead)."""
+    try:
+        timestamp_ms = parse_challenge(challenge)
+    except ValidationFailed:
+        return None
+    hex32 = challenge.rsplit(":", 1)[1]
+    salt, given = hex32[:SALT_HEX], hex32[SALT_HEX:]
+    # Every difficulty is tried, so a challenge stays good for the difficulty it was issued
+    # with when the setting changes during its life.
+    for difficulty in range(MAX_DIFFICULTY + 1):
+        if hmac.compare_digest(given, _signature(key, timestamp_ms, salt, difficulty)):
+            return difficulty
+    return None
 
 
 def parse_challenge(challenge: str) -> int:

@@ -152,14 +152,19 @@ async def test_two_shoppers_enter_draw_buy_and_verify(browser: Browser, site: We
 
         registrations: list[dict[str, Any]] = []
         registration_headers: list[dict[str, str]] = []
+        challenges_asked: list[str] = []
 
         def capture(request: Request) -> None:
             if request.method == "POST" and request.url.endswith(f"/api/drop/{drop_id}/register"):
                 registrations.append(json.loads(request.post_data or "{}"))
                 registration_headers.append(request.headers)
+            if "/api/pow/challenge" in request.url:
+                challenges_asked.append(request.url)
 
         alice.on("request", capture)
-        await alice.goto(f"/drop/{drop_id}")
+        async with alice.expect_response(lambda r: r.url.endswith("/join")) as join_answer:
+            await alice.goto(f"/drop/{drop_id}")
+        joined = await (await join_answer.value).json()
         await behave_like_a_person(alice)
         # Waiting room first: the button says where you are until it's your turn.
         action = alice.locator("#action")
@@ -194,6 +199,10 @@ async def test_two_shoppers_enter_draw_buy_and_verify(browser: Browser, site: We
         assert body["queueToken"], "registered without a waiting-room token"
         pow_ = body["botValidation"]
         assert pow_["powSolution"] and pow_["powChallenge"]
+        # Nobody waited: the join let Alice in and handed her the challenge she solved.
+        assert joined["status"] == "ready"
+        assert pow_["powChallenge"] == joined["powChallenge"]["challenge"]
+        assert challenges_asked == []
         assert body["behaviorSignals"]["mouseMovements"] > 0
         assert json.loads(body["behaviorSignals"]["interactionPatterns"])["intervals"]
         assert 1 < pow_["fingerprintConfidence"] <= 100  # the 0-100 scale

@@ -8,8 +8,10 @@ plays as many networks as it needs without tripping over another test's rate lim
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import random
+import secrets
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -18,9 +20,11 @@ import pytest
 
 from devtools import devstack
 from drop import events
+from drop.adapters.nats_bus import Bus
 from drop.adapters.rate_limit import RateLimiter
 from drop.domain import pow as pow_rules
 from drop.domain.queue_rules import make_queue_token
+from drop.settings import SecretSettings
 from tests.support.api_client import ADMIN, DropApi, now_ms, uid
 from tests.support.eventually import eventually_async
 from tests.support.stack import Stack, start_api
@@ -268,6 +272,113 @@ async def test_a_challenge_replayed_concurrently_is_spent_once(client: httpx.Asy
     codes = sorted(r.status_code for r in answers)
     assert codes == [200, 403, 403], [r.text for r in answers]
     assert all(r.json()["code"] == "pow_replayed" for r in answers if r.status_code == 403)
+
+
+def signing_key(stack: Stack) -> bytes:
+    """The key the stack's api processes sign challenges with (from their secrets)."""
+    env = stack.env_for("api")
+    secrets = SecretSettings(
+        drop_env="test",
+        admin_secret=env["ADMIN_SECRET"],
+        purchase_token_secret=env["PURCHASE_TOKEN_SECRET"],
+        ip_hash_salt=env["IP_HASH_SALT"],
+    )
+    return pow_rules.challenge_key(secrets.session_secret)
+
+
+async def test_signed_challenges_expire_and_keep_their_difficulty(
+    client: httpx.AsyncClient, stack: Stack
+) -> None:
+    """Signed by the replicas' key but too old: expired. Signed for difficulty 2 while the
+    api asks 1: a solution good for 1 only is refused, one good for 2 is accepted."""
+    key = signing_key(stack)
+    drop_id = await create_drop(client)
+    token = await ready_token(client, drop_id)
+    stale = pow_rules.sign_challenge(key, now_ms() - 6 * 60_000, 1)
+    stale_pow = (stale, pow_rules.solve(stale, 1))
+    refused(await register(client, drop_id, token=token, pow_=stale_pow), 403, "pow_expired")
+    hard = pow_rules.sign_challenge(key, now_ms(), 2)
+    easy_only = next(
+        str(n)
+        for n in range(100_000)
+        if pow_rules.verify_solution(hard, str(n), 1)
+        and not pow_rules.verify_solution(hard, str(n), 2)
+    )
+    downgraded = await register(client, drop_id, token=token, pow_=(hard, easy_only))
+    refused(downgraded, 403, "pow_invalid")
+    r = await register(client, drop_id, token=token, pow_=(hard, pow_rules.solve(hard, 2)))
+    assert r.status_code == 200, r.text
+
+
+async def test_a_challenge_is_spent_once_across_replicas(
+    client: httpx.AsyncClient, nat_url: str
+) -> None:
+    """Issued by one api, spent at the other; replayed at both at once, it lets one in."""
+    drop_id = await create_drop(client)
+    tokens = [await ready_token(client, drop_id) for _ in range(3)]
+    async with httpx.AsyncClient(base_url=nat_url, timeout=60) as other:
+        r = await register(client, drop_id, token=tokens[0], pow_=await solved(other))
+        assert r.status_code == 200, r.text
+        pow_ = await solved(client)
+        answers = await asyncio.gather(
+            register(client, drop_id, token=tokens[1], pow_=pow_),
+            register(other, drop_id, token=tokens[2], pow_=pow_),
+        )
+    codes = sorted(a.status_code for a in answers)
+    assert codes == [200, 403], [a.text for a in answers]
+    refused(next(a for a in answers if a.status_code == 403), 403, "pow_replayed")
+
+
+async def test_a_previous_builds_stored_challenge_is_spent_once(
+    client: httpx.AsyncClient, bus: Bus
+) -> None:
+    """During a deploy, a challenge the previous build issued (random hex, stored at issue)
+    is still accepted for its life, once."""
+    drop_id = await create_drop(client)
+    tokens = [await ready_token(client, drop_id) for _ in range(2)]
+    at = now_ms()
+    challenge = pow_rules.make_challenge(at, secrets.token_hex(16))
+    record = {"challenge": challenge, "difficulty": 1, "issuedAt": at}
+    kv = await bus.kv(events.POW_BUCKET)
+    await kv.create(hashlib.sha256(challenge.encode()).hexdigest(), json.dumps(record).encode())
+    pow_ = (challenge, pow_rules.solve(challenge, 1))
+    r = await register(client, drop_id, token=tokens[0], pow_=pow_)
+    assert r.status_code == 200, r.text
+    refused(await register(client, drop_id, token=tokens[1], pow_=pow_), 403, "pow_replayed")
+
+
+async def test_a_ready_answer_carries_a_challenge_registration_accepts(
+    client: httpx.AsyncClient,
+) -> None:
+    """A join let in at once hands over a challenge as `GET /api/pow/challenge` would; it is
+    accepted once. A waiting answer carries none; a ready token's heartbeat (limited per
+    address, as join is) carries a fresh one, its status poll (not limited) none."""
+    drop_id = await create_drop(client)
+    joined = await join(client, drop_id)
+    assert joined["status"] == "ready"
+    offered = joined["powChallenge"]
+    assert set(offered) == {"challenge", "difficulty", "timestamp"}
+    assert offered["difficulty"] == 1 and abs(offered["timestamp"] - now_ms()) < 5000
+    assert pow_rules.parse_challenge(offered["challenge"]) == offered["timestamp"]
+    assert "powChallenge" not in await status(client, drop_id, joined["token"])
+    beat = await client.post(
+        f"/api/queue/{drop_id}/heartbeat",
+        json={"token": joined["token"], "behaviorSignals": HUMAN_SIGNALS},
+        headers=from_ip(new_ip()),
+    )
+    assert beat.status_code == 200, beat.text
+    beaten = beat.json()["powChallenge"]
+    assert beaten["challenge"] != offered["challenge"]
+    assert pow_rules.parse_challenge(beaten["challenge"]) == beaten["timestamp"]
+    pow_ = (offered["challenge"], pow_rules.solve(offered["challenge"], offered["difficulty"]))
+    r = await register(client, drop_id, token=joined["token"], pow_=pow_)
+    assert r.status_code == 200, r.text
+    again = await register(client, drop_id, token=await ready_token(client, drop_id), pow_=pow_)
+    refused(again, 403, "pow_replayed")
+    for _ in range(2):
+        await join(client, drop_id)  # the room holds three ready places: the next one waits
+    waiting = await join(client, drop_id)
+    assert waiting["status"] == "waiting" and "powChallenge" not in waiting
 
 
 async def test_low_trust_is_refused_and_heartbeat_signals_count(client: httpx.AsyncClient) -> None:

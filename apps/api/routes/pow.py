@@ -15,6 +15,7 @@ router = APIRouter(prefix="/api/pow")
 @router.get("/challenge")
 async def challenge(request: Request, state: State, bus: NatsBus) -> dict[str, Any]:
     """A single-use challenge `"<ms>:<32 hex>"`: find a nonce such that
-    `sha256(challenge + nonce)` in hex starts with `difficulty` zeros. Valid 5 minutes."""
+    `sha256(challenge + nonce)` in hex starts with `difficulty` zeros. Valid 5 minutes.
+    A join or heartbeat answered `ready` carries one too (`powChallenge`)."""
     await guards.rate_limit(request, state, bus, "challenge")
-    return await guards.issue_challenge(state, bus)
+    return guards.issue_challenge(state)

@@ -14,6 +14,7 @@ from apps.api import guards, idempotency, queue_view
 from apps.api.deps import DropId, IdempotencyKey, NatsBus, State
 from apps.api.errors import ApiError
 from apps.api.routes.drops import drop_state
+from apps.api.state import ApiState
 from drop import durable
 from drop.contracts import ID_PATTERN, QueueHeartbeatIn, QueueJoinIn
 from drop.domain import claims
@@ -45,6 +46,16 @@ def _status(answer: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _with_challenge(state: ApiState, answer: dict[str, Any]) -> dict[str, Any]:
+    """A `ready` answer carries a fresh proof-of-work challenge (`powChallenge`, as
+    `GET /api/pow/challenge` answers), saving the person that request: issuing one is a
+    signature, nothing stored. Only the routes limited per address (join, heartbeat) hand
+    them out, so challenges stay limited per address; the status poll is not."""
+    if answer.get("status") != "ready" or not state.api.bot_check_enabled:
+        return answer
+    return {**answer, "powChallenge": guards.issue_challenge(state)}
+
+
 def _disabled_status() -> dict[str, Any]:
     return {
         "found": False,
@@ -66,7 +77,7 @@ async def join(
     whose answer was lost converges), and an `Idempotency-Key` replays the first answer."""
     await guards.rate_limit(request, state, bus, "join")
     if not state.queue.queue_enabled:
-        return {
+        disabled = {
             "success": True,
             "token": None,
             "position": 0,
@@ -74,6 +85,7 @@ async def join(
             "status": "ready",
             "queueEnabled": False,
         }
+        return _with_challenge(state, disabled)
     drop = await drop_state(state, dropId)
     if drop.get("phase") != "registration":
         raise ApiError(409, "registration_closed", "this drop no longer takes entries")
@@ -93,7 +105,9 @@ async def join(
             raise ApiError(int(err["status"]), str(err["code"]), str(err["message"]))
         return {**result["ok"], "queueEnabled": True}
 
-    return await idempotency.once(bus, scope, take_place)
+    answer = await idempotency.once(bus, scope, take_place)
+    # A replayed join is the stored response, as it was first sent.
+    return _with_challenge(state, answer) if isinstance(answer, dict) else answer
 
 
 @router.get("/{dropId}/status/{token}")
@@ -113,12 +127,12 @@ async def heartbeat(
     bot check at registration. Answers like the status route."""
     await guards.rate_limit(request, state, bus, "heartbeat")
     if not state.queue.queue_enabled:
-        return _disabled_status()
+        return _with_challenge(state, _disabled_status())
     async with guards.fail_closed("queue store"):
         answer = await queue_view.token_view(bus, dropId, body.token)
     if answer.get("found") and body.behavior_signals is not None:
         await guards.record_behavior(state, bus, dropId, body.token, body.behavior_signals)
-    return _status(answer)
+    return _with_challenge(state, _status(answer))
 
 
 @router.get("/{dropId}/stats")

@@ -1,4 +1,5 @@
-// Fetch a proof-of-work challenge and solve it off the main thread.
+// Take a proof-of-work challenge (the one the waiting room was handed, else a fresh one from
+// the API) and solve it off the main thread.
 
 import { api } from "./api.js";
 
@@ -24,9 +25,12 @@ export function solveInWorker(challenge, difficulty, onProgress = () => {}) {
   });
 }
 
-/** `{challenge, nonce, difficulty, ms}` for a fresh challenge from the API. */
-export async function proveWork(onProgress) {
-  const { challenge, difficulty } = await api("/api/pow/challenge");
+/**
+ * `{challenge, nonce, difficulty, ms}` for `offered` (`{challenge, difficulty}` from a ready
+ * queue answer) when given, else for a fresh challenge from the API.
+ */
+export async function proveWork(onProgress, offered = null) {
+  const { challenge, difficulty } = offered ?? (await api("/api/pow/challenge"));
   const solved = await solveInWorker(challenge, difficulty, onProgress);
   return { challenge, difficulty, nonce: solved.nonce, ms: solved.ms, tries: solved.tries };
 }

@@ -1,11 +1,14 @@
 // The waiting room: join, follow the position live, send heartbeats with behaviour signals,
 // and report when the token is ready (or expired). Status answers from heartbeats keep the
-// page right even if the event stream is down.
+// page right even if the event stream is down. A ready answer carries a proof-of-work
+// challenge (`powChallenge`), kept for the entry so it need not ask for one.
 
 import { api } from "./api.js";
 import { openStream } from "./sse.js";
 
 const HEARTBEAT_MS = 10000;
+// A challenge lives 5 minutes from its timestamp; one kept longer than this is not offered.
+const CHALLENGE_KEPT_MS = 4 * 60 * 1000;
 
 export class WaitingRoom {
   /**
@@ -21,6 +24,22 @@ export class WaitingRoom {
     this.state = { status: "idle" };
     this.stream = null;
     this.timer = null;
+    this.challenge = null;
+  }
+
+  /** Keep the challenge a ready answer carried, and give the rest of it on. */
+  keepChallenge({ powChallenge, ...answer }) {
+    if (powChallenge) this.challenge = { ...powChallenge, keptAt: performance.now() };
+    return answer;
+  }
+
+  /** The challenge the waiting room was handed, once, while it is fresh; else null. */
+  takeChallenge() {
+    const kept = this.challenge;
+    this.challenge = null;
+    if (!kept || performance.now() - kept.keptAt > CHALLENGE_KEPT_MS) return null;
+    const { keptAt, ...challenge } = kept;
+    return challenge;
   }
 
   update(patch) {
@@ -33,10 +52,10 @@ export class WaitingRoom {
     this.update({ status: "joining", error: null });
     let answer;
     try {
-      answer = await api(`/api/queue/${this.dropId}/join`, {
+      answer = this.keepChallenge(await api(`/api/queue/${this.dropId}/join`, {
         method: "POST",
         body: { fingerprint: this.fingerprint },
-      });
+      }));
     } catch (error) {
       this.update({ status: "error", error });
       return;
@@ -64,10 +83,10 @@ export class WaitingRoom {
   async heartbeat() {
     if (!["waiting", "ready"].includes(this.state.status)) return;
     try {
-      const answer = await api(`/api/queue/${this.dropId}/heartbeat`, {
+      const answer = this.keepChallenge(await api(`/api/queue/${this.dropId}/heartbeat`, {
         method: "POST",
         body: { token: this.state.token, behaviorSignals: this.behavior.snapshot() },
-      });
+      }));
       if (answer.status === "expired") this.expire();
       else if (answer.status && answer.status !== this.state.status) this.update(answer);
       else if (answer.status === "waiting") this.update(answer);

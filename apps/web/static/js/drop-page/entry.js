@@ -91,12 +91,13 @@ export function renderPow(visible) {
     : p.status === "error" ? "Browser check failed — it will retry when you enter." : "");
 }
 
-function startPow() {
+/** Solve `offered` (a challenge the waiting room was handed) or a fresh one. */
+function startPow(offered = null) {
   state.pow = { status: "solving", progress: 0 };
   powPromise = proveWork((progress) => {
     state.pow.progress = progress;
     renderPow(true);
-  }).then(
+  }, offered).then(
     (solution) => {
       state.pow = { status: "solved", progress: 1, ms: solution.ms };
       render();
@@ -224,6 +225,8 @@ export async function prepareEntry() {
       render();
     },
   });
-  startPow();
-  room.join();
+  // The join's answer carries a challenge when it lets us in at once: solve that one rather
+  // than ask for another (a waiting join has none, and the API is asked as before).
+  await room.join();
+  startPow(room.takeChallenge());
 }
