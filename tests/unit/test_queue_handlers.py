@@ -175,6 +175,26 @@ async def spend(fake: FakeContext, *uses: tuple[str, str]) -> list[Ok[Found] | R
     return (await useTokens(fake.ctx, batch)).results
 
 
+async def test_a_join_at_its_networks_limit_clears_the_spent_tokens_out_of_it() -> None:
+    """Three places per network: a spent token still listed does not count, a live one
+    does; the records are read only once the network is at its limit."""
+    fake = FakeContext(DROP)
+    at = await admitted_line(fake, 1)
+    fake.answers["now"] = at + 1
+    await spend(fake, (token(1), "u1"))
+    network = f"ip:{digest(1, 'i')}"
+    fake.answers["join stamp"] = {"now": at + 2, "random": [f"{n:032x}" for n in range(90, 94)]}
+    fake.reads.clear()
+    joins = [join(10, 1), join(11, 1), join(12, 1), join(13, 1)]
+    results = (await joinBatch(fake.ctx, JoinBatch(joins=joins, config=CFG))).results
+    assert [isinstance(r, Ok) for r in results[:3]] == [True, True, True]
+    assert refused(results[3]) == (409, "queue_ip_limit")
+    made = [r.ok.token for r in results if isinstance(r, Ok)]
+    assert fake.state(network) == made
+    # token(1)'s record was read once, when the third join found the network full.
+    assert fake.reads.count(f"tok:{token(1)}") == 1
+
+
 async def admitted_line(fake: FakeContext, n: int) -> int:
     """A line of `n` tokens, all admitted by one tick; the time of that tick."""
     await tick_line(fake, n, credit=float(n), at=NOW)
@@ -185,11 +205,16 @@ async def test_a_ready_token_is_spent_once_by_its_user_and_gives_its_network_bac
     fake = FakeContext(DROP)
     at = await admitted_line(fake, 2)
     fake.answers["now"] = at + 1
+    fake.reads.clear()
+    fake.writes.clear()
     [used] = await spend(fake, (token(1), "u1"))
     assert isinstance(used, Ok) and used.ok.status == "used" and used.ok.used_by == "u1"
     rec = fake.state(f"tok:{token(1)}")
     assert (rec["usedBy"], rec["usedAt"]) == ("u1", at + 1)
-    assert fake.state(f"ip:{digest(1, 'i')}") is None
+    network = f"ip:{digest(1, 'i')}"
+    # The spend leaves its network's list alone: a join at the limit clears it (below).
+    assert network not in fake.reads and network not in fake.writes
+    assert fake.state(network) == [token(1)]
     assert fake.state(f"fp:{digest(1, 'f')}") == [token(1)]  # the device keeps its place
     stored = fake.state("meta")
     assert (stored["ready"], stored["used"]) == (1, 1)

@@ -18,7 +18,9 @@ the length of the line. Keys (typed, read and written in `state.py`):
                   line:{(s-1)//CHUNK}[(s-1)%CHUNK])
   tok:{token}     the token's record: seq, status, hashes, times, user who used it
   fp:{hash}       live tokens of a device fingerprint (hashed by the API)
-  ip:{hash}       live tokens of an IP (hashed with IP_HASH_SALT by the API)
+  ip:{hash}       tokens of an IP (hashed with IP_HASH_SALT by the API) holding a place, and
+                  ones spent since (a spend leaves them; a join at the network's limit
+                  reads their records and takes the spent ones out)
 
 Token states: waiting → ready → used | expired (a waiting token also expires after
 `maxAgeS`). A used token stays bound to the user who used it, so that user can retry a
