@@ -475,6 +475,71 @@ async def test_use_tokens(rig: Rig, bus: Bus) -> None:
     assert unlisted, "no call spent enough of one batch to take them out of its list"
 
 
+async def test_a_join_at_its_networks_limit(rig: Rig) -> None:
+    """A network holding three places, one of them spent: the spend left it listed, and
+    the fourth join reads the three records and takes the spent one out, with a crash
+    before each of its steps."""
+
+    async def case(k: int) -> tuple[str, Awaitable[Any], Callable[[Any], Awaitable[None]]]:
+        key, cfg = uid("rn"), queue_config(max_per_ip=3)
+        three = joins(3)
+        held = await rig.ok(f"QueueAdmission/{key}/joinBatch", {"joins": three, "config": cfg})
+        spent = held["results"][0]["ok"]["token"]
+        use = {"uses": [{"token": spent, "userId": uid("u")}]}
+        assert "ok" in (await rig.ok(f"QueueAdmission/{key}/useTokens", use))["results"][0]
+        ip = three[0]["ipHash"]
+        assert spent in (await rig.state("QueueAdmission", key))[f"ip:{ip}"]
+        fourth = {"joins": [{"fingerprintHash": secrets.token_hex(16), "ipHash": ip}]}
+
+        async def check(r: httpx.Response) -> None:
+            assert r.status_code == 200, r.text
+            token = r.json()["results"][0]["ok"]["token"]
+            st = await rig.state("QueueAdmission", key)
+            check_queue(st)
+            kept = [x["ok"]["token"] for x in held["results"][1:]]
+            assert st[f"ip:{ip}"] == [*kept, token], st[f"ip:{ip}"]
+
+        return key, rig.call(f"QueueAdmission/{key}/joinBatch", {**fourth, "config": cfg}), check
+
+    steps = range(1, 26)
+    every_step(await together(rig, "QueueAdmission/joinBatch", steps, case), steps)
+
+
+async def test_sweep_of_a_shared_bucket(rig: Rig, bus: Bus) -> None:
+    """Three people admitted by three joins close in time: their admission batches share
+    one sweep timer (`ready.share_sweep`), whose sweep expires them all with a crash before
+    each of its steps; nothing is left listed or pending."""
+
+    async def case(k: int) -> tuple[str, Awaitable[Any], Callable[[Any], Awaitable[None]]]:
+        key = uid("rs")
+        cfg = queue_config(ready_window_s=8)
+
+        async def swept() -> int:
+            async with events(bus, f"queue.{key}.>") as log:
+                for _ in range(3):
+                    await rig.ok(
+                        f"QueueAdmission/{key}/joinBatch", {"joins": joins(1), "config": cfg}
+                    )
+                batches = (await rig.state("QueueAdmission", key))["meta"]["batches"]
+                await log.wait_for(
+                    lambda _, e: sum(x["type"] == "queue_expired" for _, x in log.items) >= 3, 300
+                )
+            return int(batches)
+
+        async def check(batches: int) -> None:
+            assert batches == 3
+            st = await rig.state("QueueAdmission", key)
+            check_queue(st)
+            assert st["meta"]["expired"] == 3 and "sweepBucket" not in st["meta"], st["meta"]
+            assert not [k for k in st if k.startswith(("rb:", "rs:"))], list(st)
+
+        return key, swept(), check
+
+    crashed = await together(rig, "QueueAdmission/sweepReady", range(1, 30), case)
+    # A sweep of one batch of one token has 13 steps; only a shared bucket has 20 or more.
+    assert crashed[:13] == list(range(1, 14)) and max(crashed) >= 20, crashed
+
+
 async def replace_state(rig: Rig, service: str, key: str, st: dict[str, Any]) -> None:
     """Overwrite an object's state through the admin API (applied asynchronously), and
     wait until it reads back."""

@@ -10,7 +10,7 @@ from pydantic import JsonValue
 
 from apps.worker.queue.admission import tick
 from apps.worker.queue.join import joinBatch
-from apps.worker.queue.object import TICK
+from apps.worker.queue.object import SHARE_MS, TICK
 from drop.durable import JoinBatch, Joined, Ok, Refused, Ticked, TickIn
 from tests.support.fake_context import FakeContext
 from tests.unit.waiting_room import CFG, DROP, NOW, digest, fill_line, meta, token
@@ -65,9 +65,14 @@ async def test_a_join_into_an_empty_line_is_ready_at_once_with_one_write_per_per
     assert stored["loop"]["active"] is False  # nobody waits: no loop, no tick
     assert stored["loop"]["credit"] == 40.0 - 2  # a full bucket is BURST_SECONDS of rate
     assert sent(fake) == [
-        ("QueueAdmission/sweepReady", {"batch": 1, "at": NOW + WINDOW_MS}, timedelta(minutes=1))
+        ("QueueAdmission/sweepReady", {"batch": 1, "at": SWEPT}, timedelta(seconds=61))
     ]
+    assert stored["sweepBucket"] == {"first": 1, "until": SWEPT}
     assert fake.steps == ["join stamp", "join events"]
+
+
+# The admission batch's timer: its window's end and the share of the batches after it.
+SWEPT = NOW + WINDOW_MS + SHARE_MS
 
 
 async def test_when_the_budget_runs_out_the_rest_of_the_batch_waits_for_the_loop() -> None:

@@ -9,7 +9,7 @@ from pydantic import JsonValue, TypeAdapter
 
 from apps.worker.queue.admission import sweepReady, tick
 from apps.worker.queue.join import joinBatch
-from apps.worker.queue.object import TICK
+from apps.worker.queue.object import SHARE_MS, TICK
 from apps.worker.queue.tokens import checkToken, markTokenExpired, useTokens
 from drop.durable import (
     QUEUE_USE_TOKENS,
@@ -33,6 +33,9 @@ from tests.unit.waiting_room import CFG, DROP, MAX_AGE_MS, NOW, digest, fill_lin
 
 WINDOW_MS = 60_000
 WINDOW = timedelta(milliseconds=WINDOW_MS)
+# An admission batch's sweep timer: its window's end and the share of the batches after it.
+SWEPT_MS = WINDOW_MS + SHARE_MS
+SWEPT = timedelta(milliseconds=SWEPT_MS)
 
 
 def join(fp: int, ip: int) -> JsonValue:
@@ -79,7 +82,7 @@ async def test_a_new_room_admits_its_first_joiner_at_once_and_lines_up_the_rest(
     }
     assert fake.state("rb:1") == [first]
     assert [(s.target, s.payload, s.key, s.delay) for s in fake.sent] == [
-        ("QueueAdmission/sweepReady", {"batch": 1, "at": NOW + WINDOW_MS}, DROP, WINDOW),
+        ("QueueAdmission/sweepReady", {"batch": 1, "at": NOW + SWEPT_MS}, DROP, SWEPT),
         ("QueueAdmission/tick", {"gen": 1}, DROP, TICK),
     ]
 
@@ -135,8 +138,8 @@ async def test_a_tick_admits_what_its_credit_allows_and_schedules_the_next() -> 
     assert (rec["status"], rec["readyAt"], rec["expiresAt"]) == ("ready", at, at + WINDOW_MS)
     assert fake.state(f"tok:{token(7)}")["status"] == "waiting"
     sent = {s.target: s for s in fake.sent}
-    assert sent["QueueAdmission/sweepReady"].payload == {"batch": 1, "at": at + WINDOW_MS}
-    assert sent["QueueAdmission/sweepReady"].delay == timedelta(milliseconds=WINDOW_MS)
+    assert sent["QueueAdmission/sweepReady"].payload == {"batch": 1, "at": at + SWEPT_MS}
+    assert sent["QueueAdmission/sweepReady"].delay == SWEPT
     assert sent["QueueAdmission/tick"].payload == {"gen": 1}
     assert sent["QueueAdmission/tick"].delay == TICK
     assert "tick events" in fake.steps
@@ -175,6 +178,26 @@ async def spend(fake: FakeContext, *uses: tuple[str, str]) -> list[Ok[Found] | R
     return (await useTokens(fake.ctx, batch)).results
 
 
+async def test_a_join_at_its_networks_limit_clears_the_spent_tokens_out_of_it() -> None:
+    """Three places per network: a spent token still listed does not count, a live one
+    does; the records are read only once the network is at its limit."""
+    fake = FakeContext(DROP)
+    at = await admitted_line(fake, 1)
+    fake.answers["now"] = at + 1
+    await spend(fake, (token(1), "u1"))
+    network = f"ip:{digest(1, 'i')}"
+    fake.answers["join stamp"] = {"now": at + 2, "random": [f"{n:032x}" for n in range(90, 94)]}
+    fake.reads.clear()
+    joins = [join(10, 1), join(11, 1), join(12, 1), join(13, 1)]
+    results = (await joinBatch(fake.ctx, JoinBatch(joins=joins, config=CFG))).results
+    assert [isinstance(r, Ok) for r in results[:3]] == [True, True, True]
+    assert refused(results[3]) == (409, "queue_ip_limit")
+    made = [r.ok.token for r in results if isinstance(r, Ok)]
+    assert fake.state(network) == made
+    # token(1)'s record was read once, when the third join found the network full.
+    assert fake.reads.count(f"tok:{token(1)}") == 1
+
+
 async def admitted_line(fake: FakeContext, n: int) -> int:
     """A line of `n` tokens, all admitted by one tick; the time of that tick."""
     await tick_line(fake, n, credit=float(n), at=NOW)
@@ -185,11 +208,16 @@ async def test_a_ready_token_is_spent_once_by_its_user_and_gives_its_network_bac
     fake = FakeContext(DROP)
     at = await admitted_line(fake, 2)
     fake.answers["now"] = at + 1
+    fake.reads.clear()
+    fake.writes.clear()
     [used] = await spend(fake, (token(1), "u1"))
     assert isinstance(used, Ok) and used.ok.status == "used" and used.ok.used_by == "u1"
     rec = fake.state(f"tok:{token(1)}")
     assert (rec["usedBy"], rec["usedAt"]) == ("u1", at + 1)
-    assert fake.state(f"ip:{digest(1, 'i')}") is None
+    network = f"ip:{digest(1, 'i')}"
+    # The spend leaves its network's list alone: a join at the limit clears it (below).
+    assert network not in fake.reads and network not in fake.writes
+    assert fake.state(network) == [token(1)]
     assert fake.state(f"fp:{digest(1, 'f')}") == [token(1)]  # the device keeps its place
     stored = fake.state("meta")
     assert (stored["ready"], stored["used"]) == (1, 1)
@@ -324,6 +352,89 @@ async def test_a_sweep_that_fires_early_looks_again_later() -> None:
     assert swept.expired == 0 and fake.state(f"tok:{token(1)}")["status"] == "ready"
     [again] = fake.sent
     assert again.target == "QueueAdmission/sweepReady" and again.delay == timedelta(milliseconds=40)
+
+
+async def join_at(fake: FakeContext, at: int, n: int) -> str:
+    """The n-th person joins alone at `at` (from a device and network of its own); its token."""
+    fake.answers["join stamp"] = {"now": at, "random": [f"{n + 100:032x}"]}
+    [joined] = (await joinBatch(fake.ctx, JoinBatch(joins=[join(n, n)], config=CFG))).results
+    assert isinstance(joined, Ok) and joined.ok.status == "ready", joined
+    return joined.ok.token
+
+
+def sweeps(fake: FakeContext) -> list[JsonValue]:
+    return [s.payload for s in fake.sent if s.target == "QueueAdmission/sweepReady"]
+
+
+async def test_admission_batches_close_in_time_share_one_sweep_timer() -> None:
+    """Batches whose windows end within SHARE_MS of the first's are swept by its timer; the
+    next batch opens a bucket of its own and writes down where the first one ends."""
+    fake = FakeContext(DROP)
+    first = await join_at(fake, NOW, 1)
+    second = await join_at(fake, NOW + SHARE_MS // 2, 2)
+    until = NOW + WINDOW_MS + SHARE_MS
+    assert sweeps(fake) == [{"batch": 1, "at": until}]
+    assert fake.state("meta")["sweepBucket"] == {"first": 1, "until": until}
+    third = await join_at(fake, NOW + SHARE_MS + 1, 3)
+    later = NOW + SHARE_MS + 1 + WINDOW_MS + SHARE_MS
+    assert sweeps(fake) == [{"batch": 1, "at": until}, {"batch": 3, "at": later}]
+    assert fake.state("rs:1") == 2
+    assert [fake.state(f"rb:{n}") for n in (1, 2, 3)] == [[first], [second], [third]]
+    fake.answers["sweep time"] = until
+    assert (await sweepReady(fake.ctx, SweepIn(batch=1, at=until))).expired == 2
+    statuses = [fake.state(f"tok:{t}")["status"] for t in (first, second, third)]
+    assert statuses == ["expired", "expired", "ready"]
+    assert [fake.state(k) for k in ("rb:1", "rb:2", "rs:1")] == [None, None, None]
+    assert fake.state("meta")["sweepBucket"] == {"first": 3, "until": later}
+    fake.answers["sweep time"] = later
+    assert (await sweepReady(fake.ctx, SweepIn(batch=3, at=later))).expired == 1
+    stored = fake.state("meta")
+    assert "sweepBucket" not in stored and (stored["ready"], stored["expired"]) == (0, 3)
+    await join_at(fake, later + 1, 4)  # the next admission opens a bucket again
+    assert fake.state("meta")["sweepBucket"]["first"] == 4 and fake.state("rs:3") is None
+
+
+async def test_the_open_buckets_timer_sweeps_every_batch_admitted_since_its_first() -> None:
+    fake = FakeContext(DROP)
+    tokens = [await join_at(fake, NOW + 100 * n, n) for n in range(1, 4)]
+    assert sweeps(fake) == [{"batch": 1, "at": NOW + 100 + WINDOW_MS + SHARE_MS}]
+    fake.answers["now"] = NOW + 400
+    await spend(fake, (tokens[1], "u2"))
+    at = NOW + 100 + WINDOW_MS + SHARE_MS
+    fake.answers["sweep time"] = at
+    assert (await sweepReady(fake.ctx, SweepIn(batch=1, at=at))).expired == 2
+    statuses = [fake.state(f"tok:{t}")["status"] for t in tokens]
+    assert statuses == ["expired", "used", "expired"]
+    assert "sweepBucket" not in fake.state("meta")
+
+
+async def test_an_early_sweep_of_the_open_bucket_leaves_it_open() -> None:
+    fake = FakeContext(DROP)
+    await join_at(fake, NOW, 1)
+    until = NOW + WINDOW_MS + SHARE_MS
+    fake.sent.clear()
+    fake.answers["sweep time"] = until - 40
+    assert (await sweepReady(fake.ctx, SweepIn(batch=1, at=until))).expired == 0
+    assert sweeps(fake) == [{"batch": 1, "at": until}]
+    assert fake.state("meta")["sweepBucket"] == {"first": 1, "until": until}
+    await join_at(fake, NOW + 100, 2)  # still joins the bucket: its timer is still due
+    assert len(sweeps(fake)) == 1 and fake.state("meta")["batches"] == 2
+
+
+async def test_a_sweep_an_earlier_build_set_sweeps_its_own_batch_only() -> None:
+    """Meta an earlier build wrote has no bucket, and each of its batches its own timer."""
+    fake = FakeContext(DROP)
+    at = await admitted_line(fake, 2)
+    m = fake.state("meta")
+    del m["sweepBucket"]
+    fake.set("meta", {**m, "batches": 2})
+    fake.set("rb:1", [token(1)])
+    fake.set("rb:2", [token(2)])
+    fake.answers["sweep time"] = at + WINDOW_MS
+    assert (await sweepReady(fake.ctx, SweepIn(batch=1, at=at + WINDOW_MS))).expired == 1
+    assert fake.state(f"tok:{token(2)}")["status"] == "ready"
+    assert fake.state("rb:2") == [token(2)] and fake.state("rb:1") is None
+    assert (await sweepReady(fake.ctx, SweepIn(batch=2, at=at + WINDOW_MS))).expired == 1
 
 
 async def test_a_waiting_token_that_leaves_moves_everyone_behind_it_up() -> None:

@@ -14,11 +14,15 @@ the length of the line. Keys (typed, read and written in `state.py`):
                   the ready count lives in meta, so no key holds the whole ready set;
                   tokens spent three or more of a batch at once leave it (their records
                   name the batch), so the batch's sweep reads fewer records
+  rs:{n}          the last admission batch swept by the timer of the bucket from batch n on,
+                  written when the next bucket opens (the open one's is meta's)
   line:{n}        chunks of CHUNK tokens in join order (sequence number s is at
                   line:{(s-1)//CHUNK}[(s-1)%CHUNK])
   tok:{token}     the token's record: seq, status, hashes, times, user who used it
   fp:{hash}       live tokens of a device fingerprint (hashed by the API)
-  ip:{hash}       live tokens of an IP (hashed with IP_HASH_SALT by the API)
+  ip:{hash}       tokens of an IP (hashed with IP_HASH_SALT by the API) holding a place, and
+                  ones spent since (a spend leaves them; a join at the network's limit
+                  reads their records and takes the spent ones out)
 
 Token states: waiting → ready → used | expired (a waiting token also expires after
 `maxAgeS`). A used token stays bound to the user who used it, so that user can retry a
@@ -32,8 +36,9 @@ passed (one clock, `creditAt`), at most BURST_SECONDS of it saved, while fewer t
 as far as the credit goes (their records are written once, already ready); whoever is left
 waits for the admission loop, a chain of delayed `tick` calls to this object, one generation
 at a time: a join that leaves someone waiting starts it, and it stops when nobody is
-waiting. Each join or tick that admits makes one admission batch and schedules one durable
-timer (`sweepReady`) at the end of that batch's ready window.
+waiting. Each join or tick that admits makes one admission batch; batches whose ready
+windows end within SHARE_MS of each other share one durable timer (`sweepReady`), due
+SHARE_MS after the first one's window, which expires whatever of them is still unused.
 
 Events on `queue.{dropId}.{token}`: `queue_ready`, `queue_expired` and `queue_position`.
 Positions move for every waiting token whenever the head moves, so publishing all of them

@@ -17,7 +17,15 @@ from apps.worker import calls, effects, metrics
 from apps.worker.queue.line import Holders, InLine, Line
 from apps.worker.queue.object import STALE_LOOP_MS, TICK, hash_arg, parse_config, queue_admission
 from apps.worker.queue.ready import admit, budget, credited_until, first_credit
-from apps.worker.queue.state import Ctx, Meta, Record, meta_of, record_of, save_meta, save_record
+from apps.worker.queue.state import (
+    Ctx,
+    Meta,
+    Record,
+    meta_of,
+    record_of,
+    save_meta,
+    save_record,
+)
 from apps.worker.queue.views import announce, emit, view_of
 from apps.worker.typed import handler
 from drop import durable
@@ -60,6 +68,14 @@ def _check(item: JsonValue, cfg: QueueConfig, holders: Holders) -> tuple[str, st
             409, "queue_ip_limit", f"at most {cfg.max_per_ip} waiting places per network"
         )
     return fp, ip
+
+
+def _at_network_limit(checked: tuple[str, str] | Refused) -> bool:
+    return isinstance(checked, Refused) and checked.error.code == "queue_ip_limit"
+
+
+def _network(item: JsonValue) -> str:
+    return f"ip:{hash_arg(item, 'ipHash')}"
 
 
 async def _rejoin(
@@ -140,6 +156,8 @@ async def joinBatch(ctx: Ctx, req: JoinBatch) -> Batch[Joined]:
     admitted: dict[str, Record] = {}
     for item, random_part in zip(items, drawn["random"], strict=True):
         checked = _check(item, cfg, holders)
+        if _at_network_limit(checked) and await holders.drop_spent(_network(item), made):
+            checked = _check(item, cfg, holders)
         if isinstance(checked, Refused):
             placed.append(await _rejoin(ctx, holders, item, checked, made, meta, now) or checked)
             continue

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from apps.worker.queue.object import CHUNK, HEAD_WINDOW, MAX_STEPS, SWEEP_BUDGET, chunk_key
-from apps.worker.queue.state import AnyCtx, Ctx, Meta, Place, Record, save_record
+from apps.worker.queue.state import AnyCtx, Ctx, Meta, Place, Record, records_of, save_record
 from apps.worker.queue.views import Emit, announce, view_of
 
 
@@ -16,6 +17,7 @@ class Holders:
     def __init__(self, ctx: Ctx) -> None:
         self.ctx = ctx
         self.lists: dict[str, list[str]] = {}
+        self.cleared: set[str] = set()
 
     async def load(self, keys: list[str]) -> None:
         """Read several lists at once (the reads are pipelined)."""
@@ -30,12 +32,31 @@ class Holders:
         if token in self.lists[key]:
             self.lists[key].remove(token)
 
+    async def drop_spent(self, key: str, made: Mapping[str, Record]) -> bool:
+        """Take the tokens spent since they were listed out of a network's list (a spend
+        leaves them there, which saves every registration a read and a write of the list);
+        True when that freed a place. Asked only for a network at its limit, at most once
+        per list and invocation; the records are read in the list's order, so a replay
+        reads the same ones. Tokens in `made` were made by this invocation (unsaved)."""
+        if key in self.cleared:
+            return False
+        self.cleared.add(key)
+        listed = self.lists[key]
+        older = [t for t in listed if t not in made]
+        recs = dict(zip(older, await records_of(self.ctx, older), strict=True))
+        self.lists[key] = [t for t in listed if t in made or holds_place(recs[t])]
+        return len(self.lists[key]) < len(listed)
+
     def save(self) -> None:
         for key, tokens in self.lists.items():
             if tokens:
                 self.ctx.set(key, tokens)
             else:
                 self.ctx.clear(key)
+
+
+def holds_place(rec: Record | None) -> bool:
+    return rec is not None and rec.status in ("waiting", "ready")
 
 
 async def end_token(

@@ -25,6 +25,9 @@ SWEEP_BUDGET = 40
 MAX_STEPS = 500
 # Credit saved while a tick waits behind a burst of joins; also the largest admission burst.
 BURST_SECONDS = 2.0
+# Admission batches whose ready windows end within this of the first's share one sweep
+# timer (a crowd admitted at join makes a batch per join batch, several a second).
+SHARE_MS = 1_000
 # A loop whose last tick is older than this is presumed broken and restarted by a join.
 STALE_LOOP_MS = 10_000
 

@@ -6,8 +6,17 @@ from __future__ import annotations
 from datetime import timedelta
 
 from apps.worker import calls
-from apps.worker.queue.object import BURST_SECONDS, TICK
-from apps.worker.queue.state import Ctx, Loop, Meta, Record, batch_key, save_record
+from apps.worker.queue.object import BURST_SECONDS, SHARE_MS, TICK
+from apps.worker.queue.state import (
+    Bucket,
+    Ctx,
+    Loop,
+    Meta,
+    Record,
+    batch_key,
+    bucket_key,
+    save_record,
+)
 from apps.worker.queue.views import Emit, announce, view_of
 from drop import durable
 from drop.contracts import QueueConfig
@@ -37,10 +46,34 @@ def budget(meta: Meta, now: int) -> int:
     return max(0, min(int(loop.credit), cfg.max_concurrent - meta.ready))
 
 
+def share_sweep(ctx: Ctx, meta: Meta, batch: int, now: int, window_ms: int) -> None:
+    """One sweep timer for the admission batches whose windows end within SHARE_MS of the
+    first's: a batch whose window ends by the open bucket's `until` joins it (no timer of
+    its own); one that ends later closes it, writing down its last batch, and opens the
+    next, whose timer fires SHARE_MS after its own window (so a ready token is swept at
+    most that late; it can no longer be used from the end of its window)."""
+    bucket, ends = meta.sweep_bucket, now + window_ms
+    if bucket is not None and ends <= bucket.until:
+        return
+    if bucket is not None and batch - 1 > bucket.first:
+        ctx.set(bucket_key(bucket.first), batch - 1)
+    until = ends + share_ms(window_ms)
+    meta.sweep_bucket = Bucket(first=batch, until=until)
+    delay = timedelta(milliseconds=until - now)
+    calls.send(ctx, durable.QUEUE_SWEEP, SweepIn(batch=batch, at=until), key=ctx.key(), delay=delay)
+
+
+def share_ms(window_ms: int) -> int:
+    """How much later than its window a ready token may be swept: SHARE_MS, or a tenth of
+    a short window."""
+    return min(SHARE_MS, window_ms // 10)
+
+
 def admit(ctx: Ctx, meta: Meta, recs: dict[str, Record], now: int) -> list[Emit]:
-    """Waiting → ready, spending one credit each, as one admission batch (`rb:{n}`): one
-    durable timer at the end of its ready window expires whichever of them are still unused
-    then, so nothing holds the whole ready set and a spend or a tick never rewrites it."""
+    """Waiting → ready, spending one credit each, as one admission batch (`rb:{n}`): a
+    durable timer at the end of its ready window (shared with the batches admitted close
+    to it) expires whichever of them are still unused then, so nothing holds the whole
+    ready set and a spend or a tick never rewrites it."""
     window_ms = int(meta.cfg.ready_window_s * 1000)
     meta.waiting -= len(recs)
     meta.admitted += len(recs)
@@ -54,9 +87,7 @@ def admit(ctx: Ctx, meta: Meta, recs: dict[str, Record], now: int) -> list[Emit]
     if recs:
         meta.batches = batch
         ctx.set(batch_key(batch), list(recs))
-        delay = timedelta(milliseconds=window_ms)
-        sweep = SweepIn(batch=batch, at=now + window_ms)
-        calls.send(ctx, durable.QUEUE_SWEEP, sweep, key=ctx.key(), delay=delay)
+        share_sweep(ctx, meta, batch, now, window_ms)
     return [
         announce(ctx.key(), t, view_of(ctx.key(), t, r, meta, now), "queue_ready", "ready")
         for t, r in recs.items()

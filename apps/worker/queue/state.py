@@ -46,6 +46,14 @@ class Loop(Stored):
     credit_at: int | None = None
 
 
+class Bucket(Stored):
+    """The admission batches whose windows end close together, swept by one timer: from
+    batch `first` on, every batch whose window ends by `until` (the timer's time)."""
+
+    first: int
+    until: int
+
+
 class Meta(Stored):
     """Key `meta`: the config, the line's head and tail, its holes, counters, the loop."""
 
@@ -62,6 +70,9 @@ class Meta(Stored):
     sweep: int = 0
     # Admission batches made so far (`rb:{n}`); absent until the first one.
     batches: int | None = None
+    # The bucket new admission batches join while their windows end by its `until`;
+    # absent in meta an earlier build wrote (its batches each had a timer of their own).
+    sweep_bucket: Bucket | None = None
 
 
 class Place(Stored):
@@ -117,6 +128,11 @@ def save_record(ctx: Ctx, token: str, rec: Record) -> None:
 
 def batch_key(batch: int) -> str:
     return f"rb:{batch}"
+
+
+def bucket_key(first: int) -> str:
+    """The last admission batch of the bucket from batch `first`, once a later one opened."""
+    return f"rs:{first}"
 
 
 # Spent tokens of one admission batch worth taking out of its list: that costs a read and

@@ -81,7 +81,9 @@ async def markTokenExpired(ctx: Ctx, req: ExpireIn) -> Found | NotFound:
 async def useTokens(ctx: Ctx, req: TokenUses) -> Batch[Found] | Batch[Spent]:
     """Spend ready tokens on registrations (a registration batch's, in one call): each is
     bound to its user, so a registration that failed later can be retried by that user,
-    and refused for anyone else. A spent token gives its network's waiting place back.
+    and refused for anyone else. A spent token gives its network's waiting place back: it
+    stays in the network's list, which the next join at that network's limit clears of
+    spent tokens (`join._free_spent`), so a spend neither reads nor writes the list.
     With `brief`, a spent token's answer is `{found: true}` (refusals are the same)."""
     spent = await _use(ctx, req.uses)
     if not req.brief:
@@ -102,8 +104,6 @@ async def _use(ctx: Ctx, uses: list[TokenUse]) -> Batch[Found]:
     recs = [by_token[t] for t in tokens]
     meta = await meta_f
     now = await effects.now_ms(ctx)
-    holders = Holders(ctx)
-    await holders.load([f"ip:{r.ip}" for r in recs if r is not None and r.status == "ready"])
     results: list[Ok[Found] | Refused] = []
     spent: list[Emit] = []
     spent_recs: dict[str, Record] = {}
@@ -119,12 +119,10 @@ async def _use(ctx: Ctx, uses: list[TokenUse]) -> Batch[Found]:
             meta.ready, meta.used = meta.ready - 1, meta.used + 1
             save_record(ctx, token, rec)
             spent_recs[token] = rec
-            await holders.release(f"ip:{rec.ip}", token)
             spent.append(Emit(token, view_of(ctx.key(), token, rec, meta, now)))
         results.append(Ok[Found](ok=_found(view_of(ctx.key(), token, rec, meta, now))))
     if spent and meta is not None:
         await drop_from_batches(ctx, spent_recs)
-        holders.save()
         save_meta(ctx, meta)
         await emit(ctx, "used views", ctx.key(), spent, meta=meta)
     return Batch[Found](results=results)
