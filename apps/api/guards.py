@@ -21,7 +21,6 @@ with IP_HASH_SALT.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import hmac
 import logging
 import time
@@ -65,8 +64,7 @@ def warn_if_relaxed(state: ApiState) -> None:
 def digest(state: ApiState, kind: str, value: str) -> str:
     """Keyed hash (HMAC-SHA256 with IP_HASH_SALT) of an IP or fingerprint."""
     key = state.secrets.ip_hash_salt.encode()
-    mac = hmac.new(key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
-    return mac[:DIGEST_LENGTH]
+    return hmac.digest(key, f"{kind}:{value}".encode(), "sha256").hex()[:DIGEST_LENGTH]
 
 
 def client_ip_hash(request: Request, state: ApiState) -> str:
@@ -265,7 +263,7 @@ async def _spend_pow(state: ApiState, bus: Bus, challenge: str, nonce: str) -> N
     ttl_ms = state.api.pow_challenge_ttl_seconds * 1000
     if not pow_rules.is_fresh(challenge, int(time.time() * 1000), ttl_ms):
         raise ApiError(403, "pow_expired", "this proof-of-work challenge has expired")
-    difficulty = pow_rules.signed_difficulty(state.pow_key, challenge)
+    difficulty = pow_rules.signed_difficulty(state.pow_key, challenge, state.api.pow_difficulty)
     async with fail_closed("proof-of-work store"):
         store = PowStore(await bus.kv(events.POW_BUCKET))
         if difficulty is None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 import json
 from dataclasses import dataclass
@@ -59,7 +58,7 @@ def _b64decode(text: str) -> bytes:
 
 
 def _signature(secret: str, domain: bytes, payload_b64: str) -> bytes:
-    return hmac.new(secret.encode(), domain + payload_b64.encode("ascii"), hashlib.sha256).digest()
+    return hmac.digest(secret.encode(), domain + payload_b64.encode("ascii"), "sha256")
 
 
 def _sign(secret: str, domain: bytes, payload: list[object]) -> str:

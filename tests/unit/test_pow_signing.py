@@ -45,6 +45,16 @@ def test_the_key_signs_the_difficulty_it_was_given() -> None:
         assert signed_difficulty(KEY, sign_challenge(KEY, AT, difficulty)) == difficulty
 
 
+def test_the_current_difficulty_first_finds_every_other_too() -> None:
+    """Tried first for speed, the current setting changes no answer: a challenge issued
+    before the setting changed keeps its own difficulty, and a forged one none."""
+    for issued in range(MAX_DIFFICULTY + 1):
+        challenge = sign_challenge(KEY, AT, issued)
+        for current in range(MAX_DIFFICULTY + 1):
+            assert signed_difficulty(KEY, challenge, current) == issued
+    assert signed_difficulty(KEY, make_challenge(AT, "ef" * 16), 4) is None
+
+
 def test_a_downgraded_difficulty_is_not_signed() -> None:
     """The signature of difficulty 4 is not that of difficulty 1: the server learns 4."""
     challenge = sign_challenge(KEY, AT, 4, salt="00000000")
