@@ -11,7 +11,6 @@ nats-py to reconnect (`force_reconnect`), choosing the next server itself
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import time
 from dataclasses import dataclass
@@ -40,8 +39,6 @@ class WatchedClient(Client):
         # The requests waiting on the current link, given up when it is left.
         self._watched: set[_Watch] = set()
         self._judging: set[asyncio.Future[None]] = set()
-        # Reply tokens: unique within this client, which is all nats-py needs of them.
-        self._tokens = itertools.count()
 
     @property
     def server(self) -> str:
@@ -110,14 +107,14 @@ class WatchedClient(Client):
     ) -> Msg:
         # nats-py's own (2.16), less two costs a request on Python 3.11: `asyncio.wait_for`
         # (a second future, callbacks and a task switch; 3% of the api's CPU under a crowd)
-        # and a NUID and two random bytes from the OS for the reply's token (a counter is
-        # unique within this client too; nats-py finds the answer by the token after it).
+        # and two random bytes from the OS added to the reply's token (the NUID alone is
+        # unique within this client; nats-py finds the answer by the token after it).
         if self.is_draining_pubs:
             raise nats.errors.ConnectionDrainingError
         if not self._resp_sub_prefix:
             await self._init_request_sub()
         assert self._resp_sub_prefix
-        token = format(next(self._tokens), "x")
+        token = self._nuid.next().decode()
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[Msg] = loop.create_future()
         self._resp_map[token] = answer
