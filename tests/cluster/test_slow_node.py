@@ -87,6 +87,31 @@ async def jetstream_settled(bus: Bus) -> None:
     )
 
 
+async def _nothing_led_by(bus: Bus, node: str) -> None:
+    led = [
+        i.config.name for i in await bus.js.streams_info() if i.cluster and i.cluster.leader == node
+    ]
+    for stream in led:
+        await bus.nc.request(f"$JS.API.STREAM.LEADER.STEPDOWN.{stream}", b"", timeout=5)
+    assert not led, f"streams still led by {node}: {led}"
+
+
+async def leaders_moved_off(bus: Bus, node: str) -> None:
+    """No stream is led by `node`. A throttled node keeps leading its streams (its
+    heartbeats still get through), and a client cannot fix a slow leader (docs/cluster.md,
+    "Where the seconds go"): purchases then wait on it from any node for as long as the
+    throttle lasts. This test is about the api leaving its slow node, so its streams' leaders
+    are moved first, as an operator would (`nats stream cluster step-down`)."""
+    await eventually_async(
+        lambda: _nothing_led_by(bus, node),
+        what=f"every stream's leader moved off {node}",
+        timeout=60,
+        interval=1.0,
+        retry_on=(nats.errors.TimeoutError, nats.errors.NoRespondersError),
+    )
+    await jetstream_settled(bus)
+
+
 @pytest.mark.parametrize("how", ["throttled", "paused"])
 async def test_winners_buy_while_the_api_s_nats_node_is_degraded(
     cluster: Cluster, cluster_bus: Bus, how: str
@@ -112,6 +137,8 @@ async def test_winners_buy_while_the_api_s_nats_node_is_degraded(
         assert len(winners) == INVENTORY
 
         node = await asyncio.to_thread(cluster.nats_node_of, APP)
+        if how == "throttled":
+            await leaders_moved_off(cluster_bus, node.name)
         buyers = Buyers(client, drop_id, api.sessions)
         began = time.monotonic()
         with degraded(cluster, how, node.name):
