@@ -442,12 +442,18 @@ async def test_use_tokens(rig: Rig, bus: Bus) -> None:
         body = {"joins": joins(24), "config": queue_config()}
         await rig.ok(f"QueueAdmission/{drop_id}/joinBatch", body)
         await all_ready(log, 24)
-    st = await rig.state("QueueAdmission", drop_id)
-    ready = sorted(
-        (t for t, r in with_prefix(st, "tok:").items() if r["status"] == "ready"),
-        key=lambda t: st[f"tok:{t}"]["seq"],
-    )
-    assert len(ready) == 24
+
+    async def all_ready_in_state() -> list[str]:
+        # The tick publishes `queue_ready` before its invocation's state is committed.
+        st = await rig.state("QueueAdmission", drop_id)
+        ready = sorted(
+            (t for t, r in with_prefix(st, "tok:").items() if r["status"] == "ready"),
+            key=lambda t: st[f"tok:{t}"]["seq"],
+        )
+        assert len(ready) == 24
+        return ready
+
+    ready = await eventually_async(all_ready_in_state, what="24 ready tokens in state")
     unlisted: list[str] = []
 
     async def case(k: int) -> tuple[str, Awaitable[Any], Callable[[Any], Awaitable[None]]]:
