@@ -10,6 +10,7 @@ import httpx
 
 from apps.web import retry
 from drop import tracing
+from drop.adapters import http_pool
 
 # Page renders and proxied API calls are short; event streams stay open as long as the
 # browser keeps them, so they get no read timeout at all.
@@ -103,6 +104,7 @@ class Upstreams:
         return cls(api_url, sse_url, api_metrics_url or api_url, reads, api, events)
 
     async def close(self) -> None:
+        await http_pool.settle()
         await self.reads.aclose()
         await self.api.aclose()
         await self.events.aclose()

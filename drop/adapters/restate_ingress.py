@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import httpx
 
 from drop import metrics, tracing
+from drop.adapters import http_pool
 from drop.adapters.failover import LinkJudge
 from drop.durable import Target
 from drop.settings import url_list
@@ -89,7 +90,8 @@ class RestateIngress:
             client = self.clients[index]
             started = time.monotonic()
             try:
-                response = await client.post(path, json=payload, headers=headers)
+                request = client.build_request("POST", path, json=payload, headers=headers)
+                response = await http_pool.send(client, request, stream=False)
             except httpx.TimeoutException:
                 self._judge(index, started, timed_out=True)
                 raise
