@@ -67,7 +67,9 @@ async def test_slow_heads_from_one_address_do_not_starve_others(stack: Stack, ap
     async with slowloris(base, SLOW_CONNECTIONS):
         status, seconds = await timed_get(base, "/health")
     assert status == 200
-    assert seconds < 1.0, seconds
+    # Starved, it would wait for the slow heads to be cut (HEAD_TIMEOUT_S after they
+    # opened, at least 7 s from here); a loaded machine takes up to about 3 s to serve it.
+    assert seconds < HEAD_TIMEOUT_S / 3, seconds
 
 
 @pytest.mark.parametrize("app", ["api", "sse", "web"])
