@@ -1,39 +1,49 @@
-"""httpx calls that a cancelled caller cannot break the connection pool with.
+"""HTTP calls that a cancelled caller cannot break the connection pool with.
 
 httpcore 1.0.9 (the newest) keeps a pool slot for good when a request is cancelled while
 the pool is busy, or while its response is being closed (encode/httpcore#1093, #658):
 once `max_connections` slots are lost, every call fails with PoolTimeout against a healthy
 server, until the process restarts. Callers are cancelled all the time here (a browser
 leaving a console page cancels the funnel stream's reads; a visitor closing an event
-stream cancels its relay), so the pool's own work runs in a task of its own that the
-caller's cancellation never reaches. That task ends by itself, within the client's
-timeouts. A relay reads a streamed answer with `body` and ends it with `close`.
+stream cancels its relay; a webhook attempt is given up at its deadline), so the pool's
+own work runs `detached`: in a task of its own that the caller's cancellation never
+reaches, and that ends by itself within the client's timeouts. A relay reads a streamed
+answer with `body` and ends it with `close`.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
 import httpx
+
+T = TypeVar("T")
 
 # Tasks left running by cancelled callers, kept so the loop does not drop them midway.
 _orphans: set[asyncio.Future[Any]] = set()
 
 
-async def send(
-    client: httpx.AsyncClient, request: httpx.Request, *, stream: bool
-) -> httpx.Response:
-    """`client.send(request)`; if the caller is cancelled meanwhile the request still ends
-    normally in the background, and a streamed answer is then closed."""
-    task = asyncio.ensure_future(client.send(request, stream=stream))
+async def detached(
+    work: Coroutine[Any, Any, T], *, dispose: Callable[[T], Awaitable[object]] | None = None
+) -> T:
+    """`await work`, run in a task the caller's cancellation does not reach: a cancelled
+    caller leaves it to finish on its own, and then `dispose`s of what it returns."""
+    task = asyncio.ensure_future(work)
     try:
         return await asyncio.shield(task)
     except asyncio.CancelledError:
         _orphans.add(task)
-        task.add_done_callback(_close_orphan)
+        task.add_done_callback(lambda done: _orphaned(done, dispose))
         raise
+
+
+async def send(
+    client: httpx.AsyncClient, request: httpx.Request, *, stream: bool
+) -> httpx.Response:
+    """`client.send(request)`, detached; a streamed answer nobody waits for is closed."""
+    return await detached(client.send(request, stream=stream), dispose=_aclose)
 
 
 async def body(response: httpx.Response) -> AsyncIterator[bytes]:
@@ -49,25 +59,23 @@ async def body(response: httpx.Response) -> AsyncIterator[bytes]:
 
 async def close(response: httpx.Response) -> None:
     """`response.aclose()`, finished even when the caller is cancelled while it runs."""
-    task = asyncio.ensure_future(response.aclose())
-    try:
-        await asyncio.shield(task)
-    except asyncio.CancelledError:
-        _orphans.add(task)
-        task.add_done_callback(_orphans.discard)
-        raise
-
-
-def _close_orphan(task: asyncio.Future[httpx.Response]) -> None:
-    _orphans.discard(task)
-    if task.cancelled() or task.exception() is not None:
-        return  # nobody waits for it: its failure was the caller's, who has gone
-    closing = asyncio.ensure_future(task.result().aclose())
-    _orphans.add(closing)
-    closing.add_done_callback(_orphans.discard)
+    await detached(response.aclose())
 
 
 async def settle() -> None:
-    """Wait until the requests cancelled callers left behind have ended (at shutdown)."""
+    """Wait until the calls cancelled callers left behind have ended (at shutdown)."""
     while _orphans:
         await asyncio.gather(*list(_orphans), return_exceptions=True)
+
+
+async def _aclose(response: httpx.Response) -> None:
+    await response.aclose()
+
+
+def _orphaned(task: asyncio.Future[T], dispose: Callable[[T], Awaitable[object]] | None) -> None:
+    _orphans.discard(task)
+    if task.cancelled() or task.exception() is not None or dispose is None:
+        return  # nobody waits for it: its failure was the caller's, who has gone
+    disposing = asyncio.ensure_future(dispose(task.result()))
+    _orphans.add(disposing)
+    disposing.add_done_callback(_orphans.discard)

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import time
 import typing
 from dataclasses import dataclass
 
 import httpcore
 
+from drop.adapters import http_pool
 from drop.webhooks import addresses
 
 # Read this much of an answer at most (its status is what counts).
@@ -113,10 +115,15 @@ class Poster:
     async def _timed(
         self, endpoint_id: str, url: str, body: bytes, headers: dict[str, str]
     ) -> Answer:
+        deadline = time.monotonic() + self.timeout_s
         try:
             addresses.url_host(url)
             async with asyncio.timeout(self.timeout_s):
-                return await self._post(endpoint_id, url, body, headers)
+                # At the deadline the attempt is given up, not cancelled inside httpcore
+                # (which could keep a pool slot, drop.adapters.http_pool): it ends by itself
+                # within its own timeouts, reading nothing after the deadline.
+                attempt = self._post(endpoint_id, url, body, headers, deadline)
+                return await http_pool.detached(attempt)
         except TimeoutError:
             return Answer(None, f"no answer within {self.timeout_s:g}s")
         except addresses.AddressRefused as exc:
@@ -127,7 +134,7 @@ class Poster:
             return Answer(None, f"{type(exc).__name__}: {exc}"[:300])
 
     async def _post(
-        self, endpoint_id: str, url: str, body: bytes, headers: dict[str, str]
+        self, endpoint_id: str, url: str, body: bytes, headers: dict[str, str], deadline: float
     ) -> Answer:
         sent = [
             (b"content-type", b"application/json"),
@@ -146,7 +153,7 @@ class Poster:
             read = 0
             async for chunk in response.aiter_stream():
                 read += len(chunk)
-                if read >= MAX_ANSWER_BYTES:
+                if read >= MAX_ANSWER_BYTES or time.monotonic() > deadline:
                     break
             return Answer(response.status)
 

@@ -12,8 +12,9 @@ from datetime import UTC, datetime
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from drop.adapters import http_pool
 from drop.webhooks import addresses, catalog, signing
-from drop.webhooks.http import Poster
+from drop.webhooks.http import CONNECTIONS_PER_ENDPOINT, Poster
 
 
 def test_signatures_verify_with_standardwebhooks() -> None:
@@ -213,3 +214,22 @@ async def test_a_hanging_endpoint_costs_one_timeout() -> None:
     release.set()
     assert got.status is None and "no answer within 0.5s" in got.error
     assert len(heads) == 1 and 0.5 <= took < 2
+
+
+async def test_attempts_given_up_on_a_hung_endpoint_leave_every_connection_for_later() -> None:
+    release = asyncio.Event()
+    answer = b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n"
+    port, heads = await _serve_once(answer, hang=release)
+    poster = Poster(allow_private=True, timeout_s=0.5)
+    url = f"http://127.0.0.1:{port}/h"
+    hung = await asyncio.gather(*(poster.post("ep", url, b"{}", {}) for _ in range(12)))
+    assert all(a.status is None for a in hung), hung
+    release.set()
+    await http_pool.settle()
+    # The endpoint answers again: every one of its connections can carry an attempt at once.
+    later = await asyncio.gather(
+        *(poster.post("ep", url, b"{}", {}) for _ in range(CONNECTIONS_PER_ENDPOINT))
+    )
+    assert [a.status for a in later] == [204] * CONNECTIONS_PER_ENDPOINT
+    assert len(heads) == 12 + CONNECTIONS_PER_ENDPOINT
+    await poster.close()
