@@ -104,7 +104,7 @@ class Upstreams:
         return cls(api_url, sse_url, api_metrics_url or api_url, reads, api, events)
 
     async def close(self) -> None:
-        await http_pool.settle()
+        await http_pool.settle(timeout_s=5.0)
         await self.reads.aclose()
         await self.api.aclose()
         await self.events.aclose()

@@ -62,10 +62,16 @@ async def close(response: httpx.Response) -> None:
     await detached(response.aclose())
 
 
-async def settle() -> None:
-    """Wait until the calls cancelled callers left behind have ended (at shutdown)."""
+async def settle(timeout_s: float | None = None) -> None:
+    """Wait until the calls cancelled callers left behind have ended (at shutdown: at most
+    `timeout_s`, after which the client's close ends them). Waiting never cancels them."""
+    loop = asyncio.get_running_loop()
+    deadline = None if timeout_s is None else loop.time() + timeout_s
     while _orphans:
-        await asyncio.gather(*list(_orphans), return_exceptions=True)
+        left = None if deadline is None else deadline - loop.time()
+        if left is not None and left <= 0:
+            return
+        await asyncio.wait(set(_orphans), timeout=left)
 
 
 async def _aclose(response: httpx.Response) -> None:
