@@ -246,7 +246,14 @@ def create_drop(
         "registrationEnd": now + open_for_s * 1000,
         "purchaseWindow": purchase_window_s,
     }
-    r = httpx.post(f"{api}/api/drops", json=body, headers=ADMIN, timeout=60)
+    # A stack just started can answer 503 with Retry-After for a moment (seen twice, right
+    # after a cluster suite); a client retries those, and so does the bench, saying why.
+    for _ in range(15):
+        r = httpx.post(f"{api}/api/drops", json=body, headers=ADMIN, timeout=60)
+        if r.status_code != 503:
+            break
+        print(f"  creating {drop_id}: 503 {r.text[:200]}; trying again", flush=True)
+        time.sleep(float(r.headers.get("retry-after", "2")))
     r.raise_for_status()
     # Every API process learns of the drop from NATS; wait until status reads find it
     # several times in a row (a balancer sends them to each replica in turn).
