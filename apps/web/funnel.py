@@ -25,7 +25,6 @@ from sse_starlette.sse import EventSourceResponse
 from apps.web.admin import signed_in
 from apps.web.state import web_state
 from apps.web.upstream import UpstreamError, Upstreams
-from drop.adapters import http_pool
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
@@ -103,8 +102,7 @@ async def snapshot(up: Upstreams, recent: dict[str, float]) -> dict[str, Any]:
     drops += [d for d in await asyncio.gather(*(_ended(up, i) for i in ended)) if d is not None]
     queues = await asyncio.gather(*(_queue(up, d["dropId"]) for d in drops))
     try:
-        request = up.reads.build_request("GET", f"{up.api_metrics_url}/metrics", timeout=2.0)
-        scraped = await http_pool.send(up.reads, request, stream=False)
+        scraped = await up.reads.get(f"{up.api_metrics_url}/metrics", timeout=2.0)
         totals = api_totals(scraped.text) if scraped.is_success else None
     except httpx.HTTPError:
         totals = None

@@ -16,7 +16,6 @@ from apps.web import retry
 from apps.web.proxy_path import BadPath, upstream_path
 from apps.web.state import web_state
 from drop import tracing
-from drop.adapters import http_pool
 from drop.client_address import forwarded_hops, peer_host
 
 router = APIRouter(include_in_schema=False)
@@ -89,13 +88,13 @@ def _backward_headers(upstream: httpx.Response, *, stream: bool) -> list[tuple[b
 
 async def _relay(upstream: httpx.Response) -> AsyncIterator[bytes]:
     try:
-        async for chunk in http_pool.body(upstream):
+        async for chunk in upstream.aiter_raw():
             yield chunk
     except httpx.HTTPError:
         # The upstream went away mid-stream: end the response; EventSource reconnects.
         return
     finally:
-        await http_pool.close(upstream)
+        await upstream.aclose()
 
 
 async def _proxy(

@@ -10,7 +10,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from apps.web.state import WebState
-from drop.adapters import http_pool
 
 router = APIRouter()
 TIMEOUT_S = 2.0
@@ -18,8 +17,7 @@ TIMEOUT_S = 2.0
 
 async def _answers(client: httpx.AsyncClient, url: str) -> str:
     try:
-        request = client.build_request("GET", url, timeout=TIMEOUT_S)
-        response = await http_pool.send(client, request, stream=False)
+        response = await client.get(url, timeout=TIMEOUT_S)
     except httpx.HTTPError:
         return "unreachable"
     return "ok" if response.is_success else f"unhealthy ({response.status_code})"

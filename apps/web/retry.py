@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import httpx
 
-from drop.adapters import http_pool
-
 IDEMPOTENT = frozenset({"GET", "HEAD"})
 # Shorter than the servers' keep-alive (uvicorn: 5 s), so the client, not the server,
 # nearly always ends an idle connection.
@@ -22,8 +20,8 @@ async def send(
     client: httpx.AsyncClient, request: httpx.Request, *, stream: bool
 ) -> httpx.Response:
     try:
-        return await http_pool.send(client, request, stream=stream)
+        return await client.send(request, stream=stream)
     except STALE_CONNECTION:
         if request.method not in IDEMPOTENT:
             raise
-        return await http_pool.send(client, request, stream=stream)
+        return await client.send(request, stream=stream)

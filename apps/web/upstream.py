@@ -73,7 +73,7 @@ class Upstreams:
 
     @classmethod
     def create(cls, api_url: str, sse_url: str, api_metrics_url: str = "") -> Upstreams:
-        reads = httpx.AsyncClient(
+        reads = http_pool.client(
             cookies=_no_cookies(),
             timeout=API_TIMEOUT,
             limits=httpx.Limits(
@@ -82,7 +82,7 @@ class Upstreams:
                 keepalive_expiry=retry.KEEPALIVE_EXPIRY,
             ),
         )
-        api = httpx.AsyncClient(
+        api = http_pool.client(
             cookies=_no_cookies(),
             timeout=API_TIMEOUT,
             limits=httpx.Limits(
@@ -91,7 +91,7 @@ class Upstreams:
                 keepalive_expiry=retry.KEEPALIVE_EXPIRY,
             ),
         )
-        events = httpx.AsyncClient(
+        events = http_pool.client(
             cookies=_no_cookies(),
             timeout=STREAM_TIMEOUT,
             limits=httpx.Limits(

@@ -1,4 +1,4 @@
-"""HTTP calls that a cancelled caller cannot break the connection pool with.
+"""HTTP clients whose connection pools a cancelled caller cannot break.
 
 httpcore 1.0.9 (the newest) keeps a pool slot for good when a request is cancelled while
 the pool is busy, or while its response is being closed (encode/httpcore#1093, #658):
@@ -7,8 +7,9 @@ server, until the process restarts. Callers are cancelled all the time here (a b
 leaving a console page cancels the funnel stream's reads; a visitor closing an event
 stream cancels its relay; a webhook attempt is given up at its deadline), so the pool's
 own work runs `detached`: in a task of its own that the caller's cancellation never
-reaches, and that ends by itself within the client's timeouts. A relay reads a streamed
-answer with `body` and ends it with `close`.
+reaches, and that ends by itself within the client's timeouts. `client` builds an
+`httpx.AsyncClient` whose transport does this for every request and every response's
+close, so its callers use httpx as usual.
 """
 
 from __future__ import annotations
@@ -39,27 +40,44 @@ async def detached(
         raise
 
 
-async def send(
-    client: httpx.AsyncClient, request: httpx.Request, *, stream: bool
-) -> httpx.Response:
-    """`client.send(request)`, detached; a streamed answer nobody waits for is closed."""
-    return await detached(client.send(request, stream=stream), dispose=_aclose)
+def client(*, limits: httpx.Limits, **options: Any) -> httpx.AsyncClient:
+    """`httpx.AsyncClient(**options)` with `limits`, on a transport that detaches the pool's
+    work from its callers."""
+    pooled = httpx.AsyncHTTPTransport(limits=limits)
+    return httpx.AsyncClient(transport=DetachedTransport(pooled), **options)
 
 
-async def body(response: httpx.Response) -> AsyncIterator[bytes]:
-    """A streamed answer's bytes as they arrive, like `aiter_raw` but without the close it
-    makes at the end in the caller's task, where a cancel could cut it short: the caller
-    closes with `close`."""
-    stream = response.stream
-    if not isinstance(stream, httpx.AsyncByteStream):
-        raise TypeError("body() reads the answers of an httpx.AsyncClient")
-    async for chunk in stream:
-        yield chunk
+class DetachedTransport(httpx.AsyncBaseTransport):
+    """Sends each request, and closes each response, `detached`; a response nobody waits
+    for any more is closed when it comes."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await detached(self.inner.handle_async_request(request), dispose=_aclose)
+        response.stream = _DetachedClose(response.stream)
+        return response
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
 
 
-async def close(response: httpx.Response) -> None:
-    """`response.aclose()`, finished even when the caller is cancelled while it runs."""
-    await detached(response.aclose())
+class _DetachedClose(httpx.AsyncByteStream):
+    """A response body read as it comes, and closed `detached` (httpx closes it in the
+    caller's task, at the end of a read or when the caller stops)."""
+
+    def __init__(self, inner: httpx.SyncByteStream | httpx.AsyncByteStream) -> None:
+        if not isinstance(inner, httpx.AsyncByteStream):
+            raise TypeError("an async transport answers with an async stream")
+        self._inner = inner
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._inner:
+            yield chunk
+
+    async def aclose(self) -> None:
+        await detached(self._inner.aclose())
 
 
 async def settle(timeout_s: float | None = None) -> None:

@@ -71,7 +71,7 @@ class RestateIngress:
         limits = httpx.Limits(max_connections=200, max_keepalive_connections=100)
         timeout = httpx.Timeout(timeout_s, connect=min(CONNECT_TIMEOUT_S, timeout_s))
         clients = [
-            httpx.AsyncClient(base_url=url, timeout=timeout, limits=limits)
+            http_pool.client(base_url=url, timeout=timeout, limits=limits)
             for url in url_list(base_urls)
         ]
         if not clients:
@@ -90,8 +90,7 @@ class RestateIngress:
             client = self.clients[index]
             started = time.monotonic()
             try:
-                request = client.build_request("POST", path, json=payload, headers=headers)
-                response = await http_pool.send(client, request, stream=False)
+                response = await client.post(path, json=payload, headers=headers)
             except httpx.TimeoutException:
                 self._judge(index, started, timed_out=True)
                 raise

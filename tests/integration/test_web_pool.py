@@ -82,7 +82,7 @@ async def test_pools_end_idle_connections_before_the_server_does() -> None:
     upstreams = Upstreams.create("http://127.0.0.1:1", "http://127.0.0.1:1")
     try:
         for client in (upstreams.reads, upstreams.api, upstreams.events):
-            pool = client._transport._pool  # type: ignore[attr-defined]
+            pool = client._transport.inner._pool  # type: ignore[attr-defined]
             assert pool._keepalive_expiry < server_keep_alive
     finally:
         await upstreams.close()

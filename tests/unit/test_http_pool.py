@@ -42,16 +42,13 @@ async def url() -> AsyncIterator[str]:
 
 
 async def read(client: httpx.AsyncClient, url: str) -> None:
-    await http_pool.send(client, client.build_request("GET", url), stream=False)
+    await client.get(url)
 
 
 async def relay(client: httpx.AsyncClient, url: str) -> None:
-    response = await http_pool.send(client, client.build_request("GET", url), stream=True)
-    try:
-        async for _ in http_pool.body(response):
+    async with client.stream("GET", url) as response:
+        async for _ in response.aiter_raw():
             await asyncio.sleep(0)
-    finally:
-        await http_pool.close(response)
 
 
 Call = Callable[[httpx.AsyncClient, str], Awaitable[None]]
@@ -61,7 +58,7 @@ Call = Callable[[httpx.AsyncClient, str], Awaitable[None]]
 @pytest.mark.parametrize("queued", [0, 2], ids=["idle pool", "busy pool"])
 async def test_a_cancelled_call_leaves_its_slot_usable(url: str, call: Call, queued: int) -> None:
     limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-    async with httpx.AsyncClient(timeout=httpx.Timeout(5.0, pool=1.0), limits=limits) as client:
+    async with http_pool.client(timeout=httpx.Timeout(5.0, pool=1.0), limits=limits) as client:
         await read(client, url)
         for turns in range(TURNS):
             ahead = [asyncio.ensure_future(call(client, url)) for _ in range(queued)]
