@@ -151,7 +151,7 @@ async def check_registration(
     reads = reads or Reads()
     token = await _admitted(request, state, bus, drop_id, body, reads)
     if state.api.bot_check_enabled:
-        await _bot_check(state, bus, drop_id, body, token, reads)
+        await _bot_check(state, bus, drop_id, body, token)
     return token
 
 
@@ -227,7 +227,7 @@ async def _ready_token(bus: Bus, drop_id: str, body: RegisterIn, reads: Reads) -
 
 
 async def _bot_check(
-    state: ApiState, bus: Bus, drop_id: str, body: RegisterIn, token: str | None, reads: Reads
+    state: ApiState, bus: Bus, drop_id: str, body: RegisterIn, token: str | None
 ) -> None:
     bot = body.bot_validation
     if bot is None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-import time
 import typing
 from dataclasses import dataclass
 
@@ -115,10 +114,10 @@ class Poster:
     async def _timed(
         self, endpoint_id: str, url: str, body: bytes, headers: dict[str, str]
     ) -> Answer:
-        deadline = time.monotonic() + self.timeout_s
+        deadline = asyncio.get_running_loop().time() + self.timeout_s
         try:
             addresses.url_host(url)
-            async with asyncio.timeout(self.timeout_s):
+            async with asyncio.timeout_at(deadline):
                 # At the deadline the attempt is given up, not cancelled inside httpcore
                 # (which could keep a pool slot, drop.adapters.http_pool): it ends by itself
                 # within its own timeouts, reading nothing after the deadline.
@@ -153,7 +152,7 @@ class Poster:
             read = 0
             async for chunk in response.aiter_stream():
                 read += len(chunk)
-                if read >= MAX_ANSWER_BYTES or time.monotonic() > deadline:
+                if read >= MAX_ANSWER_BYTES or asyncio.get_running_loop().time() > deadline:
                     break
             return Answer(response.status)
 

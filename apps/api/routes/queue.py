@@ -106,7 +106,7 @@ async def join(
         return {**result["ok"], "queueEnabled": True}
 
     answer = await idempotency.once(bus, scope, take_place)
-    # A replayed join is the stored response, as it was first sent.
+    # The challenge is added outside the stored answer: a replayed join gets a fresh one.
     return _with_challenge(state, answer) if isinstance(answer, dict) else answer
 
 
