@@ -12,33 +12,54 @@ import asyncio
 import json
 from typing import Any
 
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
-from nats.js.kv import KeyValue
+from nats.js.kv import KV_MARKER_REASON, KV_OP, KeyValue
 
 from drop import events
 from drop.adapters.nats_bus import Bus
 
 LIST_TIMEOUT_S = 5.0
+FETCH_BATCH = 256
 
 
 def _encode(value: dict[str, Any]) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()
 
 
-async def _all(kv: KeyValue, pattern: str) -> list[dict[str, Any]]:
-    """Every live value under `pattern` (a key or wildcard), read once."""
-    watcher = await kv.watch(pattern, ignore_deletes=True)
+async def _all(bus: Bus, bucket: str, pattern: str) -> list[dict[str, Any]]:
+    """Every live value under `pattern` (a key or wildcard), read once.
+
+    Not `KeyValue.watch`: nats-py marks the end of a watch's initial values by comparing
+    the consumer's pending count with what its callback has seen so far, and can mark it
+    before the values it has already been sent (a list then missed a webhook just added).
+    An ephemeral pull consumer delivers nothing until asked, so its pending count when
+    created is exactly how many values there are."""
+    sub = await bus.js.pull_subscribe(
+        f"$KV.{bucket}.{pattern}",
+        stream=f"KV_{bucket}",
+        config=ConsumerConfig(
+            ack_policy=AckPolicy.NONE,
+            deliver_policy=DeliverPolicy.LAST_PER_SUBJECT,
+            inactive_threshold=LIST_TIMEOUT_S * 2,
+        ),
+    )
     found: list[dict[str, Any]] = []
     try:
+        left = (await sub.consumer_info()).num_pending or 0
         async with asyncio.timeout(LIST_TIMEOUT_S):
-            async for entry in watcher:
-                if entry is None:
-                    break
-                if entry.value:
-                    found.append(json.loads(entry.value))
+            while left > 0:
+                msgs = await sub.fetch(min(left, FETCH_BATCH), timeout=LIST_TIMEOUT_S)
+                left -= len(msgs)
+                found += [json.loads(m.data) for m in msgs if _is_value(m.headers, m.data)]
     finally:
-        await watcher.stop()  # type: ignore[no-untyped-call]
+        await sub.unsubscribe()
     return found
+
+
+def _is_value(headers: dict[str, str] | None, data: bytes) -> bool:
+    """A put with a value (not a delete, a purge or a server's expiry marker)."""
+    return bool(data) and not (headers and (KV_OP in headers or KV_MARKER_REASON in headers))
 
 
 class WebhookStore:
@@ -52,7 +73,7 @@ class WebhookStore:
         return await self.bus.kv(events.WEBHOOK_DELIVERIES_BUCKET)
 
     async def endpoints(self) -> list[dict[str, Any]]:
-        found = await _all(await self._endpoints(), ">")
+        found = await _all(self.bus, events.WEBHOOKS_BUCKET, ">")
         return sorted(found, key=lambda e: (int(e["createdAt"]), str(e["id"])))
 
     async def endpoint(self, endpoint_id: str) -> dict[str, Any] | None:
@@ -95,7 +116,7 @@ class WebhookStore:
                 continue  # changed meanwhile: look again
 
     async def deliveries(self, endpoint_id: str) -> list[dict[str, Any]]:
-        found = await _all(await self._deliveries(), f"{endpoint_id}.*")
+        found = await _all(self.bus, events.WEBHOOK_DELIVERIES_BUCKET, f"{endpoint_id}.*")
         return sorted(found, key=lambda d: -int(d.get("createdAt", 0)))
 
     async def delivery(self, endpoint_id: str, delivery_id: str) -> dict[str, Any] | None:
