@@ -108,12 +108,12 @@ async def test_calls_on_a_drop_that_does_not_exist_end_at_once_and_leave_it_crea
         body = None if handler in NO_INPUT else {"userId": "someone"}
         r = await ingress.post(f"/Drop/{drop_id}/{handler}", json=body)
         assert r.status_code == 404, (handler, r.status_code, r.text)
-        assert time.monotonic() - started < 1.0, handler
+        assert time.monotonic() - started < 3.0, handler
     for path in ("lottery", "promote"):
         started = time.monotonic()
         r = await api.client.post(f"/api/drop/{drop_id}/{path}", headers=ADMIN)
         assert r.status_code == 404, (path, r.text)
-        assert time.monotonic() - started < 1.0, path
+        assert time.monotonic() - started < 3.0, path
     created = await api.create(drop_id, registrationEnd=now_ms() + 60_000)
     assert created["created"] is True
     assert (await api.register(drop_id, uid("u"), 1)).status_code == 200
@@ -136,7 +136,7 @@ async def test_malformed_durable_calls_end_at_once_with_400(
     started = time.monotonic()
     r = await ingress.post(f"/{service}/{uid('k')}/{handler}", json=body)
     assert 400 <= r.status_code < 500, (r.status_code, r.text)
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 3.0  # a hung or retried call takes far longer
 
 
 async def test_a_published_proof_is_served_immutable_from_memory(api: DropApi, bus: Bus) -> None:

@@ -35,7 +35,7 @@ async def refused(api: DropApi, path: str, raw: str) -> dict[str, Any]:
     started = time.monotonic()
     r = await api.client.post(path, content=raw, headers=headers)
     assert r.status_code == 400, r.text
-    assert time.monotonic() - started < 1.0  # no durable call was waited on
+    assert time.monotonic() - started < 3.0  # no durable call was waited on (that takes far longer)
     body: dict[str, Any] = r.json()
     assert body["error"] == "Validation failed" and body["details"], body
     return body

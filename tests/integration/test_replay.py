@@ -627,7 +627,7 @@ async def stalled_drop(rig: Rig, api: httpx.AsyncClient, drop_id: str) -> None:
     started = time.monotonic()
     second = await api.post(f"/api/drop/{drop_id}/promote")
     assert second.status_code == 503 and second.headers["retry-after"] == "5", second.text
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 3.0  # a hung or retried call takes far longer
     await asyncio.to_thread(rig.stack.restart, "worker")
     await rig.retry_now([drop_id])
     assert (await promoting).status_code == 200

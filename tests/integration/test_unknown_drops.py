@@ -30,7 +30,7 @@ async def test_admin_and_purchase_calls_on_an_unknown_drop_are_404_at_once(
         )
         assert r.status_code == 404, (path, r.text)
         assert r.json()["code"] == "drop_not_found"
-        assert time.monotonic() - started < 1.0
+        assert time.monotonic() - started < 3.0  # a hung or retried call takes far longer
     # The poked id is still free: it can be created, entered and drawn.
     await api.create(drop_id, registrationEnd=int(time.time() * 1000) + 1500)
     assert (await api.register(drop_id, user, 1)).status_code == 200
@@ -48,4 +48,4 @@ async def test_purchase_on_an_unknown_drop_is_404_at_once(api: DropApi) -> None:
     assert r.status_code == 404 and r.json()["code"] == "drop_not_found", r.text
     r = await api.purchase(drop_id, user, "x" * 20)
     assert r.status_code == 404, r.text
-    assert time.monotonic() - started < 2.0
+    assert time.monotonic() - started < 3.0  # a hung or retried call takes far longer

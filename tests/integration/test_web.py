@@ -177,9 +177,11 @@ async def test_event_streams_through_the_proxy_add_no_delay(
             b = await proxied.next("drop")
             assert a.id == b.id and a.data["participantCount"] == b.data["participantCount"] == n
             lags.append(b.at - a.at)
-    # Network stacks on one machine add well under a millisecond; allow scheduling noise.
+    # Network stacks on one machine add well under a millisecond; the median says so, and
+    # the max allows one scheduling hiccup of a loaded machine (a buffering proxy would hold
+    # the event until the stream ends, and `next` would time out).
     assert statistics.median(lags) < 0.02, lags
-    assert max(lags) < 0.1, lags
+    assert max(lags) < 0.5, lags
 
 
 async def test_admin_console_needs_the_secret_and_never_shows_it(

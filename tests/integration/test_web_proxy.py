@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import statistics
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -85,8 +86,11 @@ async def test_events_reach_the_browser_as_they_are_sent(web: str) -> None:
             event = await r.next("tick", timeout=5)
             assert event.data["n"] == n and event.id == str(n)
             lags.append(event.at - event.data["sent"])
-    # Both servers share this process's clock: the lag is the proxy's whole cost.
-    assert max(lags) < 0.1, lags
+    # Both servers share this process's clock: the lag is the proxy's whole cost. Typically
+    # well under a millisecond; no event may wait for the next one (a loaded CI machine
+    # can still delay one by a scheduling hiccup, hence the median for the cost itself).
+    assert statistics.median(lags) < 0.02, lags
+    assert max(lags) < TICK_GAP, lags
 
 
 async def test_api_calls_keep_method_path_query_body_and_identity(web: str) -> None:
