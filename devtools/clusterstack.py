@@ -318,7 +318,8 @@ class Cluster:
             for i, port in enumerate(ports, start=1):
                 self.procs[f"{kind}{i}"] = self._app(kind, f"{kind}{i}", port).start()
         lb = haproxy.config(
-            {"api": (self.apps.api_lb, self.apps.api), "sse": (self.apps.sse_lb, self.apps.sse)}
+            {"api": (self.apps.api_lb, self.apps.api), "sse": (self.apps.sse_lb, self.apps.sse)},
+            stats_socket=self.haproxy_socket,
         )
         self.procs["haproxy"] = haproxy.proc(
             self.root / "haproxy.cfg", lb, self.log("haproxy")
@@ -326,12 +327,26 @@ class Cluster:
         self.procs["web"] = self._app("web", "web", self.apps.web).start()
         self.wait_apps((*self.replica_names(), "web"), timeout)
 
+    @property
+    def haproxy_socket(self) -> Path:
+        return self.root / "haproxy.sock"
+
     def wait_apps(self, names: Iterable[str], timeout: float = 120.0) -> None:
-        """Until each named app answers /health with its NATS connection up."""
+        """Until each named app answers /health with its NATS connection up, and the
+        replicas among them are back in HAProxy's rotation (its checks run every 500 ms, so
+        a replica can be up a moment before the balancer sends it anything)."""
+        names = list(names)
         for name in names:
             devstack.wait_until(
                 partial(_nats_ready, f"{self.url(name)}/health"), timeout, name, 0.2
             )
+        behind = set(names) & set(self.replica_names())
+        devstack.wait_until(
+            lambda: behind <= haproxy.servers_up(self.haproxy_socket),
+            timeout,
+            f"HAProxy to check {sorted(behind)} up",
+            0.1,
+        )
         self.wait_restate_serving(timeout)
 
     def replica_names(self) -> list[str]:

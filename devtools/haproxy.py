@@ -7,7 +7,9 @@ failures only: a request that reached a replica is never repeated by the balance
 
 from __future__ import annotations
 
+import csv
 import shutil
+import socket
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -22,11 +24,17 @@ def find() -> str:
     return found
 
 
-def config(frontends: Mapping[str, tuple[int, Sequence[int]]], host: str = "127.0.0.1") -> str:
-    """One HTTP frontend per name, listening on its port, balancing over its backends."""
+def config(
+    frontends: Mapping[str, tuple[int, Sequence[int]]],
+    host: str = "127.0.0.1",
+    stats_socket: Path | None = None,
+) -> str:
+    """One HTTP frontend per name, listening on its port, balancing over its backends;
+    with `stats_socket`, a local socket that tells which servers HAProxy sees up."""
     lines = [
         "global",
         "  maxconn 8000",
+        *([f"  stats socket {stats_socket} level user"] if stats_socket else []),
         "defaults",
         "  mode http",
         "  timeout connect 2s",
@@ -59,3 +67,22 @@ def proc(config_path: Path, text: str, log_path: Path | None) -> Proc:
     if check.returncode != 0:
         raise StackError(f"haproxy config refused: {check.stderr.decode(errors='replace')}")
     return Proc("haproxy", [find(), "-db", "-f", str(config_path)], base_env(), log_path)
+
+
+def servers_up(stats_socket: Path) -> set[str]:
+    """The servers HAProxy's own checks currently see up (`show stat` on its socket); none
+    while it is not listening yet."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(2)
+            sock.connect(str(stats_socket))
+            sock.sendall(b"show stat\n")
+            answer = b"".join(iter(lambda: sock.recv(65536), b""))
+    except OSError:
+        return set()
+    rows = csv.DictReader(answer.decode(errors="replace").lstrip("# ").splitlines())
+    return {
+        row["svname"]
+        for row in rows
+        if row.get("svname") not in ("FRONTEND", "BACKEND") and row.get("status") == "UP"
+    }
