@@ -125,7 +125,8 @@ async def test_a_lapse_promotes_the_next_backup_who_ranked_that_size(
             inventory=2,
             variants=sizes,
             registrationEnd=now_ms() + 3000,
-            purchaseWindow=3,
+            # Long enough for the buyer below on a loaded machine; the lapser's runs out.
+            purchaseWindow=6,
             backupMultiplier=3.0,
         )
         answers = await asyncio.gather(
