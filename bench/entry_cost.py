@@ -42,13 +42,20 @@ def start_probe(stack: Stack) -> str:
     return url
 
 
-async def round_of(ingress: str, calls: int, reads: int, writes: int, tag: str) -> float:
+async def round_of(
+    ingress: str, calls: int, reads: int, writes: int, tag: str, gathered: bool = False
+) -> float:
     """Wall seconds for `calls` calls, half on each of two callers' objects."""
     async with httpx.AsyncClient(base_url=ingress, timeout=60) as client:
 
         async def caller(lane: int) -> None:
             for n in range(calls // 2):
-                body = {"first": n * max(reads, writes, 1), "reads": reads, "writes": writes}
+                body = {
+                    "first": n * max(reads, writes, 1),
+                    "reads": reads,
+                    "writes": writes,
+                    "gathered": gathered,
+                }
                 r = await client.post(f"/EntryProbe/{tag}-{lane}/touch", json=body)
                 r.raise_for_status()
 
@@ -59,22 +66,28 @@ async def round_of(ingress: str, calls: int, reads: int, writes: int, tag: str) 
 
 def measure(stack: Stack, args: argparse.Namespace) -> None:
     rounds = (
-        ("nothing", 0, 0),
-        (f"{args.keys} writes", 0, args.keys),
-        (f"{args.keys} reads of new keys, {args.keys} writes", args.keys, args.keys),
+        ("nothing", 0, 0, False),
+        (f"{args.keys} writes", 0, args.keys, False),
+        (f"{args.keys} reads of new keys, {args.keys} writes", args.keys, args.keys, False),
+        ("the same, reads gathered (restate.gather)", args.keys, args.keys, True),
     )
-    cost: dict[str, dict[str, float]] = {}
-    for name, reads, writes in rounds:
+    cost: list[dict[str, float]] = []
+    for n, (name, reads, writes, gathered) in enumerate(rounds):
         before = crowd_stack.cpu_by_name(stack, MEASURED)
-        wall = asyncio.run(round_of(stack.ingress_url, args.calls, reads, writes, name[:8]))
+        tag = f"round{n}"
+        wall = asyncio.run(round_of(stack.ingress_url, args.calls, reads, writes, tag, gathered))
         after = crowd_stack.cpu_by_name(stack, MEASURED)
-        cost[name] = {k: (after[k] - before[k]) * 1e6 / args.calls for k in MEASURED}
-        per_call = ", ".join(f"{k} {v:.0f} µs" for k, v in cost[name].items())
+        cost.append({k: (after[k] - before[k]) * 1e6 / args.calls for k in MEASURED})
+        per_call = ", ".join(f"{k} {v:.0f} µs" for k, v in cost[-1].items())
         print(f"  {name:<40} {args.calls / wall:7.0f} calls/s  CPU a call: {per_call}")
-    nothing, writes, both = (cost[name] for name, _, _ in rounds)
-    per_write = {k: (writes[k] - nothing[k]) / args.keys for k in MEASURED}
-    per_read = {k: (both[k] - writes[k]) / args.keys for k in MEASURED}
-    for what, extra in (("a write (SetState)", per_write), ("a lazy read", per_read)):
+    nothing, writes_only, both, gathered_both = cost
+    added = (
+        ("a write (SetState)", writes_only, nothing),
+        ("a lazy read", both, writes_only),
+        ("a gathered read", gathered_both, writes_only),
+    )
+    for what, with_it, without in added:
+        extra = {k: (with_it[k] - without[k]) / args.keys for k in MEASURED}
         print(
             f"  {what:<20} restate-server {extra['restate']:5.1f} µs, "
             f"probe {extra['probe']:5.1f} µs, together {sum(extra.values()):5.1f} µs"

@@ -23,12 +23,16 @@ class Touch(BaseModel):
     first: int
     reads: int
     writes: int
+    # Wait for every read at once (`restate.gather`) before taking their values.
+    gathered: bool = False
 
 
 @probe.handler()
 async def touch(ctx: restate.ObjectContext, req: Touch) -> int:
     keys = range(req.first, req.first + max(req.reads, req.writes))
     pending = [ctx.get(f"k:{n}", type_hint=int) for n in keys[: req.reads]]
+    if req.gathered and pending:
+        await restate.gather(*pending)  # type: ignore[arg-type]
     found = 0
     for future in pending:
         found += await future is not None
