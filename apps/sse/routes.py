@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from apps.sse import snapshots, streams
 from apps.sse.fanout import Item, Listener
 from apps.sse.state import open_stream, sse_state
+from apps.sse.tail import StreamTail
 from drop import events
 from drop.contracts import is_id
 
@@ -22,6 +23,20 @@ router = APIRouter()
 def _invalid(path: str) -> JSONResponse:
     detail = {"path": path, "message": "invalid identifier"}
     return JSONResponse({"error": "Validation failed", "details": [detail]}, status_code=400)
+
+
+# A client resuming from a replica whose tail was further along waits at most this long
+# for this one's to reach its Last-Event-ID; then it is answered exactly from there (else
+# with a fresh snapshot, as a gap too long to replay is).
+CATCH_UP_S = 5.0
+
+
+async def _resumed_from(request: Request, tail: StreamTail) -> int | None:
+    """The client's Last-Event-ID, once `tail` has reached it (or given up waiting)."""
+    last = _last_event_id(request)
+    if last is not None:
+        await tail.caught_up(last, CATCH_UP_S)
+    return last
 
 
 def _last_event_id(request: Request) -> int | None:
@@ -90,6 +105,8 @@ async def queue(request: Request) -> Response:
     rt = state.rt
     if rt is None:
         return state.busy()
+    # Before taking a slot: a request cancelled while it waits holds none.
+    resumed_from = await _resumed_from(request, rt.queue)
     client = state.admit(rt, request)
     if isinstance(client, JSONResponse):
         return client
@@ -98,7 +115,7 @@ async def queue(request: Request) -> Response:
     rt.hub.add(subjects, listener)
     at = rt.queue.last_seq
     view = streams.QueueView(at)
-    opening = streams.queue_opening(rt, view, drop_id, token, at, _last_event_id(request))
+    opening = streams.queue_opening(rt, view, drop_id, token, at, resumed_from)
     return open_stream(
         rt, client, listener, opening, view.batch, lambda: rt.hub.remove(subjects, listener)
     )
@@ -117,6 +134,7 @@ async def drop_user(request: Request) -> Response:
     if known is None:
         return JSONResponse({"error": "Drop not found"}, status_code=404)
     holds_session = await rt.sessions.caller(request, rt.user_sessions) == user_id
+    resumed_from = await _resumed_from(request, rt.drops)  # before taking a slot, as above
     client = state.admit(rt, request)
     if isinstance(client, JSONResponse):
         return client
@@ -128,9 +146,7 @@ async def drop_user(request: Request) -> Response:
     drop_state = rt.board.state(drop_id) or known
 
     view = streams.UserView(holds_session, at)
-    opening = streams.user_opening(
-        rt, view, drop_id, user_id, drop_state, at, _last_event_id(request)
-    )
+    opening = streams.user_opening(rt, view, drop_id, user_id, drop_state, at, resumed_from)
     return open_stream(
         rt, client, listener, opening, view.batch, lambda: rt.hub.remove(subjects, listener)
     )

@@ -39,6 +39,7 @@ class StreamTail:
         self._next_dseq = 1
         self._resuming: asyncio.Task[None] | None = None
         self._closed = False
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self.last_seq = 0
 
     async def prime(self) -> int:
@@ -85,6 +86,44 @@ class StreamTail:
         item = Item.parse(seq, msg.subject, msg.data)
         if item is not None:
             self._sink(item)
+        if self._waiters:
+            self._wake()
+
+    async def caught_up(self, seq: int, timeout: float) -> bool:
+        """Whether this process has handed over everything up to `seq` within `timeout`
+        seconds. A client resuming from another replica may be ahead of this one's tail;
+        one that claims a sequence the stream itself has not reached is not waited for."""
+        if seq <= self.last_seq:
+            return True
+        try:
+            info = await self._js.stream_info(self._stream)
+        except Exception as exc:  # NATS unreachable: the caller sends a snapshot instead
+            log.debug("stream_info %s: %s", self._stream, exc)
+            return False
+        if seq > int(info.state.last_seq):
+            return False
+        reached = asyncio.get_running_loop().create_future()
+        entry = (seq, reached)
+        self._waiters.append(entry)
+        self._wake()  # the tail may have moved during the stream_info call
+        try:
+            await asyncio.wait_for(reached, timeout)
+        except TimeoutError:
+            return False
+        finally:
+            if entry in self._waiters:
+                self._waiters.remove(entry)
+        return True
+
+    def _wake(self) -> None:
+        waiting = []
+        for seq, reached in self._waiters:
+            if seq <= self.last_seq:
+                if not reached.done():
+                    reached.set_result(None)
+            else:
+                waiting.append((seq, reached))
+        self._waiters = waiting
 
     def resume(self) -> None:
         """Recreate the consumer from `last_seq + 1` (idempotent while one is in progress)."""

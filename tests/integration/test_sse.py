@@ -20,6 +20,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from apps.sse.app import create_app
+from apps.sse.tail import StreamTail
 from devtools import devstack
 from drop import events
 from drop import serve as servers
@@ -440,6 +441,32 @@ async def test_reconnect_with_last_event_id_receives_exactly_what_was_missed(
         live = await s.next()
         assert (live.event, live.id) == ("user", str(seq))
         await s.nothing_more(0.3)
+
+
+async def test_a_tail_behind_a_resuming_client_is_waited_for(bus: Bus) -> None:
+    """A client resuming on a replica whose tail has not reached its Last-Event-ID yet (its
+    NATS node lagged) waits for the tail, so the replay starts exactly after that id; a
+    sequence the stream never reached is not waited for."""
+    drop_id = new_id("d")
+    behind = StreamTail(bus.js, events.DROPS_STREAM, "drop.>", lambda item: None)
+    stuck = StreamTail(bus.js, events.DROPS_STREAM, "drop.>", lambda item: None)
+    try:
+        await behind.prime()
+        await stuck.prime()
+        claimed = await publish_state(bus, drop_id, 1)  # neither tail has handed it over
+        assert behind.last_seq < claimed and stuck.last_seq < claimed
+        not_yet = await asyncio.wait_for(behind.caught_up(claimed + 10**9, timeout=60), 5)
+        assert not_yet is False
+        waiting = asyncio.ensure_future(behind.caught_up(claimed, timeout=60))
+        await behind.start()
+        assert await asyncio.wait_for(waiting, 30) is True
+        assert behind.last_seq >= claimed
+        # A tail that never moves gives up after the timeout (the route then sends a snapshot).
+        assert await stuck.caught_up(claimed, timeout=0.3) is False
+        assert stuck.last_seq < claimed
+    finally:
+        await behind.close()
+        await stuck.close()
 
 
 async def test_reconnect_gets_a_fresh_snapshot_when_the_gap_cannot_be_replayed(
