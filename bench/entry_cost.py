@@ -6,7 +6,8 @@ calls one after another, each on an object of its own, in three rounds: calls th
 nothing (the cost of an invocation), calls that write `--keys` keys, and calls that read
 `--keys` keys and write them (a lazy read is a command and its completion). Reports the
 user + system CPU of restate-server and of the probe per call, and what a write and a
-read add to a call (docs/benchmarks.md, issue 25).
+read add to a call; a fourth round awaits the reads through `restate.gather` first
+(docs/benchmarks.md, issue 25).
 
     .venv/bin/python -m bench.entry_cost --calls 300 --keys 50
 """
@@ -30,16 +31,12 @@ from tests.support.stack import Stack
 MEASURED = ("restate", "probe")
 
 
-def start_probe(stack: Stack) -> str:
+def start_probe(stack: Stack) -> None:
     port = devstack.free_port()
     args = [sys.executable, "-m", "bench.entry_probe", str(port)]
     proc = Proc("probe", args, devstack.base_env({}), stack.log("probe"))
     stack.procs["probe"] = proc.start()
-    url = f"http://127.0.0.1:{port}"
-    devstack.wait_until(lambda: devstack.http_ok(f"{url}/discover"), 30, "the probe")
-    answer = httpx.post(f"{stack.admin_url}/deployments", json={"uri": url}, timeout=30)
-    answer.raise_for_status()
-    return url
+    devstack.register_worker(stack.admin_port, f"http://127.0.0.1:{port}")
 
 
 async def round_of(

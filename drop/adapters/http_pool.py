@@ -55,7 +55,8 @@ class DetachedTransport(httpx.AsyncBaseTransport):
         self.inner = inner
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        response = await detached(self.inner.handle_async_request(request), dispose=_aclose)
+        sending = self.inner.handle_async_request(request)
+        response = await detached(sending, dispose=httpx.Response.aclose)
         response.stream = _DetachedClose(response.stream)
         return response
 
@@ -90,10 +91,6 @@ async def settle(timeout_s: float | None = None) -> None:
         if left is not None and left <= 0:
             return
         await asyncio.wait(set(_orphans), timeout=left)
-
-
-async def _aclose(response: httpx.Response) -> None:
-    await response.aclose()
 
 
 def _orphaned(task: asyncio.Future[T], dispose: Callable[[T], Awaitable[object]] | None) -> None:
