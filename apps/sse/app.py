@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from apps.sse import routes
 from apps.sse.metrics import OPEN_STREAMS
-from apps.sse.response import RAW_SEND, TRANSPORT
+from apps.sse.response import RAW_SEND, TRANSPORT, UNREADABLE, unavailable
 from apps.sse.sessions import SessionCheck
 from apps.sse.state import SseState
 from drop import metrics
@@ -22,6 +24,8 @@ from drop.settings import (
     SecretSettings,
     SseSettings,
 )
+
+log = logging.getLogger("sse")
 
 
 class SseApp(FastAPI):
@@ -75,6 +79,15 @@ def create_app(
         allow_methods=["GET", "OPTIONS"],
         allow_headers=["Last-Event-ID", "Cache-Control", "Content-Type"],
     )
+
+    async def nats_unreadable(request: Request, exc: Exception) -> Response:
+        # A stream route's own reads (the drop's index entry, the session, the tail's
+        # catch-up) failed on a slow or moving NATS: come back, as for a full server.
+        log.warning("a stream route could not read from NATS: %r", exc)
+        return unavailable(state.settings.sse_retry_after_seconds)
+
+    for kind in UNREADABLE:
+        app.add_exception_handler(kind, nats_unreadable)
     OPEN_STREAMS.set_function(state.open_connections)
     metrics.instrument_http(app, "sse")
     app.include_router(routes.router)

@@ -24,7 +24,8 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from starlette.responses import Response
+import nats.errors
+from starlette.responses import JSONResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
 from apps.sse.fanout import Listener
@@ -42,6 +43,9 @@ PING = b": ping\n\n"
 RAW_SEND = "sse.send"
 TRANSPORT = "sse.transport"
 _END: Message = {"type": "http.response.body", "body": b"", "more_body": False}
+# What an opening's reads from NATS fail with when NATS is slow, gone or moving (TimeoutError
+# is an OSError): the client is told to come back, not sent a 500 or nothing.
+UNREADABLE = (OSError, nats.errors.Error)
 # The final sends of streams ended by the server, kept until done (the loop only holds weak
 # references to tasks).
 _ending: set[asyncio.Task[None]] = set()
@@ -107,6 +111,7 @@ class EventStream(Response):
         listener: Listener[Any],
         render: Callable[[list[Any]], bytes],
         release: Callable[[], None],
+        retry_after_s: int,
     ) -> None:
         self.status_code = 200
         self.background = None
@@ -115,6 +120,7 @@ class EventStream(Response):
         self._listener = listener
         self._render = render
         self._release = release
+        self._retry_after_s = retry_after_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         listener = self._listener
@@ -122,8 +128,14 @@ class EventStream(Response):
         delivery: asyncio.Task[None] | None = None
         try:
             assert self._opening is not None
-            chunk = await self._opening  # fails before the response starts: a plain 500
-            self._opening = None
+            try:
+                chunk = await self._opening
+            except UNREADABLE as exc:
+                log.warning("could not read a stream's opening from NATS: %r", exc)
+                await unavailable(self._retry_after_s)(scope, receive, send)
+                return
+            finally:
+                self._opening = None
             # A copy (not kept): a middleware adding headers must not add them for all.
             start = {"type": "http.response.start", "status": 200, "headers": [*self.raw_headers]}
             await send(start)
@@ -152,6 +164,15 @@ class EventStream(Response):
                 self._opening.close()
             listener.close("ended")
             self._release()
+
+
+def unavailable(retry_after_s: int) -> JSONResponse:
+    """The answer to a stream whose reads from NATS failed before it started."""
+    body = {
+        "error": "The stream cannot be opened right now, try again",
+        "code": "stream_unavailable",
+    }
+    return JSONResponse(body, status_code=503, headers={"Retry-After": str(retry_after_s)})
 
 
 @functools.cache

@@ -105,7 +105,7 @@ def open_stream(
         release()
         rt.gate.leave(client)
 
-    return EventStream(opening, listener, render, release_all)
+    return EventStream(opening, listener, render, release_all, rt.settings.sse_retry_after_seconds)
 
 
 def sse_state(request: Request) -> SseState:

@@ -9,7 +9,7 @@ import signal
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
@@ -545,6 +545,41 @@ async def test_connection_cap_answers_503_with_retry_after(stack: Stack, bus: Bu
         await connections_become(base, 0, timeout=5)  # the slots come back as streams end
         async with open_stream(base, "/events/drops") as again:
             assert (await again.next()).event == "drops"
+
+
+@contextmanager
+def nats_paused(stack: Stack) -> Iterator[None]:
+    """The test stack's nats-server stopped (SIGSTOP): connected, but answering nothing."""
+    popen = stack.procs["nats"].popen
+    assert popen is not None
+    popen.send_signal(signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        popen.send_signal(signal.SIGCONT)
+
+
+async def test_a_stream_whose_reads_fail_is_refused_with_503_and_opens_once_nats_answers(
+    stack: Stack, bus: Bus
+) -> None:
+    drop_id, token = new_id("d"), new_id("tok")
+    async with serve(sse_app(stack)) as base, httpx.AsyncClient(base_url=base, timeout=20) as c:
+        with nats_paused(stack):
+            # The queue stream's snapshot is read in its opening; the user stream reads the
+            # drop's index entry (not yet on this replica's board) before it is admitted.
+            refused = await asyncio.gather(
+                c.get(f"/events/queue/{drop_id}/{token}"), c.get(f"/events/{drop_id}/u1")
+            )
+        for r in refused:
+            assert r.status_code == 503, r.text
+            assert r.headers["retry-after"] == "5"
+            assert r.json()["code"] == "stream_unavailable"
+        await connections_become(base, 0, timeout=5)  # no slot kept by a refused stream
+        await publish_state(bus, drop_id, 1)
+        async with open_stream(base, f"/events/queue/{drop_id}/{token}") as q:
+            assert (await q.next(timeout=10)).event == "queue_position"
+        async with open_stream(base, f"/events/{drop_id}/u1") as u:
+            assert (await u.next(timeout=10)).event == "connected"
 
 
 # --- /events/drops and /events/queue -------------------------------------------------

@@ -123,7 +123,7 @@ def test_a_drained_buffer_resets_the_backlog() -> None:
 async def test_on_uvicorn_events_go_to_the_socket_and_the_server_ends_the_response() -> None:
     transport, server, listener = FakeTransport(), FakeServer(), Listener[bytes](8)
     released: list[bool] = []
-    stream = EventStream(opening(), listener, render, lambda: released.append(True))
+    stream = EventStream(opening(), listener, render, lambda: released.append(True), 5)
     scope = {"type": "http", "method": "GET", TRANSPORT: transport, RAW_SEND: server.send}
     task = asyncio.create_task(stream(scope, server.receive, server.send))
     await server.bodies_sent(1)
@@ -139,7 +139,7 @@ async def test_on_uvicorn_events_go_to_the_socket_and_the_server_ends_the_respon
 async def test_elsewhere_a_task_sends_the_events_until_the_client_hangs_up() -> None:
     server, listener = FakeServer(), Listener[bytes](8)
     released: list[bool] = []
-    stream = EventStream(opening(), listener, render, lambda: released.append(True))
+    stream = EventStream(opening(), listener, render, lambda: released.append(True), 5)
     task = asyncio.create_task(
         stream({"type": "http", "method": "GET"}, server.receive, server.send)
     )
