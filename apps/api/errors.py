@@ -7,6 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import nats.errors
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -72,6 +73,14 @@ async def _http(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
 
+async def _bus(request: Request, exc: Exception) -> JSONResponse:
+    # A NATS read or write no guard wrapped (the guards' own answer `guard_unavailable`):
+    # NATS slow, moving or gone is a moment to come back after, not an internal error.
+    log.warning("event bus failed on %s %s: %r", request.method, request.url.path, exc)
+    body = {"error": "event bus unavailable", "code": "nats_unavailable"}
+    return JSONResponse(body, status_code=503, headers={"Retry-After": "2"})
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     return JSONResponse({"error": "internal error", "code": "internal"}, status_code=502)
@@ -85,6 +94,7 @@ HANDLERS: dict[type[Exception], Handler] = {
     DurableCallError: _durable,
     ApiError: _api,
     HTTPException: _http,
+    nats.errors.Error: _bus,
 }
 HANDLED = tuple(HANDLERS)
 

@@ -29,6 +29,7 @@ from drop.settings import (
 )
 
 log = logging.getLogger("api")
+STALL_LOOKUP_S = 5.0
 In = TypeVar("In")
 T = TypeVar("T")
 
@@ -57,8 +58,10 @@ class ApiState:
     _probe: asyncio.Task[None] | None = None
 
     def __post_init__(self) -> None:
-        self.registrations = GroupCommit(self._register_batch)
-        self.joins = GroupCommit(self._join_batch)
+        # A batch's own answer, a stall lookup (restate_admin, 5 s) included, comes first.
+        wait_s = self.connections.restate_timeout_seconds + STALL_LOOKUP_S
+        self.registrations = GroupCommit(self._register_batch, wait_s)
+        self.joins = GroupCommit(self._join_batch, wait_s)
         self.stalls = Stalls(self.connections.restate_admin_url)
         self.pow_key = pow_rules.challenge_key(self.secrets.session_secret)
 

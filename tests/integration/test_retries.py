@@ -8,8 +8,10 @@ up while the place was being made.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -190,3 +192,62 @@ async def test_a_join_idempotency_key_replays_to_its_device_only(
     assert replay.json() == first.json()
     foreign = await client.post(join, **device("fp-b", "10.1.1.1", key))
     assert foreign.status_code == 403 and foreign.json()["code"] == "idempotency_key_foreign"
+
+
+async def test_registrations_behind_a_paused_restate_are_answered_by_their_deadline(
+    stack: Stack, api: DropApi
+) -> None:
+    """Restate stops answering: the registration in flight and those queued behind it on the
+    same drop each get a reasoned 503 or 504 within the ingress timeout plus the stall
+    lookup (2 s + 5 s here). Before, the stuck batch was retried twice more, and the ones
+    behind it waited for all of that and then for their own three tries (42 s here)."""
+    url, proc = start_api(stack, "api-short-timeout", {"RESTATE_TIMEOUT_SECONDS": "2"})
+    drop_id = uid("stall")
+    await api.create(drop_id, registrationEnd=now_ms() + 600_000)
+    path = f"/api/drop/{drop_id}/register"
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+
+            async def register() -> tuple[httpx.Response, float]:
+                started = time.monotonic()
+                r = await client.post(path, json={"userId": uid("u"), "tickets": 1})
+                return r, time.monotonic() - started
+
+            with paused(stack.procs["restate"]):
+                tries = []
+                for _ in range(3):
+                    tries.append(asyncio.create_task(register()))
+                    # Staggered, so the later ones most likely queue behind the first
+                    # batch; the bound holds either way.
+                    await asyncio.sleep(0.3)
+                answered = await asyncio.gather(*tries)
+            for r, took in answered:
+                assert r.status_code in (503, 504), r.text
+                assert r.json()["code"] in (
+                    "durable_timeout",
+                    "durable_unavailable",
+                    "drop_stalled",
+                )
+                assert took < 10, f"answered after {took:.1f} s"
+
+            async def registers() -> None:
+                r, _ = await register()
+                assert r.status_code == 200, r.text
+
+            await eventually_async(
+                registers, what="a registration once Restate is back", timeout=30
+            )
+    finally:
+        proc.stop()
+
+
+async def test_a_read_no_guard_wraps_answers_503_while_nats_is_paused(
+    stack: Stack, api: DropApi
+) -> None:
+    """A drop this api has not indexed yet is looked up in the bucket itself: with NATS
+    connected but not answering, that read times out, and the answer says to come back
+    (before: 502 `internal`)."""
+    with paused(stack.procs["nats"]):
+        r = await api.client.get(f"/api/drop/{uid('unindexed')}/status", timeout=20)
+    assert r.status_code == 503, r.text
+    assert r.json()["code"] == "nats_unavailable" and r.headers["retry-after"] == "2"
