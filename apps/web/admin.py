@@ -42,14 +42,18 @@ def _session_token(request: Request) -> str | None:
 
 
 async def signed_in(request: Request) -> bool:
-    """The cookie names an admin session the API still holds (not signed out anywhere)."""
+    """The cookie names an admin session the API still holds (not signed out anywhere).
+    When the API cannot tell (it fails or is out of reach), the UpstreamError goes on: the
+    console answers that it is unavailable, not that the operator is signed out."""
     token = _session_token(request)
     if token is None:
         return False
     try:
         await web_state(request).upstreams.admin_call("GET", "/api/admin/session", token)
-    except UpstreamError:
-        return False
+    except UpstreamError as exc:
+        if exc.status in (401, 403):
+            return False
+        raise
     return True
 
 
@@ -140,7 +144,11 @@ def _login_refused(request: Request, exc: UpstreamError) -> Response:
         return response
     if exc.status in (401, 403):
         return render(request, "admin_login.html", {"error": "That secret is not right."}, 401)
-    return render(request, "admin_login.html", {"error": f"Sign-in failed: {exc.message}"}, 502)
+    context = {"error": f"Sign-in failed: {exc.message}"}
+    response = render(request, "admin_login.html", context, exc.page_status)
+    if response.status_code == 503:
+        response.headers["Retry-After"] = exc.retry_after or "5"
+    return response
 
 
 @router.post("/login")
@@ -237,7 +245,7 @@ async def create_drop(request: Request) -> Response:
     try:
         await state.upstreams.admin_post("/api/drops", state.admin_secret, body)
     except UpstreamError as exc:
-        return await _dashboard(request, form=form, error=exc.message, status=exc.status)
+        return await _dashboard(request, form=form, error=exc.message, status=exc.page_status)
     return _back(notice=f"Created {body['dropId']}")
 
 

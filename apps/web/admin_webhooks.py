@@ -35,7 +35,8 @@ async def add(request: Request) -> Response:
             "/api/webhooks", state.admin_secret, {"url": url, "events": kinds}
         )
     except UpstreamError as exc:
-        return await _dashboard(request, error=f"Webhook not added: {exc.message}", status=400)
+        error = f"Webhook not added: {exc.message}"
+        return await _dashboard(request, error=error, status=exc.page_status)
     notice = "Webhook added. Copy its signing secret now: it is not shown again."
     return await _dashboard(request, extra={"new_webhook": added, "notice": notice})
 
@@ -70,7 +71,7 @@ async def deliveries(request: Request, endpoint_id: str) -> Response:
         context["deliveries"] = found.get("deliveries", [])
     except UpstreamError as exc:
         context["error"] = f"Deliveries unreadable: {exc.message}"
-        return render(request, "admin_webhook.html", context, exc.status)
+        return render(request, "admin_webhook.html", context, exc.page_status)
     return render(request, "admin_webhook.html", context)
 
 

@@ -21,7 +21,7 @@ from apps.web import (
 from apps.web.headers import SecurityHeaders
 from apps.web.page_cache import PageCache
 from apps.web.state import WebState
-from apps.web.upstream import Upstreams
+from apps.web.upstream import UpstreamError, Upstreams
 from apps.web.views import STATIC_DIR, build_templates
 from drop import metrics, tracing
 from drop.asgi_limits import API_MAX_BODY, PROXY_MAX_BODY, BodyLimit
@@ -69,6 +69,7 @@ def create_app(
         openapi_url=None,
     )
     app.state.web = state
+    app.add_exception_handler(UpstreamError, pages.unavailable)
     app.state.templates = build_templates(reload=runtime.drop_env == "development")
     # The admin console takes small forms; the proxy passes bodies on to the API's own cap.
     app.add_middleware(BodyLimit, max_bytes=PROXY_MAX_BODY, prefixes={"/admin": API_MAX_BODY})

@@ -52,6 +52,11 @@ async def _api_post(request: Request, path: str, **kwargs: Any) -> httpx.Respons
         return None
 
 
+def _later(page: Response) -> Response:
+    page.headers["Retry-After"] = "5"
+    return page
+
+
 def _broken(request: Request, what: str) -> Response:
     return error_page(
         request,
@@ -81,11 +86,13 @@ async def signin(request: Request) -> Response:
         return _broken(request, "sign-in")
     answer = await _api_post(request, "/api/session/link", json={"token": token})
     if answer is None:
-        return error_page(
-            request,
-            503,
-            "Sign-in is unavailable",
-            "Try the link again in a moment: it has not been used.",
+        return _later(
+            error_page(
+                request,
+                503,
+                "Sign-in is unavailable",
+                "Try the link again in a moment: it has not been used.",
+            )
         )
     if not answer.is_success:
         return _refused(request, answer)
@@ -127,7 +134,8 @@ async def unsubscribe(request: Request) -> Response:
         return _broken(request, "unsubscribe")
     answer = await _api_post(request, "/api/mail/unsubscribe", params={"token": token})
     if answer is None:
-        return error_page(request, 503, "Unsubscribing is unavailable", "Try again in a moment.")
+        page = error_page(request, 503, "Unsubscribing is unavailable", "Try again in a moment.")
+        return _later(page)
     if not answer.is_success:
         return error_page(
             request,

@@ -29,6 +29,15 @@ def error_page(request: Request, status: int, title: str, message: str) -> Respo
     return render(request, "error.html", {"title": title, "message": message}, status)
 
 
+async def unavailable(request: Request, exc: Exception) -> Response:
+    """A page whose call to the API failed where nothing more specific was said about it."""
+    assert isinstance(exc, UpstreamError)
+    page = error_page(request, exc.page_status, "This page is unavailable", exc.message)
+    if page.status_code >= 500:
+        page.headers["Retry-After"] = exc.retry_after or "5"
+    return page
+
+
 @router.get("/", response_class=HTMLResponse)
 async def home(request: Request) -> Response:
     """Active drops with their phase, countdown, stock and entries; live once JS runs."""

@@ -21,6 +21,8 @@ from drop.client_address import forwarded_hops, peer_host
 router = APIRouter(include_in_schema=False)
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]
+# This app's own answer when the service behind it failed to answer at all.
+RETRY_LATER = {"Retry-After": "5"}
 
 # Hop-by-hop headers (RFC 9110 §7.6.1) belong to one connection and are never forwarded.
 HOP_BY_HOP = frozenset(
@@ -114,9 +116,11 @@ async def _proxy(
     try:
         upstream = await retry.send(client, outgoing, stream=True)
     except httpx.TimeoutException:
-        return JSONResponse({"error": "upstream timed out"}, status_code=504)
+        timed_out = {"error": "upstream timed out", "code": "upstream_timeout"}
+        return JSONResponse(timed_out, status_code=504, headers=RETRY_LATER)
     except httpx.HTTPError:
-        return JSONResponse({"error": "upstream unavailable"}, status_code=502)
+        unreachable = {"error": "upstream unavailable", "code": "upstream_unavailable"}
+        return JSONResponse(unreachable, status_code=502, headers=RETRY_LATER)
     response = StreamingResponse(_relay(upstream), status_code=upstream.status_code)
     response.raw_headers = _backward_headers(upstream, stream=stream)
     return response

@@ -12,9 +12,12 @@ from apps.web import retry
 from drop import tracing
 from drop.adapters import http_pool
 
-# Page renders and proxied API calls are short; event streams stay open as long as the
-# browser keeps them, so they get no read timeout at all.
+# Page renders are short. A visitor's relayed API call may take as long as the API's own
+# longest designed answer (a durable call's timeout, RESTATE_TIMEOUT_SECONDS = 30 s, and the
+# stall lookup after it): waiting longer lets that answer, and its reason, reach the visitor.
+# Event streams stay open as long as the browser keeps them, so they get no read timeout.
 API_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
+RELAY_TIMEOUT = httpx.Timeout(45.0, connect=5.0)
 STREAM_TIMEOUT = httpx.Timeout(connect=5.0, read=None, write=10.0, pool=5.0)
 
 
@@ -53,6 +56,12 @@ class UpstreamError(Exception):
         self.message = message
         self.retry_after = retry_after
 
+    @property
+    def page_status(self) -> int:
+        """The status of a page that shows this error: the API's refusal (4xx) as it is;
+        the API failing or out of reach is a moment to come back after (503)."""
+        return self.status if 400 <= self.status < 500 else 503
+
 
 @dataclass
 class Upstreams:
@@ -84,7 +93,7 @@ class Upstreams:
         )
         api = http_pool.client(
             cookies=_no_cookies(),
-            timeout=API_TIMEOUT,
+            timeout=RELAY_TIMEOUT,
             limits=httpx.Limits(
                 max_connections=512,
                 max_keepalive_connections=64,

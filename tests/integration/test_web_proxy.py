@@ -152,10 +152,26 @@ async def test_unreachable_upstream_answers_502() -> None:
         api = await client.get("/api/drops/active")
         stream = await client.get("/events/drops")
         page = await client.get("/")
-    assert api.status_code == 502 and api.json() == {"error": "upstream unavailable"}
+    assert api.status_code == 502 and api.json()["code"] == "upstream_unavailable"
+    assert api.headers["retry-after"] == "5"
     assert stream.status_code == 502
     assert page.status_code == 503
     assert "Drops are unavailable" in page.text
+
+
+async def test_the_console_says_it_is_unavailable_when_the_api_cannot_tell() -> None:
+    """An operator whose session the API cannot check now is told to come back, not shown
+    the sign-in form as if signed out; a sign-in the API cannot take is a 503 as well."""
+    dead = f"http://127.0.0.1:{devstack.free_port()}"
+    app = create_app(ConnectionSettings(internal_api_url=dead, internal_sse_url=dead))
+    async with serve(app) as web, httpx.AsyncClient(base_url=web) as client:
+        anonymous = await client.get("/admin")
+        held = await client.get("/admin", headers={"cookie": f"drop_admin={'a' * 43}"})
+        login = await client.post("/admin/login", data={"secret": "not-checked"})
+    assert anonymous.status_code == 200 and 'name="secret"' in anonymous.text
+    assert held.status_code == 503 and held.headers["retry-after"] == "5", held.text
+    assert 'name="secret"' not in held.text
+    assert login.status_code == 503 and login.headers["retry-after"] == "5", login.text
 
 
 async def test_pages_carry_security_headers_and_static_assets_are_served(web: str) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
+import nats.errors
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import Field
@@ -15,6 +17,8 @@ from drop import events
 from drop.adapters.contact_store import ContactStore, use_once
 from drop.contracts import Wire
 from drop.domain import tokens
+
+log = logging.getLogger("api.mail")
 
 router = APIRouter(prefix="/api")
 
@@ -57,9 +61,13 @@ async def sign_in_with_link(body: LinkIn, request: Request, state: State, bus: N
     try:
         await sessions.issue(request, response, bus, claim.user_id, state.api, state.secrets)
     except ApiError:
-        # No session was made: the link may be used again.
-        kv = await bus.kv(events.MAIL_LINKS_BUCKET)
-        await kv.delete(claim.nonce)
+        # No session was made: the link may be used again. The refusal that says why (NATS
+        # unavailable, say) is the answer, even when giving the link back fails as well.
+        try:
+            kv = await bus.kv(events.MAIL_LINKS_BUCKET)
+            await kv.delete(claim.nonce)
+        except (nats.errors.Error, OSError) as exc:
+            log.warning("could not give back sign-in link %s: %r", claim.nonce[:8], exc)
         raise
     return response
 
