@@ -149,7 +149,10 @@ class HotRoutes:
         if bound.route.body_field is not None:
             raw = await _read_body(receive)
             if raw is None:
-                return  # the client left before its body arrived: nobody to answer
+                # The client left, or sent a body the server could not read (granian says
+                # the same of broken chunked framing): FastAPI answers that as for any route.
+                await self.app(scope, _disconnected, send)
+                return
             body = _parse(bound.route, raw, scope)
             if body is None:
                 await self.app(scope, _replay(raw, receive), send)
@@ -219,7 +222,7 @@ def _parse(route: APIRoute, raw: bytes, scope: Scope) -> Any:
         return None
     try:
         document = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # nested too deep for the parser: not our JSON
         return None
     value, problems = field.validate(document, {}, loc=("body",))
     return None if problems else value
@@ -242,6 +245,10 @@ async def _read_body(receive: Receive) -> bytes | None:
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+async def _disconnected() -> Message:
+    return {"type": "http.disconnect"}
 
 
 def _replay(raw: bytes, receive: Receive) -> Receive:

@@ -38,10 +38,10 @@ async def _token(request: Request) -> str:
 async def _api_post(request: Request, path: str, **kwargs: Any) -> httpx.Response | None:
     """POST to the API as the visitor (their address and browser), or None unreachable."""
     upstreams = web_state(request).upstreams
-    headers = {
-        "user-agent": request.headers.get("user-agent", ""),
-        "x-forwarded-for": proxy._forwarded_for(request),
-        "x-forwarded-proto": request.url.scheme,
+    headers = {  # as bytes: a browser's header need not be ASCII (see proxy._forward_headers)
+        b"user-agent": request.headers.get("user-agent", "").encode("latin-1"),
+        b"x-forwarded-for": proxy._forwarded_for(request).encode("latin-1"),
+        b"x-forwarded-proto": request.url.scheme.encode("latin-1"),
     }
     built = upstreams.reads.build_request(
         "POST", f"{upstreams.api_url}{path}", headers=headers, **kwargs

@@ -39,26 +39,32 @@ HOP_BY_HOP = frozenset(
     }
 )
 NOT_FORWARDED_UP = HOP_BY_HOP | {"host", "content-length", "x-forwarded-for"}
+_NOT_FORWARDED_UP_RAW = frozenset(h.encode() for h in NOT_FORWARDED_UP)
+_STREAM_SKIP_RAW = frozenset({b"accept-encoding"})
 
 
-def _forward_headers(request: Request, *, stream: bool) -> list[tuple[str, str]]:
-    headers = [(k, v) for k, v in request.headers.items() if k not in NOT_FORWARDED_UP]
+def _forward_headers(request: Request, *, stream: bool) -> list[tuple[bytes, bytes]]:
+    # The client's header bytes go on as they came: one that is not ASCII (obs-text, which
+    # HTTP allows) is the API's to judge, not a failure of this app to encode it.
+    skip = _NOT_FORWARDED_UP_RAW | (_STREAM_SKIP_RAW if stream else frozenset())
+    headers = [(k, v) for k, v in request.headers.raw if k not in skip]
     if stream:
         # Compression would make the SSE service (or a middlebox) hold bytes back.
-        headers = [(k, v) for k, v in headers if k != "accept-encoding"]
-        headers.append(("accept-encoding", "identity"))
+        headers.append((b"accept-encoding", b"identity"))
     forwarded_for = _forwarded_for(request)
     if forwarded_for:
-        headers.append(("x-forwarded-for", forwarded_for))
-    headers.append(("x-forwarded-proto", request.url.scheme))
-    if "host" in request.headers:
-        headers.append(("x-forwarded-host", request.headers["host"]))
+        headers.append((b"x-forwarded-for", forwarded_for.encode("latin-1")))
+    headers.append((b"x-forwarded-proto", request.url.scheme.encode("latin-1")))
+    host = request.headers.get("host")
+    if host is not None:
+        headers.append((b"x-forwarded-host", host.encode("latin-1")))
     # Tracing on: the upstream's span is a child of this request's span (which already
     # continues any traceparent the caller sent), so ours replaces the caller's.
     trace_context = tracing.propagation_headers()
     if trace_context:
-        headers = [(k, v) for k, v in headers if k not in trace_context]
-        headers.extend(trace_context.items())
+        replaced = {k.encode("latin-1") for k in trace_context}
+        headers = [(k, v) for k, v in headers if k not in replaced]
+        headers.extend((k.encode("latin-1"), v.encode("latin-1")) for k, v in trace_context.items())
     return headers
 
 

@@ -84,7 +84,9 @@ class DropConfig(Wire):
     @classmethod
     def _fence_in_range(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
         """The domain's own fence rules (docs/contract.md, Drops: radius 100..50000 m, lat/lng
-        ranges), so a bad fence is a 400 here rather than a failure inside the durable layer."""
+        ranges), so a bad fence is a 400 here rather than a failure inside the durable layer.
+        What is kept and published is the fence as the domain reads it: unknown fields (of
+        any size or depth) are dropped, as everywhere else on the wire."""
         if value is None:
             return None
         vertices = value.get("vertices")
@@ -94,10 +96,10 @@ class DropConfig(Wire):
         if isinstance(name, str) and len(name) > 200:
             raise ValueError("a fence name has at most 200 characters")
         try:
-            geo.fence_from_wire(value)
+            fence = geo.fence_from_wire(value)
         except DomainError as exc:
             raise ValueError(exc.message) from None
-        return value
+        return geo.fence_to_wire(fence)
 
 
 class TicketPricing(Wire):

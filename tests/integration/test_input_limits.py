@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -106,6 +107,55 @@ async def test_a_fence_inside_the_spec_range_is_kept(api: DropApi) -> None:
     drop_id = uid("geo-ok")
     await api.create(drop_id, geoFence=fence, geoFenceMode="bonus")
     assert (await api.status(drop_id))["geoFence"]["radiusMeters"] == 5000
+
+
+async def test_a_fence_keeps_only_what_the_domain_reads(api: DropApi) -> None:
+    """Unknown fields of a fence are dropped, not stored and published (a deep one used to
+    fail the drop's creation with 502 when it was written back out)."""
+    deep = "[" * 300 + "]" * 300
+    fence = '{"type": "radius", "center": {"lat": 1, "lng": 2}, "radiusMeters": 1000, "x": %s}'
+    drop_id = uid("geo-x")
+    raw = _with_raw(drop_body(drop_id, geoFenceMode="bonus"), "geoFence", fence % deep)
+    headers = {**ADMIN, "content-type": "application/json"}
+    r = await api.client.post("/api/drops", content=raw, headers=headers)
+    assert r.status_code == 201, r.text
+    kept = (await api.status(drop_id))["geoFence"]
+    assert kept == {"type": "radius", "center": {"lat": 1, "lng": 2}, "radiusMeters": 1000}
+
+
+async def test_json_nested_too_deep_for_the_parser_is_400(api: DropApi) -> None:
+    drop_id = uid("deep")
+    await api.create(drop_id)
+    deep = "[" * 5000 + "]" * 5000
+    for path in (f"/api/drop/{drop_id}/register", f"/api/queue/{drop_id}/join"):
+        r = await api.client.post(path, content=deep, headers={"content-type": "application/json"})
+        assert r.status_code == 400, (path, r.status_code, r.text)
+        assert r.json()["error"]
+    assert (await api.status(drop_id))["participantCount"] == 0
+
+
+async def test_a_body_the_server_cannot_read_is_400(api: DropApi) -> None:
+    """Chunked transfer with no chunk framing: the server cannot read the body, and the
+    client, still there, is told so (the hot routes used to return without answering)."""
+    drop_id = uid("chunk")
+    await api.create(drop_id)
+    url = httpx.URL(str(api.client.base_url))
+    reader, writer = await asyncio.open_connection(url.host, url.port)
+    try:
+        writer.write(
+            (
+                f"POST /api/drop/{drop_id}/register HTTP/1.1\r\nHost: x\r\n"
+                "Connection: close\r\nContent-Type: application/json\r\n"
+                'Transfer-Encoding: chunked\r\n\r\n{"userId":"u1","tickets":1}'
+            ).encode()
+        )
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+    head, _, payload = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400"), answer
+    assert b"application/json" in head.lower() and b'"error"' in payload, answer
 
 
 @pytest.mark.parametrize(

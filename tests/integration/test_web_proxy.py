@@ -145,6 +145,20 @@ async def test_client_ip_is_forwarded_when_there_is_no_chain(web: str) -> None:
     assert r.json()["headers"]["x-forwarded-for"] == "127.0.0.1"
 
 
+async def test_a_header_that_is_not_ascii_is_passed_on_as_it_came(web: str) -> None:
+    """HTTP allows obs-text bytes in a header value; the web relays them rather than failing
+    to encode them (it answered a bare 500 before)."""
+    async with httpx.AsyncClient(base_url=web) as client:
+        r = await client.post(
+            "/api/echo/x", headers={"user-agent": b"probe \xff", "x-note": b"caf\xe9"}
+        )
+        stream = await client.get("/events/ticks", headers={"accept": b"text/\xe9"})
+    assert r.status_code == 201, r.text
+    echoed = r.json()["headers"]
+    assert (echoed["user-agent"], echoed["x-note"]) == ("probe \xff", "caf\xe9")
+    assert stream.status_code == 200
+
+
 async def test_unreachable_upstream_answers_502() -> None:
     dead = f"http://127.0.0.1:{devstack.free_port()}"
     app = create_app(ConnectionSettings(internal_api_url=dead, internal_sse_url=dead))
