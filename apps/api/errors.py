@@ -110,3 +110,34 @@ def install(app: FastAPI) -> None:
     for kind, handler in HANDLERS.items():
         app.add_exception_handler(kind, handler)
     app.add_exception_handler(Exception, _unexpected)
+    _declare_validation_as_400(app)
+
+
+# What FastAPI declares for validation, which this API answers as 400 `ErrorOut` instead.
+_FASTAPI_VALIDATION = ("HTTPValidationError", "ValidationError")
+_VALIDATION_400 = {
+    "description": "refused, with a reason (validation: `details` names each field)",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}},
+}
+
+
+def _declare_validation_as_400(app: FastAPI) -> None:
+    """The OpenAPI document says what clients get: FastAPI lists a 422 on every route with
+    input, but validation here is 400 `{error, details}` (see `_validation`)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = generate()
+            for operations in document.get("paths", {}).values():
+                for operation in operations.values():
+                    responses = operation.get("responses", {})
+                    if responses.pop("422", None) is not None:
+                        responses.setdefault("400", _VALIDATION_400)
+            schemas = document.setdefault("components", {}).setdefault("schemas", {})
+            for name in _FASTAPI_VALIDATION:
+                schemas.pop(name, None)
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

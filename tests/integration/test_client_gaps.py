@@ -33,6 +33,22 @@ async def test_openapi_declares_the_headers_and_the_timestamp_rule(api: DropApi)
     assert "10 years" in start["description"]
 
 
+async def test_openapi_declares_validation_as_the_400_it_is(api: DropApi) -> None:
+    """FastAPI would list a 422 on every route with input; clients get 400 `ErrorOut`."""
+    spec = (await api.client.get("/openapi.json")).json()
+    operations = [op for ops in spec["paths"].values() for op in ops.values()]
+    assert not [op["operationId"] for op in operations if "422" in op["responses"]]
+    register = spec["paths"]["/api/drop/{dropId}/register"]["post"]["responses"]["400"]
+    ref = register["content"]["application/json"]["schema"]["$ref"]
+    assert ref == "#/components/schemas/ErrorOut"
+    schemas = spec["components"]["schemas"]
+    assert "ErrorOut" in schemas and "HTTPValidationError" not in schemas
+    refused = await api.client.post("/api/drop/x/register", json={"tickets": "many"})
+    assert refused.status_code == 400 and set(refused.json()) <= set(
+        schemas["ErrorOut"]["properties"]
+    )
+
+
 async def test_the_original_participant_status_route_answers_like_me(api: DropApi) -> None:
     drop_id, user = uid("part"), uid("u")
     await api.create(drop_id, registrationEnd=now_ms() + 600_000)
