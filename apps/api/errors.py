@@ -121,6 +121,12 @@ _VALIDATION_400 = {
 }
 
 
+def _is_fastapi_validation(response: dict[str, Any] | None) -> bool:
+    """FastAPI's own 422, not one a route declares (`idempotency_key_reused` is a 422)."""
+    schema = (response or {}).get("content", {}).get("application/json", {}).get("schema", {})
+    return bool(schema.get("$ref", "").endswith("/HTTPValidationError"))
+
+
 def _declare_validation_as_400(app: FastAPI) -> None:
     """The OpenAPI document says what clients get: FastAPI lists a 422 on every route with
     input, but validation here is 400 `{error, details}` (see `_validation`)."""
@@ -132,7 +138,8 @@ def _declare_validation_as_400(app: FastAPI) -> None:
             for operations in document.get("paths", {}).values():
                 for operation in operations.values():
                     responses = operation.get("responses", {})
-                    if responses.pop("422", None) is not None:
+                    if _is_fastapi_validation(responses.get("422")):
+                        del responses["422"]
                         responses.setdefault("400", _VALIDATION_400)
             schemas = document.setdefault("components", {}).setdefault("schemas", {})
             for name in _FASTAPI_VALIDATION:
