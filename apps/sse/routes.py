@@ -31,12 +31,12 @@ def _invalid(path: str) -> JSONResponse:
 CATCH_UP_S = 5.0
 
 
-async def _resumed_from(request: Request, tail: StreamTail) -> int | None:
+async def _resumed_from(request: Request, tail: StreamTail) -> streams.Resumed:
     """The client's Last-Event-ID, once `tail` has reached it (or given up waiting)."""
     last = _last_event_id(request)
-    if last is not None:
-        await tail.caught_up(last, CATCH_UP_S)
-    return last
+    if last is None:
+        return streams.Resumed(None)
+    return streams.Resumed(last, await tail.caught_up(last, CATCH_UP_S) == "behind")
 
 
 def _last_event_id(request: Request) -> int | None:

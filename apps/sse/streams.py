@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Any
 
 from apps.sse import frames, snapshots
@@ -12,6 +13,18 @@ from drop import events
 from drop.contracts import UserState, backups_ahead
 
 _SECRET_FIELDS = ("token", "tokenExpiresAt")
+
+
+@dataclass(frozen=True)
+class Resumed:
+    """A reconnecting client's Last-Event-ID (None: a fresh stream), and whether it is
+    `ahead` of this replica: the stream holds that id, but this replica's tail had not
+    reached it after waiting. Such a client has every event up to its id already, so its
+    stream goes on from there with no snapshot (an older one, and the events after it,
+    would send it what it has again)."""
+
+    last_event_id: int | None
+    ahead: bool = False
 
 
 def drop_frame(item: Item) -> bytes:
@@ -136,13 +149,17 @@ async def user_opening(
     user_id: str,
     state: dict[str, Any],
     at: int,
-    last_event_id: int | None,
+    resumed: Resumed,
 ) -> bytes:
     """`/events/{dropId}/{userId}` up to the live point `at` (read when the client subscribed).
 
     Either what a reconnecting client missed, or `connected` and `user` snapshots.
     """
     subjects = [events.drop_state_subject(drop_id), events.drop_user_subject(drop_id, user_id)]
+    last_event_id = resumed.last_event_id
+    if resumed.ahead and last_event_id is not None:
+        view.drop_floor = view.user_floor = last_event_id
+        return frames.retry(rt.settings.sse_retry_ms)
     missed = None
     if last_event_id is not None:
         missed = await snapshots.replay(
@@ -165,10 +182,14 @@ async def user_opening(
 
 
 async def queue_opening(
-    rt: Runtime, view: QueueView, drop_id: str, token: str, at: int, last_event_id: int | None
+    rt: Runtime, view: QueueView, drop_id: str, token: str, at: int, resumed: Resumed
 ) -> bytes:
     """`/events/queue/{dropId}/{token}`: what was missed, or the token's current state."""
     subject = events.queue_subject(drop_id, token)
+    last_event_id = resumed.last_event_id
+    if resumed.ahead and last_event_id is not None:
+        view.floor = last_event_id
+        return frames.retry(rt.settings.sse_retry_ms)
     missed = None
     if last_event_id is not None:
         missed = await snapshots.replay(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -14,6 +14,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from apps.sse.fanout import Item
 
 log = logging.getLogger(__name__)
+Resume = Literal["reached", "behind", "unknown"]
 
 # The callback only routes in memory, so it never falls behind; the limits only guard memory.
 _PENDING_MSGS = 1_000_000
@@ -89,19 +90,21 @@ class StreamTail:
         if self._waiters:
             self._wake()
 
-    async def caught_up(self, seq: int, timeout: float) -> bool:
+    async def caught_up(self, seq: int, timeout: float) -> Resume:
         """Whether this process has handed over everything up to `seq` within `timeout`
-        seconds. A client resuming from another replica may be ahead of this one's tail;
-        one that claims a sequence the stream itself has not reached is not waited for."""
+        seconds ("reached"). A client resuming from another replica may be ahead of this
+        one's tail: "behind" when the stream has `seq` but this tail did not get there in
+        time. A sequence the stream itself has not reached is not one of its ids, and is
+        not waited for ("unknown", as when the stream cannot be asked)."""
         if seq <= self.last_seq:
-            return True
+            return "reached"
         try:
             info = await self._js.stream_info(self._stream)
         except Exception as exc:  # NATS unreachable: the caller sends a snapshot instead
             log.debug("stream_info %s: %s", self._stream, exc)
-            return False
+            return "unknown"
         if seq > int(info.state.last_seq):
-            return False
+            return "unknown"
         reached = asyncio.get_running_loop().create_future()
         entry = (seq, reached)
         self._waiters.append(entry)
@@ -109,11 +112,11 @@ class StreamTail:
         try:
             await asyncio.wait_for(reached, timeout)
         except TimeoutError:
-            return False
+            return "behind"
         finally:
             if entry in self._waiters:
                 self._waiters.remove(entry)
-        return True
+        return "reached"
 
     def _wake(self) -> None:
         waiting = []
