@@ -95,15 +95,17 @@ class StreamTail:
         seconds ("reached"). A client resuming from another replica may be ahead of this
         one's tail: "behind" when the stream has `seq` but this tail did not get there in
         time. A sequence the stream itself has not reached is not one of its ids, and is
-        not waited for ("unknown", as when the stream cannot be asked)."""
+        not waited for ("unknown"; also when the tail did not get there and the stream could
+        not be asked)."""
         if seq <= self.last_seq:
             return "reached"
+        holds: bool | None = None
         try:
             info = await self._js.stream_info(self._stream)
-        except Exception as exc:  # NATS unreachable: the caller sends a snapshot instead
+            holds = seq <= int(info.state.last_seq)
+        except Exception as exc:  # the lagging node may not answer at once: wait all the same
             log.debug("stream_info %s: %s", self._stream, exc)
-            return "unknown"
-        if seq > int(info.state.last_seq):
+        if holds is False:
             return "unknown"
         reached = asyncio.get_running_loop().create_future()
         entry = (seq, reached)
@@ -112,7 +114,7 @@ class StreamTail:
         try:
             await asyncio.wait_for(reached, timeout)
         except TimeoutError:
-            return "behind"
+            return "behind" if holds else "unknown"
         finally:
             if entry in self._waiters:
                 self._waiters.remove(entry)
