@@ -137,8 +137,10 @@ async def test_winners_buy_while_the_api_s_nats_node_is_degraded(
         assert len(winners) == INVENTORY
 
         node = await asyncio.to_thread(cluster.nats_node_of, APP)
-        if how == "throttled":
-            await leaders_moved_off(cluster_bus, node.name)
+        # Both cases: a paused leader's streams wait for an election, which on a slow
+        # machine (after the fault test's partitions) took 20-24 s in 2 of 9 runs, with
+        # every winner waiting on it together; that is Raft, not the api leaving its node.
+        await leaders_moved_off(cluster_bus, node.name)
         buyers = Buyers(client, drop_id, api.sessions)
         began = time.monotonic()
         with degraded(cluster, how, node.name):
