@@ -26,6 +26,11 @@ class Resumed:
     last_event_id: int | None
     ahead: bool = False
 
+    @property
+    def goes_on_from(self) -> int | None:
+        """The id a client ahead of this replica goes on from (None: replay or snapshot)."""
+        return self.last_event_id if self.ahead else None
+
 
 def drop_frame(item: Item) -> bytes:
     cached = item.frames.get("drop")
@@ -156,10 +161,10 @@ async def user_opening(
     Either what a reconnecting client missed, or `connected` and `user` snapshots.
     """
     subjects = [events.drop_state_subject(drop_id), events.drop_user_subject(drop_id, user_id)]
-    last_event_id = resumed.last_event_id
-    if resumed.ahead and last_event_id is not None:
-        view.drop_floor = view.user_floor = last_event_id
+    if (floor := resumed.goes_on_from) is not None:
+        view.drop_floor = view.user_floor = floor
         return frames.retry(rt.settings.sse_retry_ms)
+    last_event_id = resumed.last_event_id
     missed = None
     if last_event_id is not None:
         missed = await snapshots.replay(
@@ -186,10 +191,10 @@ async def queue_opening(
 ) -> bytes:
     """`/events/queue/{dropId}/{token}`: what was missed, or the token's current state."""
     subject = events.queue_subject(drop_id, token)
-    last_event_id = resumed.last_event_id
-    if resumed.ahead and last_event_id is not None:
-        view.floor = last_event_id
+    if (floor := resumed.goes_on_from) is not None:
+        view.floor = floor
         return frames.retry(rt.settings.sse_retry_ms)
+    last_event_id = resumed.last_event_id
     missed = None
     if last_event_id is not None:
         missed = await snapshots.replay(

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from apps.web.drop_form import drop_config, size_rows
-from apps.web.pages import render
+from apps.web.pages import come_back_later, render
 from apps.web.state import web_state
 from apps.web.upstream import UpstreamError
 from drop.contracts import is_id
@@ -145,10 +145,8 @@ def _login_refused(request: Request, exc: UpstreamError) -> Response:
     if exc.status in (401, 403):
         return render(request, "admin_login.html", {"error": "That secret is not right."}, 401)
     context = {"error": f"Sign-in failed: {exc.message}"}
-    response = render(request, "admin_login.html", context, exc.page_status)
-    if response.status_code == 503:
-        response.headers["Retry-After"] = exc.retry_after or "5"
-    return response
+    page = render(request, "admin_login.html", context, exc.page_status)
+    return come_back_later(page, exc.retry_after)
 
 
 @router.post("/login")

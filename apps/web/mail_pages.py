@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from apps.web import proxy, retry
 from apps.web.admin import _cross_site, _same_origin
-from apps.web.pages import error_page, render
+from apps.web.pages import come_back_later, error_page, render
 from apps.web.state import web_state
 from apps.web.upstream import _error_message
 
@@ -52,11 +52,6 @@ async def _api_post(request: Request, path: str, **kwargs: Any) -> httpx.Respons
         return None
 
 
-def _later(page: Response) -> Response:
-    page.headers["Retry-After"] = "5"
-    return page
-
-
 def _broken(request: Request, what: str) -> Response:
     return error_page(
         request,
@@ -86,7 +81,7 @@ async def signin(request: Request) -> Response:
         return _broken(request, "sign-in")
     answer = await _api_post(request, "/api/session/link", json={"token": token})
     if answer is None:
-        return _later(
+        return come_back_later(
             error_page(
                 request,
                 503,
@@ -135,7 +130,7 @@ async def unsubscribe(request: Request) -> Response:
     answer = await _api_post(request, "/api/mail/unsubscribe", params={"token": token})
     if answer is None:
         page = error_page(request, 503, "Unsubscribing is unavailable", "Try again in a moment.")
-        return _later(page)
+        return come_back_later(page)
     if not answer.is_success:
         return error_page(
             request,

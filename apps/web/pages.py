@@ -29,13 +29,19 @@ def error_page(request: Request, status: int, title: str, message: str) -> Respo
     return render(request, "error.html", {"title": title, "message": message}, status)
 
 
+def come_back_later(page: Response, retry_after: str | None = None) -> Response:
+    """A page of a failure the visitor should retry (5xx) says when: `Retry-After`, the
+    API's own hint where it gave one."""
+    if page.status_code >= 500:
+        page.headers["Retry-After"] = retry_after or "5"
+    return page
+
+
 async def unavailable(request: Request, exc: Exception) -> Response:
     """A page whose call to the API failed where nothing more specific was said about it."""
     assert isinstance(exc, UpstreamError)
     page = error_page(request, exc.page_status, "This page is unavailable", exc.message)
-    if page.status_code >= 500:
-        page.headers["Retry-After"] = exc.retry_after or "5"
-    return page
+    return come_back_later(page, exc.retry_after)
 
 
 @router.get("/", response_class=HTMLResponse)

@@ -28,9 +28,15 @@ class Layer:
         return [{"ok": item} for item in items]
 
 
-async def test_requests_arriving_while_a_batch_is_in_flight_go_together_as_the_next() -> None:
-    layer = Layer()
+def stalled(failure: DurableCallError | None = None) -> Layer:
+    """A layer whose calls stay open until `stall` is set."""
+    layer = Layer(failure)
     layer.stall.clear()
+    return layer
+
+
+async def test_requests_arriving_while_a_batch_is_in_flight_go_together_as_the_next() -> None:
+    layer = stalled()
     commit = GroupCommit(layer.send, wait_s=5)
     first = asyncio.create_task(commit.submit("d1", {"n": 0}))
     await asyncio.sleep(0)
@@ -43,8 +49,7 @@ async def test_requests_arriving_while_a_batch_is_in_flight_go_together_as_the_n
 
 
 async def test_a_request_queued_behind_a_stuck_batch_leaves_unsent_at_its_deadline() -> None:
-    layer = Layer()
-    layer.stall.clear()
+    layer = stalled()
     commit = GroupCommit(layer.send, wait_s=0.3)
     stuck = asyncio.create_task(commit.submit("d1", {"n": 0}))
     await asyncio.sleep(0.1)
@@ -61,8 +66,7 @@ async def test_a_request_queued_behind_a_stuck_batch_leaves_unsent_at_its_deadli
 
 
 async def test_a_batch_whose_requests_all_had_their_answer_is_not_retried() -> None:
-    layer = Layer(DurableCallError(504, "took too long", "durable_timeout"))
-    layer.stall.clear()
+    layer = stalled(DurableCallError(504, "took too long", "durable_timeout"))
     commit = GroupCommit(layer.send, wait_s=0.2, retries=2)
     with pytest.raises(DurableCallError) as timed_out:
         await asyncio.wait_for(commit.submit("d1", {"n": 0}), 5)
